@@ -1,0 +1,1 @@
+"""Miniature ``ptycho`` package: a demo target for callchain (not PtychoPINN)."""

@@ -1,0 +1,1 @@
+"""Dataclass configuration and its bridge to the legacy ``params.cfg``."""

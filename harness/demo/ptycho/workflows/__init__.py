@@ -1,0 +1,1 @@
+"""High-level workflows built on the model and persistence modules."""
