@@ -1,0 +1,551 @@
+"""Static map of the PyTorch side's persistence surfaces (`ptycho_torch`), by `path:line`.
+
+The PyTorch package imports torch, Lightning and MLflow at import time, and the traced
+machine does not need (and may not have) them, so this module never imports the target:
+every file is parsed with `ast` and matched against the declarative rules in
+`tap_points/torch_persistence.toml` (schema documented at the top of that file). Line
+numbers differ between branches, so anchors are always computed here, never remembered.
+
+Result of `scan()` (plain data, deterministic, sorted by path, line, kind):
+
+    {"package": "ptycho_torch", "present": True, "files_scanned": 74,
+     "surfaces": [{"kind": "lightning-checkpoint",
+                   "anchor": "ptycho_torch/train.py:257", "path": "ptycho_torch/train.py",
+                   "line": 257, "function": "train_model",  # qualname or "<module>"
+                   "callee": "ModelCheckpoint",   # calls: the callee as written ...
+                   "resolved": "lightning.pytorch.callbacks.ModelCheckpoint",  # ... via imports
+                   # literals carry "literal" (source text), definitions carry "defines"
+                   "detail": "dirpath=str(checkpoint_dir), filename='best-checkpoint', ...",
+                   "describe": "Lightning ModelCheckpoint callback: ..."}],
+     "parse_errors": [{"path": "ptycho_torch/bad.py", "line": 3, "message": "..."}]}
+
+`function` follows Python's `__qualname__` (`Class.method`, `outer.<locals>.inner`), the
+same spelling a runtime trace reports, so static and dynamic evidence can be joined.
+
+Standard library only, Python 3.10+ (TOML needs `tomllib`, 3.11+, or `tomli` if present).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import json
+import re
+import sys
+import tokenize
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+try:  # Python 3.11+
+    import tomllib as _toml
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    try:
+        import tomli as _toml  # type: ignore[no-redef]
+    except ModuleNotFoundError:
+        _toml = None  # type: ignore[assignment]
+
+DEFAULT_PATTERNS = Path(__file__).resolve().parent.parent / "tap_points" / "torch_persistence.toml"
+DEFAULT_PACKAGE = "ptycho_torch"
+MAX_VALUE = 60  # one keyword value or literal in a summary
+MAX_DETAIL = 200  # a whole `detail` string
+
+_LIST_KEYS = (
+    "call", "call_dotted", "call_prefix", "keywords",
+    "when_source_contains", "literal_contains", "def",
+)
+_ALLOWED_KEYS = frozenset(("kind", "describe", "when_arg") + _LIST_KEYS)
+_ARG_KEYS = frozenset(("position", "keyword", "values", "default"))
+_SCHEMA_HINT = "the schema is documented at the top of the file"
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+@dataclass(frozen=True)
+class ArgRule:
+    """`when_arg`: a call matches only if one argument is (or may be) one of `values`."""
+
+    position: Optional[int]
+    keyword: Optional[str]
+    values: Tuple[str, ...]
+    default: Optional[str]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One `[[surface]]` table. Exactly one family is set: call-*, literal_contains or def."""
+
+    kind: str
+    describe: str
+    call: Tuple[str, ...] = ()
+    call_dotted: Tuple[str, ...] = ()
+    call_prefix: Tuple[str, ...] = ()
+    keywords: Tuple[str, ...] = ()
+    when_source_contains: Tuple[str, ...] = ()
+    when_arg: Optional[ArgRule] = None
+    literal_contains: Tuple[str, ...] = ()
+    defs: Tuple[str, ...] = ()
+
+    @property
+    def family(self) -> str:
+        """Which syntax the rule looks at: 'call', 'literal' or 'def'."""
+        if self.call or self.call_dotted or self.call_prefix:
+            return "call"
+        return "literal" if self.literal_contains else "def"
+
+
+def load_patterns(path: Path | str = DEFAULT_PATTERNS) -> List[Pattern]:
+    """Read and validate the rule file; every error names the file, the line and the fix.
+
+    Validation is strict (unknown keys are errors) because a misspelt key would otherwise
+    silently switch a rule off and the scan would under-report without any sign.
+    """
+    path = Path(path)
+    if _toml is None:
+        raise RuntimeError(
+            f"{path}: reading TOML needs Python >= 3.11 (tomllib) or the 'tomli' package"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read pattern file ({exc.strerror}). "
+                         "Fix: pass the path of an existing TOML file.") from exc
+    try:
+        data = _toml.loads(text)
+    except _toml.TOMLDecodeError as exc:  # message carries "(at line L, column C)"
+        raise ValueError(f"{path}: invalid TOML: {exc}. Fix: correct the syntax at that "
+                         f"line; {_SCHEMA_HINT}.") from exc
+    tables = data.get("surface")
+    if not isinstance(tables, list) or not tables:
+        raise ValueError(f"{path}:1: no [[surface]] tables found. Fix: add at least one "
+                         f"[[surface]] table; {_SCHEMA_HINT}.")
+    header_lines = _surface_header_lines(text)
+    return [_parse_table(table, i, path, header_lines) for i, table in enumerate(tables)]
+
+
+def _surface_header_lines(text: str) -> List[int]:
+    """Line of each `[[surface]]` header, so schema errors can point at a line too."""
+    header = re.compile(r"^\s*\[\[\s*surface\s*\]\]")
+    return [n for n, line in enumerate(text.splitlines(), 1) if header.match(line)]
+
+
+def _parse_table(table: Any, index: int, path: Path, header_lines: Sequence[int]) -> Pattern:
+    """Turn one TOML table into a Pattern, or raise a ValueError saying what to change."""
+    line = header_lines[index] if index < len(header_lines) else 1
+    where = f"{path}:{line}: [[surface]] #{index + 1}"
+
+    def fail(problem: str, fix: str) -> ValueError:
+        return ValueError(f"{where}: {problem}. Fix: {fix}; {_SCHEMA_HINT}.")
+
+    if not isinstance(table, dict):
+        raise fail("is not a table", "write it as a [[surface]] table")
+    unknown = sorted(set(table) - _ALLOWED_KEYS)
+    if unknown:
+        raise fail(f"unknown key(s) {', '.join(unknown)}",
+                   f"use only {', '.join(sorted(_ALLOWED_KEYS))}")
+    for key in ("kind", "describe"):
+        if not isinstance(table.get(key), str) or not table[key].strip():
+            raise fail(f"'{key}' is missing or empty", f'add {key} = "..."')
+    lists: Dict[str, Tuple[str, ...]] = {}
+    for key in _LIST_KEYS:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise fail(f"'{key}' must be a list of non-empty strings", f'write {key} = ["..."]')
+        lists[key] = tuple(value)
+    families = [name for name, keys in (("call", ("call", "call_dotted", "call_prefix")),
+                                        ("literal_contains", ("literal_contains",)),
+                                        ("def", ("def",)))
+                if any(lists[k] for k in keys)]
+    if len(families) != 1:
+        raise fail(f"needs exactly one matcher family, found {families or 'none'}",
+                   "give call/call_dotted/call_prefix, or literal_contains, or def")
+    call_only = [k for k in ("keywords", "when_source_contains") if lists[k]]
+    if families[0] != "call" and (call_only or "when_arg" in table):
+        raise fail(f"{', '.join(call_only or ['when_arg'])} only applies to call rules",
+                   "remove it or turn the rule into a call rule")
+    return Pattern(
+        kind=table["kind"], describe=table["describe"],
+        call=lists["call"], call_dotted=lists["call_dotted"], call_prefix=lists["call_prefix"],
+        keywords=lists["keywords"], when_source_contains=lists["when_source_contains"],
+        when_arg=_parse_arg_rule(table.get("when_arg"), fail),
+        literal_contains=lists["literal_contains"], defs=lists["def"],
+    )
+
+
+def _parse_arg_rule(raw: Any, fail: Any) -> Optional[ArgRule]:
+    """Validate the inline `when_arg` table (see the TOML header)."""
+    if raw is None:
+        return None
+    example = 'when_arg = { position = 1, keyword = "mode", values = ["w"], default = "r" }'
+    if not isinstance(raw, dict) or set(raw) - _ARG_KEYS:
+        raise fail("'when_arg' must be a table with position/keyword/values/default", example)
+    position, keyword, default = raw.get("position"), raw.get("keyword"), raw.get("default")
+    values = raw.get("values")
+    ok = (
+        (position is None or (isinstance(position, int) and not isinstance(position, bool)
+                              and position >= 0))
+        and (keyword is None or isinstance(keyword, str))
+        and (default is None or isinstance(default, str))
+        and (position is not None or keyword is not None)
+        and isinstance(values, list) and values and all(isinstance(v, str) for v in values)
+    )
+    if not ok:
+        raise fail("'when_arg' needs position >= 0 and/or keyword, and a list of string values",
+                   example)
+    return ArgRule(position, keyword, tuple(values), default)
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+def scan(root: Path | str, package: str = DEFAULT_PACKAGE,
+         patterns: Optional[Sequence[Pattern]] = None) -> Dict[str, Any]:
+    """List every persistence surface under `<root>/<package>` without importing it.
+
+    A missing package is a normal answer (`present: False`): not every branch has a
+    PyTorch side. A file that does not parse is recorded and skipped, because one broken
+    file must not hide the surfaces of the others.
+    """
+    root = Path(root)
+    rules = list(load_patterns(DEFAULT_PATTERNS) if patterns is None else patterns)
+    package_dir = root / package
+    result: Dict[str, Any] = {"package": package, "present": package_dir.is_dir(),
+                              "files_scanned": 0, "surfaces": [], "parse_errors": []}
+    if not result["present"]:
+        return result
+    found: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
+    for file in _python_files(package_dir):
+        rel = file.relative_to(root).as_posix()
+        result["files_scanned"] += 1
+        try:
+            source = _read_source(file)
+            tree = _parse(source, rel)
+        except SyntaxError as exc:
+            result["parse_errors"].append(_parse_error(rel, exc.lineno, exc.msg))
+            continue
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            result["parse_errors"].append(_parse_error(rel, None, str(exc)))
+            continue
+        visitor = _SurfaceVisitor(source, rel, _module_name(rel), tree, rules)
+        visitor.visit(tree)
+        found.extend(visitor.found)
+    found.sort(key=lambda item: item[0])
+    result["surfaces"] = [surface for _, surface in found]
+    return result
+
+
+def group_by_kind(scan_result: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+    """Surfaces per kind (kinds sorted, scan order kept inside each) for rendering."""
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for surface in scan_result.get("surfaces", []):
+        groups.setdefault(surface["kind"], []).append(surface)
+    return {kind: groups[kind] for kind in sorted(groups)}
+
+
+def _python_files(package_dir: Path) -> List[Path]:
+    """All `.py` files below the package, in a stable (path) order."""
+    return sorted((p for p in package_dir.rglob("*.py") if p.is_file()),
+                  key=lambda p: p.as_posix())
+
+
+def _read_source(file: Path) -> str:
+    """Decode like Python does (PEP 263 coding cookie, BOM), so columns stay right."""
+    data = file.read_bytes()
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
+
+
+def _parse(source: str, rel: str) -> ast.Module:
+    """Parse quietly: the target's invalid escape sequences are not our warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source, filename=rel)
+
+
+def _parse_error(rel: str, line: Optional[int], message: str) -> Dict[str, Any]:
+    where = f"{rel}:{line}" if line else rel
+    return {"path": rel, "line": line, "message": f"{where}: {message}"}
+
+
+def _module_name(rel: str) -> str:
+    """`ptycho_torch/api/x.py` -> `ptycho_torch.api.x` (packages keep `__init__`)."""
+    return rel[:-3].replace("/", ".") if rel.endswith(".py") else rel.replace("/", ".")
+
+
+# --------------------------------------------------------------------------- imports
+
+
+def import_aliases(tree: ast.AST, module: str) -> Dict[str, str]:
+    """Local name -> dotted origin for every import in the module (function-level too).
+
+    Module-level imports are seen first (breadth-first walk) and win on a clash, which is
+    the binding most code in the file sees. Relative imports are made absolute so that
+    `from .model_manager import save_torch_bundle` reads like its absolute spelling.
+    """
+    aliases: Dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases.setdefault(alias.asname, alias.name)
+                else:  # `import a.b` binds `a`
+                    head = alias.name.split(".")[0]
+                    aliases.setdefault(head, head)
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute_from(node, module)
+            for alias in node.names:
+                if alias.name != "*":
+                    origin = f"{base}.{alias.name}" if base else alias.name
+                    aliases.setdefault(alias.asname or alias.name, origin)
+    return aliases
+
+
+def _absolute_from(node: ast.ImportFrom, module: str) -> str:
+    """The absolute module a `from ... import` reads from."""
+    if not node.level:
+        return node.module or ""
+    # `a/b/x.py` and `a/b/__init__.py` both live in package `a.b`; each extra dot climbs one.
+    package = module.split(".")[:-1]
+    package = package[: max(len(package) - (node.level - 1), 0)]
+    return ".".join(package + ([node.module] if node.module else []))
+
+
+def dotted_name(node: ast.AST) -> Optional[str]:
+    """`a.b.c` for a Name/Attribute chain, None for anything else (`f().g`, `x[0].g`)."""
+    parts: List[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def resolve(dotted: str, aliases: Dict[str, str]) -> str:
+    """Rewrite the head of a dotted name through the imports (`mf.start_run` -> `mlflow...`)."""
+    head, _, rest = dotted.partition(".")
+    origin = aliases.get(head)
+    if origin is None:
+        return dotted
+    return f"{origin}.{rest}" if rest else origin
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _shorten(text: str, limit: int = MAX_VALUE) -> str:
+    """One line, at most `limit` characters: summaries must stay readable in a table."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _call_name_matches(rule: Pattern, resolved: Optional[str], last: Optional[str]) -> bool:
+    """The three ways a callee can match: last component, exact dotted name, prefix."""
+    if last is not None and last in rule.call:
+        return True
+    if resolved is None:
+        return False
+    return resolved in rule.call_dotted or any(resolved.startswith(p) for p in rule.call_prefix)
+
+
+def _arg_value(call: ast.Call, rule: ArgRule) -> Optional[ast.AST]:
+    """The argument `rule` looks at, or None when the call does not pass it."""
+    for kw in call.keywords:
+        if rule.keyword is not None and kw.arg == rule.keyword:
+            return kw.value
+    if rule.position is not None and len(call.args) > rule.position:
+        if not any(isinstance(a, ast.Starred) for a in call.args[: rule.position + 1]):
+            return call.args[rule.position]
+    return None
+
+
+def _arg_rule_holds(call: ast.Call, rule: ArgRule) -> bool:
+    """Literal argument: must be in values; absent: default decides; dynamic: matches."""
+    value = _arg_value(call, rule)
+    if value is None:
+        return rule.default is not None and rule.default in rule.values
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return value.value in rule.values
+    return True
+
+
+class _SurfaceVisitor(ast.NodeVisitor):
+    """Walks one module, tracking the enclosing qualname, and records matching nodes."""
+
+    def __init__(self, source: str, rel: str, module: str, tree: ast.AST,
+                 rules: Sequence[Pattern]) -> None:
+        self.source = source
+        self.rel = rel
+        self.aliases = import_aliases(tree, module)
+        self.call_rules = [r for r in rules if r.family == "call"]
+        self.literal_rules = [r for r in rules if r.family == "literal"]
+        self.def_rules = [r for r in rules if r.family == "def"]
+        self.prefix = ""  # qualname prefix for definitions at this point
+        self.function = "<module>"  # qualname of the code running at this point
+        self.found: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
+
+    # -- scopes: decorators, defaults and bases run in the outer scope, bodies inside
+
+    def _enter(self, qualname: str, prefix: str, body: Iterable[ast.AST]) -> None:
+        saved = (self.prefix, self.function)
+        self.prefix, self.function = prefix, qualname
+        for node in body:
+            self.visit(node)
+        self.prefix, self.function = saved
+
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        qualname = f"{self.prefix}{node.name}"
+        for rule in self.def_rules:
+            if node.name in rule.defs:
+                self._record(rule, node, defines=qualname, detail="")
+        for outer in [*node.decorator_list, node.args, node.returns]:
+            if outer is not None:
+                self.visit(outer)
+        self._enter(qualname, f"{qualname}.<locals>.", node.body)
+
+    visit_FunctionDef = _visit_function
+    visit_AsyncFunctionDef = _visit_function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        qualname = f"{self.prefix}{node.name}"
+        for outer in [*node.decorator_list, *node.bases, *node.keywords]:
+            self.visit(outer)
+        self._enter(qualname, f"{qualname}.", node.body)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self.visit(node.args)
+        qualname = f"{self.prefix}<lambda>"
+        self._enter(qualname, f"{qualname}.<locals>.", [node.body])
+
+    # -- what is recorded
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        """Bare string statements (docstrings, string comments) never reach a disk."""
+        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        written = dotted_name(node.func)
+        resolved = resolve(written, self.aliases) if written else None
+        if resolved is not None:
+            last: Optional[str] = resolved.rsplit(".", 1)[-1]
+        elif isinstance(node.func, ast.Attribute):
+            last = node.func.attr
+        else:
+            last = None
+        for rule in self.call_rules:
+            if self._call_matches(rule, node, resolved, last):
+                callee = written or _shorten(self._segment(node.func))
+                self._record(rule, node, callee=callee, resolved=resolved or callee,
+                             detail=self._call_detail(rule, node))
+                break  # first matching rule wins (declared in the TOML header)
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str):
+            self._match_literal(node, node.value)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        """An f-string is one literal: match its constant parts, then visit the holes."""
+        text = "".join(v.value for v in node.values
+                       if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        self._match_literal(node, text)
+        for part in node.values:
+            if isinstance(part, ast.FormattedValue):
+                self.visit(part.value)
+
+    # -- helpers
+
+    def _call_matches(self, rule: Pattern, node: ast.Call, resolved: Optional[str],
+                      last: Optional[str]) -> bool:
+        if not _call_name_matches(rule, resolved, last):
+            return False
+        if rule.when_source_contains:
+            text = self._segment(node).lower()
+            if not any(s.lower() in text for s in rule.when_source_contains):
+                return False
+        return rule.when_arg is None or _arg_rule_holds(node, rule.when_arg)
+
+    def _match_literal(self, node: ast.AST, text: str) -> None:
+        lowered = text.lower()
+        for rule in self.literal_rules:
+            hits = [n for n in rule.literal_contains if n.lower() in lowered]
+            if hits:
+                self._record(rule, node, literal=_shorten(self._segment(node), MAX_DETAIL),
+                             detail="contains " + ", ".join(hits))
+
+    def _call_detail(self, rule: Pattern, node: ast.Call) -> str:
+        """Named keywords for rules that list them, else the shortened argument list."""
+        if rule.keywords:
+            given = {kw.arg: kw.value for kw in node.keywords if kw.arg is not None}
+            parts = [f"{k}={_shorten(self._segment(given[k]))}"
+                     for k in rule.keywords if k in given]
+            parts += [f"**{_shorten(self._segment(kw.value))}"
+                      for kw in node.keywords if kw.arg is None]
+            text = ", ".join(parts) if parts else "none of " + ", ".join(rule.keywords)
+        else:
+            parts = [_shorten(self._segment(a)) for a in node.args]
+            parts += [(f"{kw.arg}=" if kw.arg else "**") + _shorten(self._segment(kw.value))
+                      for kw in node.keywords]
+            text = ", ".join(parts)
+        return _shorten(text, MAX_DETAIL)
+
+    def _segment(self, node: ast.AST) -> str:
+        """Source text of a node as written (falls back to `ast.unparse`)."""
+        text = ast.get_source_segment(self.source, node)
+        return text if text is not None else ast.unparse(node)
+
+    def _record(self, rule: Pattern, node: ast.AST, detail: str, **target: Any) -> None:
+        line = node.lineno
+        surface: Dict[str, Any] = {"kind": rule.kind, "anchor": f"{self.rel}:{line}",
+                                   "path": self.rel, "line": line, "function": self.function}
+        surface.update(target)
+        surface["detail"] = detail
+        surface["describe"] = rule.describe
+        label = target.get("callee") or target.get("literal") or target.get("defines") or ""
+        key = (self.rel, line, rule.kind, getattr(node, "col_offset", 0), label)
+        self.found.append((key, surface))
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def format_text(scan_result: Dict[str, Any]) -> str:
+    """Plain listing, one surface per line, grouped by kind: for eyeballing a branch."""
+    lines = [f"{scan_result['package']}: present={scan_result['present']} "
+             f"files={scan_result['files_scanned']} "
+             f"surfaces={len(scan_result['surfaces'])} "
+             f"parse_errors={len(scan_result['parse_errors'])}"]
+    for kind, surfaces in group_by_kind(scan_result).items():
+        lines.append(f"[{kind}] {len(surfaces)}")
+        for s in surfaces:
+            what = s.get("callee") or s.get("literal") or s.get("defines")
+            lines.append(f"  {s['anchor']}  {s['function']}  {what}  {s['detail']}".rstrip())
+    lines += [f"! {e['message']}" for e in scan_result["parse_errors"]]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m harness.torchscan ROOT [--package P] [--patterns F] [--json]`."""
+    parser = argparse.ArgumentParser(prog="harness.torchscan", description=__doc__.split("\n")[0])
+    parser.add_argument("root", type=Path, help="target checkout root (holds ptycho_torch/)")
+    parser.add_argument("--package", default=DEFAULT_PACKAGE)
+    parser.add_argument("--patterns", type=Path, default=DEFAULT_PATTERNS)
+    parser.add_argument("--json", action="store_true", help="print the scan as JSON")
+    args = parser.parse_args(argv)
+    try:
+        result = scan(args.root, args.package, load_patterns(args.patterns))
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.json else format_text(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
