@@ -1,0 +1,98 @@
+"""Source anchors: turn a code object into the `path:line` a reader expects.
+
+Python reports a decorated function at its first decorator's line (`co_firstlineno`),
+but the evidence must point at the `def` line. The only reliable source of truth is the
+file itself, so each file is parsed once with `ast` and every function, lambda and class
+body is indexed by the line Python reports for it and its name.
+
+Runs inside the traced process: standard library only, Python 3.10+.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where a code object lives: path relative to the target root and its `def` line."""
+
+    path: Optional[str]  # None when the code has no source file (e.g. `<string>`)
+    line: Optional[int]
+    qualname: str
+
+    def text(self) -> str:
+        if self.path is None:
+            return "<no source>"
+        return f"{self.path}:{self.line}"
+
+
+def _reported_line(node: ast.AST) -> int:
+    """The line Python stores in co_firstlineno: the first decorator's, else the node's."""
+    decorators = getattr(node, "decorator_list", None) or []
+    return min([d.lineno for d in decorators] + [node.lineno])
+
+
+def index_source(source: str) -> Dict[Tuple[int, str], Tuple[int, str]]:
+    """Map (reported line, name) -> (def line, qualname) for every def, class and lambda."""
+    table: Dict[Tuple[int, str], Tuple[int, str]] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, _DEFS):
+                qual = f"{prefix}{child.name}"
+                table[(_reported_line(child), child.name)] = (child.lineno, qual)
+                inner = f"{qual}." if isinstance(child, ast.ClassDef) else f"{qual}.<locals>."
+                visit(child, inner)
+            elif isinstance(child, ast.Lambda):
+                table.setdefault((child.lineno, "<lambda>"), (child.lineno, f"{prefix}<lambda>"))
+                visit(child, f"{prefix}<lambda>.<locals>.")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(source), "")
+    return table
+
+
+class AnchorIndex:
+    """Resolves code objects of one target root to anchors, parsing each file once."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+        self._files: Dict[str, Optional[Dict[Tuple[int, str], Tuple[int, str]]]] = {}
+
+    def relpath(self, filename: str) -> Optional[str]:
+        """Path relative to the root, with '/' separators; None for code without a file."""
+        if not filename or filename.startswith("<"):
+            return None
+        real = os.path.realpath(filename)
+        if real == self.root or real.startswith(self.root + os.sep):
+            return os.path.relpath(real, self.root).replace(os.sep, "/")
+        return real
+
+    def _table(self, filename: str) -> Optional[Dict[Tuple[int, str], Tuple[int, str]]]:
+        if filename not in self._files:
+            try:
+                with open(filename, "rb") as handle:
+                    self._files[filename] = index_source(handle.read().decode("utf-8", "replace"))
+            except (OSError, SyntaxError, ValueError):
+                self._files[filename] = None
+        return self._files[filename]
+
+    def resolve(self, code) -> Anchor:
+        """Anchor of a code object: its `def` line, or its first line for module bodies."""
+        qualname = getattr(code, "co_qualname", code.co_name)
+        path = self.relpath(code.co_filename)
+        if path is None:
+            return Anchor(None, None, qualname)
+        table = self._table(code.co_filename) or {}
+        found = table.get((code.co_firstlineno, code.co_name))
+        if found is None:
+            return Anchor(path, code.co_firstlineno, qualname)
+        line, ast_qualname = found
+        return Anchor(path, line, qualname if hasattr(code, "co_qualname") else ast_qualname)

@@ -1,0 +1,100 @@
+"""The `callchain` command line: parse arguments, call one function, print one answer."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import List, Optional
+
+from .errors import HarnessError
+from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
+
+
+def _trace_parser(sub) -> None:
+    p = sub.add_parser("trace", help="run the save/load cycle under the recorder and write a report folder")
+    p.add_argument("--root", help="the target checkout (the folder holding ptycho/); default: the embedded demo target")
+    p.add_argument("--namespace", default="ptycho", help="package to keep calls of: NAME and NAME.* only (default: ptycho)")
+    p.add_argument("--scenario", default="tf-persistence", help="scenario to run (default: tf-persistence)")
+    p.add_argument("--variant", default="default", choices=["default", "trainflow"],
+                   help="default: ModelManager.save_multiple_models; trainflow: ptycho.model_manager.save(out)")
+    p.add_argument("--initiative", default="INTEGRATE-PYTORCH-001", help="initiative id: <out>/<initiative>/reports/...")
+    p.add_argument("--plan-phase", default="phase_d3_callchain", help="report subfolder (not a scenario phase)")
+    p.add_argument("--question", default=DEFAULT_QUESTION, help="the analysis question the report answers")
+    p.add_argument("--scope-hint", action="append", dest="scope_hints", help="term that ranks entry points (repeatable)")
+    p.add_argument("--out", default="artifacts", help="output folder (default: artifacts)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds before a traced process is stopped (default 600)")
+    p.add_argument("--untraced", action="store_true", help="run the same scenario without the recorder (overhead baseline)")
+    p.add_argument("--backend", choices=["monitoring", "settrace", "hunter"], help="recorder backend (default: fastest available)")
+    p.add_argument("--python", help="interpreter that runs the scenario (e.g. your PtychoPINN environment)")
+    p.add_argument("--taps", action="append", default=[], help="extra tap-point TOML file (repeatable)")
+    p.add_argument("--replace-taps", action="store_true", help="use only the --taps files, not the shipped ones")
+    p.add_argument("--no-fresh-load", dest="fresh_load", action="store_false",
+                   help="skip the second process that loads the archive fresh")
+    p.add_argument("--config-global", default="", help="global dict to follow, module:name (default: <namespace>.params:cfg)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callchain", description="Record how a ptycho-like codebase really runs its save/load cycle.")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _trace_parser(sub)
+    render = sub.add_parser("render", help="rebuild the Markdown/Mermaid deliverables from trace/run.json")
+    render.add_argument("report", help="a report folder (…/<plan phase>/)")
+    inspect = sub.add_parser("inspect", help="describe a wts.h5.zip safely and check it against the contract")
+    inspect.add_argument("archive")
+    inspect.add_argument("--json", action="store_true")
+    return parser
+
+
+def _trace(args: argparse.Namespace, argv: List[str]) -> int:
+    from .runner import trace
+
+    options = Options(
+        root=args.root, namespace=args.namespace, scenario=args.scenario, variant=args.variant,
+        initiative=args.initiative, plan_phase=args.plan_phase, question=args.question,
+        scope_hints=args.scope_hints or list(DEFAULT_SCOPE_HINTS), out=args.out, timeout=args.timeout,
+        untraced=args.untraced, backend=args.backend, python=args.python, taps=args.taps,
+        replace_taps=args.replace_taps, fresh_load=args.fresh_load, config_global=args.config_global,
+        command="callchain " + " ".join(shlex.quote(a) for a in argv),
+    )
+    report, record = trace(options)
+    print(f"calls kept: {record['events']['kept']}, status: {record['status']}")
+    print(report)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .render import rerender
+
+    print(rerender(args.report))
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .archive import main as inspect_main
+
+    return inspect_main([args.archive] + (["--json"] if args.json else []))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "trace":
+            return _trace(args, argv)
+        if args.command == "render":
+            return _render(args)
+        return _inspect(args)
+    except HarnessError as error:
+        if args.debug:
+            raise
+        print(error.message(), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

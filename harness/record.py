@@ -1,0 +1,169 @@
+"""The run record: the event streams of the traced processes, as plain data.
+
+Everything downstream (dynamic.txt, the Markdown deliverables, `callchain diff`, the
+Perfetto trace) reads this record and nothing else, so it holds every fact once, keyed by
+stable names: a call is `module:qualname` at `path:line`, an edge is caller → callee with
+the line of the call. Times are kept (for the timeline) but never used for identity.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, List, Optional
+
+from .summarize import PathScrubber
+
+SCHEMA = 1
+
+
+def read_events(path: str) -> List[Dict[str, Any]]:
+    """Events of one process; a last line cut off by a crash or a kill is dropped."""
+    events = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break
+    except FileNotFoundError:
+        pass
+    return events
+
+
+def anchor(path: Optional[str], line: Optional[int]) -> Optional[str]:
+    return None if path is None else f"{path}:{line}"
+
+
+class _Process:
+    """Folds one process's events into calls, phases and observations."""
+
+    def __init__(self, label: str, events: List[Dict[str, Any]], offset: int, scrub: PathScrubber) -> None:
+        self.label = label
+        self.offset = offset
+        self.scrub = scrub
+        self.calls: List[Dict[str, Any]] = []
+        self.phases: List[Dict[str, Any]] = []
+        self.taps: List[Dict[str, Any]] = []
+        self.config_changes: List[Dict[str, Any]] = []
+        self.snapshots: Dict[str, Dict[str, Any]] = {}
+        self.sinks: List[Dict[str, Any]] = []
+        self.start: Dict[str, Any] = {}
+        self.end: Optional[Dict[str, Any]] = None
+        self.error: Optional[Dict[str, Any]] = None
+        self.last_t = 0.0
+        for event in events:
+            self.last_t = max(self.last_t, event.get("t") or 0.0)
+            getattr(self, "_on_" + event["e"], self._ignore)(event)
+
+    def _ignore(self, event: Dict[str, Any]) -> None:
+        pass
+
+    def _on_start(self, event):
+        self.start = event
+
+    def _on_end(self, event):
+        self.end = event
+
+    def _on_error(self, event):
+        self.error = dict(event, process=self.label)
+
+    def _on_phase(self, event):
+        self.phases.append({"name": event["name"], "process": self.label, "t": event["t"], "calls": 0})
+
+    def _on_call(self, event):
+        index = event["i"] + self.offset
+        call = {
+            "i": index, "process": self.label, "phase": event["ph"], "depth": event["d"],
+            "module": event["mod"], "qualname": event["q"], "function": f"{event['mod']}:{event['q']}",
+            "anchor": anchor(event["path"], event["line"]), "path": event["path"], "line": event["line"],
+            "parent": None if event["p"] is None else event["p"] + self.offset, "call_line": event["cl"],
+            "returned": None, "t0": event["t"], "t1": None,
+        }
+        self.calls.append(call)
+        if self.phases:
+            self.phases[-1]["calls"] += 1
+
+    def _on_ret(self, event):
+        position = event["i"]
+        if 0 <= position < len(self.calls):
+            self.calls[position]["returned"] = event["v"]
+            self.calls[position]["t1"] = event["t"]
+
+    def _on_tap(self, event):
+        self.taps.append(dict(event, call=event["call"] + self.offset, process=self.label))
+
+    def _on_cfg(self, event):
+        by = None if event["by"] is None else event["by"] + self.offset
+        self.config_changes.append({"key": event["key"], "op": event["op"], "old": event["old"], "new": event["new"],
+                                    "by": by, "phase": event["ph"], "process": self.label})
+
+    def _on_cfgsnap(self, event):
+        self.snapshots[f"{self.label}:{event['at']}"] = event["values"] if event["present"] else None
+
+    def _on_sink(self, event):
+        self.sinks.append({"op": event["op"], "path": self.scrub(event["path"]),
+                           "dest": self.scrub(event["dest"]) if event.get("dest") else None,
+                           "by": event["by"], "module": event["mod"], "phase": event["ph"],
+                           "native": event["native"], "process": self.label})
+
+
+def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Distinct caller → callee edges with the call site, in a stable order."""
+    by_index = {call["i"]: call for call in calls}
+    merged: Dict[tuple, Dict[str, Any]] = {}
+    for call in calls:
+        parent = by_index.get(call["parent"]) if call["parent"] is not None else None
+        caller = parent["function"] if parent else "<scenario>"
+        site = f"{parent['path']}:{call['call_line']}" if parent and parent["path"] else None
+        key = (caller, call["function"], site, call["anchor"])
+        edge = merged.setdefault(key, {"caller": caller, "callee": call["function"], "call_site": site,
+                                       "callee_anchor": call["anchor"], "count": 0, "phases": []})
+        edge["count"] += 1
+        if call["phase"] not in edge["phases"]:
+            edge["phases"].append(call["phase"])
+    return sorted(merged.values(), key=lambda e: (e["caller"], e["callee"], e["call_site"] or "", e["callee_anchor"] or ""))
+
+
+def build(meta: Dict[str, Any], streams: Iterable[tuple], scratch: str, root: str) -> Dict[str, Any]:
+    """The run record from `meta` (what the harness knows) and (label, events) per process."""
+    scrub = PathScrubber(scratch, root)
+    processes: List[_Process] = []
+    offset = 0
+    for label, events in streams:
+        process = _Process(label, events, offset, scrub)
+        processes.append(process)
+        offset += len(process.calls)
+    calls = [call for p in processes for call in p.calls]
+    errors = [p.error for p in processes if p.error]
+    record = dict(meta)
+    record.update({
+        "schema": SCHEMA,
+        "processes": [{"label": p.label, "start": p.start, "completed": p.end is not None,
+                       "exit": (p.end or {}).get("exit"), "seen": (p.end or {}).get("seen"),
+                       "kept": len(p.calls), "gaps": (p.end or {}).get("gaps", []),
+                       "blocked_imports": (p.end or {}).get("blocked_imports", []),
+                       "torch_imported": (p.end or {}).get("torch_imported"),
+                       "packages": (p.end or {}).get("packages"), "devices": (p.end or {}).get("devices"),
+                       "seconds": (p.end or {}).get("t", p.last_t)} for p in processes],
+        "phases": _phase_spans(processes),
+        "calls": calls,
+        "edges": _edges(calls),
+        "tap_hits": [tap for p in processes for tap in p.taps],
+        "config": {"changes": [c for p in processes for c in p.config_changes],
+                   "snapshots": {k: v for p in processes for k, v in p.snapshots.items()}},
+        "sinks": [s for p in processes for s in p.sinks],
+        "errors": errors,
+        "events": {"seen": sum((p.end or {}).get("seen") or 0 for p in processes), "kept": len(calls)},
+    })
+    return record
+
+
+def _phase_spans(processes: List[_Process]) -> List[Dict[str, Any]]:
+    spans = []
+    for process in processes:
+        end = (process.end or {}).get("t", process.last_t)
+        for position, phase in enumerate(process.phases):
+            stop = process.phases[position + 1]["t"] if position + 1 < len(process.phases) else end
+            spans.append(dict(phase, seconds=round(stop - phase["t"], 6)))
+    return spans

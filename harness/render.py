@@ -1,0 +1,121 @@
+"""Renderers: the run record → the deliverables of the report folder.
+
+Python turns the record into plain view data; the Jinja templates in `templates/` hold
+only layout. Every file is written atomically (temp file, then rename), so a report
+folder never holds half a deliverable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List
+
+import jinja2
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+NO_SOURCE = "(no source file)"
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+                              autoescape=False)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temp, path)
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _target_line(record: Dict[str, Any]) -> str:
+    target = record["target"]
+    if target.get("git"):
+        dirty = "dirty" if target.get("dirty") else "clean"
+        return f"{target['root']} (git {target.get('commit')}, {dirty})"
+    return f"{target['root']} ({'embedded demo target' if target.get('demo') else 'not a git work tree'})"
+
+
+def _scenario_line(record: Dict[str, Any]) -> str:
+    scenario = record["scenario"]
+    return f"{scenario['name']}, variant {scenario['variant']}, phases {' → '.join(scenario['phases'])}"
+
+
+def _recorder_line(record: Dict[str, Any]) -> str:
+    recorder = record["recorder"]
+    if recorder["untraced"]:
+        return "none (untraced run)"
+    return f"{recorder['backend']}: {recorder['settings']}"
+
+
+def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
+    by_index = {call["i"]: call for call in record["calls"]}
+    lines: List[Dict[str, Any]] = []
+    current = None
+    for call in record["calls"]:
+        if (call["process"], call["phase"]) != current:
+            current = (call["process"], call["phase"])
+            lines.append({"phase": call["phase"], "process": call["process"]})
+        parent = by_index.get(call["parent"]) if call["parent"] is not None else None
+        site = f"{parent['path']}:{call['call_line']}" if parent and parent["path"] else None
+        lines.append({"phase": None, "indent": "  " * call["depth"], "function": call["function"],
+                      "anchor": call["anchor"] or NO_SOURCE, "site": site,
+                      "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"})
+    failure = record.get("failure")
+    return {
+        "command": record["command"], "target": _target_line(record), "namespace": record["namespace"],
+        "scenario": _scenario_line(record), "recorder": _recorder_line(record),
+        "status": record["status"] + (f" — {failure['problem']}" if failure else ""),
+        "seen": record["events"]["seen"], "kept": record["events"]["kept"],
+        "started_at": record["started_at"],
+        "durations": ", ".join(f"{k} {v:.2f}" for k, v in record["durations"].items()),
+        "lines": lines, "incomplete": failure["problem"] if failure else None,
+    }
+
+
+def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
+    first = record["processes"][0] if record["processes"] else {}
+    start = first.get("start") or {}
+    return {
+        "callchain": record["callchain_version"],
+        "python": start.get("python"),
+        "implementation": start.get("implementation"),
+        "executable": start.get("executable"),
+        "platform": start.get("platform"),
+        "packages": dict(first.get("packages") or {}, callchain=record["callchain_version"]),
+        "devices": first.get("devices"),
+        "recorder": record["recorder"],
+        "target": {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
+        "evidence_only": record["evidence_only"],
+        "torch": {"imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
+                  "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []]},
+        "environment": record.get("environment", {}),
+        "command": record["command"],
+        "started_at": record["started_at"],
+        "durations": record["durations"],
+        "events": record["events"],
+        "status": record["status"],
+        "scratch": record["scratch"],
+    }
+
+
+def write_report(report: Path, record: Dict[str, Any]) -> None:
+    """Every deliverable of one run, from the run record alone."""
+    write_atomic(report / "trace" / "run.json", dump_json(record))
+    write_atomic(report / "env" / "trace_env.json", dump_json(env_view(record)))
+    render_markdown(report, record)
+
+
+def render_markdown(report: Path, record: Dict[str, Any]) -> None:
+    """The files that `callchain render` can rebuild from trace/run.json."""
+    env = environment()
+    write_atomic(report / "callgraph" / "dynamic.txt", env.get_template("dynamic.txt.j2").render(**dynamic_view(record)))

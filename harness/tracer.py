@@ -1,0 +1,185 @@
+"""Recorder backends: how "a frame started / a frame ended" reaches the recorder.
+
+All three feed the same `Recorder`, so they produce the same run record; they differ only
+in cost:
+
+- `hunter`: the reference. hunter builds an event for every call and line of every frame,
+  which is why it is slow on call-heavy code.
+- `settrace`: a lean `sys.settrace` recorder. The global trace function fires only on
+  `call`; returning None leaves foreign frames untraced, so only kept frames pay for
+  `return` events. For Python 3.10–3.11.
+- `monitoring`: `sys.monitoring` (PEP 669, Python 3.12+). Foreign code objects are
+  switched off with DISABLE after their first event, so they run at full speed.
+
+Only the main thread is traced, by every backend, so their answers agree.
+Runs inside the traced process: standard library only (+ hunter for its backend).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Dict, List
+
+from .recorder import Recorder, exited_normally
+
+
+class Backend:
+    name = "base"
+    settings = ""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+
+class _ExceptionNames:
+    """Remembers, per kept frame, the exception that is unwinding it (trace-based backends)."""
+
+    def __init__(self) -> None:
+        self.names: Dict[int, str] = {}
+
+    def seen(self, frame, arg) -> None:
+        self.names[id(frame)] = arg[0].__name__ if arg and isinstance(arg[0], type) else "exception"
+
+    def reason(self, frame):
+        name = self.names.pop(id(frame), "exception")
+        return None if exited_normally(frame) else name
+
+
+class HunterBackend(Backend):
+    name = "hunter"
+    settings = "hunter.Tracer(threading_support=False), callable predicate on event.kind call/return/exception, module filter in the recorder"
+
+    def start(self) -> None:
+        import hunter
+
+        recorder, errors = self.recorder, _ExceptionNames()
+
+        def predicate(event) -> bool:
+            kind = event.kind
+            if kind == "call":
+                recorder.seen += 1
+                frame = event.frame
+                identity = recorder.identify(frame.f_code, frame)
+                if identity is not None:
+                    recorder.on_call(frame, identity)
+            elif kind == "return" and recorder.stack:
+                frame = event.frame
+                if recorder.identify(frame.f_code, frame) is not None:
+                    recorder.on_return(frame, event.arg, errors.reason(frame))
+            elif kind == "exception" and recorder.stack:
+                frame = event.frame
+                if recorder.identify(frame.f_code, frame) is not None:
+                    errors.seen(frame, event.arg)
+            return False
+
+        self.tracer = hunter.Tracer(threading_support=False)
+        self.tracer.trace(predicate)
+
+    def stop(self) -> None:
+        self.tracer.stop()
+
+
+class SettraceBackend(Backend):
+    name = "settrace"
+    settings = "sys.settrace on the main thread; global function on call only, local tracer for kept frames only, line events off"
+
+    def start(self) -> None:
+        recorder, errors = self.recorder, _ExceptionNames()
+
+        def local(frame, event, arg):
+            if event == "return":
+                recorder.on_return(frame, arg, errors.reason(frame))
+            elif event == "exception":
+                errors.seen(frame, arg)
+            return local
+
+        def global_trace(frame, event, arg):
+            recorder.seen += 1
+            identity = recorder.identify(frame.f_code, frame)
+            if identity is None:
+                return None
+            frame.f_trace_lines = False
+            recorder.on_call(frame, identity)
+            return local
+
+        sys.settrace(global_trace)
+
+    def stop(self) -> None:
+        sys.settrace(None)
+
+
+class MonitoringBackend(Backend):
+    name = "monitoring"
+    settings = "sys.monitoring PY_START/PY_RESUME/PY_THROW as call, PY_RETURN/PY_YIELD/PY_UNWIND as return; DISABLE for foreign code; main thread only"
+
+    def start(self) -> None:
+        monitoring = sys.monitoring
+        events = monitoring.events
+        recorder, main = self.recorder, threading.main_thread().ident
+        disable = monitoring.DISABLE
+        self.tool = next(tool for tool in (monitoring.PROFILER_ID, 3, 4, 5) if monitoring.get_tool(tool) is None)
+        monitoring.use_tool_id(self.tool, "callchain")
+
+        def started(code, offset):
+            recorder.seen += 1
+            frame = sys._getframe(1)
+            identity = recorder.identify(code, frame)
+            if identity is None:
+                return disable
+            if threading.get_ident() == main:
+                recorder.on_call(frame, identity)
+            return None
+
+        def thrown(code, offset, exception):
+            entry = recorder._keep.get(id(code))
+            if entry is not None and entry[0] is code and entry[1] is not None and threading.get_ident() == main:
+                recorder.on_call(sys._getframe(1), entry[1])
+
+        def returned(code, offset, value):
+            frame = sys._getframe(1)
+            if recorder.identify(code, frame) is None:
+                return disable
+            recorder.on_return(frame, value, None)
+            return None
+
+        def unwound(code, offset, exception):
+            entry = recorder._keep.get(id(code))
+            if entry is not None and entry[0] is code and entry[1] is not None and recorder.stack:
+                recorder.on_return(sys._getframe(1), None, type(exception).__name__)
+
+        for event, callback in ((events.PY_START, started), (events.PY_RESUME, started),
+                                (events.PY_THROW, thrown), (events.PY_RETURN, returned),
+                                (events.PY_YIELD, returned), (events.PY_UNWIND, unwound)):
+            monitoring.register_callback(self.tool, event, callback)
+        monitoring.set_events(self.tool, events.PY_START | events.PY_RESUME | events.PY_THROW
+                              | events.PY_RETURN | events.PY_YIELD | events.PY_UNWIND)
+
+    def stop(self) -> None:
+        monitoring = sys.monitoring
+        monitoring.set_events(self.tool, 0)
+        monitoring.free_tool_id(self.tool)
+
+
+BACKENDS = {backend.name: backend for backend in (HunterBackend, SettraceBackend, MonitoringBackend)}
+
+
+def available() -> List[str]:
+    """Backends this interpreter can run, fastest first."""
+    names = ["monitoring"] if sys.version_info >= (3, 12) else []
+    names.append("settrace")
+    try:
+        import hunter  # noqa: F401
+    except ImportError:
+        return names
+    return names + ["hunter"]
+
+
+def default_backend() -> str:
+    return available()[0]
