@@ -40,6 +40,8 @@ def _versions() -> Dict[str, Optional[str]]:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = None
+    found["tensorflow"] = found["tensorflow"] or found.pop("tensorflow-cpu")
+    found.pop("tensorflow-cpu", None)
     return found
 
 
@@ -88,7 +90,7 @@ def main(config_path: str) -> int:
     stream.emit("start", pid=os.getpid(), python=sys.version.split()[0], executable=sys.executable,
                 implementation=platform.python_implementation(), platform=platform.platform(),
                 backend=config["backend"] if traced else None, t=stream.now())
-    ctx = scenario.Context(namespace, config["scenario_out"], config["variant"], recorder.set_phase)
+    ctx = scenario.Context(config["package"], config["scenario_out"], config["variant"], recorder.set_phase)
     backend = BACKENDS[config["backend"]](recorder) if traced else None
     started = time.perf_counter()
     code = 0

@@ -14,7 +14,8 @@ from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
 def _trace_parser(sub) -> None:
     p = sub.add_parser("trace", help="run the save/load cycle under the recorder and write a report folder")
     p.add_argument("--root", help="the target checkout (the folder holding ptycho/); default: the embedded demo target")
-    p.add_argument("--namespace", default="ptycho", help="package to keep calls of: NAME and NAME.* only (default: ptycho)")
+    p.add_argument("--package", default="ptycho", help="the target's package the scenario drives (default: ptycho)")
+    p.add_argument("--namespace", default="", help="keep calls of modules NAME and NAME.* only (default: the package)")
     p.add_argument("--scenario", default="tf-persistence", help="scenario to run (default: tf-persistence)")
     p.add_argument("--variant", default="default", choices=["default", "trainflow"],
                    help="default: ModelManager.save_multiple_models; trainflow: ptycho.model_manager.save(out)")
@@ -51,7 +52,7 @@ def _trace(args: argparse.Namespace, argv: List[str]) -> int:
     from .runner import trace
 
     options = Options(
-        root=args.root, namespace=args.namespace, scenario=args.scenario, variant=args.variant,
+        root=args.root, namespace=args.namespace, package=args.package, scenario=args.scenario, variant=args.variant,
         initiative=args.initiative, plan_phase=args.plan_phase, question=args.question,
         scope_hints=args.scope_hints or list(DEFAULT_SCOPE_HINTS), out=args.out, timeout=args.timeout,
         untraced=args.untraced, backend=args.backend, python=args.python, taps=args.taps,

@@ -41,7 +41,8 @@ DEFAULT_SCOPE_HINTS = ["ModelManager", "persistence", "archives", "load_inferenc
 @dataclass
 class Options:
     root: Optional[str] = None
-    namespace: str = "ptycho"
+    namespace: str = ""
+    package: str = "ptycho"
     scenario: str = "tf-persistence"
     variant: str = "default"
     initiative: str = "INTEGRATE-PYTORCH-001"
@@ -122,10 +123,10 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: T
     """Run one traced process; returns how it ended. Never raises for the child's failures."""
     events = run.trace_dir / f"events-{label}.jsonl"
     config = {
-        "root": str(target.root), "namespace": options.namespace, "events": str(events),
+        "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
         "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
         "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
-        "config_global": options.config_global or f"{options.namespace}.params:cfg",
+        "config_global": options.config_global or f"{options.package}.params:cfg",
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
@@ -164,7 +165,8 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
         raise HarnessError(f"unknown variant {options.variant!r}", f"use one of: {', '.join(scenario.VARIANTS)}")
     if options.scenario != "tf-persistence":
         raise HarnessError(f"unknown scenario {options.scenario!r}", "use --scenario tf-persistence")
-    target = check_root(options.root, options.namespace)
+    options.namespace = options.namespace or options.package
+    target = check_root(options.root, options.package)
     taps = resolve_taps(options)
     backend = resolve_backend(options)
     run = allocate(options)
@@ -200,6 +202,7 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "scenario": {"name": options.scenario, "variant": options.variant,
                      "phases": [p for child in children for p in child["phases"]]},
         "namespace": options.namespace,
+        "package": options.package,
         "recorder": {"backend": None if options.untraced else backend,
                      "settings": None if options.untraced else BACKENDS[backend].settings,
                      "untraced": options.untraced},

@@ -34,9 +34,9 @@ class ScenarioError(Exception):
 class Context:
     """What the scenario needs from the run: phase marks, gap notes, and its settings."""
 
-    def __init__(self, namespace: str, out: str, variant: str, set_phase: Callable[[str], None],
+    def __init__(self, package: str, out: str, variant: str, set_phase: Callable[[str], None],
                  N: int = 64, gridsize: int = 1) -> None:
-        self.namespace = namespace
+        self.package = package
         self.out = out
         self.variant = variant
         self.set_phase = set_phase
@@ -50,8 +50,8 @@ class Context:
         self.gaps.append({"phase": phase, "missing": missing, "used": used})
 
     def module(self, name: str, required: bool = False) -> Optional[Any]:
-        """Import `<namespace>.<name>`; a missing optional module is a gap, not an error."""
-        full = f"{self.namespace}.{name}" if name else self.namespace
+        """Import `<package>.<name>`; a missing optional module is a gap, not an error."""
+        full = f"{self.package}.{name}" if name else self.package
         try:
             module = importlib.import_module(full)
         except ModuleNotFoundError as error:
@@ -83,7 +83,7 @@ def phase_import(ctx: Context) -> None:
 
 def phase_setup(ctx: Context) -> None:
     params, config = ctx.modules["params"], ctx.modules.get("config.config")
-    cfg = _require(params, "cfg", f"{ctx.namespace}.params.cfg")
+    cfg = _require(params, "cfg", f"{ctx.package}.params.cfg")
     names = ("update_legacy_dict", "TrainingConfig", "ModelConfig")
     if config is not None and all(hasattr(config, n) for n in names):
         training = config.TrainingConfig(model=config.ModelConfig(N=ctx.N, gridsize=ctx.gridsize), output_dir=Path(ctx.out))
@@ -102,7 +102,7 @@ def phase_setup(ctx: Context) -> None:
 
 
 def phase_build(ctx: Context) -> None:
-    create = _require(ctx.modules["model"], "create_model_with_gridsize", f"{ctx.namespace}.model.create_model_with_gridsize")
+    create = _require(ctx.modules["model"], "create_model_with_gridsize", f"{ctx.package}.model.create_model_with_gridsize")
     built = create(ctx.gridsize, ctx.N)
     if not isinstance(built, (tuple, list)) or len(built) < 2:
         raise ScenarioError("create_model_with_gridsize did not return (autoencoder, diffraction_to_obj)")
@@ -127,12 +127,12 @@ def phase_save(ctx: Context) -> None:
     Path(ctx.out).mkdir(parents=True, exist_ok=True)
     manager = ctx.modules["model_manager"]
     if ctx.variant == "trainflow":
-        _require(manager, "save", f"module-level {ctx.namespace}.model_manager.save(out_prefix)")(ctx.out)
+        _require(manager, "save", f"module-level {ctx.package}.model_manager.save(out_prefix)")(ctx.out)
         return
-    cls = _require(manager, "ModelManager", f"{ctx.namespace}.model_manager.ModelManager")
+    cls = _require(manager, "ModelManager", f"{ctx.package}.model_manager.ModelManager")
     save = _require(cls, "save_multiple_models", "ModelManager.save_multiple_models")
     scale = ctx.modules["params"].get("intensity_scale")
-    save(ctx.modules["built"], f"{ctx.out}/wts.h5", custom_objects(ctx.namespace), scale)
+    save(ctx.modules["built"], f"{ctx.out}/wts.h5", custom_objects(ctx.package), scale)
 
 
 def phase_load(ctx: Context) -> None:
@@ -142,7 +142,7 @@ def phase_load(ctx: Context) -> None:
         bundle(Path(ctx.out))
         return
     ctx.gap("load", "workflows.components.load_inference_bundle", "ModelManager.load_multiple_models")
-    manager = _require(ctx.modules["model_manager"], "ModelManager", f"{ctx.namespace}.model_manager.ModelManager")
+    manager = _require(ctx.modules["model_manager"], "ModelManager", f"{ctx.package}.model_manager.ModelManager")
     _require(manager, "load_multiple_models", "ModelManager.load_multiple_models")(f"{ctx.out}/wts.h5")
 
 

@@ -24,29 +24,29 @@ _SKIP_DIRS = {".git", "__pycache__"}
 @dataclass
 class Target:
     root: Path
-    namespace: str
+    package: str
 
     @property
     def is_demo(self) -> bool:
         return self.root == DEMO_ROOT
 
 
-def check_root(root: Optional[str], namespace: str) -> Target:
+def check_root(root: Optional[str], package: str) -> Target:
     """Resolve and validate the target root; raise a HarnessError that says what to pass."""
     path = Path(root).expanduser().resolve() if root else DEMO_ROOT
     if not path.exists():
         raise HarnessError(f"target root {path} does not exist", "pass --root (or PTYCHO_ROOT) the folder of your PtychoPINN checkout")
     if not path.is_dir():
         raise HarnessError(f"target root {path} is not a folder", "pass the checkout's top folder, the one that contains ptycho/")
-    top = namespace.split(".")[0]
-    package = path / top
-    if not (package / "__init__.py").is_file() and not (path / f"{top}.py").is_file():
+    top = package
+    package_dir = path / top
+    if not (package_dir / "__init__.py").is_file() and not (path / f"{top}.py").is_file():
         hint = f"the folder that contains {top}/__init__.py"
         nested = [p.parent.parent for p in path.glob(f"*/{top}/__init__.py")]
         if nested:
             hint += f" (found one at {nested[0]})"
-        raise HarnessError(f"no '{top}' package under {path}", f"pass --root {hint}, or --namespace for another package")
-    return Target(path, namespace)
+        raise HarnessError(f"no '{top}' package under {path}", f"pass --root {hint}, or --package for another package name")
+    return Target(path, package)
 
 
 def _git(root: Path, *args: str) -> Optional[str]:

@@ -1,0 +1,39 @@
+# callchain: `make trace` records the evidence run, `make test` runs the test suite.
+# Both create the virtual environment .venv on first use (Python 3.12+ when the machine
+# has it, for the sys.monitoring recorder; else python3).
+
+VENV        ?= .venv
+OUT         ?= artifacts
+PTYCHO_ROOT ?=
+ARGS        ?=
+PY          := $(VENV)/bin/python
+# First interpreter that really runs (pyenv shims exist for versions that are not active).
+BOOT_PYTHON ?= $(shell for c in python3.12 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3 2>/dev/null | sort -V | tail -1) python3.13 python3; do \
+                 $$c -c 'import sys; assert sys.version_info >= (3, 10)' >/dev/null 2>&1 && { echo $$c; break; }; done)
+
+.PHONY: install trace test bench clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(BOOT_PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip >/dev/null
+	@$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+$(VENV)/.installed-ptychopinn: $(VENV)/.installed
+	@$(PY) -m pip install --quiet -e '.[test,ptychopinn]'
+	@touch $@
+
+# `make install` (add PTYCHO_ROOT=... to also install what PtychoPINN's TensorFlow side imports)
+install: $(VENV)/.installed $(if $(PTYCHO_ROOT),$(VENV)/.installed-ptychopinn)
+
+trace: install
+	@$(VENV)/bin/callchain trace $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") --out "$(OUT)" $(ARGS)
+
+test: install
+	@$(PY) -m pytest $(ARGS)
+
+bench: install
+	@$(PY) benchmarks/bench.py --out "$(OUT)/bench" $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,57 @@
+"""Shared fixtures: one pair of traced demo runs serves every test that only reads output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "harness" / "demo"
+sys.path.insert(0, str(REPO))
+
+from harness.target import fingerprint  # noqa: E402
+
+
+def callchain(*args: str, cwd: Path = REPO, timeout: float = 900, env=None) -> subprocess.CompletedProcess:
+    """Run the real command line in a subprocess, as a user would."""
+    full_env = dict(os.environ, **(env or {}))
+    full_env["PYTHONPATH"] = str(REPO)
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=full_env)
+
+
+def report_of(done: subprocess.CompletedProcess) -> Path:
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def load_run(report: Path) -> dict:
+    return json.loads((report / "trace" / "run.json").read_text())
+
+
+def traced_demo(out: Path, *extra: str) -> SimpleNamespace:
+    done = callchain("trace", "--out", str(out), *extra)
+    assert done.returncode == 0, done.stderr
+    report = report_of(done)
+    return SimpleNamespace(done=done, report=report, record=load_run(report), out=out)
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory) -> SimpleNamespace:
+    """Two default runs of `callchain trace` on the demo, with the demo's fingerprint around them."""
+    before = fingerprint(DEMO)
+    out = tmp_path_factory.mktemp("demo-out")
+    first = traced_demo(out)
+    second = traced_demo(out)
+    after = fingerprint(DEMO)
+    return SimpleNamespace(first=first, second=second, before=before, after=after, out=out)
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_runs) -> SimpleNamespace:
+    return demo_runs.first

@@ -1,0 +1,81 @@
+"""Small readers of the deliverables and writers of throwaway targets, shared by tests."""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+CALL_LINE = re.compile(r"^(?P<indent> *)(?P<function>\S+:\S+)  (?P<anchor>\S+:\d+|\(no source file\))(?:  <- (?P<site>\S+:\d+))?  => (?P<returned>.*)$")
+
+
+def body(text: str) -> List[str]:
+    """dynamic.txt without its '#' header lines."""
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+def call_lines(text: str) -> List[re.Match]:
+    return [m for m in (CALL_LINE.match(line) for line in body(text)) if m]
+
+
+def def_lines(path: Path) -> Dict[int, str]:
+    """Line → name of every def/class/lambda `def` line in a source file."""
+    found = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found[node.lineno] = node.name
+        elif isinstance(node, ast.Lambda):
+            found[node.lineno] = "<lambda>"
+    return found
+
+
+def write_target(root: Path, files: Dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+# A ptycho-like target without TensorFlow: fast, for the error paths of the harness.
+TINY_TARGET = {
+    "ptycho/__init__.py": "",
+    "ptycho/params.py": """
+        cfg = {'N': 128, 'gridsize': 2, 'nphotons': 1e9}
+
+        def get(key):
+            return cfg[key]
+
+        def set(key, value):
+            cfg[key] = value
+    """,
+    "ptycho/model.py": """
+        def create_model_with_gridsize(gridsize, N):
+            return ('autoencoder', 'diffraction_to_obj')
+    """,
+    "ptycho/model_manager.py": """
+        import os, zipfile
+
+        class ModelManager:
+            @staticmethod
+            def save_multiple_models(models, base_path, custom_objects, intensity_scale):
+                with zipfile.ZipFile(base_path + '.zip', 'w') as zf:
+                    zf.writestr('manifest.dill', b'')
+
+            @staticmethod
+            def load_multiple_models(base_path, model_names=None):
+                return {}
+    """,
+}
+
+
+def tiny_target(root: Path, overrides: Dict[str, str] = None) -> Path:
+    files = dict(TINY_TARGET)
+    files.update(overrides or {})
+    return write_target(root, files)
+
+
+def anchors_in(text: str) -> List[Tuple[str, int]]:
+    return [(m.group(1), int(m.group(2))) for m in re.finditer(r"((?:ptycho|ptycho_torch)/[\w/]+\.py):(\d+)", text)]

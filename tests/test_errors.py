@@ -1,0 +1,136 @@
+"""Bad input: one plain message, a non-zero exit, and what was recorded kept and marked partial."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import callchain, load_run
+from helpers import body, tiny_target
+
+
+def _report_from_message(stderr: str) -> Path:
+    line = next(l for l in stderr.splitlines() if "report (partial):" in l)
+    return Path(line.split("report (partial):", 1)[1].strip())
+
+
+def _assert_plain(done, code: int, *phrases: str) -> None:
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ")
+    for phrase in phrases:
+        assert phrase in done.stderr, (phrase, done.stderr)
+
+
+def test_tiny_target_runs_and_records_gaps(tmp_path):
+    root = tiny_target(tmp_path / "target")
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    record = load_run(Path(done.stdout.strip().splitlines()[-1]))
+    gaps = [gap for process in record["processes"] for gap in process["gaps"]]
+    assert {"phase": "load", "missing": "workflows.components.load_inference_bundle",
+            "used": "ModelManager.load_multiple_models"} in gaps
+    functions = [c["function"] for c in record["calls"]]
+    assert "ptycho.model_manager:ModelManager.load_multiple_models" in functions
+
+
+def test_wrong_root(tmp_path):
+    done = callchain("trace", "--root", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+    _assert_plain(done, 2, "does not exist", "fix: pass --root")
+    assert not (tmp_path / "out").exists()
+
+
+def test_root_without_package(tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = callchain("trace", "--root", str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
+    _assert_plain(done, 2, "no 'ptycho' package")
+
+
+def test_target_that_fails_to_import(tmp_path):
+    root = tiny_target(tmp_path / "target", {"ptycho/model.py": "import not_a_real_dependency_xyz\n"})
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
+    _assert_plain(done, 3, "failed to import", "not_a_real_dependency_xyz", "ptycho/model.py:1", "install")
+    record = load_run(_report_from_message(done.stderr))
+    assert record["status"] in ("partial", "failed")
+    assert record["errors"][0]["phase"] == "import"
+
+
+def test_namespace_that_matches_nothing(tmp_path):
+    root = tiny_target(tmp_path / "target")
+    done = callchain("trace", "--root", str(root), "--namespace", "ptycho.nothing", "--out", str(tmp_path / "out"))
+    _assert_plain(done, 3, "'ptycho.nothing' matched no call", "--namespace")
+
+
+def test_scenario_that_raises(tmp_path):
+    root = tiny_target(tmp_path / "target", {"ptycho/model.py": """
+        def create_model_with_gridsize(gridsize, N):
+            raise ValueError("boom: no model today")
+    """})
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
+    _assert_plain(done, 3, "ValueError: boom", "phase 'build'", "ptycho/model.py:3")
+    report = _report_from_message(done.stderr)
+    record = load_run(report)
+    assert record["status"] == "partial"
+    dynamic = (report / "callgraph" / "dynamic.txt").read_text()
+    assert "# status: partial" in dynamic
+    lines = body(dynamic)
+    assert "ptycho.model:create_model_with_gridsize" in "\n".join(lines)
+    assert lines[-1].startswith("[incomplete: the run stopped here")
+
+
+def test_scenario_that_hangs(tmp_path):
+    root = tiny_target(tmp_path / "target", {"ptycho/model.py": """
+        import time
+
+        def create_model_with_gridsize(gridsize, N):
+            while True:
+                time.sleep(0.1)
+    """})
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--timeout", "4")
+    _assert_plain(done, 3, "did not finish within 4 s", "ptycho/model.py:4", "--timeout")
+    record = load_run(_report_from_message(done.stderr))
+    assert record["status"] == "partial"
+    assert record["calls"][-1]["function"] == "ptycho.model:create_model_with_gridsize"
+    assert record["calls"][-1]["returned"] is None
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    root = tiny_target(tmp_path / "target")
+    done = callchain("trace", "--root", str(root), "--out", str(blocker / "out"))
+    _assert_plain(done, 2, "cannot write to the output folder", "--out")
+
+
+def test_torch_import_is_blocked_despite_a_torch_folder(tmp_path):
+    root = tiny_target(tmp_path / "target", {
+        "torch/__init__.py": "",
+        "ptycho/model.py": "import torch\n\ndef create_model_with_gridsize(g, N):\n    return 1, 2\n",
+    })
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
+    _assert_plain(done, 3, "blocked 'import torch'", "ptycho/model.py:1", "torch-free")
+
+
+def test_optional_torch_import_is_recorded_not_fatal(tmp_path):
+    root = tiny_target(tmp_path / "target", {
+        "torch/__init__.py": "",
+        "ptycho/probe.py": "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef set_default_probe():\n    pass\n",
+    })
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    report = Path(done.stdout.strip().splitlines()[-1])
+    env = json.loads((report / "env" / "trace_env.json").read_text())
+    assert env["torch"]["imported"] == []
+    assert {"module": "torch", "importer": "ptycho/probe.py:2"} in env["torch"]["blocked_imports"]
+
+
+def test_target_files_unchanged_and_nothing_added(tmp_path):
+    from harness.target import fingerprint
+
+    root = tiny_target(tmp_path / "target")
+    before = fingerprint(root)
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert fingerprint(root)["digests"] == before["digests"]
