@@ -68,8 +68,15 @@ UNREADABLE_KINDS = frozenset(
 
 # --- what makes a pickle hostile ------------------------------------------------------------
 # Safety never depends on these lists: nothing is imported or called, whatever they say. They
-# exist to tell the user that *loading* the archive with pickle/dill would run code. A denylist
-# cannot be complete, so rule 3 below catches the indirect calls that gadget chains rely on.
+# exist to tell the user that *loading* the archive with pickle/dill would run code. Names that
+# are merely referenced (numpy's _reconstruct for the probe array, ptycho.custom_layers.* in
+# custom_objects.dill, dill._dill._create_type) are reported and stay placeholders. Hostile:
+#   1. a dangerous global, called or only referenced (no data file needs os.system), also when
+#      reached by an attribute walk such as ``pathlib`` + ``os.system``;
+#   2. a call of something that is not a named global (the result of another call): gadget
+#      chains hide their target that way, and a denylist cannot be complete;
+#   3. instantiating a class that dill rebuilt from pickled bytecode (its methods would run);
+#   4. BUILD on a named global (it would overwrite a module's, class's or function's attributes).
 DANGEROUS_MODULES = frozenset(
     {"os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "importlib", "runpy", "pty",
      "ctypes", "marshal", "pickle", "_pickle", "code", "codeop", "pdb", "webbrowser",
@@ -79,16 +86,24 @@ DANGEROUS_BUILTINS = frozenset(
     {"eval", "exec", "compile", "__import__", "getattr", "setattr", "delattr", "open",
      "globals", "locals", "vars", "breakpoint", "input"}
 )
-# Globals that rebuild bytecode or functions: by-value code that a later call or BUILD runs.
-CODE_CARRIERS = frozenset(
-    {"dill._dill._create_code", "dill._dill._create_function", "types.CodeType",
-     "types.FunctionType", "dill.loads", "dill._dill.loads"}
-)
+DANGEROUS_NAMES = frozenset({"dill.loads", "dill.load", "dill._dill.loads", "dill._dill.load"})  # nested unpickling
 IMPORTERS = frozenset({"dill._dill._import_module"})  # harmless unless asked for os & co.
-# Classes built by these may be instantiated (NEWOBJ on a computed class) in legitimate dill
-# output; any by-value method they carry is caught as a code carrier instead.
+# Globals that rebuild functions from pickled bytecode (dill pickles classes from __main__ by
+# value this way, patching them with builtins.setattr, which rule 1 flags). Defining them runs
+# nothing; instantiating a class rebuilt from bytecode may (rule 3).
+CODE_CARRIERS = frozenset({"dill._dill._create_code", "dill._dill._create_function", "types.CodeType",
+                           "types.FunctionType"})
+# Classes built by these may be instantiated (NEWOBJ on a computed class, an exception to
+# rule 2) in legitimate dill output, as long as the pickle carries no bytecode.
 CLASS_FACTORIES = frozenset({"dill._dill._create_type", "dill._dill._create_namedtuple"})
 NUMPY_MULTIARRAY = ("numpy.core.multiarray", "numpy._core.multiarray")
+NUMPY_NUMERIC = ("numpy.core.numeric", "numpy._core.numeric")
+# Old protocols spell plain data as calls (protocol <= 2 writes bytes as
+# _codecs.encode(text, 'latin1') and sets as builtins.set([...]); dill writes
+# _load_type('frozenset')). These pure standard-library constructors are evaluated on plain
+# arguments so such values decode as data rather than as placeholders.
+PLAIN_TYPES = frozenset({"set", "frozenset", "bytearray", "bytes", "complex", "list", "tuple", "dict",
+                         "str", "int", "float", "bool", "NoneType", "slice", "range"})
 
 
 # ============================================================================================
@@ -130,6 +145,36 @@ class _Persistent:
         self.pid = pid
 
 
+_NOT_PURE = object()
+
+
+def _pure_call(func: Any, args: Any, kwargs: Any) -> Any:
+    """Evaluate the few pure constructors old protocols use for plain data, else ``_NOT_PURE``.
+
+    Only exact builtins on plain arguments; anything else stays a placeholder.
+    """
+    if not isinstance(func, _Global) or kwargs or not isinstance(args, tuple):
+        return _NOT_PURE
+    name = func.name.replace("__builtin__.", "builtins.")
+    try:
+        if name == "dill._dill._load_type" and len(args) == 1 and args[0] in PLAIN_TYPES:
+            return _Global(f"builtins.{args[0]}")
+        if name == "_codecs.encode" and len(args) in (1, 2) and isinstance(args[0], str):
+            return args[0].encode(args[1] if len(args) == 2 and args[1] in ("latin1", "latin-1") else "latin-1")
+        if name in ("builtins.set", "builtins.frozenset") and len(args) <= 1:
+            if all(isinstance(a, (list, tuple, set, frozenset)) for a in args):
+                return (set if name == "builtins.set" else frozenset)(*args)
+        if name in ("builtins.bytearray", "builtins.bytes") and len(args) == 1 and isinstance(args[0], bytes):
+            return args[0]
+        if name in ("builtins.bytearray", "builtins.bytes") and len(args) == 2 and isinstance(args[0], str):
+            return args[0].encode("latin-1") if args[1] in ("latin1", "latin-1") else _NOT_PURE
+        if name == "builtins.complex" and all(isinstance(a, (int, float)) for a in args) and len(args) <= 2:
+            return complex(*args)
+    except (TypeError, ValueError, UnicodeError):
+        pass
+    return _NOT_PURE
+
+
 class _PickleError(Exception):
     """The opcode stream does not describe a value (truncated, malformed, stack underflow)."""
 
@@ -163,12 +208,12 @@ def _danger(module: str, qualname: str) -> str | None:
     top = "builtins" if top == "__builtin__" else top
     parts = qualname.split(".")
     dotted = f"{top}.{qualname}" if top == "builtins" else f"{module}.{qualname}"
-    if top in DANGEROUS_MODULES or any(p in DANGEROUS_MODULES for p in parts[:-1]):
+    if top in DANGEROUS_MODULES or any(p in DANGEROUS_MODULES for p in parts):
         return "reaches the OS, processes or the import system"
     if top == "builtins" and any(p in DANGEROUS_BUILTINS for p in parts):
         return "runs, imports or opens things by name"
-    if dotted in CODE_CARRIERS or module.split(".")[0] == "marshal":
-        return "rebuilds executable code"
+    if dotted in DANGEROUS_NAMES:
+        return "unpickles nested data, out of this reader's sight"
     return None
 
 
@@ -194,6 +239,7 @@ class _Machine:
         self.hazards: list[str] = []
         self.called: set[str] = set()
         self.flagged: dict[str, str] = {}  # dangerous name -> reason
+        self.carries_code = False
 
     # -- stack helpers ----------------------------------------------------------------------
     def pop(self) -> Any:
@@ -222,22 +268,29 @@ class _Machine:
             raise _PickleError("STACK_GLOBAL needs two strings")
         name = f"{module}.{qualname}"
         self.names.add(name)
+        self.carries_code = self.carries_code or name in CODE_CARRIERS
         reason = _danger(module, qualname)
         if reason:
             self.flagged.setdefault(name, reason)
         return _Global(name)
 
-    def call(self, func: Any, args: Any, kwargs: Any, op: str) -> _Call:
+    def call(self, func: Any, args: Any, kwargs: Any, op: str) -> Any:
+        plain = _pure_call(func, args, kwargs)
+        if plain is not _NOT_PURE:
+            return plain
         if isinstance(func, _Global):
             if func.name in self.flagged:
                 self.called.add(func.name)
-                self.hazard(f"{op} would call {func.name}{_brief(args)} ({self.flagged[func.name]})")
+                self.hazard(f"{op} would call {func.name}({_brief(args)[1:-1]}) ({self.flagged[func.name]})")
             elif not func.known:
                 self.hazard(f"{op} would call {func.name}, an extension-registry object whose target is unknown")
             elif func.name in IMPORTERS and isinstance(args, tuple) and args and isinstance(args[0], str):
                 reason = _danger(args[0], "_")
                 if reason:
                     self.hazard(f"{op} would import module {args[0]!r} via {func.name} ({reason})")
+        elif isinstance(func, _Call) and func.name in CLASS_FACTORIES and self.carries_code:
+            self.hazard(f"{op} would instantiate a class rebuilt from pickled bytecode "
+                        f"({_brief(func.args, 60)}): its methods would run")
         elif not (isinstance(func, _Call) and func.name in CLASS_FACTORIES):
             # Calling the result of another call (getattr(...)(...), methodcaller(...)(obj)) is
             # how gadget chains hide their target from name checks: refuse to guess.
@@ -281,8 +334,11 @@ class _Machine:
             self.step(name, arg)
         raise _PickleError("no STOP opcode")
 
+    def push(self, value: Any) -> None:
+        self.stack.append(value)  # not cached: MARK and pop_mark swap self.stack
+
     def step(self, name: str, arg: Any) -> None:  # noqa: C901 - one branch per opcode family
-        push = self.stack.append
+        push = self.push
         if name in ("PROTO", "FRAME", "READONLY_BUFFER"):
             return
         if name in _SCALAR_OPS:
@@ -544,6 +600,10 @@ def _call_plain(call: _Call, budget: _Budget, depth: int, active: set[int]) -> d
         if _ndarray_summary(call.args[2]):
             out["ndarray"] = _ndarray_summary(call.args[2])
             return out
+    if module in NUMPY_NUMERIC and attr == "_frombuffer" and isinstance(call.args, tuple) and len(call.args) == 4:
+        if isinstance(call.args[2], tuple) and all(isinstance(n, int) for n in call.args[2]):
+            out["ndarray"] = {"shape": list(call.args[2]), "dtype": _dtype_name(call.args[1])}
+            return out
     if module in NUMPY_MULTIARRAY and attr == "scalar":
         number = _numpy_scalar(call)
         if number is not None:
@@ -691,10 +751,10 @@ def _h5_value(value: Any) -> Any:
     """An HDF5 attribute as JSON-ready data: small arrays as lists, big ones as shape/dtype."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
-    if hasattr(value, "tolist") and hasattr(value, "shape"):
+    if hasattr(value, "tolist") and hasattr(value, "shape"):  # numpy, without importing it
         if getattr(value, "size", 0) > 16:
             return {"shape": list(value.shape), "dtype": str(value.dtype)}
-        value = value.tolist()
+        return _h5_value(value.tolist())
     if isinstance(value, list):
         return [_h5_value(v) for v in value]
     if isinstance(value, str):
@@ -897,7 +957,7 @@ def _backend(state: _Archive, manifest: Any) -> tuple[str, str]:
         return tag, "tag"
     if torch:
         return "pytorch", f"inferred from {torch[0]}"
-    return "tensorflow", "default (no tag)"
+    return "tensorflow", "default: no tag"
 
 
 def _model_names(state: _Archive, manifest: Any) -> tuple[list[str], list[str]]:
@@ -926,7 +986,7 @@ def _model_info(state: _Archive, model: str) -> dict[str, Any]:
         "h5_datasets": h5[1] if isinstance(h5, tuple) else None,
         "params_keys": sorted(params_plain) if isinstance(params_plain, dict) else None,
         "params_values": (
-            {k: params_plain[k] for k in PARAMS_REQUIRED if k in params_plain}
+            {k: _unwrap(params_plain[k]) for k in PARAMS_REQUIRED if k in params_plain}
             if isinstance(params_plain, dict) else None
         ),
         "custom_objects_names": sorted(custom_plain) if isinstance(custom_plain, dict) else None,
@@ -937,6 +997,12 @@ def _model_info(state: _Archive, model: str) -> dict[str, Any]:
         "checkpoints": [m for m in members if m.lower().endswith(TORCH_SUFFIXES)],
         "hyperparameters": [m for m in members if _is_hparams(m[len(prefix):])],
     }
+
+
+def _unwrap(value: Any) -> Any:
+    """A decoded numpy scalar placeholder as its number; anything else unchanged."""
+    number = _number(value)
+    return value if number is None else number
 
 
 def _is_hparams(name: str) -> bool:
@@ -1088,7 +1154,7 @@ def _backend_clause(state: _Archive, manifest: Any, why: str | None, backend: tu
 
 def _report(state: _Archive) -> dict[str, Any]:
     """Assemble the description in a fixed key order."""
-    readable = state.archive is not None and state.members is not None and not (
+    readable = state.archive is not None and not (
         state.problems.kinds() & {"not_found", "not_a_file", "io_error", "empty", "not_zip", "truncated"})
     manifest, why = _manifest(state) if readable and not state.refused else (None, None)
     backend = _backend(state, manifest) if readable else (None, None)
