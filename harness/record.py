@@ -78,6 +78,7 @@ class _Process:
             "module": event["mod"], "qualname": event["q"], "function": f"{event['mod']}:{event['q']}",
             "anchor": anchor(event["path"], event["line"]), "path": event["path"], "line": event["line"],
             "parent": None if event["p"] is None else event["p"] + self.offset, "call_line": event["cl"],
+            "direct": event.get("dr", False),
             "returned": None, "t0": event["t"], "t1": None,
         }
         self.calls.append(call)
@@ -118,7 +119,8 @@ def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         site = f"{parent['path']}:{call['call_line']}" if parent and parent["path"] else None
         key = (caller, call["function"], site, call["anchor"])
         edge = merged.setdefault(key, {"caller": caller, "callee": call["function"], "call_site": site,
-                                       "callee_anchor": call["anchor"], "count": 0, "phases": []})
+                                       "callee_anchor": call["anchor"], "count": 0, "phases": [],
+                                       "direct": call["direct"] or parent is None})
         edge["count"] += 1
         if call["phase"] not in edge["phases"]:
             edge["phases"].append(call["phase"])

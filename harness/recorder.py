@@ -106,6 +106,7 @@ class Recorder:
             self.stream.emit(
                 "call", i=index, p=parent[1] if parent else None,
                 cl=parent[0].f_lineno if parent else None, d=len(self.stack),
+                dr=parent is not None and frame.f_back is parent[0],
                 mod=module, q=anchor.qualname, path=anchor.path, line=anchor.line,
                 ph=self.phase, t=self.stream.now(),
             )

@@ -15,14 +15,23 @@ from typing import Any, Dict, List
 
 import jinja2
 
+from . import views
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NO_SOURCE = "(no source file)"
 
 
+def _cell(value: Any) -> str:
+    """Markdown table cell: no pipes or newlines may break the row."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
                               autoescape=False)
+    env.filters["cell"] = _cell
+    return env
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -118,4 +127,28 @@ def write_report(report: Path, record: Dict[str, Any]) -> None:
 def render_markdown(report: Path, record: Dict[str, Any]) -> None:
     """The files that `callchain render` can rebuild from trace/run.json."""
     env = environment()
-    write_atomic(report / "callgraph" / "dynamic.txt", env.get_template("dynamic.txt.j2").render(**dynamic_view(record)))
+    outputs = {
+        "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view(record)),
+        "callchain/static.md": ("static.md.j2", views.static_view(record)),
+        "callchain/diagram.mmd": ("diagram.mmd.j2", views.diagram(record)),
+        "trace/tap_points.md": ("tap_points.md.j2", views.taps_view(record)),
+        "summary.md": ("summary.md.j2", views.summary_view(record)),
+    }
+    for name, (template, view) in outputs.items():
+        write_atomic(report / name, env.get_template(template).render(**view))
+
+
+def rerender(report_dir: str) -> Path:
+    """Rebuild the rendered deliverables of a report folder from its trace/run.json alone."""
+    from .errors import HarnessError
+
+    report = Path(report_dir).expanduser().resolve()
+    source = report / "trace" / "run.json"
+    try:
+        record = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HarnessError(f"no trace/run.json in {report}", "pass a report folder written by callchain trace (…/<plan phase>/)")
+    except json.JSONDecodeError as error:
+        raise HarnessError(f"{source} is not valid JSON ({error})", "re-run callchain trace; the run record is damaged")
+    render_markdown(report, record)
+    return report

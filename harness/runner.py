@@ -181,6 +181,7 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
     meta["environment"] = {k: env[k] for k in sorted(env) if k.startswith(RELEVANT_ENV)}
     streams = [(child["label"], record.read_events(child["events"])) for child in children]
     run_record = record.build(meta, streams, str(run.scratch), str(target.root))
+    add_static_evidence(run_record, target, options)
     finish(run_record, run, options, target)
     from .render import write_report
 
@@ -210,6 +211,7 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "report": str(run.report),
         "scratch": str(run.scratch),
         "archive": str(run.scratch / "out" / "wts.h5.zip"),
+        "config_global": options.config_global or f"{options.package}.params:cfg",
         "command": options.command,
         "started_at": started_at,
         "taps_declared": taps_as_data(taps),
@@ -218,6 +220,28 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
                           "after": {k: after[k] for k in ("files", "sha256")},
                           "changes": compare(before, after)},
     }
+
+
+def add_static_evidence(run_record: Dict[str, Any], target: Target, options: Options) -> None:
+    """What the report needs beside the trace: the archive, the PyTorch side, the candidates."""
+    from .analysis import function_docs, mentions, rank_entry_points
+    from .archive import describe_archive
+    from .summarize import PathScrubber
+    from .torchscan import scan
+
+    calls = run_record["calls"]
+    exercised = {call["function"] for call in calls}
+    run_record["entry_points"] = rank_entry_points(target.root, options.package, options.question, options.scope_hints, exercised)
+    run_record["docs"] = function_docs(target.root, calls)
+    run_record["mentions"] = {"intensity_scale": mentions(target.root, calls, "intensity_scale")}
+    run_record["torch_delta"] = scan(target.root)
+    archive = Path(run_record["archive"])
+    if archive.is_file():
+        description = describe_archive(str(archive))
+        description["display_path"] = PathScrubber(run_record["scratch"])(str(archive))
+        run_record["archive_description"] = description
+    else:
+        run_record["archive_description"] = None
 
 
 def finish(run_record: Dict[str, Any], run: Run, options: Options, target: Target) -> None:

@@ -131,7 +131,7 @@ def phase_save(ctx: Context) -> None:
         return
     cls = _require(manager, "ModelManager", f"{ctx.package}.model_manager.ModelManager")
     save = _require(cls, "save_multiple_models", "ModelManager.save_multiple_models")
-    scale = ctx.modules["params"].get("intensity_scale")
+    scale = ctx.modules["params"].cfg["intensity_scale"]  # read directly: keep the trace to the save itself
     save(ctx.modules["built"], f"{ctx.out}/wts.h5", custom_objects(ctx.package), scale)
 
 

@@ -71,8 +71,9 @@ class ModelManager:
     def save_multiple_models(models_dict, base_path, custom_objects, intensity_scale):
         """Save every model of ``models_dict`` into ``f"{base_path}.zip"``."""
         with tempfile.TemporaryDirectory() as tmp:
+            manifest = {'models': list(models_dict), 'version': FORMAT_VERSION}
             with open(os.path.join(tmp, 'manifest.dill'), 'wb') as f:
-                dill.dump({'models': list(models_dict), 'version': FORMAT_VERSION}, f)
+                dill.dump(manifest, f)
             for name, model in models_dict.items():
                 ModelManager.save_model(model, os.path.join(tmp, name),
                                         custom_objects, intensity_scale)
