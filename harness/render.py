@@ -66,6 +66,13 @@ def _recorder_line(record: Dict[str, Any]) -> str:
     return f"{recorder['backend']}: {recorder['settings']}"
 
 
+def _durations(record: Dict[str, Any]) -> str:
+    """Phase durations in run order (the record's dict is key-sorted when stored)."""
+    names = list(dict.fromkeys(span["name"] for span in record["phases"])) + ["total"]
+    durations = record["durations"]
+    return ", ".join(f"{name} {durations[name]:.2f}" for name in names if name in durations)
+
+
 def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
     by_index = {call["i"]: call for call in record["calls"]}
     lines: List[Dict[str, Any]] = []
@@ -86,7 +93,7 @@ def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
         "status": record["status"] + (f" — {failure['problem']}" if failure else ""),
         "seen": record["events"]["seen"], "kept": record["events"]["kept"],
         "started_at": record["started_at"],
-        "durations": ", ".join(f"{k} {v:.2f}" for k, v in record["durations"].items()),
+        "durations": _durations(record),
         "lines": lines, "incomplete": failure["problem"] if failure else None,
     }
 

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import __version__, record, scenario
 from .errors import HarnessError
 from .target import Target, check_root, compare, fingerprint, revision
-from .taps import Tap, default_tap_files, load_tap_files, taps_as_data
+from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
 from .tracer import BACKENDS
 
 HARNESS_PARENT = Path(__file__).resolve().parent.parent
@@ -150,7 +150,10 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: T
 
 def resolve_taps(options: Options) -> List[Tap]:
     files = list(options.taps) if options.replace_taps else default_tap_files() + list(options.taps)
-    return load_tap_files(files)
+    try:
+        return load_tap_files(files)
+    except TapFileError as error:
+        raise HarnessError(f"bad tap file: {error}", "correct that line; the format is described at the top of tap_points/ptycho_persistence.toml")
 
 
 def resolve_backend(options: Options) -> str:

@@ -20,6 +20,8 @@ MAX_TEXT = 160
 MAX_KEYS = 12
 _TMP_NAME = re.compile(r"(?<=[/\\])tmp[A-Za-z0-9_]{6,}")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+# The run's TMPDIR is <scratch>/tmp: whatever sits directly in it has a random name.
+_SCRATCH_TMP = re.compile(r"<scratch>/tmp/[^/\s'\"]+")
 
 
 class PathScrubber:
@@ -36,6 +38,7 @@ class PathScrubber:
     def __call__(self, text: str) -> str:
         for prefix, label in self.prefixes:
             text = text.replace(prefix, label)
+        text = _SCRATCH_TMP.sub("<scratch>/tmp/<tmp>", text)
         return _ADDRESS.sub("", _TMP_NAME.sub("<tmp>", text))
 
 
