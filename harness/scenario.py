@@ -19,6 +19,7 @@ import importlib
 import inspect
 import math
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -45,6 +46,7 @@ class Context:
         self.gaps: List[Dict[str, str]] = []
         self.notes: List[str] = []
         self.modules: Dict[str, Any] = {}
+        self.deferred: List[str] = []
 
     def gap(self, phase: str, missing: str, used: str) -> None:
         self.gaps.append({"phase": phase, "missing": missing, "used": used})
@@ -75,10 +77,45 @@ def _require(module: Any, attribute: str, what: str) -> Any:
     return value
 
 
+IMPORTS = (("params", True), ("config.config", False), ("probe", False),
+           ("model", True), ("model_manager", True), ("workflows.components", False))
+
+
+def _where(error: BaseException, package: str) -> str:
+    """`module:line` of the innermost frame of the package in a traceback."""
+    found = "unknown"
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        name = frame.f_globals.get("__name__", "")
+        if name == package or name.startswith(package + "."):
+            found = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{line} ({name})"
+    return found
+
+
 def phase_import(ctx: Context) -> None:
-    for name, required in (("params", True), ("config.config", False), ("probe", False),
-                           ("model", True), ("model_manager", True), ("workflows.components", False)):
-        ctx.module(name, required)
+    """Import the package's modules. A module that cannot be imported before the config is
+    set up (some revisions build models at import time) is imported again after setup, and
+    the gap is recorded; a missing dependency still fails the run."""
+    for name, required in IMPORTS:
+        if name != "params" and ctx.deferred:
+            ctx.deferred.append(name)
+            continue
+        try:
+            ctx.module(name, required)
+        except ImportError:
+            raise
+        except Exception as error:  # noqa: BLE001 - recorded as a gap, retried after setup
+            if name == "params":
+                raise
+            ctx.deferred.append(name)
+            ctx.gap("import", f"{ctx.package}.{name} importable before setup",
+                    f"imported after setup ({type(error).__name__}: {error} at {_where(error, ctx.package)})")
+
+
+def import_deferred(ctx: Context) -> None:
+    for name, required in IMPORTS:
+        if name in ctx.deferred:
+            ctx.module(name, required)
+    ctx.deferred.clear()
 
 
 def phase_setup(ctx: Context) -> None:
@@ -156,3 +193,14 @@ def run(ctx: Context, phases) -> None:
     for name in phases:
         ctx.set_phase(name)
         PHASES[name](ctx)
+        if not ctx.deferred:
+            continue
+        if name == "setup":
+            ctx.set_phase("import-after-setup")
+            import_deferred(ctx)
+        elif name == "fresh-import":
+            ctx.gap("fresh-import", "a fresh process that can import the package without setup", "ran setup first (fresh-setup)")
+            ctx.set_phase("fresh-setup")
+            phase_setup(ctx)
+            ctx.set_phase("fresh-import-after-setup")
+            import_deferred(ctx)

@@ -59,9 +59,15 @@ def _clip(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# User-space addresses and thread idents on 64-bit Linux: they change every run.
+_ADDRESS_RANGE = (0x5500_0000_0000, 0x8000_0000_0000)
+
+
 def _number(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, int) and _ADDRESS_RANGE[0] <= value < _ADDRESS_RANGE[1]:
+        return "<address-like int>"
     return repr(value)
 
 

@@ -93,11 +93,41 @@ def config_changes(record: Dict[str, Any], phases: Optional[Tuple[str, ...]] = N
     return rows
 
 
-def load_side_effects(record: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
-    """Keys changed by loading: in the process that saved, and in a fresh process."""
-    same = config_changes(record, ("load",))
-    fresh = config_changes(record, ("fresh-load",))
-    return {"same": same, "fresh": fresh}
+def net_changes(record: Dict[str, Any], process: str, phase: str) -> Optional[List[Dict[str, Any]]]:
+    """Keys whose value differs between the start and the end of one phase (None: not run)."""
+    snapshots = record["config"]["snapshots"]
+    order = [span["name"] for span in record["phases"] if span["process"] == process]
+    if phase not in order or f"{process}:{phase}" not in snapshots:
+        return None
+    following = order[order.index(phase) + 1:]
+    after_key = f"{process}:{following[0]}" if following else f"{process}:end"
+    before, after = snapshots.get(f"{process}:{phase}") or {}, snapshots.get(after_key) or {}
+    rows = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            op = "added" if old is None else "removed" if new is None else "changed"
+            rows.append({"key": key, "op": op, "old": old, "new": new})
+    return rows
+
+
+def load_side_effects(record: Dict[str, Any]) -> Dict[str, Any]:
+    """What loading leaves in the global config: net per key, in the saving and in a fresh process,
+    plus keys changed and changed back on the way (transient)."""
+    result: Dict[str, Any] = {}
+    for label, process, phase in (("same", "cycle", "load"), ("fresh", "fresh", "fresh-load")):
+        net = net_changes(record, process, phase)
+        changes = config_changes(record, (phase,))
+        writers: Dict[str, Dict[str, Any]] = {}
+        for change in changes:
+            writers.setdefault(change["key"], change)
+        rows = [dict(row, by_function=writers.get(row["key"], {}).get("by_function", "?"),
+                     by_anchor=writers.get(row["key"], {}).get("by_anchor")) for row in net or []]
+        net_keys = {row["key"] for row in rows}
+        transient = sorted({c["key"] for c in changes} - net_keys)
+        result[label] = {"ran": net is not None, "net": rows, "transient": transient,
+                         "added": sum(r["op"] == "added" for r in rows), "changed": sum(r["op"] == "changed" for r in rows)}
+    return result
 
 
 # -- pipeline ---------------------------------------------------------------------------
@@ -284,14 +314,24 @@ def _dtypes(record: Dict[str, Any]) -> List[str]:
     return sorted(found)
 
 
+def _gaps(record: Dict[str, Any]) -> List[Dict[str, str]]:
+    """Scenario fallbacks, once each (the fresh process meets the same ones again)."""
+    unique: Dict[Tuple[str, str, str], Dict[str, str]] = {}
+    for process in record["processes"]:
+        for gap in process["gaps"]:
+            key = (gap["phase"].replace("fresh-", ""), gap["missing"], gap["used"])
+            unique.setdefault(key, gap)
+    return list(unique.values())
+
+
 def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
     items = []
     for tap in taps:
         if tap["status"] != "hit":
             items.append(f"Tap `{tap['key']}` on `{tap['function']}`: {tap['status']} — check the function name/capture against this revision.")
+    for gap in _gaps(record):
+        items.append(f"API difference: `{gap['missing']}` not found (phase {gap['phase']}); the run used `{gap['used']}`.")
     for process in record["processes"]:
-        for gap in process["gaps"]:
-            items.append(f"API difference: `{gap['missing']}` not found (phase {gap['phase']}); the run used `{gap['used']}`.")
         for attempt in process["blocked_imports"]:
             items.append(f"`import {attempt['module']}` was attempted from `{attempt['importer']}` and blocked (the run stays torch-free).")
     no_source = sorted({c["function"] for c in record["calls"] if c["anchor"] is None})
@@ -329,7 +369,7 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
     return dict(
         _common(record),
         scope_hints=record.get("scope_hints", []), candidates=record.get("entry_points", []), entries=entries,
-        gaps=[g for p in record["processes"] for g in p["gaps"]],
+        gaps=_gaps(record),
         config_global=record.get("config_global", "params.cfg"), config=config_changes(record),
         save_stages=stages(record, SAVE_PHASES), load_stages=stages(record, LOAD_PHASES),
         scale_taps=[t for t in taps if "intensity_scale" in t["key"] or "intensity_scale" in t["capture"]],
@@ -367,7 +407,6 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
     taps = tap_rows(record)
     return dict(
         _common(record), path=_path_sentences(record), archive=archive, effects=load_side_effects(record),
-        fresh_ran=any(p["label"] == "fresh" for p in record["processes"]),
         torch_package=delta.get("package", "ptycho_torch"), torch_present=delta.get("present", False),
         contrast=torch_contrast(record), torch_groups=torch_groups(record),
         hooks=[
