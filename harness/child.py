@@ -58,6 +58,14 @@ def _devices() -> Dict[str, Any]:
         return {"tensorflow_imported": True, "error": str(error)}
 
 
+def _peak_rss_kb() -> Optional[int]:
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder) -> Dict[str, Any]:
     """Where it failed: the innermost frame of the namespace in the traceback, and any frame."""
     inner_ns, innermost = None, None
@@ -119,6 +127,7 @@ def main(config_path: str) -> int:
         recorder.config.check(None, recorder.phase)
         recorder.config.snapshot("end")
     stream.emit("end", seen=recorder.seen, kept=recorder.kept, scenario_seconds=round(total, 6),
+                peak_rss_kb=_peak_rss_kb(),
                 gaps=ctx.gaps, blocked_imports=guard.attempts, torch_imported=guard.imported(),
                 packages=_versions(), devices=_devices(), exit=code, t=stream.now())
     stream.close()

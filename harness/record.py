@@ -147,6 +147,7 @@ def build(meta: Dict[str, Any], streams: Iterable[tuple], scratch: str, root: st
                        "blocked_imports": (p.end or {}).get("blocked_imports", []),
                        "torch_imported": (p.end or {}).get("torch_imported"),
                        "packages": (p.end or {}).get("packages"), "devices": (p.end or {}).get("devices"),
+                       "peak_rss_kb": (p.end or {}).get("peak_rss_kb"),
                        "seconds": (p.end or {}).get("t", p.last_t)} for p in processes],
         "phases": _phase_spans(processes),
         "calls": calls,
