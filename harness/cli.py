@@ -7,6 +7,7 @@ import shlex
 import sys
 from typing import List, Optional
 
+from .diff import add_arguments as diff_arguments
 from .errors import HarnessError
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="describe a wts.h5.zip safely and check it against the contract")
     inspect.add_argument("archive")
     inspect.add_argument("--json", action="store_true")
+    diff_arguments(sub.add_parser("diff", help="compare the call chains of two report folders (exit 1 when they differ)"))
     return parser
 
 
@@ -78,6 +80,12 @@ def _inspect(args: argparse.Namespace) -> int:
     return inspect_main([args.archive] + (["--json"] if args.json else []))
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from .diff import run
+
+    return run(args)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -86,6 +94,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _trace(args, argv)
         if args.command == "render":
             return _render(args)
+        if args.command == "diff":
+            return _diff(args)
         return _inspect(args)
     except HarnessError as error:
         if args.debug:

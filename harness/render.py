@@ -16,6 +16,7 @@ from typing import Any, Dict, List
 import jinja2
 
 from . import views
+from .perfetto import trace_events
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NO_SOURCE = "(no source file)"
@@ -127,6 +128,7 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
 def write_report(report: Path, record: Dict[str, Any]) -> None:
     """Every deliverable of one run, from the run record alone."""
     write_atomic(report / "trace" / "run.json", dump_json(record))
+    write_atomic(report / "trace" / "trace.json", json.dumps(trace_events(record)))
     write_atomic(report / "env" / "trace_env.json", dump_json(env_view(record)))
     render_markdown(report, record)
 

@@ -1,0 +1,129 @@
+"""pytest plugin: the traced save/load cycle as fixtures, for tests that assert on how code runs.
+
+Installed with the package (entry point `pytest11: callchain`), so any test can ask for
+
+* `callchain_run` (session): the scenario traced once, exactly as `callchain trace` does
+  (the runner spawns the traced subprocess), returned as a `CallchainRun`;
+* `replay_save_load` (function): a fresh folder holding a copy of the `wts.h5.zip` the cycle
+  wrote, to load, inspect or hand to another loader without touching the run's own copy.
+
+The target is `--callchain-root ROOT`, else `$PTYCHO_ROOT`, else the embedded demo. The
+traced run happens in another process, and this module imports only the standard library
+and pytest at import time: torch, tensorflow and jinja2 stay out of the test process until
+a fixture is used (and the tracer itself never brings torch or tensorflow in).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import pytest
+
+ARCHIVE_NAME = "wts.h5.zip"
+
+
+@dataclass(frozen=True)
+class CallchainRun:
+    """One traced run, read from its `trace/run.json` (the same record `callchain diff` reads).
+
+    Sequences are tuples of the record's plain dicts, in the record's order; `record` is the
+    whole run record for anything not surfaced here."""
+
+    report: Path
+    record: Mapping[str, Any] = field(repr=False)
+    calls: Tuple[Dict[str, Any], ...] = field(repr=False)
+    edges: Tuple[Dict[str, Any], ...] = field(repr=False)
+    phases: Tuple[Dict[str, Any], ...] = field(repr=False)
+    taps: Mapping[str, Tuple[Dict[str, Any], ...]] = field(repr=False)
+    config_diff: Tuple[Dict[str, Any], ...] = field(repr=False)
+    archive: Optional[Dict[str, Any]] = field(repr=False)
+    files_written: Tuple[Dict[str, Any], ...] = field(repr=False)
+
+    @classmethod
+    def load(cls, report: Path) -> "CallchainRun":
+        """Read a report folder written by `callchain trace`."""
+        record = json.loads((Path(report) / "trace" / "run.json").read_text(encoding="utf-8"))
+        taps: Dict[str, List[Dict[str, Any]]] = {}
+        for hit in record.get("tap_hits", []):
+            taps.setdefault(hit["key"], []).append(hit)
+        return cls(
+            report=Path(report), record=record, calls=tuple(record["calls"]), edges=tuple(record["edges"]),
+            phases=tuple(record["phases"]), taps={key: tuple(hits) for key, hits in taps.items()},
+            config_diff=tuple((record.get("config") or {}).get("changes", [])),
+            archive=record.get("archive_description"), files_written=tuple(record.get("sinks", [])),
+        )
+
+    @property
+    def status(self) -> str:
+        """'ok', 'partial' or 'failed' (a fixture only returns runs that did not fail)."""
+        return self.record["status"]
+
+    @property
+    def archive_path(self) -> Path:
+        """The archive the cycle wrote, in the run's scratch folder (copy it before changing it)."""
+        return Path(self.record["archive"])
+
+    def functions(self) -> List[str]:
+        """Distinct `module:qualname` names in first-call order."""
+        return list(dict.fromkeys(call["function"] for call in self.calls))
+
+    def anchor(self, function: str) -> Optional[str]:
+        """`path:line` of the def line of `function`'s first call (None: not called, or generated code)."""
+        return next((call["anchor"] for call in self.calls if call["function"] == function), None)
+
+    def calls_of(self, function: str) -> List[Dict[str, Any]]:
+        return [call for call in self.calls if call["function"] == function]
+
+    def tap(self, key: str) -> Optional[str]:
+        """The first value a tap observed (None when it was never hit)."""
+        return next((hit["value"] for hit in self.taps.get(key, ()) if hit["status"] == "hit"), None)
+
+    def writes(self) -> List[Dict[str, Any]]:
+        """The file writes among `files_written` (which also holds mkdir, remove, rmtree...)."""
+        return [sink for sink in self.files_written if sink["op"] == "write"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("callchain", "callchain: traced save/load cycle fixtures")
+    group.addoption("--callchain-root", default=None, metavar="ROOT",
+                    help="target checkout for the callchain_run fixture (default: $PTYCHO_ROOT, else the embedded demo)")
+    group.addoption("--callchain-out", default=None, metavar="DIR",
+                    help="keep the callchain_run report under DIR (default: a pytest temporary folder)")
+
+
+def _root(config: pytest.Config) -> Optional[str]:
+    return config.getoption("callchain_root") or os.environ.get("PTYCHO_ROOT") or None
+
+
+@pytest.fixture(scope="session")
+def callchain_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CallchainRun:
+    """The scenario traced once per test session; a failed run fails every test that uses it."""
+    from .errors import HarnessError
+    from .runner import Options, trace
+
+    root = _root(request.config)
+    out = request.config.getoption("callchain_out") or str(tmp_path_factory.mktemp("callchain"))
+    command = "pytest callchain_run" + (f" --callchain-root {root}" if root else "")
+    try:
+        report, _ = trace(Options(root=root, out=out, command=command))
+    except HarnessError as error:
+        failure = error.message()
+    else:
+        return CallchainRun.load(report)
+    pytest.fail(failure, pytrace=False)  # outside the except: no chained "during handling" noise
+
+
+@pytest.fixture
+def replay_save_load(callchain_run: CallchainRun, tmp_path: Path) -> Path:
+    """A fresh folder holding a copy of the run's `wts.h5.zip` (its base path is `folder / "wts.h5"`)."""
+    source = callchain_run.archive_path
+    if not source.is_file():
+        pytest.fail(f"error: the traced run wrote no archive at {source}\n  fix: see {callchain_run.report / 'summary.md'}",
+                    pytrace=False)
+    shutil.copy2(source, tmp_path / ARCHIVE_NAME)
+    return tmp_path
