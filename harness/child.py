@@ -58,6 +58,17 @@ def _devices() -> Dict[str, Any]:
         return {"tensorflow_imported": True, "error": str(error)}
 
 
+def _local_prefixes(root: str, namespace: str, package: str):
+    """File prefixes the namespace's code can come from: the target root, and generated code.
+
+    Only valid when the namespace is the package found under the root (it is first on
+    sys.path); for any other namespace every frame is looked at."""
+    if namespace.split(".")[0] != package:
+        return None
+    roots = {os.path.join(root, ""), os.path.join(os.path.realpath(root), "")}
+    return tuple(sorted(roots)) + ("<",)
+
+
 def _peak_rss_kb() -> Optional[int]:
     try:
         import resource
@@ -90,7 +101,7 @@ def main(config_path: str) -> int:
     guard = TorchBlocker(describe).install()
     traced = not config.get("untraced")
     namespace = config["namespace"]
-    recorder = Recorder(namespace, anchors, stream)
+    recorder = Recorder(namespace, anchors, stream, local_prefixes=_local_prefixes(root, namespace, config["package"]))
     if traced:
         recorder.taps = TapSet(config.get("taps", []), stream)
         recorder.config = ConfigWatch(config["config_global"], stream)

@@ -24,6 +24,7 @@ from typing import IO, Any, Dict, List, Optional, Tuple
 from .anchors import Anchor, AnchorIndex
 from .summarize import summarize
 
+_identity = object.__hash__  # unique per live object, like id(), but raises no audit event
 _NORMAL_EXIT = {dis.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST") if name in dis.opmap}
 
 
@@ -56,7 +57,7 @@ class Recorder:
     """Keeps the calls of one namespace and everything observed at them."""
 
     def __init__(self, namespace: str, anchors: AnchorIndex, stream: EventStream,
-                 taps=None, config=None, sinks=None) -> None:
+                 taps=None, config=None, sinks=None, local_prefixes: Optional[Tuple[str, ...]] = None) -> None:
         self.namespace = namespace
         self._prefix = namespace + "."
         self.anchors = anchors
@@ -70,26 +71,52 @@ class Recorder:
         self.stack: List[Tuple[Any, int, Anchor]] = []
         self.busy = False
         self._keep: Dict[int, Tuple[Any, Optional[Tuple[str, Anchor]]]] = {}
+        self._local_prefixes = local_prefixes
 
     # -- which code is evidence ---------------------------------------------------------
 
     def in_namespace(self, module: Optional[str]) -> bool:
         return bool(module) and (module == self.namespace or module.startswith(self._prefix))
 
-    def identify(self, code, frame) -> Optional[Tuple[str, Anchor]]:
+    def module_filter(self):
+        """A fast `module name -> in namespace?` test, memoised per name, for hot paths."""
+        cache: Dict[Optional[str], bool] = {}
+
+        def test(module: Optional[str]) -> bool:
+            answer = cache.get(module)
+            if answer is None:
+                answer = cache[module] = self.in_namespace(module)
+            return answer
+
+        return test
+
+    def identify(self, code, frame=None) -> Optional[Tuple[str, Anchor]]:
         """(module, anchor) for kept code, None for foreign code; cached per code object.
 
-        Keyed by id(code) with the code object kept alive: code objects that differ only in
-        their file name compare equal (every empty `__init__.py`), and a freed code's id can
-        be reused, either of which would silently lose calls.
+        Keyed by the object's identity with the code object kept alive: code objects that
+        differ only in their file name compare equal (every empty `__init__.py`), and a
+        freed code's id can be reused, either of which would silently lose calls. The key is
+        `object.__hash__(code)` rather than `id(code)` because `id()` raises an audit event.
+        Code whose file is neither under the target root nor generated (`<string>`) is
+        foreign without looking at its frame; otherwise the module name comes from the
+        frame's globals (the caller's caller when no frame is given).
         """
-        entry = self._keep.get(id(code))
+        key = _identity(code)
+        entry = self._keep.get(key)
         if entry is not None and entry[0] is code:
             return entry[1]
-        module = frame.f_globals.get("__name__")
-        found = (module, self.anchors.resolve(code)) if self.in_namespace(module) else None
-        self._keep[id(code)] = (code, found)
+        found = None
+        if self._local_prefixes is None or code.co_filename.startswith(self._local_prefixes):
+            module = (frame or sys._getframe(2)).f_globals.get("__name__")
+            if self.in_namespace(module):
+                found = (module, self.anchors.resolve(code))
+        self._keep[key] = (code, found)
         return found
+
+    def known(self, code) -> Optional[Tuple[str, Anchor]]:
+        """The cached identity of code already seen, without any lookup of its frame."""
+        entry = self._keep.get(_identity(code))
+        return entry[1] if entry is not None and entry[0] is code else None
 
     # -- events from a backend ----------------------------------------------------------
 

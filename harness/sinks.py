@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Callable, Dict, Optional, Set, Tuple
 
+_CLOCK_SLACK_NS = 100_000_000  # file-system timestamps can be as coarse as a few ms
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PATH_EVENTS = {
     "os.mkdir": "mkdir", "os.remove": "remove", "os.rmdir": "rmdir", "shutil.rmtree": "rmtree",
@@ -42,7 +44,7 @@ class SinkWatch:
         self._inside = False
         self.phase = "start"
         self.known: Set[str] = set()
-        self.folders: Dict[str, None] = {}
+        self.folders: Dict[str, Optional[Tuple[int, int]]] = {}
 
     def install(self) -> "SinkWatch":
         sys.addaudithook(self._hook)
@@ -88,16 +90,22 @@ class SinkWatch:
             self._inside = False
 
     def sweep(self, where: Optional[str]) -> None:
-        """Report files in run-created folders that no audited call announced (native writes)."""
+        """Report files in run-created folders that no audited call announced (native writes).
+
+        Called at every kept return, so a folder is listed again only when its mtime moved,
+        or when the last listing was too close to that mtime to trust a coarse clock."""
         self._inside = True
         try:
-            for folder in list(self.folders):
+            for folder, last in list(self.folders.items()):
                 try:
-                    names = sorted(os.listdir(folder))
+                    mtime = os.stat(folder).st_mtime_ns
                 except OSError:
                     del self.folders[folder]
                     continue
-                for name in names:
+                if last is not None and mtime == last[0] and last[1] - mtime > _CLOCK_SLACK_NS:
+                    continue
+                self.folders[folder] = (mtime, time.time_ns())
+                for name in sorted(os.listdir(folder)):
                     path = os.path.join(folder, name)
                     if path not in self.known and not os.path.isdir(path):
                         self.known.add(path)

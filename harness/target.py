@@ -40,7 +40,8 @@ def check_root(root: Optional[str], package: str) -> Target:
         raise HarnessError(f"target root {path} is not a folder", "pass the checkout's top folder, the one that contains ptycho/")
     top = package
     package_dir = path / top
-    if not (package_dir / "__init__.py").is_file() and not (path / f"{top}.py").is_file():
+    is_package = package_dir.is_dir() and any(package_dir.glob("*.py"))  # regular or namespace package
+    if not is_package and not (path / f"{top}.py").is_file():
         hint = f"the folder that contains {top}/__init__.py"
         nested = [p.parent.parent for p in path.glob(f"*/{top}/__init__.py")]
         if nested:

@@ -17,6 +17,7 @@ Runs inside the traced process: standard library only (+ hunter for its backend)
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from typing import Dict, List
@@ -60,23 +61,24 @@ class HunterBackend(Backend):
         import hunter
 
         recorder, errors = self.recorder, _ExceptionNames()
+        modules = recorder.module_filter()
 
         def predicate(event) -> bool:
             kind = event.kind
             if kind == "call":
                 recorder.seen += 1
-                frame = event.frame
-                identity = recorder.identify(frame.f_code, frame)
-                if identity is not None:
-                    recorder.on_call(frame, identity)
-            elif kind == "return" and recorder.stack:
-                frame = event.frame
-                if recorder.identify(frame.f_code, frame) is not None:
-                    recorder.on_return(frame, event.arg, errors.reason(frame))
-            elif kind == "exception" and recorder.stack:
-                frame = event.frame
-                if recorder.identify(frame.f_code, frame) is not None:
-                    errors.seen(frame, event.arg)
+            if kind not in ("call", "return", "exception") or not modules(event.module):
+                return False
+            frame = event.frame
+            identity = recorder.identify(frame.f_code, frame)
+            if identity is None:
+                return False
+            if kind == "call":
+                recorder.on_call(frame, identity)
+            elif kind == "return":
+                recorder.on_return(frame, event.arg, errors.reason(frame))
+            else:
+                errors.seen(frame, event.arg)
             return False
 
         self.tracer = hunter.Tracer(threading_support=False)
@@ -92,27 +94,37 @@ class SettraceBackend(Backend):
 
     def start(self) -> None:
         recorder, errors = self.recorder, _ExceptionNames()
+        self.counter = itertools.count()
+        count = self.counter.__next__
+        modules = recorder.module_filter()
+        identify, on_call, on_return = recorder.identify, recorder.on_call, recorder.on_return
 
         def local(frame, event, arg):
             if event == "return":
-                recorder.on_return(frame, arg, errors.reason(frame))
+                on_return(frame, arg, errors.reason(frame))
             elif event == "exception":
                 errors.seen(frame, arg)
             return local
 
         def global_trace(frame, event, arg):
-            recorder.seen += 1
-            identity = recorder.identify(frame.f_code, frame)
+            # The hot path: one call per Python frame started. Foreign code costs a counter
+            # tick and a dict lookup on its module name; `frame.f_code` is read only for
+            # kept frames, because reading it raises an audit event.
+            count()
+            if not modules(frame.f_globals.get("__name__")):
+                return None
+            identity = identify(frame.f_code, frame)
             if identity is None:
                 return None
             frame.f_trace_lines = False
-            recorder.on_call(frame, identity)
+            on_call(frame, identity)
             return local
 
         sys.settrace(global_trace)
 
     def stop(self) -> None:
         sys.settrace(None)
+        self.recorder.seen = next(self.counter)
 
 
 class MonitoringBackend(Backend):
@@ -127,31 +139,30 @@ class MonitoringBackend(Backend):
         self.tool = next(tool for tool in (monitoring.PROFILER_ID, 3, 4, 5) if monitoring.get_tool(tool) is None)
         monitoring.use_tool_id(self.tool, "callchain")
 
+        identify, known = recorder.identify, recorder.known
+
         def started(code, offset):
             recorder.seen += 1
-            frame = sys._getframe(1)
-            identity = recorder.identify(code, frame)
+            identity = identify(code)
             if identity is None:
                 return disable
             if threading.get_ident() == main:
-                recorder.on_call(frame, identity)
+                recorder.on_call(sys._getframe(1), identity)
             return None
 
         def thrown(code, offset, exception):
-            entry = recorder._keep.get(id(code))
-            if entry is not None and entry[0] is code and entry[1] is not None and threading.get_ident() == main:
-                recorder.on_call(sys._getframe(1), entry[1])
+            identity = known(code)
+            if identity is not None and threading.get_ident() == main:
+                recorder.on_call(sys._getframe(1), identity)
 
         def returned(code, offset, value):
-            frame = sys._getframe(1)
-            if recorder.identify(code, frame) is None:
+            if identify(code) is None:
                 return disable
-            recorder.on_return(frame, value, None)
+            recorder.on_return(sys._getframe(1), value, None)
             return None
 
         def unwound(code, offset, exception):
-            entry = recorder._keep.get(id(code))
-            if entry is not None and entry[0] is code and entry[1] is not None and recorder.stack:
+            if recorder.stack and known(code) is not None:
                 recorder.on_return(sys._getframe(1), None, type(exception).__name__)
 
         for event, callback in ((events.PY_START, started), (events.PY_RESUME, started),

@@ -106,3 +106,9 @@ def test_generated_code_has_no_invented_anchor(real):
     for call in record["calls"]:
         if call["path"] is None:
             assert call["anchor"] is None and call["line"] is None
+
+
+def test_inspect_accepts_the_real_archive(real):
+    _, done, _, _ = real
+    inspected = callchain("inspect", load_run(report_of(done))["archive"])
+    assert inspected.returncode == 0, inspected.stdout + inspected.stderr

@@ -135,3 +135,15 @@ def test_render_of_a_folder_without_run_json(tmp_path):
 def test_report_folders_are_never_reused(demo_runs):
     reports = sorted((demo_runs.out / "INTEGRATE-PYTORCH-001" / "reports").iterdir())
     assert len(reports) == 2
+
+
+def test_inspect_accepts_the_demo_archive(demo_run):
+    done = callchain("inspect", demo_run.record["archive"])
+    assert done.returncode == 0, done.stderr
+    as_json = callchain("inspect", demo_run.record["archive"], "--json")
+    assert as_json.returncode == 0
+    import json
+
+    description = json.loads(as_json.stdout)
+    assert description["status"] == "ok"
+    assert all(clause["status"] == "pass" for clause in description["clauses"])

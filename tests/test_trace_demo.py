@@ -47,6 +47,9 @@ def test_keras_callbacks_into_custom_layers_are_kept(demo_run):
     configs = [c for c in calls if c["qualname"].endswith(".get_config") and c["phase"] == "save"]
     inits = [c for c in calls if c["qualname"].endswith(".__init__") and c["path"] and c["phase"] == "build"]
     assert configs and inits
+    rebuilt = [c for c in calls if c["qualname"].endswith(".__init__") and c["phase"] == "load" and not c["direct"]]
+    assert rebuilt, "Keras deserialisation calls the custom layers' __init__ during load"
+    assert all(by_index[c["parent"]]["qualname"] == "ModelManager.load_model" for c in rebuilt)
     for call in configs:
         parent = by_index[call["parent"]]
         assert parent["qualname"] == "ModelManager.save_model"
