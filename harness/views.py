@@ -8,7 +8,10 @@ identically.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Tuple
+
+from .summarize import PathScrubber
 
 SAVE_PHASES = ("save",)
 LOAD_PHASES = ("load", "fresh-load")
@@ -304,8 +307,6 @@ def _constants(record: Dict[str, Any]) -> List[Dict[str, str]]:
 
 
 def _dtypes(record: Dict[str, Any]) -> List[str]:
-    import re
-
     found = set()
     for call in record["calls"]:
         found.update(re.findall(r"dtype=(\w+)", call["returned"] or ""))
@@ -351,8 +352,6 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
 
 
 def _environment(record: Dict[str, Any]) -> str:
-    from .summarize import PathScrubber
-
     scrub = PathScrubber(record["scratch"])
     pairs = sorted(record.get("environment", {}).items())
     return ", ".join(f"{key}={scrub(value)}" for key, value in pairs) or "none"
