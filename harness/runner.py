@@ -135,14 +135,15 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: T
         process = subprocess.Popen([python, "-m", "harness.child", str(config_path)], cwd=run.scratch,
                                    env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
-        timed_out = False
+        timed_out = interrupted = False
         try:
             code = process.wait(timeout=options.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
+            # The child runs in its own session: stop it here, or it would outlive us.
+            timed_out, interrupted = isinstance(stop, subprocess.TimeoutExpired), isinstance(stop, KeyboardInterrupt)
             os.killpg(process.pid, signal.SIGKILL)
             code = process.wait()
-    return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out,
+    return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out, "interrupted": interrupted,
             "wall_seconds": round(time.perf_counter() - started, 6), "events": str(events),
             "stderr": str(run.scratch / f"child-{label}.stderr.txt")}
 
@@ -176,7 +177,7 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
     env = _child_env(run)
     before = fingerprint(target.root)
     children = [_run_child(run, options, target, "cycle", scenario.CYCLE, taps, backend, env)]
-    if options.fresh_load and children[0]["exit"] == 0 and not children[0]["timed_out"]:
+    if options.fresh_load and children[0]["exit"] == 0:
         children.append(_run_child(run, options, target, "fresh", scenario.FRESH_LOAD, taps, backend, env))
     after = fingerprint(target.root)
     meta = _meta(options, target, run, taps, backend, started_at, children, before, after)
@@ -269,6 +270,9 @@ def _failure(run_record, children, options: Options, target: Target) -> Optional
         return {"problem": f"the target tree changed during the run ({len(changes)} files: {', '.join(changes[:5])})",
                 "fix": "this must never happen; restore the tree from git and report it with this report", "exit_code": 4}
     for child in children:
+        if child.get("interrupted"):
+            return {"problem": f"the run was interrupted (process '{child['label']}')",
+                    "fix": "run it again; what was recorded is kept", "exit_code": 130}
         if child["timed_out"]:
             last = run_record["calls"][-1]["anchor"] if run_record["calls"] else "none"
             return {"problem": f"the scenario did not finish within {options.timeout:g} s (stopped in process '{child['label']}', last call reached: {last})",

@@ -134,3 +134,42 @@ def test_target_files_unchanged_and_nothing_added(tmp_path):
     done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     assert fingerprint(root)["digests"] == before["digests"]
+
+
+def test_interrupt_stops_the_traced_process_and_keeps_the_report(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    root = tiny_target(tmp_path / "target", {"ptycho/model.py": """
+        import time
+
+        def create_model_with_gridsize(gridsize, N):
+            while True:
+                time.sleep(0.1)
+    """})
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "harness", "trace", "--root", str(root), "--out", str(out)],
+                               cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    events = None
+    for _ in range(100):
+        found = list(out.glob("*/reports/*/*/trace/events-cycle.jsonl"))
+        if found and "create_model_with_gridsize" in found[0].read_text():
+            events = found[0]
+            break
+        time.sleep(0.1)
+    assert events is not None, "the traced process never reached the build phase"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    record = load_run(_report_from_message(stderr))
+    assert record["status"] == "partial"
+    config = next(out.glob("*/scratch/*/child-cycle.json"))
+    survivors = subprocess.run(["pgrep", "-f", str(config)], capture_output=True, text=True).stdout.split()
+    assert survivors == []
