@@ -415,12 +415,32 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
             "Per-model payload: a Lightning `.ckpt` plus the hyperparameters needed to rebuild without global state.",
             "A loader that restores `params.cfg` from the archive (as `ModelManager.load_model` does) and names the backend when it cannot read an archive.",
         ],
-        questions=[q for q in _unknowns(record, taps) if not q.startswith("Confirm")] or ["None from this run."],
+        questions=_questions(record, taps),
         next_taps=[f"`{t['key']}` ({t['function']}): {t['status']}" for t in taps if t["status"] != "hit"] + [
             "`params.dill` contents on the PyTorch side once a writer exists (compare keys with this run's `cfg.before_save`).",
             "`intensity_scale` after a real training step (the trained `log_scale`), on the `trainflow` variant.",
         ],
     )
+
+
+def _questions(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
+    """Open questions the evidence raises for the PyTorch side, then what the run left open."""
+    questions = []
+    for row in torch_contrast(record):
+        if row["today"] == "nothing found":
+            questions.append(f"No PyTorch counterpart of `{row['member']}` was found: should the shim write it ({row['hook']})?")
+    fresh = load_side_effects(record)["fresh"]
+    if fresh["net"]:
+        questions.append(f"Loading in a fresh process overwrites {fresh['changed']} keys and adds {fresh['added']} in "
+                         "`params.cfg`: must a PyTorch loader restore the same keys, or only those its model needs?")
+    for name, info in sorted(((record.get("archive_description") or {}).get("models") or {}).items()):
+        keys = info.get("params_keys") or []
+        absolute = [k for k in ("output_prefix", "output_dir") if k in keys]
+        if absolute:
+            questions.append(f"`{name}/params.dill` stores run-specific paths ({', '.join(absolute)}): should a PyTorch archive carry them?")
+            break
+    questions += [q for q in _unknowns(record, taps) if not q.startswith("Confirm")]
+    return questions or ["None from this run."]
 
 
 def taps_view(record: Dict[str, Any]) -> Dict[str, Any]:
