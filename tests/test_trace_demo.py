@@ -140,3 +140,17 @@ def test_archive_stays_in_scratch(demo_run):
     archive = Path(demo_run.record["archive"])
     assert archive.is_file()
     assert not str(archive).startswith(str(demo_run.report))
+
+
+def test_trainflow_variant_saves_through_module_level_save(tmp_path):
+    """The training scripts' path: ptycho.model_manager.save(out) with the float32 round trip."""
+    from conftest import traced_demo
+
+    run = traced_demo(tmp_path / "out", "--variant", "trainflow", "--no-fresh-load")
+    calls = run.record["calls"]
+    save = next(c for c in calls if c["function"] == "ptycho.model_manager:save")
+    assert save["depth"] == 0 and save["phase"] == "save"
+    inner = [c for c in calls if c["parent"] == save["i"]]
+    assert "ptycho.model_manager:ModelManager.save_multiple_models" in {c["function"] for c in inner}
+    scale = next(h for h in run.record["tap_hits"] if h["key"] == "save.intensity_scale")
+    assert scale["value"] == "988.211669921875"
