@@ -170,6 +170,10 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
         raise HarnessError(f"unknown scenario {options.scenario!r}", "use --scenario tf-persistence")
     options.namespace = options.namespace or options.package
     target = check_root(options.root, options.package)
+    out = Path(options.out).expanduser().resolve()
+    if out == target.root or target.root in out.parents:
+        raise HarnessError(f"the output folder {out} is inside the target {target.root}; the run must write nothing there",
+                           "pass --out (or OUT=) a folder outside the checkout, e.g. the callchain repo's artifacts/")
     taps = resolve_taps(options)
     backend = resolve_backend(options)
     run = allocate(options)
@@ -266,6 +270,8 @@ def _durations(run_record: Dict[str, Any], children: List[Dict[str, Any]]) -> Di
 
 def _failure(run_record, children, options: Options, target: Target) -> Optional[Dict[str, Any]]:
     changes = run_record["evidence_only"]["changes"]
+    inside = sorted({sink["path"] for sink in run_record["sinks"] if sink["path"].startswith("<root>")})
+    changes = changes + [f"written: {path}" for path in inside if path not in changes]
     if changes:
         return {"problem": f"the target tree changed during the run ({len(changes)} files: {', '.join(changes[:5])})",
                 "fix": "this must never happen; restore the tree from git and report it with this report", "exit_code": 4}

@@ -90,3 +90,23 @@ def test_interpreter_without_hunter_is_told_what_to_install(bare_python, tmp_pat
 def test_interpreter_that_does_not_exist(tmp_path):
     done = callchain("trace", "--python", str(tmp_path / "nope" / "python"), "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "cannot run the interpreter" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_output_folder_inside_the_target_is_refused(tmp_path):
+    root = tiny_target(tmp_path / "target")
+    done = callchain("trace", "--root", str(root), "--out", str(root / "artifacts"))
+    assert done.returncode == 2 and "is inside the target" in done.stderr
+    assert not (root / "artifacts").exists()
+
+
+def test_a_write_into_an_ignored_path_of_a_git_target_still_fails(git_target, tmp_path):
+    (git_target / ".gitignore").write_text("outputs/\n")
+    (git_target / "ptycho" / "model.py").write_text(
+        "import os\n\n\ndef create_model_with_gridsize(gridsize, N):\n"
+        "    os.makedirs(os.path.join(os.path.dirname(__file__), '..', 'outputs'), exist_ok=True)\n"
+        "    return 'a', 'd'\n")
+    _git(git_target, "add", "-A")
+    _git(git_target, "commit", "-qm", "writes outputs/")
+    done = callchain("trace", "--root", str(git_target), "--out", str(tmp_path / "out"))
+    assert done.returncode == 4, done.stderr
+    assert "written: <root>/outputs" in done.stderr
