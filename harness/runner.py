@@ -213,6 +213,7 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "package": options.package,
         "recorder": {"backend": None if options.untraced else backend,
                      "settings": None if options.untraced else BACKENDS[backend].settings,
+                     "seen_means": None if options.untraced else BACKENDS[backend].seen_means,
                      "untraced": options.untraced},
         "target": dict({"root": str(target.root), "demo": target.is_demo}, **revision(target.root)),
         "report": str(run.report),

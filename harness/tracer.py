@@ -28,6 +28,7 @@ from .recorder import Recorder, exited_normally
 class Backend:
     name = "base"
     settings = ""
+    seen_means = "every Python call event (all frames, all modules)"
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
@@ -130,6 +131,7 @@ class SettraceBackend(Backend):
 class MonitoringBackend(Backend):
     name = "monitoring"
     settings = "sys.monitoring PY_START/PY_RESUME/PY_THROW as call, PY_RETURN/PY_YIELD/PY_UNWIND as return; DISABLE for foreign code; main thread only"
+    seen_means = "call events delivered before DISABLE: about one per code object and call site"
 
     def start(self) -> None:
         monitoring = sys.monitoring
