@@ -15,7 +15,6 @@ a fixture is used (and the tracer itself never brings torch or tensorflow in).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -47,7 +46,9 @@ class CallchainRun:
     @classmethod
     def load(cls, report: Path) -> "CallchainRun":
         """Read a report folder written by `callchain trace`."""
-        record = json.loads((Path(report) / "trace" / "run.json").read_text(encoding="utf-8"))
+        from .record import load
+
+        record = load(str(report))
         taps: Dict[str, List[Dict[str, Any]]] = {}
         for hit in record.get("tap_hits", []):
             taps.setdefault(hit["key"], []).append(hit)

@@ -9,11 +9,36 @@ the line of the call. Times are kept (for the timeline) but never used for ident
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
+from .errors import HarnessError
 from .summarize import PathScrubber
 
 SCHEMA = 1
+
+
+def load(path: str) -> Dict[str, Any]:
+    """The run record of a report folder, its trace/ folder, or the run.json file itself."""
+    given = Path(path).expanduser()
+    candidates = [given] if given.is_file() else [given / "trace" / "run.json", given / "run.json"]
+    source = next((c for c in candidates if c.is_file()), None)
+    if source is None:
+        raise HarnessError(f"no trace/run.json in {given}",
+                           "pass a report folder written by callchain trace (…/<plan phase>/) or its trace/run.json")
+    try:
+        record = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise HarnessError(f"cannot read {source} ({error})", "check the path and its permissions")
+    except json.JSONDecodeError as error:
+        raise HarnessError(f"{source} is not valid JSON ({error})", "re-run callchain trace; the run record is damaged")
+    if not isinstance(record, dict) or not isinstance(record.get("calls"), list) or not isinstance(record.get("edges"), list):
+        raise HarnessError(f"{source} is not a callchain run record (no calls/edges)",
+                           "pass the trace/run.json of a callchain trace report")
+    # Name the folder the user gave (report folders can be moved), not where it was written.
+    folder = source.parent.parent if source.parent.name == "trace" else source.parent
+    record["report"] = str(folder.resolve())
+    return record
 
 
 def read_events(path: str) -> List[Dict[str, Any]]:

@@ -149,15 +149,9 @@ def render_markdown(report: Path, record: Dict[str, Any]) -> None:
 
 def rerender(report_dir: str) -> Path:
     """Rebuild the rendered deliverables of a report folder from its trace/run.json alone."""
-    from .errors import HarnessError
+    from .record import load
 
-    report = Path(report_dir).expanduser().resolve()
-    source = report / "trace" / "run.json"
-    try:
-        record = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HarnessError(f"no trace/run.json in {report}", "pass a report folder written by callchain trace (…/<plan phase>/)")
-    except json.JSONDecodeError as error:
-        raise HarnessError(f"{source} is not valid JSON ({error})", "re-run callchain trace; the run record is damaged")
+    record = load(report_dir)
+    report = Path(record["report"])
     render_markdown(report, record)
     return report
