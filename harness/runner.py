@@ -242,7 +242,10 @@ def add_static_evidence(run_record: Dict[str, Any], target: Target, options: Opt
     run_record["entry_points"] = rank_entry_points(target.root, options.package, options.question, options.scope_hints, exercised)
     run_record["docs"] = function_docs(target.root, calls)
     run_record["mentions"] = {"intensity_scale": mentions(target.root, calls, "intensity_scale")}
-    run_record["torch_delta"] = scan(target.root)
+    try:
+        run_record["torch_delta"] = scan(target.root)
+    except (ValueError, RuntimeError, OSError) as error:  # a broken patterns file must not cost the report
+        run_record["torch_delta"] = {"package": "ptycho_torch", "present": False, "surfaces": [], "error": str(error)}
     archive = Path(run_record["archive"])
     if archive.is_file():
         description = describe_archive(str(archive))
