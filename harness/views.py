@@ -407,6 +407,7 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
     return dict(
         _common(record), path=_path_sentences(record), archive=archive, effects=load_side_effects(record),
         torch_package=delta.get("package", "ptycho_torch"), torch_present=delta.get("present", False),
+        torch_error=delta.get("error"),
         contrast=torch_contrast(record), torch_groups=torch_groups(record),
         hooks=[
             "`save_multiple_models(models, base_path, ...)`-compatible writer producing `<base_path>.zip` with the same outer layout.",
