@@ -16,7 +16,7 @@ Events are sorted per track (by start, longer first on ties) because viewers exp
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 
 CALLS_TID = 1
 PHASES_TID = 2
@@ -62,14 +62,8 @@ def _offsets(labels: List[str], ends: Dict[str, float]) -> Dict[str, int]:
     return offsets
 
 
-def _call_site(call: Dict[str, Any], by_index: Dict[int, Dict[str, Any]]) -> Optional[str]:
-    parent = by_index.get(call["parent"]) if call["parent"] is not None else None
-    return f"{parent['path']}:{call['call_line']}" if parent and parent["path"] else None
-
-
 def _call_events(record: Dict[str, Any], pids: Dict[str, int], ends: Dict[str, float],
                  offsets: Dict[str, int]) -> List[Dict[str, Any]]:
-    by_index = {call["i"]: call for call in record.get("calls", [])}
     events = []
     for call in record.get("calls", []):
         label = call["process"]
@@ -78,7 +72,7 @@ def _call_events(record: Dict[str, Any], pids: Dict[str, int], ends: Dict[str, f
         events.append({
             "name": call["function"], "cat": call["phase"], "ph": "X", "pid": pids[label], "tid": CALLS_TID,
             "ts": offsets[label] + _us(call["t0"]), "dur": max(0, _us(stop) - _us(call["t0"])),
-            "args": {"anchor": call["anchor"], "returned": call["returned"], "call_site": _call_site(call, by_index),
+            "args": {"anchor": call["anchor"], "returned": call["returned"], "call_site": call["call_site"],
                      "i": call["i"], "depth": call["depth"], "completed": call["t1"] is not None},
         })
     return events

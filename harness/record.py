@@ -98,11 +98,13 @@ class _Process:
 
     def _on_call(self, event):
         index = event["i"] + self.offset
+        parent = self.calls[event["p"]] if event["p"] is not None and event["p"] < len(self.calls) else None
         call = {
             "i": index, "process": self.label, "phase": event["ph"], "depth": event["d"],
             "module": event["mod"], "qualname": event["q"], "function": f"{event['mod']}:{event['q']}",
             "anchor": anchor(event["path"], event["line"]), "path": event["path"], "line": event["line"],
             "parent": None if event["p"] is None else event["p"] + self.offset, "call_line": event["cl"],
+            "call_site": f"{parent['path']}:{event['cl']}" if parent and parent["path"] else None,
             "direct": event.get("dr", False),
             "returned": None, "t0": event["t"], "t1": None,
         }
@@ -141,7 +143,7 @@ def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     for call in calls:
         parent = by_index.get(call["parent"]) if call["parent"] is not None else None
         caller = parent["function"] if parent else "<scenario>"
-        site = f"{parent['path']}:{call['call_line']}" if parent and parent["path"] else None
+        site = call["call_site"]
         key = (caller, call["function"], site, call["anchor"])
         edge = merged.setdefault(key, {"caller": caller, "callee": call["function"], "call_site": site,
                                        "callee_anchor": call["anchor"], "count": 0, "phases": [],

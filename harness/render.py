@@ -75,17 +75,14 @@ def _durations(record: Dict[str, Any]) -> str:
 
 
 def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
-    by_index = {call["i"]: call for call in record["calls"]}
     lines: List[Dict[str, Any]] = []
     current = None
     for call in record["calls"]:
         if (call["process"], call["phase"]) != current:
             current = (call["process"], call["phase"])
             lines.append({"phase": call["phase"], "process": call["process"]})
-        parent = by_index.get(call["parent"]) if call["parent"] is not None else None
-        site = f"{parent['path']}:{call['call_line']}" if parent and parent["path"] else None
         lines.append({"phase": None, "indent": "  " * call["depth"], "function": call["function"],
-                      "anchor": call["anchor"] or NO_SOURCE, "site": site,
+                      "anchor": call["anchor"] or NO_SOURCE, "site": call["call_site"],
                       "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"})
     failure = record.get("failure")
     return {
