@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
+from .anchors import walk_defs
+
 STOPWORDS = set("""a an and are as at be by does for from how in into is it its must of on or
 the their them then this to which with what when where who why stay stays should can could
 compliant produce consume contrast outputs replicate touchpoints workflow""".split())
@@ -27,24 +29,17 @@ def terms(text: str) -> Set[str]:
 
 
 def _functions(root: Path, package: str) -> Iterable[Dict[str, Any]]:
+    """Functions and methods of the package (not nested helpers), with their first doc line."""
     for path in sorted((root / package).rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-        except SyntaxError:
+        tree = _parse(path)
+        if tree is None:
             continue
+        rel = path.relative_to(root).as_posix()
         module = rel[:-3].replace("/", ".").removesuffix(".__init__")
-        yield from _walk(tree, module, rel, "")
-
-
-def _walk(node: ast.AST, module: str, rel: str, prefix: str) -> Iterable[Dict[str, Any]]:
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            qualname = prefix + child.name
-            yield {"function": f"{module}:{qualname}", "name": child.name, "anchor": f"{rel}:{child.lineno}",
-                   "doc": (ast.get_docstring(child) or "").strip().split("\n")[0], "kind": "function"}
-        elif isinstance(child, ast.ClassDef):
-            yield from _walk(child, module, rel, f"{prefix}{child.name}.")
+        for node, qualname in walk_defs(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "<" not in qualname:
+                yield {"function": f"{module}:{qualname}", "name": node.name, "anchor": f"{rel}:{node.lineno}",
+                       "doc": (ast.get_docstring(node) or "").strip().split("\n")[0], "kind": "function"}
 
 
 def _headings(root: Path) -> Iterable[Dict[str, Any]]:

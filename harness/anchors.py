@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import os
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -38,24 +38,30 @@ def _reported_line(node: ast.AST) -> int:
     return min([d.lineno for d in decorators] + [node.lineno])
 
 
-def index_source(source: str) -> Dict[Tuple[int, str], Tuple[int, str]]:
-    """Map (reported line, name) -> (def line, qualname) for every def, class and lambda."""
-    table: Dict[Tuple[int, str], Tuple[int, str]] = {}
+def walk_defs(tree: ast.AST) -> Iterator[Tuple[ast.AST, str]]:
+    """Every def, class and lambda of a module with its qualname, named as Python names it."""
 
-    def visit(node: ast.AST, prefix: str) -> None:
+    def visit(node: ast.AST, prefix: str) -> Iterator[Tuple[ast.AST, str]]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, _DEFS):
                 qual = f"{prefix}{child.name}"
-                table[(_reported_line(child), child.name)] = (child.lineno, qual)
-                inner = f"{qual}." if isinstance(child, ast.ClassDef) else f"{qual}.<locals>."
-                visit(child, inner)
+                yield child, qual
+                yield from visit(child, f"{qual}." if isinstance(child, ast.ClassDef) else f"{qual}.<locals>.")
             elif isinstance(child, ast.Lambda):
-                table.setdefault((child.lineno, "<lambda>"), (child.lineno, f"{prefix}<lambda>"))
-                visit(child, f"{prefix}<lambda>.<locals>.")
+                yield child, f"{prefix}<lambda>"
+                yield from visit(child, f"{prefix}<lambda>.<locals>.")
             else:
-                visit(child, prefix)
+                yield from visit(child, prefix)
 
-    visit(ast.parse(source), "")
+    return visit(tree, "")
+
+
+def index_source(source: str) -> Dict[Tuple[int, str], Tuple[int, str]]:
+    """Map (reported line, name) -> (def line, qualname) for every def, class and lambda."""
+    table: Dict[Tuple[int, str], Tuple[int, str]] = {}
+    for node, qual in walk_defs(ast.parse(source)):
+        name = "<lambda>" if isinstance(node, ast.Lambda) else node.name
+        table.setdefault((_reported_line(node), name), (node.lineno, qual))
     return table
 
 
