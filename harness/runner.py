@@ -125,7 +125,7 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: T
         "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
         "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
         "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
-        "config_global": options.config_global or f"{options.package}.params:cfg",
+        "config_global": options.config_global,
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
@@ -169,6 +169,7 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
     if options.scenario != "tf-persistence":
         raise HarnessError(f"unknown scenario {options.scenario!r}", "use --scenario tf-persistence")
     options.namespace = options.namespace or options.package
+    options.config_global = options.config_global or f"{options.package}.params:cfg"
     target = check_root(options.root, options.package)
     out = Path(options.out).expanduser().resolve()
     if out == target.root or target.root in out.parents:
@@ -189,7 +190,7 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
     streams = [(child["label"], record.read_events(child["events"])) for child in children]
     run_record = record.build(meta, streams, str(run.scratch), str(target.root))
     add_static_evidence(run_record, target, options)
-    finish(run_record, run, options, target)
+    finish(run_record, options, target)
     from .render import write_report
 
     write_report(run.report, run_record)
@@ -219,7 +220,7 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "report": str(run.report),
         "scratch": str(run.scratch),
         "archive": str(run.scratch / "out" / "wts.h5.zip"),
-        "config_global": options.config_global or f"{options.package}.params:cfg",
+        "config_global": options.config_global,
         "command": options.command,
         "started_at": started_at,
         "taps_declared": taps_as_data(taps),
@@ -255,7 +256,7 @@ def add_static_evidence(run_record: Dict[str, Any], target: Target, options: Opt
         run_record["archive_description"] = None
 
 
-def finish(run_record: Dict[str, Any], run: Run, options: Options, target: Target) -> None:
+def finish(run_record: Dict[str, Any], options: Options, target: Target) -> None:
     """Decide the run's status and, for a failed run, the one message the user sees."""
     children = run_record["children"]
     failure = _failure(run_record, children, options, target)
@@ -302,7 +303,7 @@ def _failure(run_record, children, options: Options, target: Target) -> Optional
 def _scenario_failure(error: Dict[str, Any], target: Target) -> Dict[str, Any]:
     where = error.get("namespace_frame") or error.get("innermost_frame") or "unknown"
     text = f"{error['type']}: {error['message']}"
-    if error["phase"] in ("import", "fresh-import") and error["type"] in ("ModuleNotFoundError", "ImportError"):
+    if "import" in error["phase"] and error["type"] in ("ModuleNotFoundError", "ImportError"):
         if "callchain blocked" in error["message"]:
             fix = "the TensorFlow side must not need torch; see the importing line above"
         else:
@@ -311,6 +312,6 @@ def _scenario_failure(error: Dict[str, Any], target: Target) -> Dict[str, Any]:
         return {"problem": f"the target package failed to import ({text}) at {where}", "fix": fix, "exit_code": 3}
     if error.get("scenario_error"):
         return {"problem": f"the scenario cannot run against {target.root}: {error['message']}",
-                "fix": "point --root at a ptycho-like checkout (see README: what the scenario calls)", "exit_code": 3}
+                "fix": "point --root at a ptycho-like checkout (README, 'What a run does', lists what the scenario calls)", "exit_code": 3}
     return {"problem": f"the scenario raised {text} in phase '{error['phase']}' at {where}",
             "fix": "the traceback is in trace/run.json (errors); the calls up to the failure are in callgraph/dynamic.txt", "exit_code": 3}
