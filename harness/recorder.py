@@ -156,7 +156,7 @@ class Recorder:
             index, anchor = self.stack[position][1], self.stack[position][2]
             self._check_config(index)
             if self.sinks is not None:
-                self.sinks.sweep(anchor.text())
+                self.sinks.sweep(f"in {anchor.qualname} (def {anchor.text()})")
             if self.taps is not None:
                 self.taps.at_return(index, frame, value, raised)
             result = f"raised {raised}" if raised else summarize(value)

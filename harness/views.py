@@ -191,7 +191,7 @@ def member_writers(record: Dict[str, Any]) -> Dict[str, str]:
             continue
         for member in _members(record):
             if sink["path"].endswith("/" + member) and member not in writers:
-                writers[member] = sink["by"] + (" (native write)" if sink["native"] else "")
+                writers[member] = sink["by"] + (", native write: line unknown" if sink["native"] else "")
     return writers
 
 
