@@ -105,7 +105,7 @@ def main(config_path: str) -> int:
     if traced:
         recorder.taps = TapSet(config.get("taps", []), stream)
         recorder.config = ConfigWatch(config["config_global"], stream)
-        recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe, ignore=tuple(config.get("ignore_writes", ()))).install()
+        recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe).install()
     stream.emit("start", pid=os.getpid(), python=sys.version.split()[0], executable=sys.executable,
                 implementation=platform.python_implementation(), platform=platform.platform(),
                 backend=config["backend"] if traced else None, t=stream.now())

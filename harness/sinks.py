@@ -34,12 +34,10 @@ def _is_write(mode, flags) -> bool:
 class SinkWatch:
     """Records writes with their responsible frame; installed once, toggled by `active`."""
 
-    def __init__(self, stream, in_namespace: Callable[[str], bool], describe: Callable[[str, int], str],
-                 ignore: Tuple[str, ...] = ()) -> None:
+    def __init__(self, stream, in_namespace: Callable[[str], bool], describe: Callable[[str, int], str]) -> None:
         self.stream = stream
         self.in_namespace = in_namespace
         self.describe = describe
-        self.ignore = tuple(os.path.realpath(path) for path in ignore)
         self.active = False
         self._inside = False
         self.phase = "start"
@@ -76,7 +74,7 @@ class SinkWatch:
         self._inside = True
         try:
             real = os.path.realpath(os.fsdecode(path))
-            if real.startswith(self.ignore) or real.startswith(("/dev/", "/proc/")):
+            if real.startswith(("/dev/", "/proc/")):  # devices, not files
                 return
             module, where = self._responsible() if not native else (None, None)
             target = os.path.realpath(os.fsdecode(dest)) if dest is not None else None
