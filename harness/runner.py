@@ -66,7 +66,6 @@ class Run:
 
     report: Path
     scratch: Path
-    stamp: str
 
     @property
     def trace_dir(self) -> Path:
@@ -100,7 +99,7 @@ def allocate(options: Options) -> Run:
         scratch = base / "scratch" / name
         for folder in (report / "trace", scratch / "tmp"):
             folder.mkdir(parents=True, exist_ok=True)
-        return Run(report, scratch, name)
+        return Run(report, scratch)
     raise HarnessError(f"could not allocate a new report folder under {base / 'reports'}", "remove stale report folders")
 
 

@@ -44,7 +44,6 @@ class Context:
         self.N = N
         self.gridsize = gridsize
         self.gaps: List[Dict[str, str]] = []
-        self.notes: List[str] = []
         self.modules: Dict[str, Any] = {}
         self.deferred: List[str] = []
 
