@@ -58,23 +58,27 @@ def _devices() -> Dict[str, Any]:
         return {"tensorflow_imported": True, "error": str(error)}
 
 
-def _local_prefixes(root: str, namespace: str, package: str):
-    """File prefixes the namespace's code can come from: the target root, and generated code.
-
-    Only valid when the namespace is the package found under the root (it is first on
-    sys.path); for any other namespace every frame is looked at."""
-    if namespace.split(".")[0] != package:
-        return None
-    roots = {os.path.join(root, ""), os.path.join(os.path.realpath(root), "")}
-    return tuple(sorted(roots)) + ("<",)
-
-
 def _peak_rss_kb() -> Optional[int]:
     try:
         import resource
     except ImportError:  # not on this platform
         return None
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _text_of(error: BaseException) -> str:
+    """str(error), which runs the target's code: a failing __str__ must not lose the report."""
+    try:
+        return str(error)
+    except Exception as inner:  # noqa: BLE001
+        return f"<str() of the exception failed: {type(inner).__name__}>"
+
+
+def _traceback_text() -> str:
+    try:
+        return traceback.format_exc()
+    except Exception as inner:  # noqa: BLE001
+        return f"<the traceback could not be formatted: {type(inner).__name__}>"
 
 
 def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder) -> Dict[str, Any]:
@@ -86,6 +90,21 @@ def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder
         if recorder.in_namespace(frame.f_globals.get("__name__")):
             inner_ns = where
     return {"namespace_frame": inner_ns, "innermost_frame": innermost}
+
+
+def _on_fork_child(recorder: Recorder) -> None:
+    """In a forked child: its events go to a stream of its own (see Recorder.install_fork_handlers)."""
+
+
+def _finish(recorder: Recorder, stream: EventStream, backend, guard: TorchBlocker) -> None:
+    """Check the evidence of the whole process before the end marker is written."""
+    recorder.verify(final=True)
+    for name, current in recorder.renamed_modules():
+        stream.emit("note", text=f"module {name} renamed itself (__name__ = {current!r}); its calls are reported as {name}")
+    for name in guard.imported():
+        if name not in recorder.torch_executed:
+            recorder.torch_executed[name] = "<unknown>"
+            stream.emit("torch", module=name, importer="<unknown> (found in sys.modules)", ph=recorder.phase, t=stream.now())
 
 
 def main(config_path: str) -> int:
@@ -101,36 +120,45 @@ def main(config_path: str) -> int:
     guard = TorchBlocker(describe).install()
     traced = not config.get("untraced")
     namespace = config["namespace"]
-    recorder = Recorder(namespace, anchors, stream, local_prefixes=_local_prefixes(root, namespace, config["package"]))
+    recorder = Recorder(namespace, anchors, stream, describe=describe)
     if traced:
         recorder.taps = TapSet(config.get("taps", []), stream)
         recorder.config = ConfigWatch(config["config_global"], stream)
         recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe).install()
+    backend = BACKENDS[config["backend"]](recorder) if traced else None
+    start_error = None
+    if backend is not None:
+        try:
+            backend.start()
+            recorder.backend_check = backend.check
+        except Exception as error:  # noqa: BLE001 - e.g. both monitoring tool ids taken
+            start_error, backend = error, None
+    if traced:
+        recorder.install_fork_handlers(lambda: _on_fork_child(recorder))
     stream.emit("start", pid=os.getpid(), python=sys.version.split()[0], executable=sys.executable,
                 implementation=platform.python_implementation(), platform=platform.platform(),
-                backend=config["backend"] if traced else None, t=stream.now())
+                backend=config["backend"] if traced else None, t=stream.now(),
+                **(dict(backend.details) if backend is not None else {}))
     ctx = scenario.Context(config["package"], config["scenario_out"], config["variant"], recorder.set_phase)
-    backend = BACKENDS[config["backend"]](recorder) if traced else None
     started = time.perf_counter()
     code = 0
-    if backend is not None:
-        backend.start()
     try:
+        if start_error is not None:
+            raise start_error
         scenario.run(ctx, config["phases"])
     except BaseException as error:  # noqa: BLE001 - every failure becomes evidence
-        if backend is not None:
-            backend.stop()
-            backend = None
         code = EXIT_SCENARIO_FAILED
-        stream.emit("error", phase=recorder.phase, type=type(error).__name__, message=str(error)[:2000],
+        recorder.busy = True  # the target's __str__ may run: not evidence
+        stream.emit("error", phase=recorder.phase, type=type(error).__name__, message=_text_of(error)[:2000],
                     scenario_error=isinstance(error, scenario.ScenarioError),
-                    last_call=recorder.current(), traceback=traceback.format_exc()[-8000:],
+                    last_call=recorder.current(), traceback=_traceback_text()[-8000:],
                     **_failure_site(error, anchors, recorder))
-    finally:
-        if backend is not None:
-            backend.stop()
     total = time.perf_counter() - started
     recorder.busy = True
+    if traced:
+        _finish(recorder, stream, backend, guard)
+    if backend is not None:
+        backend.stop()
     if recorder.sinks is not None:
         recorder.sinks.sweep(None)
         recorder.sinks.active = False

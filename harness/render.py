@@ -74,14 +74,33 @@ def _durations(record: Dict[str, Any]) -> str:
     return ", ".join(f"{name} {durations[name]:.2f}" for name in names if name in durations)
 
 
+def _root_phases(calls: List[Dict[str, Any]]) -> Dict[int, str]:
+    """Each call's root (depth-0) ancestor's phase: a thread's subtree stays under one header."""
+    by_index = {call["i"]: call for call in calls}
+    phases: Dict[int, str] = {}
+    for call in calls:
+        parent = by_index.get(call["parent"]) if call["parent"] is not None else None
+        phases[call["i"]] = phases.get(parent["i"], call["phase"]) if parent else call["phase"]
+    return phases
+
+
 def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
+    """Lines of dynamic.txt: a `[phase …]` header per phase, then the main thread's calls, then
+    a `[thread <label>]` block for each other thread that ran namespace code in that phase."""
     lines: List[Dict[str, Any]] = []
     current = None
+    thread = "main"
+    root_phase = _root_phases(record["calls"])
     for call in record["calls"]:
-        if (call["process"], call["phase"]) != current:
-            current = (call["process"], call["phase"])
-            lines.append({"phase": call["phase"], "process": call["process"]})
-        lines.append({"phase": None, "indent": "  " * call["depth"], "function": call["function"],
+        group = (call["process"], root_phase[call["i"]])
+        if group != current:
+            current, thread = group, "main"
+            lines.append({"phase": group[1], "process": call["process"]})
+        label = call.get("thread", "main")
+        if label != thread:
+            thread = label
+            lines.append({"phase": None, "thread": label})
+        lines.append({"phase": None, "thread": None, "indent": "  " * call["depth"], "function": call["function"],
                       "anchor": call["anchor"] or NO_SOURCE, "site": call["call_site"],
                       "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"})
     failure = record.get("failure")
@@ -107,7 +126,7 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
         "platform": start.get("platform"),
         "packages": dict(first.get("packages") or {}, callchain=record["callchain_version"]),
         "devices": first.get("devices"),
-        "recorder": record["recorder"],
+        "recorder": dict(record["recorder"], **{key: start[key] for key in ("monitoring_tool_id",) if key in start}),
         "target": {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
         "evidence_only": record["evidence_only"],
         "torch": {"imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),

@@ -186,7 +186,7 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
     after = fingerprint(target.root)
     meta = _meta(options, target, run, taps, backend, started_at, children, before, after)
     meta["environment"] = {k: env[k] for k in sorted(env) if k.startswith(RELEVANT_ENV)}
-    streams = [(child["label"], record.read_events(child["events"])) for child in children]
+    streams = [stream for child in children for stream in record.streams_of(child["label"], child["events"])]
     run_record = record.build(meta, streams, str(run.scratch), str(target.root))
     add_static_evidence(run_record, target, options)
     finish(run_record, options, target)
@@ -289,6 +289,9 @@ def _failure(run_record, children, options: Options, target: Target) -> Optional
                     "fix": "raise --timeout if the target is just slow, or look at the last calls in callgraph/dynamic.txt", "exit_code": 3}
     if run_record["errors"]:
         return _scenario_failure(run_record["errors"][0], target)
+    recorder_failure = _recorder_failure(run_record)
+    if recorder_failure:
+        return recorder_failure
     for child in children:
         if child["exit"] != 0:
             return {"problem": f"the traced process '{child['label']}' exited with code {child['exit']} before finishing",
@@ -296,6 +299,29 @@ def _failure(run_record, children, options: Options, target: Target) -> Optional
     if not options.untraced and not run_record["calls"]:
         return {"problem": f"the namespace '{options.namespace}' matched no call during the run",
                 "fix": f"check --namespace: it must name the package under {target.root} (e.g. ptycho)", "exit_code": 3}
+    return None
+
+
+def _recorder_failure(run_record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Torch executed, evidence lost, or a traced process that never reached its end marker."""
+    for process in run_record["processes"]:
+        for found in process.get("torch_executed") or []:
+            return {"problem": f"module '{found['module']}' executed in the traced process '{process['label']}' "
+                               f"(loaded from {found['importer']}, phase '{found['phase']}'): the run must stay torch-free",
+                    "fix": "the TensorFlow side must not load torch/lightning/mlflow by any means; see the importing line above",
+                    "exit_code": 3}
+    for process in run_record["processes"]:
+        for loss in process.get("losses") or []:
+            return {"problem": f"evidence was lost in process '{process['label']}', phase '{loss['phase']}': {loss['reason']}",
+                    "fix": "the target interfered with tracing (see summary.md, open questions); what was recorded is kept",
+                    "exit_code": 3}
+    for process in run_record["processes"]:
+        if not process["completed"] and not process.get("fork"):
+            phases = [span["name"] for span in run_record["phases"] if span["process"] == process["label"]]
+            last = phases[-1] if phases else "start"
+            return {"problem": f"the traced process '{process['label']}' ended in phase '{last}' without reaching its end "
+                               "marker (it called os._exit or was killed): later phases never ran",
+                    "fix": "the target must return from the scenario's calls; what was recorded is kept", "exit_code": 3}
     return None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Callable, Dict, Optional, Set, Tuple
 
@@ -39,10 +40,22 @@ class SinkWatch:
         self.in_namespace = in_namespace
         self.describe = describe
         self.active = False
-        self._inside = False
+        self._local = threading.local()  # per thread: one thread's sweep must not hide another's writes
         self.phase = "start"
         self.known: Set[str] = set()
         self.folders: Dict[str, Optional[Tuple[int, int]]] = {}
+
+    @property
+    def _inside(self) -> bool:
+        return getattr(self._local, "inside", False)
+
+    @_inside.setter
+    def _inside(self, value: bool) -> None:
+        self._local.inside = value
+
+    def quiet(self, value: bool) -> None:
+        """Ignore this thread's own file operations (the recorder opening its stream)."""
+        self._inside = value
 
     def install(self) -> "SinkWatch":
         sys.addaudithook(self._hook)
@@ -61,6 +74,12 @@ class SinkWatch:
     def _hook(self, event: str, args: tuple) -> None:
         if not self.active or self._inside:
             return
+        try:
+            self._dispatch(event, args)
+        except Exception:  # noqa: BLE001 - an audit hook that raises would fail the target's call
+            pass
+
+    def _dispatch(self, event: str, args: tuple) -> None:
         if event == "open":
             if len(args) < 3 or not _is_write(args[1], args[2]) or isinstance(args[0], int):
                 return

@@ -157,7 +157,8 @@ def entry_calls(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The calls the scenario made itself (depth 0) in the build, save and load phases."""
     chosen, seen = [], set()
     for call in record["calls"]:
-        if call["depth"] == 0 and call["phase"] in ("build", "save", "load", "fresh-load") and call["function"] not in seen:
+        if call["depth"] == 0 and call.get("thread", "main") == "main" and call["phase"] in ("build", "save", "load", "fresh-load") \
+                and call["function"] not in seen:
             seen.add(call["function"])
             chosen.append(call)
     return chosen
@@ -332,6 +333,7 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
             items.append(f"Tap `{tap['key']}` on `{tap['function']}`: {tap['status']} — check the function name/capture against this revision.")
     for gap in _gaps(record):
         items.append(f"API difference: `{gap['missing']}` not found (phase {gap['phase']}); the run used `{gap['used']}`.")
+    items += recorder_gaps(record)
     for process in record["processes"]:
         for attempt in process["blocked_imports"]:
             items.append(f"`import {attempt['module']}` was attempted from `{attempt['importer']}` and blocked (the run stays torch-free).")
@@ -348,6 +350,33 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
         items += [f"Archive clause failed: {c['text']} — {c['detail']}" for c in description.get("clauses", []) if c["status"] == "fail"]
     items.append("Confirm on the branch named in the request: rerun with `--root` on that checkout and compare with `callchain diff`-style review of the edge list.")
     items.append("Confirm the fresh-process load effects against a real inference entry point (e.g. the inference script) with taps on `load_inference_bundle`.")
+    return items
+
+
+def recorder_gaps(record: Dict[str, Any]) -> List[str]:
+    """What the recorder itself says the evidence lacks: torch that ran, events lost, child
+    processes, threads, modules that renamed themselves."""
+    items = []
+    for process in record["processes"]:
+        where = f"process '{process['label']}'"
+        for found in process.get("torch_executed") or []:
+            items.append(f"Module `{found['module']}` executed in {where} (phase {found['phase']}), loaded from "
+                         f"`{found['importer']}`: the run is not torch-free, so it failed.")
+        for loss in process.get("losses") or []:
+            items.append(f"Evidence lost in {where}, phase {loss['phase']}: {loss['reason']}.")
+        if not process.get("completed", True) and not process.get("fork"):
+            items.append(f"{where.capitalize()} never reached its end marker (os._exit or killed): phases after the last one recorded never ran.")
+        forks = process.get("forks") or []
+        if forks:
+            phases = ", ".join(sorted({f["phase"] for f in forks}))
+            items.append(f"{where.capitalize()} forked {len(forks)} child process(es) (phase {phases}); each records into a stream of its own, "
+                         "shown as process `<label>/fork<N>`.")
+        for note in process.get("notes") or []:
+            items.append(f"{note[0].upper()}{note[1:]} ({where}).")
+    threads = sorted({c.get("thread", "main") for c in record["calls"]} - {"main"})
+    if threads:
+        items.append(f"Namespace calls ran in {len(threads)} other thread(s): " + ", ".join(f"`{t}`" for t in threads)
+                     + " (shown in [thread …] blocks in callgraph/dynamic.txt).")
     return items
 
 
