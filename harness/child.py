@@ -107,6 +107,54 @@ def _finish(recorder: Recorder, stream: EventStream, backend, guard: TorchBlocke
             stream.emit("torch", module=name, importer="<unknown> (found in sys.modules)", ph=recorder.phase, t=stream.now())
 
 
+BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot")
+
+
+def _offer_to_spawned(config_path: str) -> None:
+    """Python processes started from here load harness/boot/sitecustomize.py: guarded and traced."""
+    os.environ["CALLCHAIN_CHILD_CONFIG"] = config_path
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [BOOT, os.environ.get("PYTHONPATH")]))
+
+
+def start_spawned(config_path: str) -> None:
+    """In a spawned interpreter: the torch guard and the recorder, into `events-<label>.spawn<pid>.jsonl`.
+
+    Its end marker is written at interpreter exit; a worker killed by its pool has none,
+    which is not counted as a loss (the parent's evidence does not depend on it)."""
+    import atexit
+
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+        root = config["root"]
+        base = config["events"][:-len(".jsonl")] if config["events"].endswith(".jsonl") else config["events"]
+        stream = EventStream(f"{base}.spawn{os.getpid()}.jsonl")
+        anchors = AnchorIndex(root)
+        set_scrubber(PathScrubber(config["scratch"], root))
+        describe = lambda filename, line: f"{anchors.relpath(filename) or filename}:{line}"  # noqa: E731
+        guard = TorchBlocker(describe).install()
+        recorder = Recorder(config["namespace"], anchors, stream, describe=describe)
+        recorder.phase = "spawned"
+        recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe).install()
+        backend = BACKENDS[config["backend"]](recorder)
+        backend.start()
+        recorder.backend_check = backend.check
+        recorder.install_fork_handlers(lambda: None)
+        stream.emit("start", pid=os.getpid(), spawn=True, wall=time.time(), python=sys.version.split()[0],
+                    backend=config["backend"], ph="spawned", t=stream.now())
+    except Exception:  # noqa: BLE001 - never stop the target's interpreter from starting
+        return
+
+    def finish() -> None:
+        recorder.busy = True
+        _finish(recorder, stream, backend, guard)
+        backend.stop()
+        stream.emit("end", seen=recorder.seen, kept=recorder.kept, gaps=[], blocked_imports=guard.attempts,
+                    torch_imported=guard.imported(), exit=0, t=stream.now())
+
+    atexit.register(finish)
+
+
 def main(config_path: str) -> int:
     with open(config_path, encoding="utf-8") as handle:
         config = json.load(handle)
@@ -135,6 +183,7 @@ def main(config_path: str) -> int:
             start_error, backend = error, None
     if traced:
         recorder.install_fork_handlers(lambda: _on_fork_child(recorder))
+        _offer_to_spawned(config_path)
     stream.emit("start", pid=os.getpid(), python=sys.version.split()[0], executable=sys.executable,
                 implementation=platform.python_implementation(), platform=platform.platform(),
                 backend=config["backend"] if traced else None, t=stream.now(),

@@ -101,7 +101,7 @@ class _Process:
 
     def _on_start(self, event):
         self.start = event
-        if event.get("fork") is not None and not self.phases:
+        if (event.get("fork") is not None or event.get("spawn")) and not self.phases:
             self.phases.append({"name": event.get("ph") or "start", "process": self.label, "t": event["t"], "calls": 0})
 
     def _on_end(self, event):
@@ -214,6 +214,12 @@ def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return sorted(merged.values(), key=lambda e: (e["caller"], e["callee"], e["call_site"] or "", e["callee_anchor"] or ""))
 
 
+def _relevant(events: List[Dict[str, Any]]) -> bool:
+    """A spawned process's stream matters when namespace or blocked code ran there, or it lost events."""
+    return any(event.get("e") in ("call", "torch", "lost", "sink") or (event.get("e") == "end" and event.get("blocked_imports"))
+               for event in events)
+
+
 def streams_of(label: str, path: str) -> List[Tuple[str, List[Dict[str, Any]]]]:
     """One traced process's stream, then the streams of the children it forked
     (`events-<label>.fork<N>.jsonl`, labelled `<label>/fork<N>`, nested forks likewise)."""
@@ -221,11 +227,22 @@ def streams_of(label: str, path: str) -> List[Tuple[str, List[Dict[str, Any]]]]:
     base = path[:-len(".jsonl")] if path.endswith(".jsonl") else path
     folder = os.path.dirname(path) or "."
     prefix = os.path.basename(base) + ".fork"
-    names = sorted((name for name in os.listdir(folder) if name.startswith(prefix) and name.endswith(".jsonl")),
+    names = sorted((name for name in os.listdir(folder) if name.startswith(prefix) and name.endswith(".jsonl")
+                    and ".spawn" not in name),
                    key=lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)])
     for name in names:
         forks = name[len(os.path.basename(base)) + 1:-len(".jsonl")]
         found.append((f"{label}/{forks.replace('.', '/')}", read_events(os.path.join(folder, name))))
+    spawned = []
+    for name in os.listdir(folder):
+        if name.startswith(os.path.basename(base) + ".spawn") and name.endswith(".jsonl"):
+            events = read_events(os.path.join(folder, name))
+            if not _relevant(events):  # e.g. multiprocessing's resource tracker: no namespace code ran
+                continue
+            wall = events[0].get("wall", 0.0) if events else 0.0
+            spawned.append((wall, name, events))
+    for number, (_, _, events) in enumerate(sorted(spawned, key=lambda item: item[:2]), 1):
+        found.append((f"{label}/spawn{number}", events))
     return found
 
 
@@ -239,7 +256,7 @@ def build(meta: Dict[str, Any], streams: Iterable[tuple], scratch: str, root: st
         processes.append(process)
         offset += len(process.calls)
     calls = [call for p in processes for call in p.calls]
-    errors = [p.error for p in processes if p.error and not p.start.get("fork")]
+    errors = [p.error for p in processes if p.error and not p.start.get("fork") and not p.start.get("spawn")]
     record = dict(meta)
     record.update({
         "schema": SCHEMA,
@@ -250,7 +267,7 @@ def build(meta: Dict[str, Any], streams: Iterable[tuple], scratch: str, root: st
                        "torch_imported": (p.end or {}).get("torch_imported"),
                        "packages": (p.end or {}).get("packages"), "devices": (p.end or {}).get("devices"),
                        "peak_rss_kb": (p.end or {}).get("peak_rss_kb"),
-                       "fork": p.start.get("fork"), "losses": p.losses, "notes": p.notes,
+                       "fork": p.start.get("fork"), "spawn": bool(p.start.get("spawn")), "losses": p.losses, "notes": p.notes,
                        "torch_executed": p.torch, "forks": p.forks,
                        "threads": sorted({call["thread"] for call in p.calls}),
                        "seconds": (p.end or {}).get("t", p.last_t)} for p in processes],

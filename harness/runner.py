@@ -316,7 +316,7 @@ def _recorder_failure(run_record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
                     "fix": "the target interfered with tracing (see summary.md, open questions); what was recorded is kept",
                     "exit_code": 3}
     for process in run_record["processes"]:
-        if not process["completed"] and not process.get("fork"):
+        if not process["completed"] and not process.get("fork") and not process.get("spawn"):
             phases = [span["name"] for span in run_record["phases"] if span["process"] == process["label"]]
             last = phases[-1] if phases else "start"
             return {"problem": f"the traced process '{process['label']}' ended in phase '{last}' without reaching its end "

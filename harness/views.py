@@ -364,7 +364,7 @@ def recorder_gaps(record: Dict[str, Any]) -> List[str]:
                          f"`{found['importer']}`: the run is not torch-free, so it failed.")
         for loss in process.get("losses") or []:
             items.append(f"Evidence lost in {where}, phase {loss['phase']}: {loss['reason']}.")
-        if not process.get("completed", True) and not process.get("fork"):
+        if not process.get("completed", True) and not process.get("fork") and not process.get("spawn"):
             items.append(f"{where.capitalize()} never reached its end marker (os._exit or killed): phases after the last one recorded never ran.")
         forks = process.get("forks") or []
         if forks:
@@ -373,6 +373,11 @@ def recorder_gaps(record: Dict[str, Any]) -> List[str]:
                          "shown as process `<label>/fork<N>`.")
         for note in process.get("notes") or []:
             items.append(f"{note[0].upper()}{note[1:]} ({where}).")
+    spawned = [p for p in record["processes"] if p.get("spawn")]
+    if spawned:
+        calls = sum(p["kept"] for p in spawned)
+        items.append(f"{len(spawned)} Python process(es) were spawned by the traced code (multiprocessing spawn/forkserver or subprocess); "
+                     f"each ran with the same torch guard and recorder ({calls} namespace calls), shown as process `<label>/spawn<N>`.")
     threads = sorted({c.get("thread", "main") for c in record["calls"]} - {"main"})
     if threads:
         items.append(f"Namespace calls ran in {len(threads)} other thread(s): " + ", ".join(f"`{t}`" for t in threads)

@@ -473,3 +473,87 @@ def test_two_runs_of_a_deterministic_target_are_byte_identical(tmp_path):
         texts = [body((run[1] / name).read_text()) for run in runs]
         assert texts[0] == texts[1], name
     assert runs[0][2]["edges"] == runs[1][2]["edges"]
+
+
+def test_spawned_workers_are_guarded_traced_and_counted(tmp_path):
+    files = dict(TORCH_FOLDER, **{"ptycho/model.py": """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        def square(n):
+            return n * n
+
+        def try_torch(n):
+            try:
+                import torch
+            except ImportError:
+                return 'blocked'
+            return 'imported'
+
+        def create_model_with_gridsize(gridsize, N):
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context('spawn')) as pool:
+                assert list(pool.map(square, range(3))) == [0, 1, 4]
+                assert pool.submit(try_torch, 0).result() == 'blocked'
+            return ('autoencoder', 'diffraction_to_obj')
+    """})
+    done, report, record = trace(tmp_path, files, BACKENDS[0])
+    assert done.returncode == 0, done.stderr
+    spawned = [p for p in record["processes"] if p.get("spawn")]
+    assert len(spawned) == 1
+    calls = [c["function"] for c in record["calls"] if c["process"] == spawned[0]["label"]]
+    assert calls.count("ptycho.model:square") == 3 and "ptycho.model:try_torch" in calls
+    assert {"module": "torch", "importer": "ptycho/model.py:10"} in spawned[0]["blocked_imports"]
+    assert "1 Python process(es) were spawned" in (report / "summary.md").read_text()
+
+
+# -- the demo (TensorFlow): a worker thread writes part of the archive --------------------
+
+WORKER = '''
+
+def _write_params(path, saved_params):
+    """Runs in a ThreadPoolExecutor worker during save."""
+    with open(path, 'wb') as f:
+        dill.dump(saved_params, f)
+    return path
+'''
+
+
+@pytest.mark.slow
+def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
+    import shutil
+
+    from conftest import DEMO
+
+    root = tmp_path / "demo"
+    shutil.copytree(DEMO, root)
+    manager = root / "ptycho" / "model_manager.py"
+    text = manager.read_text()
+    text = text.replace("import zipfile\n", "import zipfile\nfrom concurrent.futures import ThreadPoolExecutor\n", 1)
+    old = ("        with open(os.path.join(model_dir, 'params.dill'), 'wb') as f:\n"
+           "            dill.dump(saved_params, f)\n")
+    assert old in text
+    text = text.replace(old, "        with ThreadPoolExecutor(max_workers=1) as pool:\n"
+                             "            pool.submit(_write_params, os.path.join(model_dir, 'params.dill'), saved_params).result()\n")
+    text = text.replace("\n\nclass ModelManager:", WORKER + "\n\nclass ModelManager:", 1)
+    manager.write_text(text)
+    lines = text.splitlines()
+    def_line = lines.index("def _write_params(path, saved_params):") + 1
+    open_line = lines.index("    with open(path, 'wb') as f:") + 1
+    trees = []
+    for attempt in range(5):
+        done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--no-fresh-load", timeout=900)
+        assert done.returncode == 0, (attempt, done.stderr)
+        report = Path(done.stdout.strip().splitlines()[-1])
+        record = load_run(report)
+        workers = [c for c in record["calls"] if c["qualname"] == "_write_params"]
+        assert len(workers) == 2, attempt  # one per model
+        assert {c["thread"] for c in workers} == {"ThreadPoolExecutor-N_N"}
+        assert {c["anchor"] for c in workers} == {f"ptycho/model_manager.py:{def_line}"}
+        params = [s for s in record["sinks"] if s["path"].endswith("/params.dill") and s["op"] == "write"]
+        assert len(params) == 2 and {s["by"] for s in params} == {f"ptycho/model_manager.py:{open_line}"}, (attempt, params)
+        assert not any(s["native"] for s in params)
+        summary = (report / "summary.md").read_text()
+        assert f"| `autoencoder/params.dill` |" in summary and f"ptycho/model_manager.py:{open_line} |" in summary
+        trees.append(body((report / "callgraph" / "dynamic.txt").read_text()))
+    assert all(tree == trees[0] for tree in trees)
+    assert "[thread ThreadPoolExecutor-N_N]" in trees[0]
