@@ -157,6 +157,7 @@ class Recorder:
         self._main_ident = threading.main_thread().ident
         self._keep: Dict[int, Tuple[Any, Optional[Tuple[str, Anchor]]]] = {}
         self._globals: Dict[int, Tuple[dict, Optional[str]]] = {}
+        self.by_name: Dict[Any, Any] = {}
         self._root_prefix = os.path.join(anchors.root, "")
         self.backend_check: Callable[[], List[str]] = lambda: []
         self.losses: List[Tuple[str, str]] = []
@@ -229,6 +230,28 @@ class Recorder:
             decided = None
         entry = self._globals[key] = (namespace, decided)
         return entry
+
+    def name_verdict(self, frame) -> Any:
+        """For per-frame filters keyed by `__name__` (the settrace hot path): False when every
+        frame with this globals name is foreign, True when it names a namespace module, '?'
+        when the code object must decide (generated code, a module that renamed itself).
+        Stored in `self.by_name`, which the filter reads directly."""
+        namespace = frame.f_globals
+        name = _dict_get(namespace, "__name__")
+        decided = self.globals_entry(namespace, frame)[1]
+        verdict = False if decided is None else True if decided == name else _LOOK_AT_CODE
+        try:
+            if self.by_name.get(name) is not _LOOK_AT_CODE:
+                self.by_name[name] = verdict
+        except TypeError:  # an unhashable __name__: decide on every call (it is never kept by name)
+            return _LOOK_AT_CODE
+        return verdict
+
+    def _refresh_renamed(self) -> None:
+        """A namespace module renamed to a name already judged foreign: decide its frames per code."""
+        for name, current in self.renamed_modules():
+            if self.by_name.get(current) is False:
+                self.by_name[current] = _LOOK_AT_CODE
 
     def _name_of_globals(self, namespace: dict, frame) -> Optional[str]:
         name = _dict_get(namespace, "__name__")
@@ -406,6 +429,7 @@ class Recorder:
     def verify(self, final: bool = False) -> List[str]:
         """Is the evidence of the phase that ends complete? Each problem is emitted once as a
         `lost` event with the phase it was noticed in; the run becomes partial."""
+        self._refresh_renamed()
         problems = list(self.backend_check())
         main = next((s for s in self.threads if s.label == "main"), None)
         if main is not None and main.stack:

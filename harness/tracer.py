@@ -138,7 +138,7 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
         recorder, errors = self.recorder, _ExceptionNames()
         self.counter = itertools.count()
         count = self.counter.__next__
-        decided, globals_entry = recorder._globals, recorder.globals_entry  # noqa: SLF001 - the hot path
+        by_name, name_verdict = recorder.by_name, recorder.name_verdict
         identify, on_call, on_return = recorder.identify, recorder.on_call, recorder.on_return
 
         def local(frame, event, arg):
@@ -150,14 +150,14 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
 
         def global_trace(frame, event, arg):
             # The hot path: one call per Python frame started. Foreign code costs a counter
-            # tick and one dict lookup on its globals; `frame.f_code` is read only for kept
-            # (or undecided) frames, because reading it raises an audit event.
+            # tick and one dict lookup on its module name; `frame.f_code` is read only for
+            # kept (or undecided) frames, because reading it raises an audit event.
             count()
-            namespace = frame.f_globals
-            entry = decided.get(_hash(namespace))
-            if entry is None or entry[0] is not namespace:
-                entry = globals_entry(namespace, frame)
-            if entry[1] is None:
+            try:
+                verdict = by_name[frame.f_globals.get("__name__")]
+            except (KeyError, TypeError):
+                verdict = name_verdict(frame)
+            if verdict is False:
                 return None
             identity = identify(frame.f_code, frame)
             if identity is None:

@@ -549,7 +549,7 @@ def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
         assert len(workers) == 2, attempt  # one per model
         assert {c["thread"] for c in workers} == {"ThreadPoolExecutor-N_N"}
         assert {c["anchor"] for c in workers} == {f"ptycho/model_manager.py:{def_line}"}
-        params = [s for s in record["sinks"] if s["path"].endswith("/params.dill") and s["op"] == "write"]
+        params = [s for s in record["sinks"] if s["path"].endswith("/params.dill") and s["op"] == "write" and s["phase"] == "save"]
         assert len(params) == 2 and {s["by"] for s in params} == {f"ptycho/model_manager.py:{open_line}"}, (attempt, params)
         assert not any(s["native"] for s in params)
         summary = (report / "summary.md").read_text()
