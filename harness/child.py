@@ -92,10 +92,6 @@ def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder
     return {"namespace_frame": inner_ns, "innermost_frame": innermost}
 
 
-def _on_fork_child(recorder: Recorder) -> None:
-    """In a forked child: its events go to a stream of its own (see Recorder.install_fork_handlers)."""
-
-
 def _finish(recorder: Recorder, stream: EventStream, backend, guard: TorchBlocker) -> None:
     """Check the evidence of the whole process before the end marker is written."""
     recorder.verify(final=True)
@@ -139,7 +135,7 @@ def start_spawned(config_path: str) -> None:
         backend = BACKENDS[config["backend"]](recorder)
         backend.start()
         recorder.backend_check = backend.check
-        recorder.install_fork_handlers(lambda: None)
+        recorder.install_fork_handlers()
         stream.emit("start", pid=os.getpid(), spawn=True, wall=time.time(), python=sys.version.split()[0],
                     backend=config["backend"], ph="spawned", t=stream.now())
     except Exception:  # noqa: BLE001 - never stop the target's interpreter from starting
@@ -182,7 +178,7 @@ def main(config_path: str) -> int:
         except Exception as error:  # noqa: BLE001 - e.g. both monitoring tool ids taken
             start_error, backend = error, None
     if traced:
-        recorder.install_fork_handlers(lambda: _on_fork_child(recorder))
+        recorder.install_fork_handlers()
         _offer_to_spawned(config_path)
     stream.emit("start", pid=os.getpid(), python=sys.version.split()[0], executable=sys.executable,
                 implementation=platform.python_implementation(), platform=platform.platform(),

@@ -201,18 +201,6 @@ class Recorder:
     def in_namespace(self, module: Optional[str]) -> bool:
         return bool(module) and type(module) is str and (module == self.namespace or module.startswith(self._prefix))
 
-    def module_filter(self) -> Callable[[Optional[str]], bool]:
-        """A fast `module name -> in namespace?` test, memoised per name (for other callers)."""
-        cache: Dict[Optional[str], bool] = {}
-
-        def test(module: Optional[str]) -> bool:
-            answer = cache.get(module)
-            if answer is None:
-                answer = cache[module] = self.in_namespace(module)
-            return answer
-
-        return test
-
     def globals_entry(self, namespace: dict, frame=None) -> Tuple[dict, Optional[str]]:
         """(globals, module name | None | '?') for one globals dict, decided when first seen.
 
@@ -481,7 +469,7 @@ class Recorder:
 
     # -- processes ----------------------------------------------------------------------
 
-    def install_fork_handlers(self, on_child: Callable[[], None]) -> None:
+    def install_fork_handlers(self, on_child: Optional[Callable[[], None]] = None) -> None:
         """A forked child never writes into the parent's stream: it gets a stream of its own
         (`events-<label>.fork<N>.jsonl`), its own label, and only the forking thread's stack."""
         os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_parent,
@@ -515,7 +503,8 @@ class Recorder:
                 if self.sinks is not None:
                     self.sinks.quiet(False)
             self.stream.emit("start", pid=os.getpid(), fork=number, ph=self.phase, th=state.label, t=self.stream.now())
-            on_child()
+            if on_child is not None:
+                on_child()
         except Exception as error:  # noqa: BLE001
             self._internal(error)
         finally:
