@@ -68,7 +68,34 @@ class EventStream:
     """JSON lines, each written with one `os.write` on an O_APPEND descriptor.
 
     One write per event means the line is in the file before the next event starts (crash
-    safety), and concurrent threads never interleave inside a line (no lock needed)."""
+    safety), and concurrent threads never interleave inside a line (no lock needed).
+    Every line is one event; `e` names its kind, the other keys are short because a run
+    writes thousands of them. `record.build` is their only reader. The kinds and keys:
+
+    - `start`: pid, python, executable, implementation, platform, backend, t, and
+      monitoring_tool_id (child.py); in a forked child: fork (its number), ph, th; in a
+      spawned interpreter: spawn, wall (time.time(), to order spawned streams)
+    - `phase`: name, t — a scenario phase begins (Recorder.set_phase)
+    - `call`: i (index in this process, unique across threads; file order may differ),
+      p (parent's i in the same thread, or null), d (depth in that thread's namespace stack),
+      mod (module), q (qualname), path/line (the `def` anchor, path relative to the root),
+      cl (line in the parent's frame that led here), dr (true: called directly by the
+      parent), th (thread label), tn (thread number, order of first kept event), ph, t
+    - `ret`: i, v (stable summary of the value returned), t (Recorder)
+    - `tap`: key, call (the call's i), status (`hit`/`error`), value or error (taps.py)
+    - `cfg`: key, op, old, new, by (innermost kept call's i or null), ph (configflow.py)
+    - `cfgsnap`: at (phase name or `end`), present, values (configflow.py)
+    - `sink`: op, path, dest, by (anchor credited), mod, ph, native (sinks.py)
+    - `lost`: reason, ph — the recorder found its evidence incomplete (Recorder.verify)
+    - `note`: text — something the reader should know (a module renamed itself, a thread
+      still running at the end)
+    - `torch`: module, importer, ph, t — a torch/lightning/mlflow module executed
+    - `fork`: n, ph, th, t — this process forked its child number n
+    - `error`: phase, type, message, scenario_error, last_call, traceback, namespace_frame,
+      innermost_frame (child.py)
+    - `end`: seen, kept, scenario_seconds, peak_rss_kb, gaps, blocked_imports,
+      torch_imported, packages, devices, exit, t (child.py)
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -18,6 +18,8 @@ import pytest
 from conftest import callchain, load_run
 from helpers import body, call_lines, tiny_target
 
+pytestmark = pytest.mark.slow  # every case traces the miniature target in a subprocess (about a second each)
+
 BACKENDS = (["monitoring"] if sys.version_info >= (3, 12) else []) + ["settrace"]
 
 
