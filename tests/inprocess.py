@@ -45,10 +45,12 @@ def record_package(tmp: Path, files: Dict[str, str], drive: Callable[[Callable[[
     error = None
     try:
         tracer.start()
+        recorder.backend_check = tracer.check
         try:
             recorder.set_phase(phase)
             drive(importlib.import_module)
         finally:
+            recorder.verify(final=True)
             tracer.stop()
     except Exception as raised:  # noqa: BLE001 - the test asserts on it
         error = raised
