@@ -55,6 +55,18 @@ def exited_normally(frame) -> bool:
     return 0 <= offset < len(code) and code[offset] in _NORMAL_EXIT
 
 
+def _module_dict(namespace: dict) -> bool:
+    """Is this globals dict the `__dict__` of the module imported under its `__name__`?"""
+    name = _dict_get(namespace, "__name__")
+    if type(name) is not str:
+        return False
+    module = sys.modules.get(name)
+    try:
+        return module is not None and object.__getattribute__(module, "__dict__") is namespace
+    except AttributeError:
+        return False
+
+
 def thread_label(name: Optional[str], main: bool) -> str:
     """Stable label of a thread: `main`, else its name with run-specific numbers as `N`."""
     if main:
@@ -178,6 +190,7 @@ class Recorder:
         self.seen = 0
         self._counter = itertools.count()
         self.kept = 0
+        self.open_calls = 0  # kept calls started and not yet returned, all threads: a cheap "anything to match?"
         self._lock = threading.RLock()
         self._tls = threading.local()
         self.threads: List[ThreadState] = []
@@ -243,7 +256,11 @@ class Recorder:
         except Exception as error:  # noqa: BLE001 - a hostile globals dict must not break the run
             self._internal(error)
             decided = None
-        entry = self._globals[key] = (namespace, decided)
+        entry = (namespace, decided)
+        if _module_dict(namespace):
+            # Only a module's own dict is remembered (it lives as long as the module): keeping
+            # every exec() namespace alive (namedtuple, dataclass code) would cost memory and GC time.
+            self._globals[key] = entry
         return entry
 
     def name_verdict(self, frame) -> Any:
@@ -377,6 +394,7 @@ class Recorder:
             th=state.label, tn=state.number, ph=self.phase, t=self.stream.now(),
         )
         stack.append((frame, index, anchor))
+        self.open_calls += 1
         if self.taps is not None:
             self.taps.at_call(module, anchor.qualname, index, frame)
 
@@ -411,6 +429,7 @@ class Recorder:
             self.taps.at_return(index, frame, value, raised)
         result = f"raised {raised}" if raised else summarize(value)
         self.stream.emit("ret", i=index, v=result, t=self.stream.now())
+        self.open_calls -= len(stack) - position
         del stack[position:]
 
     def _internal(self, error: BaseException) -> None:
@@ -450,6 +469,7 @@ class Recorder:
         if main is not None and main.stack:
             problems.append(f"{len(main.stack)} kept calls of the main thread never returned "
                             f"(innermost {main.stack[-1][2].qualname}): their return events were lost")
+            self.open_calls -= len(main.stack)
             del main.stack[:]
         if self.unmatched:
             problems.append(f"{self.unmatched} kept calls ended without a recorded start (their call events were lost)")
@@ -519,6 +539,7 @@ class Recorder:
         try:
             self._lock = threading.RLock()
             self.threads = [state]
+            self.open_calls = len(state.stack)
             base = self.stream.path[:-len(".jsonl")] if self.stream.path.endswith(".jsonl") else self.stream.path
             number, self.forks = self.forks, 0
             self.fork_label = f"fork{number}"

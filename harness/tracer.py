@@ -223,8 +223,10 @@ class MonitoringBackend(Backend):
             return None
 
         def unwound(code, offset, exception):
-            # No DISABLE here: on 3.12.1 it raises ValueError and removes the callback.
-            if known(code) is not None:
+            # No DISABLE here: on 3.12.1 it raises ValueError and removes the callback. This runs
+            # for every frame an exception leaves, so the common case (nothing kept is open)
+            # costs one attribute read.
+            if recorder.open_calls and known(code) is not None:
                 on_return(getframe(1), None, type(exception).__name__)
 
         self.callbacks = ((events.PY_START, started), (events.PY_RESUME, started), (events.PY_THROW, thrown),
