@@ -231,15 +231,19 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
 
 
 def add_static_evidence(run_record: Dict[str, Any], target: Target, options: Options) -> None:
-    """What the report needs beside the trace: the archive, the PyTorch side, the candidates."""
+    """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
     from .analysis import function_docs, mentions, rank_entry_points
     from .archive import describe_archive
+    from .spec import read_contract
     from .summarize import PathScrubber
     from .torchscan import scan
+    from .verdicts import judge_clauses
 
     calls = run_record["calls"]
     exercised = {call["function"] for call in calls}
-    run_record["entry_points"] = rank_entry_points(target.root, options.package, options.question, options.scope_hints, exercised)
+    spec = read_contract(target.root)
+    run_record["entry_points"] = rank_entry_points(target.root, options.package, options.question, options.scope_hints,
+                                                   exercised, spec["sections"])
     run_record["docs"] = function_docs(target.root, calls)
     run_record["mentions"] = {"intensity_scale": mentions(target.root, calls, "intensity_scale")}
     try:
@@ -253,6 +257,8 @@ def add_static_evidence(run_record: Dict[str, Any], target: Target, options: Opt
         run_record["archive_description"] = description
     else:
         run_record["archive_description"] = None
+    spec["clauses"] = judge_clauses(spec["clauses"], run_record)
+    run_record["spec"] = spec
 
 
 def finish(run_record: Dict[str, Any], options: Options, target: Target) -> None:

@@ -261,7 +261,7 @@ def _blocks(lines: List[str], rst: bool) -> List[_Block]:
             close()
             current = _Block(tuple(stack), "item" if item else "row" if row else "paragraph")
             text = text[item.end():] if item else text.replace("|", " ") if row else text
-        current.lines.append((number, text.strip()))
+        current.lines.append((number, " ".join(text.split())))
         if row:
             close()
     close()

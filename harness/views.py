@@ -266,6 +266,37 @@ def diagram(record: Dict[str, Any]) -> Dict[str, Any]:
     return {"groups": groups}
 
 
+# -- spec clauses -----------------------------------------------------------------------
+
+_EVIDENCE_LABELS = {"archive": "archive check", "run": "run", "delta": "PyTorch delta", "scenario": "scenario"}
+
+
+def _evidence_text(item: Dict[str, Any]) -> str:
+    label = _EVIDENCE_LABELS.get(item["source"], item["source"])
+    head = f"{label} `{item['check']}`" if item.get("check") else label
+    status = f" {item['status']}" if item["status"] != "none" else ""
+    text = f"{head}{status}: {item['detail']}"
+    if item.get("anchor"):
+        text += f" — `{item['anchor']}`"
+    written = item.get("written_by")
+    if written:
+        text += f" (written at `{written}`)" if re.fullmatch(r"[\w./\-]+:\d+", written) else f" (written {written})"
+    return text
+
+
+def spec_view(record: Dict[str, Any]) -> Dict[str, Any]:
+    """The spec clauses (record['spec'], built by harness.spec and harness.verdicts) as table rows."""
+    spec = record.get("spec") or {}
+    rows = [{"id": c["id"], "anchor": c.get("anchor"), "level": c["level"], "text": c["text"], "section": c["section"],
+             "section_anchor": c.get("section_anchor"), "verdict": c.get("verdict", "not judged"),
+             "evidence": [_evidence_text(e) for e in c.get("evidence", [])]} for c in spec.get("clauses", [])]
+    sections = [s for s in spec.get("sections", []) if s.get("clauses")]
+    counts = {verdict: sum(r["verdict"] == verdict for r in rows) for verdict in dict.fromkeys(r["verdict"] for r in rows)}
+    return {"present": bool(spec), "source": spec.get("source", "builtin"), "clauses": rows, "sections": sections,
+            "counts": counts, "skipped": spec.get("skipped", []), "gaps": spec.get("gaps", []),
+            "files_read": spec.get("files_read", 0), "folders": spec.get("folders", [])}
+
+
 # -- whole deliverables -----------------------------------------------------------------
 
 
@@ -343,6 +374,12 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
         items.append(f"{len(outside)} file operations happened outside the scratch folder: " + ", ".join(f"`{s['path']}`" for s in outside[:5]))
     for error in record["errors"]:
         items.append(f"The run failed: {error['type']}: {error['message'][:200]} (at {error.get('namespace_frame') or error.get('innermost_frame')}).")
+    spec = spec_view(record)
+    items += spec["gaps"]
+    items += [f"Spec clause broken: `{c['anchor'] or c['id']}` {c['text']}" for c in spec["clauses"] if c["verdict"] == "broken"]
+    if spec["skipped"]:
+        items.append(f"{len(spec['skipped'])} doc files were not read for spec clauses: "
+                     + ", ".join(f"`{s['path']}` ({s['reason']})" for s in spec["skipped"][:5]))
     description = record.get("archive_description")
     if description:
         items += [f"Archive clause failed: {c['text']} — {c['detail']}" for c in description.get("clauses", []) if c["status"] == "fail"]
@@ -367,6 +404,7 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
     description = record.get("archive_description") or {}
     return dict(
         _common(record),
+        spec=spec_view(record),
         scope_hints=record.get("scope_hints", []), candidates=record.get("entry_points", []), entries=entries,
         gaps=_gaps(record),
         config_global=record.get("config_global", "params.cfg"), config=config_changes(record),
@@ -406,6 +444,7 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
     taps = tap_rows(record)
     return dict(
         _common(record), path=_path_sentences(record), archive=archive, effects=load_side_effects(record),
+        spec=spec_view(record),
         torch_package=delta.get("package", "ptycho_torch"), torch_present=delta.get("present", False),
         torch_error=delta.get("error"),
         contrast=torch_contrast(record), torch_groups=torch_groups(record),
