@@ -40,7 +40,7 @@ CLAUSE_TERMS = re.compile(r"wts\.h5|manifest\.dill|\barchives?\b|params\.dill|cu
 NORMATIVE = re.compile(r"\b(MUST NOT|SHALL NOT|SHOULD NOT|MUST|SHALL|SHOULD|MAY)\b")
 STRENGTH = ("MUST NOT", "SHALL NOT", "MUST", "SHALL", "SHOULD NOT", "SHOULD", "MAY")
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*#*[ \t]*$")
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?=[ \t]|$)")  # the title is cut with str methods: no backtracking
 _UNDERLINE = re.compile(r"^ {0,3}([=\-~^\"'`*+#:.])\1*[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+")
@@ -273,7 +273,10 @@ def _as_heading(raw: str, number: int, block: Optional[_Block], rst: bool, level
     if not rst:
         atx = _ATX.match(raw)
         if atx:
-            return _heading(len(atx.group(1)), atx.group(2) or "", number)
+            title = raw[atx.end():].strip()
+            closing = title.rstrip("#")
+            title = closing.rstrip() if not closing or closing[-1] in " \t" else title  # `## Title ##`
+            return _heading(len(atx.group(1)), title, number)
     underline = _UNDERLINE.match(raw)
     if underline and block is not None and block.kind == "paragraph" and len(block.lines) == 1 and len(raw.strip()) >= 2:
         char = underline.group(1)

@@ -339,3 +339,22 @@ def test_demo_report_opens_with_the_spec_and_judges_it(demo_run):
     candidates = static[static.index("## 2. Candidate Entry Points"):static.index("## 3.")]
     assert "specs/api_spec.md § " in candidates
     assert demo_run.record["spec"]["source"] == "docs"
+
+
+@pytest.mark.slow
+def test_a_target_without_docs_says_so_in_gaps_and_checks_the_builtin_contract(tmp_path):
+    from conftest import callchain, load_run, report_of
+    from helpers import tiny_target
+
+    root = tiny_target(tmp_path / "target")
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    report = report_of(done)
+    static = (report / "callchain/static.md").read_text()
+    gaps = static[static.index("## 11. Gaps/Unknowns"):]
+    assert "no specs/ or docs/ folder" in gaps and "built-in contract" in gaps
+    part = static[static.index("## Spec Clauses"):static.index("## 1. Analysis Question")]
+    assert "built-in contract is checked instead" in part
+    verdicts = {c["id"]: c["verdict"] for c in load_run(report)["spec"]["clauses"]}
+    assert verdicts["builtin/archive-name"] == HOLDS  # the tiny target writes <base>.zip with base wts.h5
+    assert verdicts["builtin/two-models"] == BROKEN  # its archive holds a manifest only
