@@ -10,7 +10,7 @@ its text, so the same clause keeps its id when lines shift.
 It reads text only (the target is never imported), walks the folders without following links,
 and is linear in the size of what it reads, within fixed budgets; whatever it did not read is
 listed in `skipped`. A target without such docs gets the built-in contract instead (`source`
-says which), and the report says so.
+says which, `missing` says why), and the report says so.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def read_contract(root: Path | str) -> Dict[str, Any]:
         "sections": sections,
         "clauses": clauses if clauses else builtin_clauses(),
         "skipped": budget.skipped,
-        "gaps": _gaps(folders, sections, clauses),
+        "missing": _missing(folders, sections, clauses),
     }
 
 
@@ -125,17 +125,16 @@ def builtin_clauses() -> List[Dict[str, Any]]:
              "in_contract_section": True} for key, level, text in BUILTIN_CLAUSES]
 
 
-def _gaps(folders: List[str], sections: List[Dict[str, Any]], clauses: List[Dict[str, Any]]) -> List[str]:
+def _missing(folders: List[str], sections: List[Dict[str, Any]], clauses: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """Why the docs gave no clause (None when they did): no doc folder, no persistence section,
+    or persistence sections without a normative sentence. The templates word it."""
     if clauses:
-        return []
-    fallback = "the report checks the built-in contract instead (archive name, manifest, backend tag, both models, params restore)"
+        return None
     if not folders:
-        return [f"The target has no {' or '.join(f'{d}/' for d in DOC_FOLDERS)} folder: no persistence contract to cite; {fallback}."]
+        return {"reason": "no_folders", "wanted": [f"{d}/" for d in DOC_FOLDERS]}
     if not sections:
-        return [f"No section of {', '.join(f'{d}/' for d in folders)} is about persistence (no heading names persistence, "
-                f"archives, wts.h5, manifests or checkpoints, and no normative sentence names them); {fallback}."]
-    return [f"The persistence sections of the docs ({', '.join(s['anchor'] for s in sections[:3])}) state no normative "
-            f"clause (MUST/SHALL/SHOULD/MAY); {fallback}."]
+        return {"reason": "no_sections", "folders": [f"{d}/" for d in folders]}
+    return {"reason": "no_clauses", "sections": [s["anchor"] for s in sections[:3]]}
 
 
 # -- files ------------------------------------------------------------------------------

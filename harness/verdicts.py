@@ -75,6 +75,13 @@ DELTA_KINDS: Tuple[Tuple[Pattern[str], Tuple[str, ...]], ...] = (
 MAX_DELTA_ITEMS = 3
 
 
+def judge_spec(record: Dict[str, Any]) -> None:
+    """Give each clause of `record['spec']` (read by harness.spec) its verdict, once the record holds the whole run."""
+    spec = record.get("spec")
+    if spec:
+        spec["clauses"] = judge_clauses(spec["clauses"], record)
+
+
 def judge_clauses(clauses: List[Dict[str, Any]], record: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The clauses with `verdict` and `evidence` (a list, each item with its own anchor) added."""
     return [dict(clause, **judge(clause["text"], record)) for clause in clauses]

@@ -135,7 +135,7 @@ def test_no_docs_at_all_falls_back_to_the_builtin_contract(tmp_path):
     (tmp_path / "ptycho").mkdir()
     found = read_contract(tmp_path)
     assert found["source"] == "builtin" and found["folders"] == []
-    assert found["gaps"] and "no specs/ or docs/ folder" in found["gaps"][0] and "built-in contract" in found["gaps"][0]
+    assert found["missing"] == {"reason": "no_folders", "wanted": ["specs/", "docs/"]}
     assert len(found["clauses"]) >= 5 and all(c["anchor"] is None and c["id"].startswith("builtin/") for c in found["clauses"])
     assert any("wts.h5.zip" in c["text"] for c in found["clauses"])
 
@@ -143,7 +143,9 @@ def test_no_docs_at_all_falls_back_to_the_builtin_contract(tmp_path):
 def test_docs_without_a_persistence_contract_say_so(tmp_path):
     root = write_target(tmp_path, {"docs/guide.md": "# Usage\n\nYou MUST install numpy.\n"})
     found = read_contract(root)
-    assert found["source"] == "builtin" and "No section of docs/ is about persistence" in found["gaps"][0]
+    assert found["source"] == "builtin" and found["missing"] == {"reason": "no_sections", "folders": ["docs/"]}
+    root = write_target(tmp_path, {"specs/p.md": "# Persistence\n\nArchives are zips.\n"})
+    assert read_contract(root)["missing"] == {"reason": "no_clauses", "sections": ["specs/p.md:1"]}
 
 
 def test_huge_docs_are_bounded_and_what_was_skipped_is_listed(tmp_path, monkeypatch):
@@ -352,7 +354,7 @@ def test_a_target_without_docs_says_so_in_gaps_and_checks_the_builtin_contract(t
     report = report_of(done)
     static = (report / "callchain/static.md").read_text()
     gaps = static[static.index("## 11. Gaps/Unknowns"):]
-    assert "no specs/ or docs/ folder" in gaps and "built-in contract" in gaps
+    assert "The target has no specs/ or docs/ folder" in gaps and "built-in contract was checked" in gaps
     part = static[static.index("## Spec Clauses"):static.index("## 1. Analysis Question")]
     assert "built-in contract is checked instead" in part
     verdicts = {c["id"]: c["verdict"] for c in load_run(report)["spec"]["clauses"]}
