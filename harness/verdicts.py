@@ -99,13 +99,20 @@ def judge(text: str, record: Dict[str, Any]) -> Dict[str, Any]:
     elif torch:
         verdict = TORCH_SIDE
         evidence = evidence + _delta_evidence(text, record)
-    elif any(item["status"] == "pass" for item in evidence):
+    elif any(item["status"] == "pass" for item in _deciding(evidence)):
         verdict = HOLDS
     else:
         verdict = NOT_EXERCISED
         if not evidence:
             evidence = [_evidence("scenario", None, "none", "no archive check and no recorded call bears on this clause", None)]
     return {"verdict": verdict, "evidence": evidence}
+
+
+def _deciding(evidence: List[Evidence]) -> List[Evidence]:
+    """A clause about what the code does (load, restore, save) holds only on what the run did;
+    archive checks then only support it. A clause about the archive holds on its checks."""
+    run = [item for item in evidence if item["source"] == "run"]
+    return run or evidence
 
 
 def _evidence(source: str, check: Optional[str], status: str, detail: str, anchor: Optional[str],
@@ -183,10 +190,10 @@ def _errors_in(record: Dict[str, Any], phases: Tuple[str, ...]) -> List[Dict[str
     return [e for e in record.get("errors") or [] if e.get("phase") in phases]
 
 
-def _judge_load(record: Dict[str, Any]) -> Optional[Evidence]:
+def _judge_load(record: Dict[str, Any]) -> Evidence:
     call = _first_call(record, ("load_inference_bundle", "load_multiple_models"), LOAD_PHASES)
     if call is None:
-        return None
+        return _evidence("run", None, "none", "no call of `load_inference_bundle` or `load_multiple_models` was recorded", None)
     failed = _errors_in(record, (call["phase"],))
     name = call["function"]
     if failed:
@@ -195,11 +202,11 @@ def _judge_load(record: Dict[str, Any]) -> Optional[Evidence]:
     return _evidence("run", None, "pass", f"`{name}` loaded the archive this run wrote ({call['phase']})", f"def {call['anchor']}")
 
 
-def _judge_restore(record: Dict[str, Any]) -> Optional[Evidence]:
+def _judge_restore(record: Dict[str, Any]) -> Evidence:
     changes = [c for c in (record.get("config") or {}).get("changes", []) if c["phase"] == "fresh-load"]
     ran = any(span["name"] == "fresh-load" for span in record.get("phases") or [])
     if not ran:
-        return None
+        return _evidence("run", None, "none", "no fresh-process load ran, the only load that can restore the global config", None)
     if not changes:
         return _evidence("run", None, "none", "loading in a fresh process changed no key of the global config", None)
     calls = {call["i"]: call for call in record.get("calls") or []}
@@ -211,31 +218,25 @@ def _judge_restore(record: Dict[str, Any]) -> Optional[Evidence]:
                      f"def {by['anchor']}" if by and by["anchor"] else None)
 
 
-def _judge_save(record: Dict[str, Any]) -> Optional[Evidence]:
+def _judge_save(record: Dict[str, Any]) -> Evidence:
     call = _first_call(record, ("save_multiple_models", "save"), ("save",))
     if call is None:
-        return None
+        return _evidence("run", None, "none", "no save call of the namespace was recorded", None)
     produced = bool(record.get("archive_description"))
     return _evidence("run", None, "pass" if produced else "fail",
                      f"`{call['function']}` " + ("wrote the archive that was then loaded back" if produced else "wrote no archive"),
                      f"def {call['anchor']}")
 
 
-RUN_JUDGES: Tuple[Tuple[Pattern[str], Callable[[Dict[str, Any]], Optional[Evidence]]], ...] = (
+RUN_JUDGES: Tuple[Tuple[Pattern[str], Callable[[Dict[str, Any]], Evidence]], ...] = (
     (_rx(r"load_inference_bundle|open_model|load_multiple_models|load paths?|\breload|\bloaded\b"), _judge_load),
-    (_rx(r"params\.cfg|global config|\brestor"), _judge_restore),
+    (_rx(r"\brestor|\bload(s|ing|ers?)?\b[^.]*\b(params\.cfg|global config)"), _judge_restore),
     (_rx(r"save_multiple_models|model_manager\.save|persist archives|\bproduce"), _judge_save),
 )
 
 
 def _run_evidence(text: str, record: Dict[str, Any]) -> List[Evidence]:
-    found = []
-    for pattern, judge_run in RUN_JUDGES:
-        if pattern.search(text):
-            item = judge_run(record)
-            if item is not None:
-                found.append(item)
-    return found
+    return [judge_run(record) for pattern, judge_run in RUN_JUDGES if pattern.search(text)]
 
 
 # -- the PyTorch side -------------------------------------------------------------------

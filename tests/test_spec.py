@@ -285,6 +285,9 @@ def test_loader_clauses_are_judged_by_what_the_run_did(tmp_path):
     assert restored["verdict"] == HOLDS and restored["evidence"][0]["anchor"] == "def ptycho/model_manager.py:46"
     record["calls"], record["phases"] = [], []
     assert judge("`open_model()` SHALL delegate to `load_inference_bundle`.", record)["verdict"] == NOT_EXERCISED
+    unproven = judge("Loading SHALL restore `params.cfg` from the archive's `params.dill`.", record)
+    assert unproven["verdict"] == NOT_EXERCISED and [e["source"] for e in unproven["evidence"]] == ["archive", "archive", "run"]
+    assert judge("The archive SHALL hold a copy of `params.cfg` as `params.dill`.", record)["verdict"] == HOLDS
 
 
 def test_cross_backend_and_unknown_clauses_are_not_exercised(tmp_path):
@@ -360,3 +363,33 @@ def test_a_target_without_docs_says_so_in_gaps_and_checks_the_builtin_contract(t
     verdicts = {c["id"]: c["verdict"] for c in load_run(report)["spec"]["clauses"]}
     assert verdicts["builtin/archive-name"] == HOLDS  # the tiny target writes <base>.zip with base wts.h5
     assert verdicts["builtin/two-models"] == BROKEN  # its archive holds a manifest only
+
+
+def test_static_md_opens_with_the_judged_clauses_and_summary_has_the_table(tmp_path):
+    from harness import render
+    from harness.verdicts import judge_spec
+    from inprocess import record_package
+    from test_unit_recorder import BACKENDS as RECORDERS, FILES
+
+    record = record_package(tmp_path, FILES, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
+    specs = write_target(tmp_path / "docs-root", {"specs/api.md": CONTRACT})
+    (tmp_path / "out").mkdir()
+    archive = write_zip(tmp_path / "out" / "wts.h5.zip", tf_members())
+    record["archive_description"] = dict(describe_archive(str(archive)), display_path="<scratch>/out/wts.h5.zip")
+    record["spec"] = read_contract(specs)
+    judge_spec(record)
+    render.render_markdown(tmp_path / "report", record)
+    static = (tmp_path / "report/callchain/static.md").read_text()
+    summary = (tmp_path / "report/summary.md").read_text()
+    assert static.index("## Spec Clauses") < static.index("## 1. Analysis Question") < static.index("## 2. Candidate")
+    name = clause_with(record["spec"]["clauses"], "SHALL be named")
+    row = next(line for line in static.splitlines() if line.startswith(f"| `{name['id']}` | `specs/api.md:{name['line']}` |"))
+    assert row.endswith("| **holds** |") and "archive check `archive.basename` pass" in row
+    assert "Found in: 3. Model Persistence Contract (`specs/api.md:5`), 3.1 Loading (`specs/api.md:13`), 4. Training" in static
+    restore = clause_with(record["spec"]["clauses"], "restore")  # the params.dill checks support it, the run must prove it
+    assert restore["verdict"] == NOT_EXERCISED and "no fresh-process load ran" in restore["evidence"][-1]["detail"]
+    table = summary[summary.index("## What the spec demands"):summary.index("## Archive composition")]
+    assert f"| `specs/api.md:{name['line']}` File name:" in table and table.count("| **") == 6
+    del record["spec"]
+    render.render_markdown(tmp_path / "old", record)
+    assert "This run record holds no spec clauses" in (tmp_path / "old/callchain/static.md").read_text()
