@@ -19,9 +19,10 @@ import bisect
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 DOC_FOLDERS = ("specs", "docs")  # specs first: they are normative, docs explain
 DOC_SUFFIXES = (".md", ".markdown", ".rst")
@@ -34,8 +35,11 @@ MAX_TEXT = 600  # characters of a clause kept for the report
 # A section whose heading matches states (part of) the contract: all its normative sentences count.
 SECTION_TERMS = re.compile(r"persist|archiv|wts\.h5|manifest|checkpoint|serializ|(?:model|inference) bundle", re.I)
 # Elsewhere, a normative sentence counts only when it names the persistence surface itself.
-CLAUSE_TERMS = re.compile(r"wts\.h5|manifest\.dill|\barchives?\b|params\.dill|custom_objects|load_inference_bundle|"
-                          r"ModelManager|\.ckpt\b|(?:model|inference) bundle", re.I)
+CLAUSE_TERMS = re.compile(
+    r"wts\.h5|manifest\.dill|\barchives?\b|params\.dill|custom_objects|load_inference_bundle|"
+    r"ModelManager|\.ckpt\b|(?:model|inference) bundle",
+    re.I,
+)
 # RFC 2119 keywords, upper case only (a lower-case "must" is prose); the longest forms first.
 NORMATIVE = re.compile(r"\b(MUST NOT|SHALL NOT|SHOULD NOT|MUST|SHALL|SHOULD|MAY)\b")
 STRENGTH = ("MUST NOT", "SHALL NOT", "MUST", "SHALL", "SHOULD NOT", "SHOULD", "MAY")
@@ -52,14 +56,27 @@ _ABBREVIATIONS = frozenset("e.g i.e etc vs cf al approx resp fig eq sec no ca in
 _NUMBERING = re.compile(r"^(?:§\s*)?(?:\d+[.)]?)+\s*|^[A-Z][.)]\s+")
 
 # The contract in our own words, for a target whose docs do not state it (see reference notes).
-BUILTIN_CLAUSES: Tuple[Tuple[str, str, str], ...] = (
+BUILTIN_CLAUSES: tuple[tuple[str, str, str], ...] = (
     ("archive-name", "SHALL", "The model archive SHALL be named `wts.h5.zip` (callers pass the base name `wts.h5`)."),
     ("manifest", "SHALL", "The archive SHALL hold `manifest.dill` at its root, with at least 'models' and 'version'."),
-    ("backend-tag", "MUST", "PyTorch archives MUST set `'backend': 'pytorch'` in the manifest; without a tag the archive is TensorFlow's."),
+    (
+        "backend-tag",
+        "MUST",
+        "PyTorch archives MUST set `'backend': 'pytorch'` in the manifest; without a tag the archive is TensorFlow's.",
+    ),
     ("two-models", "MUST", "The archive MUST hold the two models `autoencoder` and `diffraction_to_obj`."),
     ("params-restore", "SHALL", "Loading SHALL restore the global `params.cfg` from the archive's `params.dill`."),
-    ("cross-backend", "MUST", "A loader that cannot read an archive's backend MUST raise an error naming that backend."),
-    ("torch-payload", "MUST", "PyTorch archives MUST carry Lightning `.ckpt` payloads and the hyperparameters to reload them without global state."),
+    (
+        "cross-backend",
+        "MUST",
+        "A loader that cannot read an archive's backend MUST raise an error naming that backend.",
+    ),
+    (
+        "torch-payload",
+        "MUST",
+        "PyTorch archives MUST carry Lightning `.ckpt` payloads and the hyperparameters to reload them "
+        "without global state.",
+    ),
 )
 
 
@@ -75,25 +92,25 @@ class _Heading:
 class _Block:
     """Consecutive source lines read as one paragraph, list item or table row."""
 
-    headings: Tuple[_Heading, ...]
+    headings: tuple[_Heading, ...]
     kind: str  # paragraph, item or row
-    lines: List[Tuple[int, str]] = field(default_factory=list)
+    lines: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
 class _Budget:
     files: int = 0
     bytes: int = 0
-    skipped: List[Dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
 
-def read_contract(root: Path | str) -> Dict[str, Any]:
+def read_contract(root: Path | str) -> dict[str, Any]:
     """The clauses of the target's persistence contract (plain data, for the run record's `spec`)."""
     root = Path(root)
     budget = _Budget()
     folders = [name for name in DOC_FOLDERS if (root / name).is_dir() and not (root / name).is_symlink()]
-    clauses: List[Dict[str, Any]] = []
-    sections: List[Dict[str, Any]] = []
+    clauses: list[dict[str, Any]] = []
+    sections: list[dict[str, Any]] = []
     for path in _doc_files(root, folders, budget):
         text = _read(path, root, budget)
         if text is None:
@@ -103,7 +120,9 @@ def read_contract(root: Path | str) -> Dict[str, Any]:
         sections += headings
         clauses += found
     if len(clauses) > MAX_CLAUSES:
-        budget.skipped.append({"path": "(all docs)", "reason": f"{len(clauses) - MAX_CLAUSES} clauses beyond the first {MAX_CLAUSES}"})
+        budget.skipped.append(
+            {"path": "(all docs)", "reason": f"{len(clauses) - MAX_CLAUSES} clauses beyond the first {MAX_CLAUSES}"}
+        )
         clauses = clauses[:MAX_CLAUSES]
     _unique_ids(clauses)
     source = "docs" if clauses else "builtin"
@@ -119,13 +138,28 @@ def read_contract(root: Path | str) -> Dict[str, Any]:
     }
 
 
-def builtin_clauses() -> List[Dict[str, Any]]:
-    return [{"id": f"builtin/{key}", "level": level, "keywords": [level], "text": text, "path": None, "line": None,
-             "end_line": None, "anchor": None, "section": "built-in persistence contract", "section_anchor": None,
-             "in_contract_section": True} for key, level, text in BUILTIN_CLAUSES]
+def builtin_clauses() -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"builtin/{key}",
+            "level": level,
+            "keywords": [level],
+            "text": text,
+            "path": None,
+            "line": None,
+            "end_line": None,
+            "anchor": None,
+            "section": "built-in persistence contract",
+            "section_anchor": None,
+            "in_contract_section": True,
+        }
+        for key, level, text in BUILTIN_CLAUSES
+    ]
 
 
-def _missing(folders: List[str], sections: List[Dict[str, Any]], clauses: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+def _missing(
+    folders: list[str], sections: list[dict[str, Any]], clauses: list[dict[str, Any]]
+) -> dict[str, Any] | None:
     """Why the docs gave no clause (None when they did): no doc folder, no persistence section,
     or persistence sections without a normative sentence. The templates word it."""
     if clauses:
@@ -140,7 +174,7 @@ def _missing(folders: List[str], sections: List[Dict[str, Any]], clauses: List[D
 # -- files ------------------------------------------------------------------------------
 
 
-def _doc_files(root: Path, folders: List[str], budget: _Budget) -> Iterator[Path]:
+def _doc_files(root: Path, folders: list[str], budget: _Budget) -> Iterator[Path]:
     """Doc files in a fixed order (specs before docs, sorted paths), links never followed."""
     for folder in folders:
         for directory, subfolders, files in os.walk(root / folder, followlinks=False):
@@ -159,12 +193,14 @@ def _doc_files(root: Path, folders: List[str], budget: _Budget) -> Iterator[Path
                 yield path
 
 
-def _read(path: Path, root: Path, budget: _Budget) -> Optional[str]:
+def _read(path: Path, root: Path, budget: _Budget) -> str | None:
     rel = path.relative_to(root).as_posix()
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            budget.skipped.append({"path": rel, "reason": f"{size} bytes, over the {MAX_FILE_BYTES}-byte limit per file"})
+            budget.skipped.append(
+                {"path": rel, "reason": f"{size} bytes, over the {MAX_FILE_BYTES}-byte limit per file"}
+            )
             return None
         if budget.bytes + size > MAX_TOTAL_BYTES:
             budget.skipped.append({"path": rel, "reason": f"over the {MAX_TOTAL_BYTES}-byte budget for all docs"})
@@ -185,10 +221,10 @@ def _read(path: Path, root: Path, budget: _Budget) -> Optional[str]:
 # -- one document -----------------------------------------------------------------------
 
 
-def extract(text: str, rel: str) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+def extract(text: str, rel: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(normative clauses, contract sections) of one document; `rel` is its path for anchors."""
-    clauses: List[Dict[str, Any]] = []
-    sections: Dict[int, Dict[str, Any]] = {}
+    clauses: list[dict[str, Any]] = []
+    sections: dict[int, dict[str, Any]] = {}
     for block in _blocks(text.splitlines(), rel.lower().endswith(".rst")):
         for heading in block.headings:
             if heading.contract and heading.line not in sections:
@@ -206,9 +242,16 @@ def extract(text: str, rel: str) -> Tuple[List[Dict[str, Any]], List[Dict[str, A
     return clauses, [sections[line] for line in sorted(sections)]
 
 
-def _section(heading: _Heading, rel: str) -> Dict[str, Any]:
-    return {"path": rel, "line": heading.line, "anchor": f"{rel}:{heading.line}", "title": heading.title,
-            "level": heading.level, "contract": heading.contract, "clauses": 0}
+def _section(heading: _Heading, rel: str) -> dict[str, Any]:
+    return {
+        "path": rel,
+        "line": heading.line,
+        "anchor": f"{rel}:{heading.line}",
+        "title": heading.title,
+        "level": heading.level,
+        "contract": heading.contract,
+        "clauses": 0,
+    }
 
 
 def _heading(level: int, title: str, line: int) -> _Heading:
@@ -216,13 +259,13 @@ def _heading(level: int, title: str, line: int) -> _Heading:
     return _Heading(level, title, line, bool(SECTION_TERMS.search(title)))
 
 
-def _blocks(lines: List[str], rst: bool) -> List[_Block]:
+def _blocks(lines: list[str], rst: bool) -> list[_Block]:
     """Paragraphs, list items and table rows with their source lines; code blocks are left out."""
-    blocks: List[_Block] = []
-    stack: List[_Heading] = []
-    levels: Dict[str, int] = {}
-    current: Optional[_Block] = None
-    fence: Optional[str] = None
+    blocks: list[_Block] = []
+    stack: list[_Heading] = []
+    levels: dict[str, int] = {}
+    current: _Block | None = None
+    fence: str | None = None
 
     def close() -> None:
         nonlocal current
@@ -250,8 +293,12 @@ def _blocks(lines: List[str], rst: bool) -> List[_Block]:
             stack.append(heading)
             continue
         text = _QUOTE.sub("", raw)
-        if not text.strip() or _UNDERLINE.match(text) or (rst and text.strip().startswith("..")) \
-                or (_TABLE_RULE.match(text) and "|" in text):
+        if (
+            not text.strip()
+            or _UNDERLINE.match(text)
+            or (rst and text.strip().startswith(".."))
+            or (_TABLE_RULE.match(text) and "|" in text)
+        ):
             close()
             continue
         item = _ITEM.match(text)
@@ -259,7 +306,7 @@ def _blocks(lines: List[str], rst: bool) -> List[_Block]:
         if item or row or current is None:
             close()
             current = _Block(tuple(stack), "item" if item else "row" if row else "paragraph")
-            text = text[item.end():] if item else text.replace("|", " ") if row else text
+            text = text[item.end() :] if item else text.replace("|", " ") if row else text
         current.lines.append((number, " ".join(text.split())))
         if row:
             close()
@@ -267,17 +314,23 @@ def _blocks(lines: List[str], rst: bool) -> List[_Block]:
     return blocks
 
 
-def _as_heading(raw: str, number: int, block: Optional[_Block], rst: bool, levels: Dict[str, int]) -> Optional[_Heading]:
+def _as_heading(raw: str, number: int, block: _Block | None, rst: bool, levels: dict[str, int]) -> _Heading | None:
     """An ATX heading on this line, or this line underlining a one-line paragraph (setext / rst)."""
     if not rst:
         atx = _ATX.match(raw)
         if atx:
-            title = raw[atx.end():].strip()
+            title = raw[atx.end() :].strip()
             closing = title.rstrip("#")
             title = closing.rstrip() if not closing or closing[-1] in " \t" else title  # `## Title ##`
             return _heading(len(atx.group(1)), title, number)
     underline = _UNDERLINE.match(raw)
-    if underline and block is not None and block.kind == "paragraph" and len(block.lines) == 1 and len(raw.strip()) >= 2:
+    if (
+        underline
+        and block is not None
+        and block.kind == "paragraph"
+        and len(block.lines) == 1
+        and len(raw.strip()) >= 2
+    ):
         char = underline.group(1)
         if not rst and char not in "=-":
             return None
@@ -287,10 +340,10 @@ def _as_heading(raw: str, number: int, block: Optional[_Block], rst: bool, level
     return None
 
 
-def _sentences(block: _Block) -> Iterator[Tuple[int, int, str]]:
+def _sentences(block: _Block) -> Iterator[tuple[int, int, str]]:
     """(first line, last line, text) of each sentence of a block, wrapped lines joined."""
-    starts: List[int] = []
-    parts: List[str] = []
+    starts: list[int] = []
+    parts: list[str] = []
     offset = 0
     for _, text in block.lines:
         starts.append(offset)
@@ -309,19 +362,19 @@ def _sentences(block: _Block) -> Iterator[Tuple[int, int, str]]:
     yield from _one(block, starts, joined, begin, len(joined))
 
 
-def _is_boundary(text: str, stop: int, cut: int, spans: List[Tuple[int, int]], span_starts: List[int]) -> bool:
+def _is_boundary(text: str, stop: int, cut: int, spans: list[tuple[int, int]], span_starts: list[int]) -> bool:
     at = bisect.bisect_right(span_starts, stop) - 1
     if at >= 0 and spans[at][0] <= stop < spans[at][1]:
         return False  # a dot inside `wts.h5.zip`
     if cut < len(text) and text[cut].islower():
         return False
-    word = re.search(r"([\w.]+)$", text[max(0, stop - 12):stop])
+    word = re.search(r"([\w.]+)$", text[max(0, stop - 12) : stop])
     if text[stop] == "." and word and (word.group(1).lower().rstrip(".") in _ABBREVIATIONS or len(word.group(1)) == 1):
         return False
     return True
 
 
-def _one(block: _Block, starts: List[int], joined: str, begin: int, end: int) -> Iterator[Tuple[int, int, str]]:
+def _one(block: _Block, starts: list[int], joined: str, begin: int, end: int) -> Iterator[tuple[int, int, str]]:
     while begin < end and joined[begin] == " ":
         begin += 1
     sentence = joined[begin:end].strip()
@@ -335,26 +388,36 @@ def _one(block: _Block, starts: List[int], joined: str, begin: int, end: int) ->
 # -- clauses ----------------------------------------------------------------------------
 
 
-def _keywords(sentence: str) -> List[str]:
+def _keywords(sentence: str) -> list[str]:
     found = {m.group(1) for m in NORMATIVE.finditer(sentence)}
     return [word for word in STRENGTH if word in found]
 
 
-def _clause(sentence: str, keywords: List[str], rel: str, start: int, end: int,
-            headings: Tuple[_Heading, ...], in_section: bool) -> Dict[str, Any]:
+def _clause(
+    sentence: str, keywords: list[str], rel: str, start: int, end: int, headings: tuple[_Heading, ...], in_section: bool
+) -> dict[str, Any]:
     owner = headings[-1] if headings else None
     section = owner.title if owner else Path(rel).stem
     text = sentence if len(sentence) <= MAX_TEXT else sentence[:MAX_TEXT].rstrip() + " …"
     digest = hashlib.sha1(_normal(sentence).encode("utf-8")).hexdigest()[:8]
-    return {"id": f"{_slug(section)}/{keywords[0].lower().replace(' ', '-')}-{digest}", "level": keywords[0],
-            "keywords": keywords, "text": text, "path": rel, "line": start, "end_line": end,
-            "anchor": f"{rel}:{start}", "section": section,
-            "section_anchor": f"{rel}:{owner.line}" if owner else None, "in_contract_section": in_section}
+    return {
+        "id": f"{_slug(section)}/{keywords[0].lower().replace(' ', '-')}-{digest}",
+        "level": keywords[0],
+        "keywords": keywords,
+        "text": text,
+        "path": rel,
+        "line": start,
+        "end_line": end,
+        "anchor": f"{rel}:{start}",
+        "section": section,
+        "section_anchor": f"{rel}:{owner.line}" if owner else None,
+        "in_contract_section": in_section,
+    }
 
 
-def _unique_ids(clauses: List[Dict[str, Any]]) -> None:
+def _unique_ids(clauses: list[dict[str, Any]]) -> None:
     """The same sentence twice in one section: the later ones get -2, -3 (document order)."""
-    seen: Dict[str, int] = {}
+    seen: dict[str, int] = {}
     for clause in clauses:
         count = seen.get(clause["id"], 0) + 1
         seen[clause["id"]] = count
@@ -377,14 +440,16 @@ def _normal(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def anchor_holds(root: Path | str, clause: Dict[str, Any]) -> bool:
+def anchor_holds(root: Path | str, clause: dict[str, Any]) -> bool:
     """Whether the lines a clause cites hold its text (markup and wrapping aside): for checks."""
     if not clause.get("path"):
         return False
     lines = (Path(root) / clause["path"]).read_text(encoding="utf-8", errors="replace").splitlines()
     if not 1 <= clause["line"] <= clause["end_line"] <= len(lines):
         return False
-    cited = " ".join(_QUOTE.sub("", _ITEM.sub("", line, count=1)).replace("|", " ").strip()
-                     for line in lines[clause["line"] - 1:clause["end_line"]])
+    cited = " ".join(
+        _QUOTE.sub("", _ITEM.sub("", line, count=1)).replace("|", " ").strip()
+        for line in lines[clause["line"] - 1 : clause["end_line"]]
+    )
     wanted = clause["text"].removesuffix(" …")
     return " ".join(wanted.split()) in " ".join(cited.split())

@@ -13,7 +13,9 @@ verdict is then "not exercised by this scenario".
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, List, Optional, Pattern, Tuple
+from collections.abc import Callable
+from re import Pattern
+from typing import Any
 
 HOLDS = "holds"
 BROKEN = "broken"
@@ -24,7 +26,7 @@ VERDICTS = (HOLDS, BROKEN, NOT_EXERCISED, TORCH_SIDE)
 ARCHIVE_NAME = "wts.h5.zip"
 LOAD_PHASES = ("load", "fresh-load")
 
-Evidence = Dict[str, Any]
+Evidence = dict[str, Any]
 
 
 def _rx(pattern: str) -> Pattern[str]:
@@ -33,7 +35,7 @@ def _rx(pattern: str) -> Pattern[str]:
 
 # Clause keywords → archive checks that prove it. Each check is named by its contract id and by
 # the id harness/archive.py gives it today; per-model checks match as `id[model]`.
-CLAUSE_CHECKS: Tuple[Tuple[Pattern[str], Tuple[Tuple[str, ...], ...]], ...] = (
+CLAUSE_CHECKS: tuple[tuple[Pattern[str], tuple[tuple[str, ...], ...]], ...] = (
     (_rx(r"base ?name|file ?name|canonical name|\bnamed\b"), (("archive.basename",),)),
     (_rx(r"manifest"), (("archive.manifest-root", "manifest.present"),)),
     (_rx(r"manifest.*\b(models|version)\b"), (("archive.manifest-keys", "manifest.keys"),)),
@@ -48,24 +50,37 @@ CLAUSE_CHECKS: Tuple[Tuple[Pattern[str], Tuple[Tuple[str, ...], ...]], ...] = (
 )
 
 # The archive member a check reads, for the evidence's own anchor (None: the archive itself).
-CHECK_MEMBERS = {"archive.basename": None, "archive.manifest-root": "manifest.dill", "manifest.present": "manifest.dill",
-                 "archive.manifest-keys": "manifest.dill", "manifest.keys": "manifest.dill",
-                 "archive.backend-tag": "manifest.dill", "manifest.backend": "manifest.dill",
-                 "tf.model_keras": "model.keras", "model.keras": "model.keras", "tf.params": "params.dill",
-                 "model.params": "params.dill", "tf.custom_objects": "custom_objects.dill",
-                 "model.custom-objects": "custom_objects.dill", "tf.model_h5": "model.h5", "model.h5": "model.h5"}
+CHECK_MEMBERS = {
+    "archive.basename": None,
+    "archive.manifest-root": "manifest.dill",
+    "manifest.present": "manifest.dill",
+    "archive.manifest-keys": "manifest.dill",
+    "manifest.keys": "manifest.dill",
+    "archive.backend-tag": "manifest.dill",
+    "manifest.backend": "manifest.dill",
+    "tf.model_keras": "model.keras",
+    "model.keras": "model.keras",
+    "tf.params": "params.dill",
+    "model.params": "params.dill",
+    "tf.custom_objects": "custom_objects.dill",
+    "model.custom-objects": "custom_objects.dill",
+    "tf.model_h5": "model.h5",
+    "model.h5": "model.h5",
+}
 
 # Clauses a save/load scenario cannot exercise, whatever else they mention.
 OUT_OF_SCENARIO = (
-    (_rx(r"cross-backend|when unsupported|archived backend|another backend|loader backend"),
-     "the scenario loads only the archive it wrote, with the same backend: no cross-backend load was attempted"),
+    (
+        _rx(r"cross-backend|when unsupported|archived backend|another backend|loader backend"),
+        "the scenario loads only the archive it wrote, with the same backend: no cross-backend load was attempted",
+    ),
 )
 
 # Words that make a clause the PyTorch side's (a TensorFlow run cannot prove it).
 TORCH_WORDS = _rx(r"\bpytorch\b|\blightning\b|\.ckpt\b|\btorch\b|ptycho_torch")
 
 # Delta surface kinds (tap_points/torch_persistence.toml) that answer a PyTorch clause, by its keywords.
-DELTA_KINDS: Tuple[Tuple[Pattern[str], Tuple[str, ...]], ...] = (
+DELTA_KINDS: tuple[tuple[Pattern[str], tuple[str, ...]], ...] = (
     (_rx(r"\.ckpt|lightning|checkpoint"), ("lightning-checkpoint", "save-checkpoint", "checkpoint-hook")),
     (_rx(r"hyperparameters"), ("save-hyperparameters",)),
     (_rx(r"mlflow|experiment tracking"), ("mlflow-setup", "mlflow-artifact", "mlflow-other")),
@@ -75,19 +90,19 @@ DELTA_KINDS: Tuple[Tuple[Pattern[str], Tuple[str, ...]], ...] = (
 MAX_DELTA_ITEMS = 3
 
 
-def judge_spec(record: Dict[str, Any]) -> None:
+def judge_spec(record: dict[str, Any]) -> None:
     """Give each clause of `record['spec']` (read by harness.spec) its verdict, once the record holds the whole run."""
     spec = record.get("spec")
     if spec:
         spec["clauses"] = judge_clauses(spec["clauses"], record)
 
 
-def judge_clauses(clauses: List[Dict[str, Any]], record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def judge_clauses(clauses: list[dict[str, Any]], record: dict[str, Any]) -> list[dict[str, Any]]:
     """The clauses with `verdict` and `evidence` (a list, each item with its own anchor) added."""
     return [dict(clause, **judge(clause["text"], record)) for clause in clauses]
 
 
-def judge(text: str, record: Dict[str, Any]) -> Dict[str, Any]:
+def judge(text: str, record: dict[str, Any]) -> dict[str, Any]:
     for pattern, why in OUT_OF_SCENARIO:
         if pattern.search(text):
             return {"verdict": NOT_EXERCISED, "evidence": [_evidence("scenario", None, "none", why, None)]}
@@ -104,28 +119,38 @@ def judge(text: str, record: Dict[str, Any]) -> Dict[str, Any]:
     else:
         verdict = NOT_EXERCISED
         if not evidence:
-            evidence = [_evidence("scenario", None, "none", "no archive check and no recorded call bears on this clause", None)]
+            evidence = [
+                _evidence("scenario", None, "none", "no archive check and no recorded call bears on this clause", None)
+            ]
     return {"verdict": verdict, "evidence": evidence}
 
 
-def _deciding(evidence: List[Evidence]) -> List[Evidence]:
+def _deciding(evidence: list[Evidence]) -> list[Evidence]:
     """A clause about what the code does (load, restore, save) holds only on what the run did;
     archive checks then only support it. A clause about the archive holds on its checks."""
     run = [item for item in evidence if item["source"] == "run"]
     return run or evidence
 
 
-def _evidence(source: str, check: Optional[str], status: str, detail: str, anchor: Optional[str],
-              written_by: Optional[str] = None) -> Evidence:
+def _evidence(
+    source: str, check: str | None, status: str, detail: str, anchor: str | None, written_by: str | None = None
+) -> Evidence:
     """One piece of evidence; `anchor` is where it sits (a `path:line`, or an archive member),
     `written_by` the line that wrote that member when the recorder saw it."""
-    return {"source": source, "check": check, "status": status, "detail": detail, "anchor": anchor, "written_by": written_by}
+    return {
+        "source": source,
+        "check": check,
+        "status": status,
+        "detail": detail,
+        "anchor": anchor,
+        "written_by": written_by,
+    }
 
 
 # -- the archive ------------------------------------------------------------------------
 
 
-def archive_checks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def archive_checks(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The contract checks of this run's archive, plus the file-name check where the contract has none yet."""
     description = record.get("archive_description")
     if not description:
@@ -133,9 +158,15 @@ def archive_checks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     checks = list(description.get("clauses") or [])
     if not any(_family(c["id"]) in ("archive.basename",) for c in checks):
         name = str(description.get("path") or record.get("archive") or "").replace("\\", "/").rsplit("/", 1)[-1]
-        checks.insert(0, {"id": "archive.basename", "text": f"the archive is named {ARCHIVE_NAME}",
-                          "status": "pass" if name == ARCHIVE_NAME else "fail",
-                          "detail": f"the save wrote `{name}`" + ("" if name == ARCHIVE_NAME else f", not `{ARCHIVE_NAME}`")})
+        checks.insert(
+            0,
+            {
+                "id": "archive.basename",
+                "text": f"the archive is named {ARCHIVE_NAME}",
+                "status": "pass" if name == ARCHIVE_NAME else "fail",
+                "detail": f"the save wrote `{name}`" + ("" if name == ARCHIVE_NAME else f", not `{ARCHIVE_NAME}`"),
+            },
+        )
     return checks
 
 
@@ -143,14 +174,14 @@ def _family(check_id: str) -> str:
     return check_id.split("[", 1)[0]
 
 
-def _archive_evidence(text: str, record: Dict[str, Any]) -> List[Evidence]:
+def _archive_evidence(text: str, record: dict[str, Any]) -> list[Evidence]:
     wanted = [names for pattern, groups in CLAUSE_CHECKS if pattern.search(text) for names in groups]
     if not wanted:
         return []
     checks = archive_checks(record)
     if not checks:
         return [_evidence("archive", "/".join(wanted[0]), "none", "no archive was produced by this run", None)]
-    found: List[Evidence] = []
+    found: list[Evidence] = []
     for names in wanted:
         for check in checks:
             if _family(check["id"]) in names and not any(f["check"] == check["id"] for f in found):
@@ -159,17 +190,17 @@ def _archive_evidence(text: str, record: Dict[str, Any]) -> List[Evidence]:
     return found
 
 
-def _member_anchor(record: Dict[str, Any], check_id: str) -> Tuple[str, Optional[str]]:
+def _member_anchor(record: dict[str, Any], check_id: str) -> tuple[str, str | None]:
     """Where the evidence sits (the archive, or the member a check read) and what wrote that file."""
     description = record.get("archive_description") or {}
     archive = description.get("display_path") or ARCHIVE_NAME
     member = CHECK_MEMBERS.get(_family(check_id))
-    model = check_id[check_id.index("[") + 1:-1] if "[" in check_id else None
+    model = check_id[check_id.index("[") + 1 : -1] if "[" in check_id else None
     name = f"{model}/{member}" if model and member else member
     return archive + (f" › {name}" if name else ""), _writer(record, name or ARCHIVE_NAME)
 
 
-def _writer(record: Dict[str, Any], member: str) -> Optional[str]:
+def _writer(record: dict[str, Any], member: str) -> str | None:
     for sink in record.get("sinks") or []:
         if sink["op"] == "write" and sink["phase"] == "save" and sink["path"].endswith("/" + member) and sink.get("by"):
             return sink["by"]
@@ -179,34 +210,45 @@ def _writer(record: Dict[str, Any], member: str) -> Optional[str]:
 # -- what the run did -------------------------------------------------------------------
 
 
-def _first_call(record: Dict[str, Any], names: Tuple[str, ...], phases: Tuple[str, ...]) -> Optional[Dict[str, Any]]:
+def _first_call(record: dict[str, Any], names: tuple[str, ...], phases: tuple[str, ...]) -> dict[str, Any] | None:
     for call in record.get("calls") or []:
         if call["phase"] in phases and call["qualname"].rsplit(".", 1)[-1] in names:
             return call
     return None
 
 
-def _errors_in(record: Dict[str, Any], phases: Tuple[str, ...]) -> List[Dict[str, Any]]:
+def _errors_in(record: dict[str, Any], phases: tuple[str, ...]) -> list[dict[str, Any]]:
     return [e for e in record.get("errors") or [] if e.get("phase") in phases]
 
 
-def _judge_load(record: Dict[str, Any]) -> Evidence:
+def _judge_load(record: dict[str, Any]) -> Evidence:
     call = _first_call(record, ("load_inference_bundle", "load_multiple_models"), LOAD_PHASES)
     if call is None:
-        return _evidence("run", None, "none", "no call of `load_inference_bundle` or `load_multiple_models` was recorded", None)
+        return _evidence(
+            "run", None, "none", "no call of `load_inference_bundle` or `load_multiple_models` was recorded", None
+        )
     failed = _errors_in(record, (call["phase"],))
     name = call["function"]
     if failed:
-        return _evidence("run", None, "fail", f"`{name}` ran but the {call['phase']} phase raised "
-                         f"{failed[0]['type']}: {failed[0]['message']}", f"def {call['anchor']}")
-    return _evidence("run", None, "pass", f"`{name}` loaded the archive this run wrote ({call['phase']})", f"def {call['anchor']}")
+        return _evidence(
+            "run",
+            None,
+            "fail",
+            f"`{name}` ran but the {call['phase']} phase raised {failed[0]['type']}: {failed[0]['message']}",
+            f"def {call['anchor']}",
+        )
+    return _evidence(
+        "run", None, "pass", f"`{name}` loaded the archive this run wrote ({call['phase']})", f"def {call['anchor']}"
+    )
 
 
-def _judge_restore(record: Dict[str, Any]) -> Evidence:
+def _judge_restore(record: dict[str, Any]) -> Evidence:
     changes = [c for c in (record.get("config") or {}).get("changes", []) if c["phase"] == "fresh-load"]
     ran = any(span["name"] == "fresh-load" for span in record.get("phases") or [])
     if not ran:
-        return _evidence("run", None, "none", "no fresh-process load ran, the only load that can restore the global config", None)
+        return _evidence(
+            "run", None, "none", "no fresh-process load ran, the only load that can restore the global config", None
+        )
     if not changes:
         return _evidence("run", None, "none", "loading in a fresh process changed no key of the global config", None)
     calls = {call["i"]: call for call in record.get("calls") or []}
@@ -214,35 +256,44 @@ def _judge_restore(record: Dict[str, Any]) -> Evidence:
     keys = sorted({c["key"] for c in changes})
     shown = ", ".join(f"`{k}`" for k in keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
     who = f" by `{by['function']}`" if by else ""
-    return _evidence("run", None, "pass", f"a fresh-process load set {len(keys)} keys of the global config{who}: {shown}",
-                     f"def {by['anchor']}" if by and by["anchor"] else None)
+    return _evidence(
+        "run",
+        None,
+        "pass",
+        f"a fresh-process load set {len(keys)} keys of the global config{who}: {shown}",
+        f"def {by['anchor']}" if by and by["anchor"] else None,
+    )
 
 
-def _judge_save(record: Dict[str, Any]) -> Evidence:
+def _judge_save(record: dict[str, Any]) -> Evidence:
     call = _first_call(record, ("save_multiple_models", "save"), ("save",))
     if call is None:
         return _evidence("run", None, "none", "no save call of the namespace was recorded", None)
     produced = bool(record.get("archive_description"))
-    return _evidence("run", None, "pass" if produced else "fail",
-                     f"`{call['function']}` " + ("wrote the archive that was then loaded back" if produced else "wrote no archive"),
-                     f"def {call['anchor']}")
+    return _evidence(
+        "run",
+        None,
+        "pass" if produced else "fail",
+        f"`{call['function']}` " + ("wrote the archive that was then loaded back" if produced else "wrote no archive"),
+        f"def {call['anchor']}",
+    )
 
 
-RUN_JUDGES: Tuple[Tuple[Pattern[str], Callable[[Dict[str, Any]], Evidence]], ...] = (
+RUN_JUDGES: tuple[tuple[Pattern[str], Callable[[dict[str, Any]], Evidence]], ...] = (
     (_rx(r"load_inference_bundle|open_model|load_multiple_models|load paths?|\breload|\bloaded\b"), _judge_load),
     (_rx(r"\brestor|\bload(s|ing|ers?)?\b[^.]*\b(params\.cfg|global config)"), _judge_restore),
     (_rx(r"save_multiple_models|model_manager\.save|persist archives|\bproduce"), _judge_save),
 )
 
 
-def _run_evidence(text: str, record: Dict[str, Any]) -> List[Evidence]:
+def _run_evidence(text: str, record: dict[str, Any]) -> list[Evidence]:
     return [judge_run(record) for pattern, judge_run in RUN_JUDGES if pattern.search(text)]
 
 
 # -- the PyTorch side -------------------------------------------------------------------
 
 
-def _delta_evidence(text: str, record: Dict[str, Any]) -> List[Evidence]:
+def _delta_evidence(text: str, record: dict[str, Any]) -> list[Evidence]:
     """The first PyTorch surface of each kind the clause speaks of (read statically, never run)."""
     delta = record.get("torch_delta") or {}
     package = delta.get("package", "ptycho_torch")
@@ -252,12 +303,22 @@ def _delta_evidence(text: str, record: Dict[str, Any]) -> List[Evidence]:
     surfaces = delta.get("surfaces", [])
     groups = [kinds for pattern, kinds in DELTA_KINDS if pattern.search(text)]
     if not groups:
-        return [_evidence("delta", None, "none", f"{len(surfaces)} persistence surfaces in `{package}/`; none is specific to "
-                          "this clause (see the PyTorch delta)", None)]
-    found = []
+        return [
+            _evidence(
+                "delta",
+                None,
+                "none",
+                f"{len(surfaces)} persistence surfaces in `{package}/`; none is specific to "
+                "this clause (see the PyTorch delta)",
+                None,
+            )
+        ]
+    found: list[Evidence] = []
     for kinds in groups:
         matching = [s for s in surfaces if s["kind"] in kinds]
         if matching and len(found) < MAX_DELTA_ITEMS:
             more = f" (+{len(matching) - 1} more)" if len(matching) > 1 else ""
-            found.append(_evidence("delta", None, "none", f"{matching[0]['kind']} in `{package}/`{more}", matching[0]["anchor"]))
+            found.append(
+                _evidence("delta", None, "none", f"{matching[0]['kind']} in `{package}/`{more}", matching[0]["anchor"])
+            )
     return found or [_evidence("delta", None, "none", f"no {' / '.join(groups[0])} in `{package}/` yet", None)]

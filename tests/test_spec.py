@@ -8,15 +8,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO
 from helpers import write_target
+from test_archive import tf_members, torch_members, write_zip
+
 from harness import spec
 from harness.analysis import rank_entry_points
 from harness.archive import describe_archive
 from harness.spec import anchor_holds, extract, read_contract
 from harness.verdicts import BROKEN, HOLDS, NOT_EXERCISED, TORCH_SIDE, judge, judge_clauses
-from test_archive import tf_members, torch_members, write_zip
 
 CONTRACT = """\
     # Widget API
@@ -64,8 +64,9 @@ def test_clauses_of_the_persistence_section_at_their_lines():
     texts = [c["text"] for c in clauses]
     assert len(clauses) == 6, texts
     name = clause_with(clauses, "SHALL be named")
-    assert name["text"] == ("File name: archives SHALL be named `wts.h5.zip`, i.e. the base name is `wts.h5` and "
-                            "the extension is `.zip`.")  # `i.e.` and the dots in code spans do not end it
+    assert name["text"] == (
+        "File name: archives SHALL be named `wts.h5.zip`, i.e. the base name is `wts.h5` and the extension is `.zip`."
+    )  # `i.e.` and the dots in code spans do not end it
     assert lines[name["line"] - 1].startswith("- File name:") and name["end_line"] == name["line"] + 1
     assert name["anchor"] == f"specs/api.md:{name['line']}" and name["section"] == "3. Model Persistence Contract"
     torch = clause_with(clauses, "PyTorch archives")
@@ -87,7 +88,9 @@ def test_every_anchor_holds_its_clause(tmp_path):
     found = read_contract(root)
     assert found["source"] == "docs" and len(found["clauses"]) == 6
     assert all(anchor_holds(root, c) for c in found["clauses"])
-    moved = dict(found["clauses"][0], line=found["clauses"][0]["line"] + 1, end_line=found["clauses"][0]["end_line"] + 1)
+    moved = dict(
+        found["clauses"][0], line=found["clauses"][0]["line"] + 1, end_line=found["clauses"][0]["end_line"] + 1
+    )
     assert not anchor_holds(root, moved)
 
 
@@ -121,14 +124,21 @@ def test_setext_rst_tables_and_lowercase_words(tmp_path):
         | manifest | The manifest SHALL list every model. |
         """)
     clauses, sections = extract(markdown, "docs/a.md")
-    assert [c["text"] for c in clauses] == ["The zip MUST hold one folder per model.", "manifest The manifest SHALL list every model."]
+    assert [c["text"] for c in clauses] == [
+        "The zip MUST hold one folder per model.",
+        "manifest The manifest SHALL list every model.",
+    ]
     assert sections[0]["title"] == "Archive format" and sections[0]["line"] == 1
     assert clauses[1]["line"] == 9
-    rst = "Persistence\n===========\n\nThe archive SHALL be a zip.\n\nFormat\n------\n\nIt MUST be deflated.\n\n" \
-          "Other\n=====\n\nIt MUST work.\n"
+    rst = (
+        "Persistence\n===========\n\nThe archive SHALL be a zip.\n\nFormat\n------\n\nIt MUST be deflated.\n\n"
+        "Other\n=====\n\nIt MUST work.\n"
+    )
     clauses, _ = extract(rst, "docs/a.rst")  # rst: levels in the order the underline characters first appear
-    assert [(c["text"], c["line"], c["section"]) for c in clauses] == [("The archive SHALL be a zip.", 4, "Persistence"),
-                                                                        ("It MUST be deflated.", 9, "Format")]
+    assert [(c["text"], c["line"], c["section"]) for c in clauses] == [
+        ("The archive SHALL be a zip.", 4, "Persistence"),
+        ("It MUST be deflated.", 9, "Format"),
+    ]
 
 
 def test_no_docs_at_all_falls_back_to_the_builtin_contract(tmp_path):
@@ -136,7 +146,9 @@ def test_no_docs_at_all_falls_back_to_the_builtin_contract(tmp_path):
     found = read_contract(tmp_path)
     assert found["source"] == "builtin" and found["folders"] == []
     assert found["missing"] == {"reason": "no_folders", "wanted": ["specs/", "docs/"]}
-    assert len(found["clauses"]) >= 5 and all(c["anchor"] is None and c["id"].startswith("builtin/") for c in found["clauses"])
+    assert len(found["clauses"]) >= 5 and all(
+        c["anchor"] is None and c["id"].startswith("builtin/") for c in found["clauses"]
+    )
     assert any("wts.h5.zip" in c["text"] for c in found["clauses"])
 
 
@@ -152,8 +164,16 @@ def test_huge_docs_are_bounded_and_what_was_skipped_is_listed(tmp_path, monkeypa
     big = "## Persistence\n\n" + "Filler text that is long enough to matter. " * 60 + "\n"
     many = "## Archive rules\n\n" + "".join(f"Rule {i}: archive member {i} SHALL be listed.\n\n" for i in range(20000))
     one_line = "## Persistence\n\n" + "word " * 300_000 + "Archives MUST be zips."  # 1.5 MB, one line
-    root = write_target(tmp_path, {"specs/a_many.md": many, "specs/b_one_line.md": one_line, "specs/c_big.md": big,
-                                   "specs/d_binary.md": "", "docs/e_late.md": "## Persistence\n\nArchives MUST exist.\n"})
+    root = write_target(
+        tmp_path,
+        {
+            "specs/a_many.md": many,
+            "specs/b_one_line.md": one_line,
+            "specs/c_big.md": big,
+            "specs/d_binary.md": "",
+            "docs/e_late.md": "## Persistence\n\nArchives MUST exist.\n",
+        },
+    )
     (root / "specs/d_binary.md").write_bytes(b"## Persistence\0\0")
     (root / "specs/z_link.md").symlink_to(root / "specs/c_big.md")
     monkeypatch.setattr(spec, "MAX_FILE_BYTES", 1_600_000)
@@ -200,7 +220,9 @@ def test_demo_spec_is_found_and_every_anchor_holds():
 
 def test_spec_sections_rank_among_the_candidates():
     found = read_contract(DEMO)
-    ranked = rank_entry_points(DEMO, "ptycho", "How are models saved into archives?", ["persistence"], set(), found["sections"])
+    ranked = rank_entry_points(
+        DEMO, "ptycho", "How are models saved into archives?", ["persistence"], set(), found["sections"]
+    )
     docs = [c for c in ranked if c["kind"] == "doc"]
     assert len(docs) >= spec_slots() and any(c["anchor"].startswith("specs/api_spec.md:") for c in docs)
     stating = next(c for c in docs if c["clauses"])
@@ -220,19 +242,31 @@ def record_with(tmp_path: Path, members=None, name: str = "wts.h5.zip", **extra)
     archive = write_zip(tmp_path / name, tf_members() if members is None else members)
     description = describe_archive(str(archive))
     description["display_path"] = f"<scratch>/out/{name}"
-    record = {"archive": str(archive), "archive_description": description, "calls": [], "errors": [],
-              "phases": [], "config": {"changes": []}, "sinks": [], "torch_delta": {"present": False}}
+    record = {
+        "archive": str(archive),
+        "archive_description": description,
+        "calls": [],
+        "errors": [],
+        "phases": [],
+        "config": {"changes": []},
+        "sinks": [],
+        "torch_delta": {"present": False},
+    }
     record.update(extra)
     return record
 
 
 def test_archive_clauses_are_judged_by_the_contract_checks(tmp_path):
-    record = record_with(tmp_path, sinks=[{"op": "write", "phase": "save", "path": "<tmp>/x/manifest.dill",
-                                           "by": "ptycho/model_manager.py:75"}])
+    record = record_with(
+        tmp_path,
+        sinks=[{"op": "write", "phase": "save", "path": "<tmp>/x/manifest.dill", "by": "ptycho/model_manager.py:75"}],
+    )
     named = judge("Archives SHALL use the canonical base name `wts.h5`, i.e. `wts.h5.zip`.", record)
     assert named["verdict"] == HOLDS and named["evidence"][0]["check"] == "archive.basename"
     assert named["evidence"][0]["anchor"] == "<scratch>/out/wts.h5.zip"
-    manifest = judge("Archives SHALL include a `manifest.dill` at the root with {'models': [...], 'version': 'X.Y'}.", record)
+    manifest = judge(
+        "Archives SHALL include a `manifest.dill` at the root with {'models': [...], 'version': 'X.Y'}.", record
+    )
     assert manifest["verdict"] == HOLDS
     assert {e["check"] for e in manifest["evidence"]} == {"manifest.present", "manifest.keys"}
     assert manifest["evidence"][0]["anchor"] == "<scratch>/out/wts.h5.zip › manifest.dill"
@@ -251,17 +285,26 @@ def test_a_failing_check_breaks_the_clause(tmp_path):
 def test_checks_are_found_by_their_contract_ids_too(tmp_path):
     record = record_with(tmp_path)
     for check in record["archive_description"]["clauses"]:
-        check["id"] = {"manifest.present": "archive.manifest-root", "manifest.backend": "archive.backend-tag"}.get(check["id"], check["id"])
+        check["id"] = {"manifest.present": "archive.manifest-root", "manifest.backend": "archive.backend-tag"}.get(
+            check["id"], check["id"]
+        )
     result = judge("Archives SHALL include a `manifest.dill` at the root.", record)
     assert [e["check"] for e in result["evidence"]] == ["archive.manifest-root"] and result["verdict"] == HOLDS
 
 
 def test_pytorch_clauses_point_at_the_delta_and_still_break_on_a_failed_check(tmp_path):
-    delta = {"present": True, "package": "ptycho_torch",
-             "surfaces": [{"kind": "lightning-checkpoint", "anchor": "ptycho_torch/train.py:12"},
-                          {"kind": "manifest-writer", "anchor": "ptycho_torch/model_manager.py:23"}]}
+    delta = {
+        "present": True,
+        "package": "ptycho_torch",
+        "surfaces": [
+            {"kind": "lightning-checkpoint", "anchor": "ptycho_torch/train.py:12"},
+            {"kind": "manifest-writer", "anchor": "ptycho_torch/model_manager.py:23"},
+        ],
+    }
     record = record_with(tmp_path, torch_delta=delta)
-    tagged = judge("PyTorch archives MUST additionally include `backend: 'pytorch'`; TensorFlow MAY omit this field.", record)
+    tagged = judge(
+        "PyTorch archives MUST additionally include `backend: 'pytorch'`; TensorFlow MAY omit this field.", record
+    )
     assert tagged["verdict"] == TORCH_SIDE
     assert [e["check"] for e in tagged["evidence"] if e["source"] == "archive"] == ["manifest.backend"]
     assert tagged["evidence"][-1]["anchor"] == "ptycho_torch/model_manager.py:23"
@@ -273,10 +316,20 @@ def test_pytorch_clauses_point_at_the_delta_and_still_break_on_a_failed_check(tm
 
 
 def test_loader_clauses_are_judged_by_what_the_run_did(tmp_path):
-    load = {"i": 7, "phase": "load", "qualname": "load_inference_bundle", "function": "ptycho.workflows.components:load_inference_bundle",
-            "anchor": "ptycho/workflows/components.py:9"}
-    loader = {"i": 9, "phase": "fresh-load", "qualname": "ModelManager.load_model", "function": "ptycho.model_manager:ModelManager.load_model",
-              "anchor": "ptycho/model_manager.py:46"}
+    load = {
+        "i": 7,
+        "phase": "load",
+        "qualname": "load_inference_bundle",
+        "function": "ptycho.workflows.components:load_inference_bundle",
+        "anchor": "ptycho/workflows/components.py:9",
+    }
+    loader = {
+        "i": 9,
+        "phase": "fresh-load",
+        "qualname": "ModelManager.load_model",
+        "function": "ptycho.model_manager:ModelManager.load_model",
+        "anchor": "ptycho/model_manager.py:46",
+    }
     change = {"key": "N", "op": "changed", "old": 128, "new": 64, "by": 9, "phase": "fresh-load"}
     record = record_with(tmp_path, calls=[load, loader], phases=[{"name": "fresh-load"}], config={"changes": [change]})
     loaded = judge("`open_model()` SHALL delegate to `load_inference_bundle`.", record)
@@ -286,7 +339,11 @@ def test_loader_clauses_are_judged_by_what_the_run_did(tmp_path):
     record["calls"], record["phases"] = [], []
     assert judge("`open_model()` SHALL delegate to `load_inference_bundle`.", record)["verdict"] == NOT_EXERCISED
     unproven = judge("Loading SHALL restore `params.cfg` from the archive's `params.dill`.", record)
-    assert unproven["verdict"] == NOT_EXERCISED and [e["source"] for e in unproven["evidence"]] == ["archive", "archive", "run"]
+    assert unproven["verdict"] == NOT_EXERCISED and [e["source"] for e in unproven["evidence"]] == [
+        "archive",
+        "archive",
+        "run",
+    ]
     assert judge("The archive SHALL hold a copy of `params.cfg` as `params.dill`.", record)["verdict"] == HOLDS
 
 
@@ -311,7 +368,9 @@ def test_every_builtin_clause_gets_a_verdict(tmp_path):
 # -- the real spec (PTYCHO_ROOT) and the demo report ----------------------------------------
 
 
-@pytest.mark.skipif(not os.environ.get("PTYCHO_ROOT"), reason="PTYCHO_ROOT is not set: point it at a PtychoPINN checkout")
+@pytest.mark.skipif(
+    not os.environ.get("PTYCHO_ROOT"), reason="PTYCHO_ROOT is not set: point it at a PtychoPINN checkout"
+)
 def test_real_spec_clauses_resolve_at_their_own_lines():
     root = Path(os.environ["PTYCHO_ROOT"]).expanduser()
     found = read_contract(root)
@@ -320,7 +379,12 @@ def test_real_spec_clauses_resolve_at_their_own_lines():
         assert anchor_holds(root, clause), clause["anchor"]
     persistence = [c for c in found["clauses"] if c["path"] == "specs/ptychodus_api_spec.md"]
     lines = (root / "specs/ptychodus_api_spec.md").read_text().splitlines()
-    for words in ("canonical base name `wts.h5`", "`manifest.dill` at the root", "backend: 'pytorch'", "archived backend"):
+    for words in (
+        "canonical base name `wts.h5`",
+        "`manifest.dill` at the root",
+        "backend: 'pytorch'",
+        "archived backend",
+    ):
         clause = next(c for c in persistence if words in c["text"])
         assert words in lines[clause["line"] - 1]
 
@@ -329,7 +393,7 @@ def test_real_spec_clauses_resolve_at_their_own_lines():
 def test_demo_report_opens_with_the_spec_and_judges_it(demo_run):
     static = (demo_run.report / "callchain/static.md").read_text()
     summary = (demo_run.report / "summary.md").read_text()
-    part = static[static.index("## Spec Clauses"):static.index("## 1. Analysis Question")]
+    part = static[static.index("## Spec Clauses") : static.index("## 1. Analysis Question")]
     assert static.index("## Spec Clauses") < static.index("## 2. Candidate Entry Points")
     lines = (DEMO / "specs/api_spec.md").read_text().splitlines()
     rows = {}
@@ -341,7 +405,7 @@ def test_demo_report_opens_with_the_spec_and_judges_it(demo_run):
     assert set(rows.values()) >= {HOLDS, NOT_EXERCISED, TORCH_SIDE}
     assert "archive check `archive.basename` pass" in part and "archive check `manifest.present` pass" in part
     assert "## What the spec demands" in summary and f"`specs/api_spec.md:{manifest_line}`" in summary
-    candidates = static[static.index("## 2. Candidate Entry Points"):static.index("## 3.")]
+    candidates = static[static.index("## 2. Candidate Entry Points") : static.index("## 3.")]
     assert "specs/api_spec.md § " in candidates
     assert demo_run.record["spec"]["source"] == "docs"
 
@@ -356,9 +420,9 @@ def test_a_target_without_docs_says_so_in_gaps_and_checks_the_builtin_contract(t
     assert done.returncode == 0, done.stderr
     report = report_of(done)
     static = (report / "callchain/static.md").read_text()
-    gaps = static[static.index("## 11. Gaps/Unknowns"):]
+    gaps = static[static.index("## 11. Gaps/Unknowns") :]
     assert "The target has no specs/ or docs/ folder" in gaps and "built-in contract was checked" in gaps
-    part = static[static.index("## Spec Clauses"):static.index("## 1. Analysis Question")]
+    part = static[static.index("## Spec Clauses") : static.index("## 1. Analysis Question")]
     assert "built-in contract is checked instead" in part
     verdicts = {c["id"]: c["verdict"] for c in load_run(report)["spec"]["clauses"]}
     assert verdicts["builtin/archive-name"] == HOLDS  # the tiny target writes <base>.zip with base wts.h5
@@ -366,10 +430,12 @@ def test_a_target_without_docs_says_so_in_gaps_and_checks_the_builtin_contract(t
 
 
 def test_static_md_opens_with_the_judged_clauses_and_summary_has_the_table(tmp_path):
+    from inprocess import record_package
+    from test_unit_recorder import BACKENDS as RECORDERS
+    from test_unit_recorder import FILES
+
     from harness import render
     from harness.verdicts import judge_spec
-    from inprocess import record_package
-    from test_unit_recorder import BACKENDS as RECORDERS, FILES
 
     record = record_package(tmp_path, FILES, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
     specs = write_target(tmp_path / "docs-root", {"specs/api.md": CONTRACT})
@@ -383,12 +449,19 @@ def test_static_md_opens_with_the_judged_clauses_and_summary_has_the_table(tmp_p
     summary = (tmp_path / "report/summary.md").read_text()
     assert static.index("## Spec Clauses") < static.index("## 1. Analysis Question") < static.index("## 2. Candidate")
     name = clause_with(record["spec"]["clauses"], "SHALL be named")
-    row = next(line for line in static.splitlines() if line.startswith(f"| `{name['id']}` | `specs/api.md:{name['line']}` |"))
+    row = next(
+        line for line in static.splitlines() if line.startswith(f"| `{name['id']}` | `specs/api.md:{name['line']}` |")
+    )
     assert row.endswith("| **holds** |") and "archive check `archive.basename` pass" in row
-    assert "Found in: 3. Model Persistence Contract (`specs/api.md:5`), 3.1 Loading (`specs/api.md:13`), 4. Training" in static
-    restore = clause_with(record["spec"]["clauses"], "restore")  # the params.dill checks support it, the run must prove it
+    assert (
+        "Found in: 3. Model Persistence Contract (`specs/api.md:5`), 3.1 Loading (`specs/api.md:13`), 4. Training"
+        in static
+    )
+    restore = clause_with(
+        record["spec"]["clauses"], "restore"
+    )  # the params.dill checks support it, the run must prove it
     assert restore["verdict"] == NOT_EXERCISED and "no fresh-process load ran" in restore["evidence"][-1]["detail"]
-    table = summary[summary.index("## What the spec demands"):summary.index("## Archive composition")]
+    table = summary[summary.index("## What the spec demands") : summary.index("## Archive composition")]
     assert f"| `specs/api.md:{name['line']}` File name:" in table and table.count("| **") == 6
     del record["spec"]
     render.render_markdown(tmp_path / "old", record)
