@@ -559,3 +559,15 @@ def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
         trees.append(body((report / "callgraph" / "dynamic.txt").read_text()))
     assert all(tree == trees[0] for tree in trees)
     assert "[thread ThreadPoolExecutor-N_N]" in trees[0]
+
+
+def test_every_backend_gives_the_same_tree_with_a_worker_thread(tmp_path):
+    import importlib.util
+
+    from harness.interpreter import supported_backends
+
+    backends = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")})
+    runs = {backend: trace(tmp_path / backend, POOL, backend) for backend in backends}
+    trees = {backend: body((run[1] / "callgraph" / "dynamic.txt").read_text()) for backend, run in runs.items()}
+    assert len(set(map(tuple, trees.values()))) == 1, trees
+    assert all(run[2]["sinks"] == runs[backends[0]][2]["sinks"] for run in runs.values())
