@@ -12,12 +12,12 @@ from __future__ import annotations
 import faulthandler
 import json
 import os
-import signal
 import platform
+import signal
 import sys
 import time
 import traceback
-from typing import Any, Dict, Optional
+from typing import Any
 
 from . import scenario
 from .anchors import AnchorIndex
@@ -33,10 +33,10 @@ EXIT_SCENARIO_FAILED = 3
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "h5py", "numpy", "dill", "hunter", "jinja2")
 
 
-def _versions() -> Dict[str, Optional[str]]:
+def _versions() -> dict[str, str | None]:
     from importlib import metadata
 
-    found: Dict[str, Optional[str]] = {}
+    found: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
@@ -47,7 +47,7 @@ def _versions() -> Dict[str, Optional[str]]:
     return found
 
 
-def _devices() -> Dict[str, Any]:
+def _devices() -> dict[str, Any]:
     """Visible devices, only if the target already imported TensorFlow (never import it here)."""
     tf = sys.modules.get("tensorflow")
     if tf is None:
@@ -60,7 +60,7 @@ def _devices() -> Dict[str, Any]:
         return {"tensorflow_imported": True, "error": str(error)}
 
 
-def _peak_rss_kb() -> Optional[int]:
+def _peak_rss_kb() -> int | None:
     try:
         import resource
     except ImportError:  # not on this platform
@@ -83,7 +83,7 @@ def _traceback_text() -> str:
         return f"<the traceback could not be formatted: {type(inner).__name__}>"
 
 
-def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder) -> Dict[str, Any]:
+def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder) -> dict[str, Any]:
     """Where it failed: the innermost frame of the namespace in the traceback, and any frame."""
     inner_ns, innermost = None, None
     for frame, line in traceback.walk_tb(error.__traceback__):
@@ -98,11 +98,13 @@ def _finish(recorder: Recorder, stream: EventStream, backend, guard: TorchBlocke
     """Check the evidence of the whole process before the end marker is written."""
     recorder.verify(final=True)
     for name, current in recorder.renamed_modules():
-        stream.emit("note", text=f"module {name} renamed itself (__name__ = {current!r}); its calls are reported as {name}")
+        stream.emit("note", text=f"module {name} renamed itself (__name__ = {current!r}); "
+                                 f"its calls are reported as {name}")
     for name in guard.imported():
         if name not in recorder.torch_executed:
             recorder.torch_executed[name] = "<unknown>"
-            stream.emit("torch", module=name, importer="<unknown> (found in sys.modules)", ph=recorder.phase, t=stream.now())
+            stream.emit("torch", module=name, importer="<unknown> (found in sys.modules)", ph=recorder.phase,
+                        t=stream.now())
 
 
 BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot")
@@ -153,7 +155,7 @@ def start_spawned(config_path: str) -> None:
     atexit.register(finish)
 
 
-def _stacks_on_request(path: Optional[str]) -> None:
+def _stacks_on_request(path: str | None) -> None:
     """On SIGUSR1 (sent by the harness when --timeout expires), write every thread's stack."""
     if not path or not hasattr(signal, "SIGUSR1"):
         return

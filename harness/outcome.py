@@ -53,7 +53,7 @@ def _failure(record: RunRecord, timeout: float, untraced: bool) -> Optional[Fail
     return None
 
 
-def _subprocess(process: Dict[str, Any]) -> bool:
+def _subprocess(process: Any) -> bool:
     """A process the target forked or spawned (its own stream; the harness did not start it)."""
     return bool(process.get("fork") or process.get("spawn"))
 

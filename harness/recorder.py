@@ -24,6 +24,7 @@ Runs inside the traced process: standard library only, Python 3.10+.
 
 from __future__ import annotations
 
+import _thread
 import dis
 import itertools
 import json
@@ -32,9 +33,9 @@ import re
 import sys
 import threading
 import time
-import _thread
+from collections.abc import Callable
 from importlib.machinery import ModuleSpec
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 from .anchors import Anchor, AnchorIndex
 from .guard import BLOCKED
@@ -67,7 +68,12 @@ def _module_dict(namespace: dict) -> bool:
         return False
 
 
-def thread_label(name: Optional[str], main: bool) -> str:
+def _active_threads() -> dict:
+    """threading's own table of live Thread objects by ident (reading it creates nothing)."""
+    return getattr(threading, "_active", {})
+
+
+def thread_label(name: str | None, main: bool) -> str:
     """Stable label of a thread: `main`, else its name with run-specific numbers as `N`."""
     if main:
         return "main"
@@ -111,9 +117,9 @@ class EventStream:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._fd: Optional[int] = self._open(path)
+        self._fd: int | None = self._open(path)
         self._t0 = time.perf_counter()
-        self.failed: Optional[str] = None
+        self.failed: str | None = None
 
     @staticmethod
     def _open(path: str) -> int:
@@ -166,7 +172,7 @@ class ThreadState:
     __slots__ = ("stack", "busy", "label", "ident", "number")
 
     def __init__(self, label: str, ident: int, number: int) -> None:
-        self.stack: List[Tuple[Any, int, Anchor]] = []
+        self.stack: list[tuple[Any, int, Anchor]] = []
         self.busy = False
         self.label = label
         self.ident = ident
@@ -177,7 +183,7 @@ class Recorder:
     """Keeps the calls of one namespace, in every thread, and everything observed at them."""
 
     def __init__(self, namespace: str, anchors: AnchorIndex, stream: EventStream,
-                 taps=None, config=None, sinks=None, describe: Optional[Callable[[str, int], str]] = None) -> None:
+                 taps=None, config=None, sinks=None, describe: Callable[[str, int], str] | None = None) -> None:
         self.namespace = namespace
         self._prefix = namespace + "."
         self.anchors = anchors
@@ -193,20 +199,20 @@ class Recorder:
         self.open_calls = 0  # kept calls started and not yet returned, all threads: a cheap "anything to match?"
         self._lock = threading.RLock()
         self._tls = threading.local()
-        self.threads: List[ThreadState] = []
+        self.threads: list[ThreadState] = []
         self._main_ident = threading.main_thread().ident
-        self._keep: Dict[int, Tuple[Any, Optional[Tuple[str, Anchor]]]] = {}
-        self._globals: Dict[int, Tuple[dict, Optional[str]]] = {}
-        self.by_name: Dict[Any, Any] = {}
+        self._keep: dict[int, tuple[Any, tuple[str, Anchor] | None]] = {}
+        self._globals: dict[int, tuple[dict, str | None]] = {}
+        self.by_name: dict[Any, Any] = {}
         self._root_prefix = os.path.join(anchors.root, "")
-        self.backend_check: Callable[[], List[str]] = lambda: []
-        self.losses: List[Tuple[str, str]] = []
+        self.backend_check: Callable[[], list[str]] = lambda: []
+        self.losses: list[tuple[str, str]] = []
         self.internal_errors = 0
-        self.first_internal_error: Optional[str] = None
+        self.first_internal_error: str | None = None
         self.unmatched = 0
-        self.torch_executed: Dict[str, str] = {}
+        self.torch_executed: dict[str, str] = {}
         self.forks = 0
-        self.fork_label: Optional[str] = None
+        self.fork_label: str | None = None
 
     # -- threads ------------------------------------------------------------------------
 
@@ -216,7 +222,7 @@ class Recorder:
             return self._tls.state
         except AttributeError:
             ident = _thread.get_ident()
-            thread = threading._active.get(ident)  # noqa: SLF001 - current_thread() would create a dummy
+            thread = _active_threads().get(ident)  # current_thread() would create a dummy Thread
             name = thread.name if thread is not None else None
             state = ThreadState(thread_label(name, ident == self._main_ident), ident, len(self.threads))
             self._tls.state = state
@@ -224,7 +230,7 @@ class Recorder:
             return state
 
     @property
-    def stack(self) -> List[Tuple[Any, int, Anchor]]:
+    def stack(self) -> list[tuple[Any, int, Anchor]]:
         """The calling thread's stack of kept frames."""
         return self.state().stack
 
@@ -238,10 +244,10 @@ class Recorder:
 
     # -- which code is evidence ---------------------------------------------------------
 
-    def in_namespace(self, module: Optional[str]) -> bool:
+    def in_namespace(self, module: str | None) -> bool:
         return bool(module) and type(module) is str and (module == self.namespace or module.startswith(self._prefix))
 
-    def globals_entry(self, namespace: dict, frame=None) -> Tuple[dict, Optional[str]]:
+    def globals_entry(self, namespace: dict, frame=None) -> tuple[dict, str | None]:
         """(globals, module name | None | '?') for one globals dict, decided when first seen.
 
         The name is the one the module had when its first frame ran (its import name), so a
@@ -281,11 +287,11 @@ class Recorder:
 
     def _refresh_renamed(self) -> None:
         """A namespace module renamed to a name already judged foreign: decide its frames per code."""
-        for name, current in self.renamed_modules():
+        for _name, current in self.renamed_modules():
             if self.by_name.get(current) is False:
                 self.by_name[current] = _LOOK_AT_CODE
 
-    def _name_of_globals(self, namespace: dict, frame) -> Optional[str]:
+    def _name_of_globals(self, namespace: dict, frame) -> str | None:
         name = _dict_get(namespace, "__name__")
         spec = _dict_get(namespace, "__spec__")
         spec_name = spec.name if type(spec) is ModuleSpec and type(spec.name) is str else None
@@ -300,7 +306,7 @@ class Recorder:
             return None
         return _LOOK_AT_CODE
 
-    def _module_of_file(self, filename: str) -> Optional[str]:
+    def _module_of_file(self, filename: str) -> str | None:
         """Dotted module name of a source file under the target root, if it is in the namespace."""
         if type(filename) is not str or not filename.startswith(self._root_prefix) or not filename.endswith(".py"):
             return None
@@ -310,7 +316,7 @@ class Recorder:
         module = ".".join(parts)
         return module if self.in_namespace(module) else None
 
-    def identify(self, code, frame=None) -> Optional[Tuple[str, Anchor]]:
+    def identify(self, code, frame=None) -> tuple[str, Anchor] | None:
         """(module, anchor) for kept code, None for foreign code; cached per code object.
 
         Keyed by the object's identity with the code object kept alive: code objects that
@@ -346,7 +352,7 @@ class Recorder:
             return Anchor(scrub(anchor.path), anchor.line, anchor.qualname)
         return anchor
 
-    def known(self, code) -> Optional[Tuple[str, Anchor]]:
+    def known(self, code) -> tuple[str, Anchor] | None:
         """The cached identity of code already seen, without any lookup of its frame."""
         entry = self._keep.get(_identity(code))
         return entry[1] if entry is not None and entry[0] is code else None
@@ -366,7 +372,7 @@ class Recorder:
 
     # -- events from a backend ----------------------------------------------------------
 
-    def on_call(self, frame, identity: Tuple[str, Anchor]) -> None:
+    def on_call(self, frame, identity: tuple[str, Anchor]) -> None:
         state = self.state()
         if state.busy:
             return
@@ -379,7 +385,7 @@ class Recorder:
         finally:
             state.busy = False
 
-    def _call(self, state: ThreadState, frame, identity: Tuple[str, Anchor]) -> None:
+    def _call(self, state: ThreadState, frame, identity: tuple[str, Anchor]) -> None:
         module, anchor = identity
         stack = state.stack
         parent = stack[-1] if stack else None
@@ -398,7 +404,7 @@ class Recorder:
         if self.taps is not None:
             self.taps.at_call(module, anchor.qualname, index, frame)
 
-    def on_return(self, frame, value: Any, raised: Optional[str] = None) -> None:
+    def on_return(self, frame, value: Any, raised: str | None = None) -> None:
         state = self.state()
         if state.busy:
             return
@@ -411,7 +417,7 @@ class Recorder:
         finally:
             state.busy = False
 
-    def _return(self, state: ThreadState, frame, value: Any, raised: Optional[str]) -> None:
+    def _return(self, state: ThreadState, frame, value: Any, raised: str | None) -> None:
         stack = state.stack
         position = len(stack) - 1
         while position >= 0 and stack[position][0] is not frame:
@@ -439,7 +445,7 @@ class Recorder:
 
     # -- phases, verification and global state ------------------------------------------
 
-    def current(self) -> Optional[int]:
+    def current(self) -> int | None:
         stack = self.stack
         return stack[-1][1] if stack else None
 
@@ -460,7 +466,7 @@ class Recorder:
         finally:
             state.busy = False
 
-    def verify(self, final: bool = False) -> List[str]:
+    def verify(self, final: bool = False) -> list[str]:
         """Is the evidence of the phase that ends complete? Each problem is emitted once as a
         `lost` event with the phase it was noticed in; the run becomes partial."""
         self._refresh_renamed()
@@ -475,7 +481,8 @@ class Recorder:
             problems.append(f"{self.unmatched} kept calls ended without a recorded start (their call events were lost)")
             self.unmatched = 0
         if self.internal_errors:
-            problems.append(f"the recorder failed {self.internal_errors} times ({self.first_internal_error}); those events are missing")
+            problems.append(f"the recorder failed {self.internal_errors} times ({self.first_internal_error}); "
+                            "those events are missing")
             self.internal_errors = 0
         if final:
             problems += self._thread_problems()
@@ -487,19 +494,19 @@ class Recorder:
                 self.stream.emit("lost", reason=problem, ph=self.phase, t=self.stream.now())
         return problems
 
-    def _thread_problems(self) -> List[str]:
+    def _thread_problems(self) -> list[str]:
         problems = []
         for state in self.threads:
             if state.label == "main" or not state.stack:
                 continue
-            if state.ident in threading._active:  # noqa: SLF001 - still running: not a loss
+            if state.ident in _active_threads():  # still running: not a loss
                 self.stream.emit("note", text=f"thread {state.label} was still running at the end, inside "
                                  f"{state.stack[-1][2].qualname} ({len(state.stack)} open calls)")
             else:
                 problems.append(f"thread {state.label} ended with {len(state.stack)} kept calls whose return was lost")
         return problems
 
-    def renamed_modules(self) -> List[Tuple[str, str]]:
+    def renamed_modules(self) -> list[tuple[str, str]]:
         """(import name, current __name__) of namespace modules that renamed themselves."""
         found = []
         for namespace, name in self._globals.values():
@@ -510,13 +517,13 @@ class Recorder:
                 found.append((name, current if type(current) is str else type(current).__name__))
         return sorted(set(found))
 
-    def _check_config(self, running: Optional[int]) -> None:
+    def _check_config(self, running: int | None) -> None:
         if self.config is not None:
             self.config.check(running, self.phase)
 
     # -- processes ----------------------------------------------------------------------
 
-    def install_fork_handlers(self, on_child: Optional[Callable[[], None]] = None) -> None:
+    def install_fork_handlers(self, on_child: Callable[[], None] | None = None) -> None:
         """A forked child never writes into the parent's stream: it gets a stream of its own
         (`events-<label>.fork<N>.jsonl`), its own label, and only the forking thread's stack."""
         os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_parent,
@@ -533,7 +540,7 @@ class Recorder:
         except Exception as error:  # noqa: BLE001
             self._internal(error)
 
-    def _after_fork_child(self, on_child: Callable[[], None]) -> None:
+    def _after_fork_child(self, on_child: Callable[[], None] | None) -> None:
         state = self.state()
         state.busy = True
         try:

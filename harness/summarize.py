@@ -17,7 +17,8 @@ import os
 import pathlib
 import re
 import types
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 MAX_TEXT = 160
 MAX_KEYS = 12
@@ -30,7 +31,7 @@ _SCRATCH_TMP = re.compile(r"<scratch>/tmp/[^/\s'\"]+")
 class PathScrubber:
     """Rewrites run-specific paths: the scratch folder becomes `<scratch>`, temp dirs `<tmp>`."""
 
-    def __init__(self, scratch: Optional[str] = None, root: Optional[str] = None) -> None:
+    def __init__(self, scratch: str | None = None, root: str | None = None) -> None:
         self.prefixes = []
         for real, label in ((scratch, "<scratch>"), (root, "<root>")):
             if real:
@@ -73,7 +74,8 @@ _ADDRESS_RANGE = (0x5500_0000_0000, 0x8000_0000_0000)
 _TRUSTED = frozenset({"builtins", "numpy", "tensorflow", "keras", "tf_keras", "h5py", "pathlib", "collections"})
 _type_module = type.__dict__["__module__"].__get__
 _type_qualname = type.__dict__["__qualname__"].__get__
-_PATH_TYPES = tuple(getattr(pathlib, name) for name in ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath"))
+_PATH_TYPES = tuple(getattr(pathlib, name)
+                    for name in ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath"))
 
 
 def _type_parts(kind: type) -> tuple:
@@ -119,7 +121,7 @@ def _static(value: Any, name: str) -> bool:
 _ABSENT = object()
 
 
-def _shape_dtype(value: Any) -> Optional[str]:
+def _shape_dtype(value: Any) -> str | None:
     """Array-likes of trusted libraries (numpy, tf tensors, Keras tensors/variables) by shape and dtype."""
     if not (_static(value, "shape") and _static(value, "dtype")):
         return None
@@ -153,7 +155,7 @@ def _range(value: Any) -> str:
     return ""
 
 
-def _keras_model(value: Any) -> Optional[str]:
+def _keras_model(value: Any) -> str | None:
     if not all(_static(value, name) for name in ("count_params", "layers", "name")):
         return None
     try:
@@ -185,7 +187,7 @@ def _keys(keys: Iterable[str]) -> str:
     return shown
 
 
-def _callable_name(value: Any) -> Optional[str]:
+def _callable_name(value: Any) -> str | None:
     kind = type(value)
     if kind is types.MethodType:
         value, kind = value.__func__, type(value.__func__)
@@ -248,11 +250,11 @@ def _dict(value: dict, depth: int) -> str:
 
 def _sequence(value: Any, kind: type, depth: int) -> str:
     if issubclass(kind, (set, frozenset)):
-        base = set if issubclass(kind, set) else frozenset
-        texts = sorted(summarize(item, 1) for item in base.__iter__(value))
+        unordered = set if issubclass(kind, set) else frozenset
+        texts = sorted(summarize(item, 1) for item in unordered.__iter__(value))
     else:
-        base = list if issubclass(kind, list) else tuple
-        items = base.__getitem__(value, slice(None))
+        ordered = list if issubclass(kind, list) else tuple
+        items = ordered.__getitem__(value, slice(None))
         texts = [summarize(item, 1) for item in items] if depth == 0 and len(items) <= 4 else [""] * len(items)
     label = _type_parts(kind)[1]
     if depth == 0 and len(texts) <= 4:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
-from typing import Dict, List
 
 from .recorder import Recorder, exited_normally
 
@@ -48,7 +47,7 @@ class Backend:
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
-        self.details: Dict[str, object] = {}
+        self.details: dict[str, object] = {}
 
     def start(self) -> None:
         raise NotImplementedError
@@ -56,7 +55,7 @@ class Backend:
     def stop(self) -> None:
         raise NotImplementedError
 
-    def check(self) -> List[str]:
+    def check(self) -> list[str]:
         """Problems that mean events are being lost (empty: still fully installed)."""
         return []
 
@@ -65,7 +64,7 @@ class _ExceptionNames:
     """Remembers, per kept frame, the exception that is unwinding it (trace-based backends)."""
 
     def __init__(self) -> None:
-        self.names: Dict[int, str] = {}
+        self.names: dict[int, str] = {}
 
     def seen(self, frame, arg) -> None:
         self.names[_hash(frame)] = arg[0].__name__ if arg and isinstance(arg[0], type) else "exception"
@@ -82,7 +81,7 @@ class _TraceFunctionCheck:
         self._installed = sys.gettrace()
         self._thread_hook = threading.gettrace() if hasattr(threading, "gettrace") else None
 
-    def check(self) -> List[str]:
+    def check(self) -> list[str]:
         problems = []
         current = sys.gettrace()
         if current is not self._installed:
@@ -96,7 +95,8 @@ class _TraceFunctionCheck:
 
 class HunterBackend(_TraceFunctionCheck, Backend):
     name = "hunter"
-    settings = "hunter.Tracer(threading_support=True), callable predicate on event.kind call/return/exception, namespace decided by the recorder"
+    settings = ("hunter.Tracer(threading_support=True), callable predicate on event.kind call/return/exception, "
+                "namespace decided by the recorder")
 
     def start(self) -> None:
         import hunter
@@ -132,7 +132,8 @@ class HunterBackend(_TraceFunctionCheck, Backend):
 
 class SettraceBackend(_TraceFunctionCheck, Backend):
     name = "settrace"
-    settings = "sys.settrace in every thread; global function on call only, local tracer for kept frames only, line events off"
+    settings = ("sys.settrace in every thread; global function on call only, local tracer for kept frames only, "
+                "line events off")
 
     def start(self) -> None:
         recorder, errors = self.recorder, _ExceptionNames()
@@ -185,12 +186,13 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
 
 class MonitoringBackend(Backend):
     name = "monitoring"
-    settings = ("sys.monitoring (tool id 3 or 4) PY_START/PY_RESUME/PY_THROW as call, PY_RETURN/PY_YIELD/PY_UNWIND as return; "
+    settings = ("sys.monitoring (tool id 3 or 4) PY_START/PY_RESUME/PY_THROW as call, "
+                "PY_RETURN/PY_YIELD/PY_UNWIND as return; "
                 "DISABLE for foreign code; every thread")
     seen_means = "call events delivered before DISABLE: about one per code object and call site"
 
     def start(self) -> None:
-        monitoring = sys.monitoring
+        monitoring = sys.monitoring  # type: ignore[attr-defined]  # Python 3.12+
         events = monitoring.events
         recorder = self.recorder
         disable = monitoring.DISABLE
@@ -237,21 +239,23 @@ class MonitoringBackend(Backend):
                      | events.PY_RETURN | events.PY_YIELD | events.PY_UNWIND)
         monitoring.set_events(self.tool, self.mask)
 
-    def check(self) -> List[str]:
-        monitoring = sys.monitoring
+    def check(self) -> list[str]:
+        monitoring = sys.monitoring  # type: ignore[attr-defined]  # Python 3.12+
         if monitoring.get_tool(self.tool) != "callchain":
             return [f"sys.monitoring tool {self.tool} was freed or taken by the target: later calls were not recorded"]
         problems = []
         if monitoring.get_events(self.tool) != self.mask:
-            problems.append(f"the events of sys.monitoring tool {self.tool} were switched off or changed by the target: calls were lost")
+            problems.append(f"the events of sys.monitoring tool {self.tool} were switched off or changed "
+                            "by the target: calls were lost")
         for event, callback in self.callbacks:
             if monitoring.register_callback(self.tool, event, callback) is not callback:
-                problems.append(f"a callback of sys.monitoring tool {self.tool} was replaced by the target: events were lost")
+                problems.append(f"a callback of sys.monitoring tool {self.tool} was replaced by the target: "
+                                "events were lost")
                 break
         return problems
 
     def stop(self) -> None:
-        monitoring = sys.monitoring
+        monitoring = sys.monitoring  # type: ignore[attr-defined]  # Python 3.12+
         try:
             if monitoring.get_tool(self.tool) == "callchain":
                 monitoring.set_events(self.tool, 0)

@@ -11,19 +11,17 @@ import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, List
 
 import pytest
-
 from conftest import callchain, load_run
-from helpers import body, call_lines, tiny_target
+from helpers import body, tiny_target
 
 pytestmark = pytest.mark.slow  # every case traces the miniature target in a subprocess (about a second each)
 
 BACKENDS = (["monitoring"] if sys.version_info >= (3, 12) else []) + ["settrace"]
 
 
-def trace(tmp_path: Path, files: Dict[str, str], backend: str, *extra: str, name: str = "target"):
+def trace(tmp_path: Path, files: dict[str, str], backend: str, *extra: str, name: str = "target"):
     root = tiny_target(tmp_path / name, files)
     done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--no-fresh-load",
                      "--backend", backend, *extra, timeout=300)
@@ -35,11 +33,11 @@ def trace(tmp_path: Path, files: Dict[str, str], backend: str, *extra: str, name
 def _report(done) -> Path:
     if done.returncode == 0:
         return Path(done.stdout.strip().splitlines()[-1])
-    line = next(l for l in done.stderr.splitlines() if "report (partial):" in l)
+    line = next(text for text in done.stderr.splitlines() if "report (partial):" in text)
     return Path(line.split("report (partial):", 1)[1].strip())
 
 
-def functions(record, thread: str = None) -> List[str]:
+def functions(record, thread: str = None) -> list[str]:
     return [c["function"] for c in record["calls"] if thread is None or c["thread"] == thread]
 
 
@@ -64,7 +62,7 @@ MODEL_CALLS_HELPER = """
 """
 
 
-def _model(body_line: str) -> Dict[str, str]:
+def _model(body_line: str) -> dict[str, str]:
     return {"ptycho/model.py": "import sys, os\n" + textwrap.dedent(MODEL_CALLS_HELPER).replace("{body}", body_line)}
 
 
@@ -411,7 +409,8 @@ def test_summaries_never_run_the_targets_code(tmp_path, backend):
 
 
 def test_target_using_cprofile_works_traced(tmp_path):
-    done, _, record = trace(tmp_path, _model("import cProfile; p = cProfile.Profile(); p.enable(); p.disable()"), BACKENDS[0])
+    profiled = _model("import cProfile; p = cProfile.Profile(); p.enable(); p.disable()")
+    done, _, record = trace(tmp_path, profiled, BACKENDS[0])
     assert done.returncode == 0, done.stderr
     assert functions(record).count("ptycho.model:helper") == 5
 
@@ -443,7 +442,8 @@ def test_torch_loaded_by_spec_from_file_location_fails_the_run(tmp_path, backend
     done, report, record = trace(tmp_path, files, backend)
     failed(done, "module 'torch' executed", "ptycho/probe.py:8", "torch-free")
     for name in ("summary.md", "callchain/static.md"):
-        assert "Module `torch` executed" in (report / name).read_text() and "`ptycho/probe.py:8`" in (report / name).read_text()
+        text = (report / name).read_text()
+        assert "Module `torch` executed" in text and "`ptycho/probe.py:8`" in text
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -535,7 +535,8 @@ def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
            "            dill.dump(saved_params, f)\n")
     assert old in text
     text = text.replace(old, "        with ThreadPoolExecutor(max_workers=1) as pool:\n"
-                             "            pool.submit(_write_params, os.path.join(model_dir, 'params.dill'), saved_params).result()\n")
+                             "            pool.submit(_write_params, os.path.join(model_dir, 'params.dill'),\n"
+                             "                        saved_params).result()\n")
     text = text.replace("\n\nclass ModelManager:", WORKER + "\n\nclass ModelManager:", 1)
     manager.write_text(text)
     lines = text.splitlines()
@@ -551,11 +552,13 @@ def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
         assert len(workers) == 2, attempt  # one per model
         assert {c["thread"] for c in workers} == {"ThreadPoolExecutor-N_N"}
         assert {c["anchor"] for c in workers} == {f"ptycho/model_manager.py:{def_line}"}
-        params = [s for s in record["sinks"] if s["path"].endswith("/params.dill") and s["op"] == "write" and s["phase"] == "save"]
-        assert len(params) == 2 and {s["by"] for s in params} == {f"ptycho/model_manager.py:{open_line}"}, (attempt, params)
+        params = [s for s in record["sinks"]
+                  if s["path"].endswith("/params.dill") and s["op"] == "write" and s["phase"] == "save"]
+        assert len(params) == 2, (attempt, params)
+        assert {s["by"] for s in params} == {f"ptycho/model_manager.py:{open_line}"}, (attempt, params)
         assert not any(s["native"] for s in params)
         summary = (report / "summary.md").read_text()
-        assert f"| `autoencoder/params.dill` |" in summary and f"ptycho/model_manager.py:{open_line} |" in summary
+        assert "| `autoencoder/params.dill` |" in summary and f"ptycho/model_manager.py:{open_line} |" in summary
         trees.append(body((report / "callgraph" / "dynamic.txt").read_text()))
     assert all(tree == trees[0] for tree in trees)
     assert "[thread ThreadPoolExecutor-N_N]" in trees[0]
@@ -566,7 +569,8 @@ def test_every_backend_gives_the_same_tree_with_a_worker_thread(tmp_path):
 
     from harness.interpreter import supported_backends
 
-    backends = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")})
+    backends = supported_backends({"monitoring": hasattr(sys, "monitoring"),
+                                   "hunter": importlib.util.find_spec("hunter")})
     runs = {backend: trace(tmp_path / backend, POOL, backend) for backend in backends}
     trees = {backend: body((run[1] / "callgraph" / "dynamic.txt").read_text()) for backend, run in runs.items()}
     assert len(set(map(tuple, trees.values()))) == 1, trees

@@ -11,12 +11,12 @@ import random
 import sys
 
 import pytest
+from inprocess import record_package
 
 from harness.interpreter import supported_backends
 from harness.record import _Process
 from harness.recorder import thread_label
 from harness.summarize import PathScrubber, summarize
-from inprocess import record_package
 
 BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")})
 
@@ -148,7 +148,8 @@ def test_namespace_is_decided_by_module_not_by_path(tmp_path, backend):
 
     record = record_package(tmp_path, MEMBERSHIP, drive, backend)
     by_function = {c["function"]: c for c in record["calls"]}
-    assert by_function["minipkg.gen:generated"]["anchor"] is None and by_function["minipkg.gen:generated"]["returned"] == "6"
+    generated = by_function["minipkg.gen:generated"]
+    assert generated["anchor"] is None and generated["returned"] == "6"
     assert "minipkg.renamed:outer" in by_function and "minipkg.renamed:inner" in by_function
     assert not any(name.startswith("not_minipkg") for name in by_function)
 
@@ -163,7 +164,8 @@ def test_thread_labels_are_stable():
 def test_record_order_does_not_depend_on_thread_scheduling():
     """The same calls, interleaved differently in the stream, give the same record."""
     def events(seed):
-        main = [("call", 0, None, "main", "a"), ("call", 1, 0, "main", "b"), ("ret", 1), ("ret", 0), ("call", 4, None, "main", "c"), ("ret", 4)]
+        main = [("call", 0, None, "main", "a"), ("call", 1, 0, "main", "b"), ("ret", 1), ("ret", 0),
+                ("call", 4, None, "main", "c"), ("ret", 4)]
         worker = [("call", 2, None, "w-N", "x"), ("call", 3, 2, "w-N", "y"), ("ret", 3), ("ret", 2)]
         rng, merged = random.Random(seed), []
         while main or worker:
@@ -172,8 +174,9 @@ def test_record_order_does_not_depend_on_thread_scheduling():
         stream = [{"e": "phase", "name": "run", "t": 0.0}]
         for item in merged:
             if item[0] == "call":
-                stream.append({"e": "call", "i": item[1], "p": item[2], "cl": 1 if item[2] is not None else None, "d": 0,
-                               "dr": True, "mod": "m", "q": item[4], "path": "m.py", "line": 1, "th": item[3], "ph": "run", "t": 0.0})
+                stream.append({"e": "call", "i": item[1], "p": item[2], "cl": 1 if item[2] is not None else None,
+                               "d": 0, "dr": True, "mod": "m", "q": item[4], "path": "m.py", "line": 1,
+                               "th": item[3], "ph": "run", "t": 0.0})
             else:
                 stream.append({"e": "ret", "i": item[1], "v": "None", "t": 0.0})
         return stream
