@@ -228,7 +228,8 @@ def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def _relevant(events: List[Dict[str, Any]]) -> bool:
-    """A spawned process's stream matters when namespace or blocked code ran there, or it lost events."""
+    """A forked or spawned process's stream matters when namespace or blocked code ran there,
+    it wrote files, or it lost events."""
     return any(event.get("e") in ("call", "torch", "lost", "sink") or (event.get("e") == "end" and event.get("blocked_imports"))
                for event in events)
 
@@ -245,7 +246,9 @@ def streams_of(label: str, path: str) -> List[Tuple[str, List[Dict[str, Any]]]]:
                    key=lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)])
     for name in names:
         forks = name[len(os.path.basename(base)) + 1:-len(".jsonl")]
-        found.append((f"{label}/{forks.replace('.', '/')}", read_events(os.path.join(folder, name))))
+        events = read_events(os.path.join(folder, name))
+        if _relevant(events):  # a fork that only exec'd another program (preexec_fn) ran no namespace code
+            found.append((f"{label}/{forks.replace('.', '/')}", events))
     spawned = []
     for name in os.listdir(folder):
         if name.startswith(os.path.basename(base) + ".spawn") and name.endswith(".jsonl"):
