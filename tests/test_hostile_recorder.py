@@ -575,3 +575,24 @@ def test_every_backend_gives_the_same_tree_with_a_worker_thread(tmp_path):
     trees = {backend: body((run[1] / "callgraph" / "dynamic.txt").read_text()) for backend, run in runs.items()}
     assert len(set(map(tuple, trees.values()))) == 1, trees
     assert all(run[2]["sinks"] == runs[backends[0]][2]["sinks"] for run in runs.values())
+
+
+def test_config_change_made_in_a_worker_is_credited_to_the_worker(tmp_path):
+    files = {"ptycho/model.py": """
+        from concurrent.futures import ThreadPoolExecutor
+        from ptycho import params
+
+        def configure_in_worker():
+            params.set('worker_key', 7)
+
+        def create_model_with_gridsize(gridsize, N):
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(configure_in_worker).result()
+            return ('autoencoder', 'diffraction_to_obj')
+    """}
+    for backend in BACKENDS:
+        done, _, record = trace(tmp_path / backend, files, backend)
+        assert done.returncode == 0, done.stderr
+        change = next(c for c in record["config"]["changes"] if c["key"] == "worker_key")
+        by = record["calls"][change["by"]]
+        assert by["function"] == "ptycho.params:set" and by["thread"] == "ThreadPoolExecutor-N_N", (backend, by)
