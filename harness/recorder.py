@@ -73,6 +73,17 @@ def _active_threads() -> dict:
     return getattr(threading, "_active", {})
 
 
+def _static_name(thread: Any) -> str | None:
+    """A Thread's name read from its instance dict: a subclass's `name` property never runs."""
+    if thread is None:
+        return None
+    try:
+        name = object.__getattribute__(thread, "__dict__").get("_name")
+    except (AttributeError, TypeError):
+        return None
+    return name if type(name) is str else None
+
+
 def thread_label(name: str | None, main: bool) -> str:
     """Stable label of a thread: `main`, else its name with run-specific numbers as `N`."""
     if main:
@@ -223,7 +234,7 @@ class Recorder:
         except AttributeError:
             ident = _thread.get_ident()
             thread = _active_threads().get(ident)  # current_thread() would create a dummy Thread
-            name = thread.name if thread is not None else None
+            name = _static_name(thread)
             state = ThreadState(thread_label(name, ident == self._main_ident), ident, len(self.threads))
             self._tls.state = state
             self.threads.append(state)
