@@ -596,3 +596,24 @@ def test_config_change_made_in_a_worker_is_credited_to_the_worker(tmp_path):
         change = next(c for c in record["config"]["changes"] if c["key"] == "worker_key")
         by = record["calls"][change["by"]]
         assert by["function"] == "ptycho.params:set" and by["thread"] == "ThreadPoolExecutor-N_N", (backend, by)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_daemon_thread_still_running_at_the_end_is_a_note_not_a_loss(tmp_path, backend):
+    files = {"ptycho/model.py": """
+        import threading, time
+
+        def forever():
+            while True:
+                time.sleep(0.01)
+
+        def create_model_with_gridsize(gridsize, N):
+            threading.Thread(target=forever, name="poller", daemon=True).start()
+            time.sleep(0.05)
+            return ('autoencoder', 'diffraction_to_obj')
+    """}
+    done, report, record = trace(tmp_path, files, backend)
+    assert done.returncode == 0, done.stderr
+    poller = [c for c in record["calls"] if c["thread"] == "poller"]
+    assert [c["function"] for c in poller] == ["ptycho.model:forever"] and poller[0]["returned"] is None
+    assert "thread poller was still running at the end" in (report / "callchain" / "static.md").read_text().lower()
