@@ -140,6 +140,7 @@ def start_spawned(config_path: str) -> None:
         backend.start()
         recorder.backend_check = backend.check
         recorder.install_fork_handlers()
+        recorder.watch_process_starts()
         stream.emit("start", pid=os.getpid(), spawn=True, wall=time.time(), python=sys.version.split()[0],
                     backend=config["backend"], ph="spawned", t=stream.now())
     except Exception:  # noqa: BLE001 - never stop the target's interpreter from starting
@@ -197,6 +198,8 @@ def main(config_path: str) -> int:
                 implementation=platform.python_implementation(), platform=platform.platform(),
                 backend=config["backend"] if traced else None, t=stream.now(),
                 **(dict(backend.details) if backend is not None else {}))
+    if traced:
+        recorder.watch_process_starts()  # after platform.platform(), which may run `uname` itself
     ctx = scenario.Context(config["package"], config["scenario_out"], config["variant"], recorder.set_phase)
     started = time.perf_counter()
     code = 0

@@ -100,6 +100,7 @@ class _Process:
         self.notes: List[str] = []
         self.torch: List[Dict[str, Any]] = []
         self.forks: List[Dict[str, Any]] = []
+        self.started: List[Dict[str, Any]] = []
         self.start: Dict[str, Any] = {}
         self.end: Optional[Dict[str, Any]] = None
         self.error: Optional[Dict[str, Any]] = None
@@ -135,6 +136,10 @@ class _Process:
 
     def _on_torch(self, event):
         self.torch.append({"module": event["module"], "importer": event["importer"], "phase": event["ph"], "process": self.label})
+
+    def _on_proc(self, event):
+        self.started.append({"how": event["how"], "program": event["program"], "by": event.get("by"),
+                             "thread": event.get("th", "main"), "phase": event["ph"], "process": self.label})
 
     def _on_fork(self, event):
         self.forks.append({"n": event["n"], "phase": event["ph"], "thread": event.get("th", "main"), "process": self.label})
@@ -328,6 +333,7 @@ def _process_info(process: _Process, outcome: Dict[str, Any], scrub: PathScrubbe
             "peak_rss_kb": end.get("peak_rss_kb"), "seconds": end.get("t", process.last_t),
             "fork": process.start.get("fork"), "spawn": bool(process.start.get("spawn")),
             "losses": process.losses, "notes": process.notes, "torch_executed": process.torch, "forks": process.forks,
+            "started": process.started,
             "threads": sorted({call["thread"] for call in process.calls})}
 
 

@@ -73,6 +73,29 @@ def _active_threads() -> dict:
     return getattr(threading, "_active", {})
 
 
+_PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system"})
+
+
+def _program(event: str, args: tuple) -> str:
+    """The started program's file name only (no arguments, no run-specific paths)."""
+    try:
+        if event in ("os.system", "subprocess.Popen"):
+            executable, command = (None, args[0]) if event == "os.system" else (args[0], args[1])
+            if executable:
+                first = executable
+            elif type(command) in (str, bytes):
+                words = command.split()
+                first = words[0] if words else ""
+            else:
+                first = command[0] if type(command) in (list, tuple) and command else ""
+        else:
+            first = args[1] if event == "os.spawn" else args[0]
+        name = os.path.basename(os.fsdecode(first)) if type(first) in (str, bytes) else type(first).__name__
+    except Exception:  # noqa: BLE001
+        return "?"
+    return name or "?"
+
+
 def _static_name(thread: Any) -> str | None:
     """A Thread's name read from its instance dict: a subclass's `name` property never runs."""
     if thread is None:
@@ -533,6 +556,30 @@ class Recorder:
             self.config.check(running, self.phase)
 
     # -- processes ----------------------------------------------------------------------
+
+    def watch_process_starts(self) -> None:
+        """Every program the traced code starts (subprocess, os.exec*, os.posix_spawn, os.system)
+        becomes a `proc` event: a Python child that keeps the environment is traced on its own
+        (boot/sitecustomize.py), any other is at least counted, with the line that started it."""
+        sys.addaudithook(self._audit)
+
+    def _audit(self, event: str, args: tuple) -> None:
+        if event not in _PROCESS_EVENTS:
+            return
+        try:
+            state = self.state()
+            if state.busy:
+                return
+            state.busy = True
+            try:
+                stack = state.stack
+                by = f"{stack[-1][2].path}:{stack[-1][0].f_lineno}" if stack and stack[-1][2].path else None
+                self.stream.emit("proc", how=event, program=_program(event, args), by=by, th=state.label,
+                                 ph=self.phase, t=self.stream.now())
+            finally:
+                state.busy = False
+        except Exception as error:  # noqa: BLE001 - an audit hook that raises would fail the target's call
+            self._internal(error)
 
     def install_fork_handlers(self, on_child: Callable[[], None] | None = None) -> None:
         """A forked child never writes into the parent's stream: it gets a stream of its own

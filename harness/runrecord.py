@@ -151,6 +151,9 @@ class ProcessInfo(TypedDict, total=False):
     """Each fork this process made: n, phase, thread, process."""
     threads: List[str]
     """Labels of the threads that made its kept calls."""
+    started: List[Dict[str, Any]]
+    """Programs it started (subprocess, os.exec*, os.posix_spawn, os.system): how, program (file name),
+    by (`path:line` of the innermost kept call, or None), thread, phase, process."""
 
 
 class TapDeclared(TypedDict):

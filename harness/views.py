@@ -188,6 +188,14 @@ def _recorder_items(record: Dict[str, Any]) -> List[Dict[str, Any]]:
             items.append({"kind": "forks", "process": label, "count": len(forks),
                           "phases": sorted({fork["phase"] for fork in forks})})
         items += [{"kind": "note", "text": note, "process": label} for note in process.get("notes") or []]
+    started = [s for p in record["processes"] for s in p.get("started") or []]
+    if started:
+        programs: Dict[str, int] = {}
+        for item in started:
+            programs[item["program"]] = programs.get(item["program"], 0) + 1
+        items.append({"kind": "started", "count": len(started), "programs": sorted(programs.items()),
+                      "by": sorted({s["by"] for s in started if s["by"]})[:5],
+                      "traced": sum(1 for p in record["processes"] if p.get("spawn"))})
     spawned = [p for p in record["processes"] if p.get("spawn")]
     if spawned:
         items.append({"kind": "spawned", "count": len(spawned), "calls": sum(p["kept"] for p in spawned)})

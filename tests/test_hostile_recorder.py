@@ -617,3 +617,27 @@ def test_a_daemon_thread_still_running_at_the_end_is_a_note_not_a_loss(tmp_path,
     poller = [c for c in record["calls"] if c["thread"] == "poller"]
     assert [c["function"] for c in poller] == ["ptycho.model:forever"] and poller[0]["returned"] is None
     assert "thread poller was still running at the end" in (report / "callchain" / "static.md").read_text().lower()
+
+
+def test_programs_the_target_starts_are_counted_and_python_ones_traced(tmp_path):
+    files = {"ptycho/model.py": """
+        import os, subprocess, sys
+
+        ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+        def create_model_with_gridsize(gridsize, N):
+            subprocess.run([sys.executable, '-c', 'import ptycho.params as p; p.set("k", 1)'], check=True, cwd=ROOT)
+            subprocess.run([sys.executable, '-c', 'import ptycho.params as p; p.get("N")'], check=True, env={}, cwd=ROOT)
+            subprocess.run(['true'], check=True)
+            return ('autoencoder', 'diffraction_to_obj')
+    """}
+    done, report, record = trace(tmp_path, files, BACKENDS[0])
+    assert done.returncode == 0, done.stderr
+    cycle = next(p for p in record["processes"] if p["label"] == "cycle")
+    assert [s["program"] for s in cycle["started"]] == [Path(sys.executable).name, Path(sys.executable).name, "true"]
+    assert [s["by"] for s in cycle["started"]] == ["ptycho/model.py:7", "ptycho/model.py:8", "ptycho/model.py:9"]
+    spawned = [p for p in record["processes"] if p.get("spawn")]
+    assert len(spawned) == 1  # the child with a cleared environment ran untraced: counted, not traced
+    assert "ptycho.params:set" in [c["function"] for c in record["calls"] if c["process"] == spawned[0]["label"]]
+    text = (report / "callchain" / "static.md").read_text()
+    assert "The traced code started 3 program(s)" in text and "`true`" in text
