@@ -180,7 +180,7 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     env = _child_env(run)
     before = fingerprint(target.root)
-    children = [_run_child(run, options, target, "cycle", scenario.CYCLE, taps, backend, env)]
+    children = [_run_child(run, options, target, "cycle", scenario.cycle(options.variant), taps, backend, env)]
     if options.fresh_load and children[0]["exit"] == 0:
         children.append(_run_child(run, options, target, "fresh", scenario.FRESH_LOAD, taps, backend, env))
     after = fingerprint(target.root)
@@ -208,7 +208,8 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "initiative": options.initiative,
         "plan_phase": options.plan_phase,
         "scenario": {"name": options.scenario, "variant": options.variant,
-                     "phases": [p for child in children for p in child["phases"]]},
+                     "phases": [p for child in children for p in child["phases"]],
+                     "roles": scenario.roles(scenario.ROLES), "pipeline": list(scenario.PIPELINE_ROLES)},
         "namespace": options.namespace,
         "package": options.package,
         "recorder": {"backend": None if options.untraced else backend,
