@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import __version__, record, scenario
 from .errors import HarnessError
 from .target import Target, check_root, compare, fingerprint, revision
-from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
+from .taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
 from .tracer import BACKENDS
 
 HARNESS_PARENT = Path(__file__).resolve().parent.parent
@@ -148,9 +148,10 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: T
 
 
 def resolve_taps(options: Options) -> List[Tap]:
+    """The taps of the run: the shipped files and --taps, those meant for this variant only."""
     files = list(options.taps) if options.replace_taps else default_tap_files() + list(options.taps)
     try:
-        return load_tap_files(files)
+        return for_variant(load_tap_files(files), options.variant)
     except TapFileError as error:
         raise HarnessError(f"bad tap file: {error}", "correct that line; the format is described at the top of tap_points/ptycho_persistence.toml")
 
@@ -207,9 +208,8 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "scope_hints": options.scope_hints,
         "initiative": options.initiative,
         "plan_phase": options.plan_phase,
-        "scenario": {"name": options.scenario, "variant": options.variant,
-                     "phases": [p for child in children for p in child["phases"]],
-                     "roles": scenario.roles(scenario.ROLES), "pipeline": list(scenario.PIPELINE_ROLES)},
+        "scenario": dict({"name": options.scenario, "variant": options.variant,
+                          "phases": [p for child in children for p in child["phases"]]}, **scenario.describe(options.variant)),
         "namespace": options.namespace,
         "package": options.package,
         "recorder": {"backend": None if options.untraced else backend,

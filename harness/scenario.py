@@ -40,8 +40,22 @@ FRESH_LOAD = ("fresh-import", "fresh-load")
 ROLES = {"import": "import", "setup": "setup", "build": "build", "data": "data", "train": "train",
          "save": "save", "load": "load", "fresh-import": "import", "fresh-load": "load",
          "import-after-setup": "import", "fresh-setup": "setup", "fresh-import-after-setup": "import"}
-# The order in which the views present the roles that make the pipeline.
-PIPELINE_ROLES = ("build", "train", "save", "load")
+# The roles whose calls make "the path" the views present, in this order.
+PIPELINE_ROLES = ("train", "save", "load")
+# The roles whose top-level calls are the scenario's entry points into the target.
+ENTRY_ROLES = ("build", "train", "save", "load")
+WHY = {
+    "default": "these are the calls the training and inference workflows make around `wts.h5.zip` (persistence contract: "
+               "save with `ModelManager.save_multiple_models`, load with `load_inference_bundle`), run without training "
+               "so the trace holds persistence only.",
+    "trainflow": "these are the calls the training and inference workflows make around `wts.h5.zip` (persistence contract: "
+                 "save with the training scripts' `model_manager.save(out)`, load with `load_inference_bundle`), run "
+                 "without training so the trace holds persistence only.",
+    "train": "this is the path the training script takes: `run_cdi_example` trains for one short epoch on a tiny dataset "
+             "simulated with the target's own API and publishes the trained models as `ptycho.model`'s module-level "
+             "singletons; `model_manager.save(out)` archives them through `ModelManager`; `load_inference_bundle` loads "
+             "the archive as inference does.",
+}
 SEED = 0
 # The training run: small enough for a 2-core CPU, big enough to run every stage once.
 TRAIN_SETTINGS = {"nepochs": 1, "n_groups": 64, "batch_size": 16}
@@ -57,6 +71,12 @@ def cycle(variant: str) -> tuple:
 def roles(phases) -> Dict[str, str]:
     """Phase → role for the phases a run may mark (including the after-setup imports)."""
     return {name: ROLES.get(name, name) for name in phases}
+
+
+def describe(variant: str) -> Dict[str, Any]:
+    """What the run record says about the scenario beside its phases: roles, the path, why."""
+    return {"roles": roles(ROLES), "pipeline": list(PIPELINE_ROLES), "entry_roles": list(ENTRY_ROLES),
+            "why": WHY.get(variant, WHY["default"])}
 
 
 class ScenarioError(Exception):

@@ -8,14 +8,18 @@ identically.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from .summarize import PathScrubber
 
-SAVE_PHASES = ("save",)
-LOAD_PHASES = ("load", "fresh-load")
 MAX_DIAGRAM_NODES = 60
+# Older run records carry no roles: these stand in for what the scenario says today.
+DEFAULT_PIPELINE = ("save", "load")
+DEFAULT_ENTRY_ROLES = ("build", "save", "load")
+HOOK_CLASS = "ModelManager"  # the contract's persistence class: where the workflow hands over
+SCALE_TOLERANCE = 1e-6  # relative: float32 round trips and exp(log(x)) stay within it
 
 # What the contract asks of each archive member, and the hook a PyTorch shim needs for it.
 MEMBER_ROLES: List[Tuple[str, str, Tuple[str, ...], str]] = [
@@ -45,6 +49,32 @@ def _anchor_of(record: Dict[str, Any], function: str) -> Optional[str]:
 
 def _short(function: str) -> str:
     return function.split(":", 1)[1] if ":" in function else function
+
+
+# -- phases, by the role the scenario gave them -----------------------------------------
+
+
+def _role(record: Dict[str, Any], phase: str) -> str:
+    roles = record.get("scenario", {}).get("roles") or {}
+    return roles.get(phase) or (phase[len("fresh-"):] if phase.startswith("fresh-") else phase)
+
+
+def phase_names(record: Dict[str, Any]) -> List[str]:
+    """Phases in run order, as marked (else as the scenario listed them)."""
+    marked = list(dict.fromkeys(span["name"] for span in record.get("phases", [])))
+    return marked or list(record.get("scenario", {}).get("phases", []))
+
+
+def phases_with(record: Dict[str, Any], *roles: str) -> Tuple[str, ...]:
+    return tuple(name for name in phase_names(record) if _role(record, name) in roles)
+
+
+def pipeline_roles(record: Dict[str, Any]) -> Tuple[str, ...]:
+    return tuple(record.get("scenario", {}).get("pipeline") or DEFAULT_PIPELINE)
+
+
+def _title(name: str) -> str:
+    return name.replace("-", " ").capitalize()
 
 
 # -- taps -------------------------------------------------------------------------------
@@ -79,6 +109,62 @@ def _observed(hits: List[Dict[str, Any]], calls: Dict[int, Dict[str, Any]]) -> s
         value = next(iter(values))
         return value + (f" ({len(hits)} hits)" if len(hits) > 1 else "")
     return "; ".join(f"{', '.join(phases)}: {value}" for value, phases in values.items())
+
+
+def tap_values(record: Dict[str, Any], key: str) -> List[str]:
+    """Values a tap observed (hits only), in observation order."""
+    return [hit["value"] for hit in record.get("tap_hits", []) if hit["key"] == key and hit["status"] == "hit"]
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def _number(text: Any) -> Optional[float]:
+    """The first number in a summary ('float32(988.2)', '[6.89] (Variable float32)', 988.2)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    found = _NUMBER.search(str(text)) if text is not None else None
+    return float(found.group()) if found else None
+
+
+def _close(a: Optional[float], b: Optional[float]) -> bool:
+    return a is not None and b is not None and abs(a - b) <= SCALE_TOLERANCE * max(abs(a), abs(b))
+
+
+def trained_scale(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Which intensity_scale the archive carries: the trained one (exp of the log-scale variable
+    after training) or the configured one (params.cfg at save). None when training did not run."""
+    logs = tap_values(record, "train.log_scale")
+    log_value = _number(logs[-1]) if logs else None
+    trained = math.exp(log_value) if log_value is not None else None
+    configured_values = tap_values(record, "save.cfg_intensity_scale")
+    configured = _number(configured_values[-1]) if configured_values else None
+    if trained is None and configured is None:
+        return None
+    models = (record.get("archive_description") or {}).get("models") or {}
+    archived = [(name, _number((info.get("params_values") or {}).get("intensity_scale")),
+                 _number((info.get("h5_attrs") or {}).get("intensity_scale"))) for name, info in sorted(models.items())]
+    values = [v for _, params, h5 in archived for v in (params, h5) if v is not None]
+    return {"log_scale": log_value, "trained": trained, "configured": configured, "archived": archived,
+            "verdict": _verdict(trained, configured, values)}
+
+
+def _verdict(trained: Optional[float], configured: Optional[float], archived: List[float]) -> str:
+    if not archived:
+        return "no archive was read, so which scale it carries is unknown"
+    if trained is None:
+        return "the log-scale variable was not observed after training (tap `train.log_scale`): the trained scale is unknown"
+    if configured is None:
+        return "params.cfg['intensity_scale'] was not observed at save (tap `save.cfg_intensity_scale`)"
+    if _close(trained, configured):
+        fits = "carries that value" if all(_close(v, trained) for v in archived) else "carries neither"
+        return (f"training left the scale where it was configured (trained and configured agree to {SCALE_TOLERANCE:g}): "
+                f"the archive {fits}, and this run cannot tell which of the two it would carry")
+    if all(_close(v, trained) for v in archived):
+        return "the archive carries the trained scale (exp of the log-scale variable), not params.cfg['intensity_scale']"
+    if all(_close(v, configured) for v in archived):
+        return "the archive carries the configured scale (params.cfg['intensity_scale']), not the trained one"
+    return "the archive carries neither the trained nor the configured scale (or its members disagree)"
 
 
 # -- config flow ------------------------------------------------------------------------
@@ -118,9 +204,11 @@ def load_side_effects(record: Dict[str, Any]) -> Dict[str, Any]:
     """What loading leaves in the global config: net per key, in the saving and in a fresh process,
     plus keys changed and changed back on the way (transient)."""
     result: Dict[str, Any] = {}
-    for label, process, phase in (("same", "cycle", "load"), ("fresh", "fresh", "fresh-load")):
-        net = net_changes(record, process, phase)
-        changes = config_changes(record, (phase,))
+    for label, process in (("same", "cycle"), ("fresh", "fresh")):
+        phase = next((span["name"] for span in record["phases"]
+                      if span["process"] == process and _role(record, span["name"]) == "load"), None)
+        net = net_changes(record, process, phase) if phase else None
+        changes = config_changes(record, (phase,)) if phase else []
         writers: Dict[str, Dict[str, Any]] = {}
         for change in changes:
             writers.setdefault(change["key"], change)
@@ -154,13 +242,46 @@ def stages(record: Dict[str, Any], phases: Tuple[str, ...], max_depth: int = 2) 
 
 
 def entry_calls(record: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The calls the scenario made itself (depth 0) in the build, save and load phases."""
+    """The calls the scenario made itself (depth 0) in the phases that build, train, save, load."""
+    entry_roles = record.get("scenario", {}).get("entry_roles") or DEFAULT_ENTRY_ROLES
+    phases = phases_with(record, *entry_roles)
     chosen, seen = [], set()
     for call in record["calls"]:
-        if call["depth"] == 0 and call["phase"] in ("build", "save", "load", "fresh-load") and call["function"] not in seen:
+        if call["depth"] == 0 and call["phase"] in phases and call["function"] not in seen:
             seen.add(call["function"])
             chosen.append(call)
     return chosen
+
+
+def pipeline(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One table of stages per role of the path (train, save, load), in the scenario's order."""
+    tables = []
+    for role in pipeline_roles(record):
+        phases = phases_with(record, role)
+        if phases:
+            tables.append({"title": f"{_title(role)} path", "stages": stages(record, phases),
+                           "show_phase": len(phases) > 1})
+    return tables
+
+
+def hooks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Where the workflow hands over to ModelManager: calls into it from outside the class."""
+    calls = _calls_by_index(record)
+    found: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
+    for call in record["calls"]:
+        if not _short(call["function"]).startswith(HOOK_CLASS + "."):
+            continue
+        parent = calls.get(call["parent"]) if call["parent"] is not None else None
+        caller = parent["function"] if parent else "<scenario>"
+        if _short(caller).startswith(HOOK_CLASS + "."):
+            continue
+        key = (caller, call["function"], call["call_site"] or "")
+        entry = found.setdefault(key, {"caller": caller, "caller_anchor": parent["anchor"] if parent else None,
+                                       "callee": call["function"], "callee_anchor": call["anchor"],
+                                       "site": call["call_site"], "phases": []})
+        if call["phase"] not in entry["phases"]:
+            entry["phases"].append(call["phase"])
+    return list(found.values())
 
 
 def edges(record: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -186,8 +307,9 @@ def sinks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
 def member_writers(record: Dict[str, Any]) -> Dict[str, str]:
     """Archive member → the function line that wrote the file it was zipped from."""
     writers: Dict[str, str] = {}
+    save_phases = phases_with(record, "save")
     for sink in record["sinks"]:
-        if sink["op"] != "write" or sink["phase"] != "save":
+        if sink["op"] != "write" or sink["phase"] not in save_phases:
             continue
         for member in _members(record):
             if sink["path"].endswith("/" + member) and member not in writers:
@@ -242,14 +364,16 @@ def _mermaid(text: str) -> str:
 
 
 def diagram(record: Dict[str, Any]) -> Dict[str, Any]:
-    """Mermaid nodes and edges of the save and load chains: kept calls, repeats collapsed."""
+    """Mermaid nodes and edges of the path (train, save, load chains): kept calls, repeats collapsed.
+    Training is drawn two levels deep only, so it cannot crowd out the persistence chains."""
     calls = _calls_by_index(record)
     groups = []
     ids: Dict[str, str] = {}
-    for label, phases in (("save", SAVE_PHASES), ("load", LOAD_PHASES)):
+    for label in pipeline_roles(record):
+        phases, max_depth = phases_with(record, label), (2 if label == "train" else 3)
         nodes, links = [], []
         for call in record["calls"]:
-            if call["phase"] not in phases or call["depth"] > 3:
+            if call["phase"] not in phases or call["depth"] > max_depth:
                 continue
             key = f"{label}:{call['function']}"
             if key not in ids:
@@ -370,8 +494,10 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
         scope_hints=record.get("scope_hints", []), candidates=record.get("entry_points", []), entries=entries,
         gaps=_gaps(record),
         config_global=record.get("config_global", "params.cfg"), config=config_changes(record),
-        save_stages=stages(record, SAVE_PHASES), load_stages=stages(record, LOAD_PHASES),
-        scale_taps=[t for t in taps if "intensity_scale" in t["key"] or "intensity_scale" in t["capture"]],
+        pipeline=pipeline(record), hooks=hooks(record), why=_why(record),
+        entry_order=", ".join(_role(record, p) for p in phases_with(record, *(record.get("scenario", {}).get("entry_roles") or DEFAULT_ENTRY_ROLES)) if not p.startswith("fresh-")),
+        trained_scale=trained_scale(record),
+        scale_taps=[t for t in taps if any(word in t["key"] or word in t["capture"] for word in ("intensity_scale", "log_scale"))],
         scale_config=[c for c in config_changes(record) if c["key"] == "intensity_scale"],
         scale_archive=_scale_archive(record), scale_mentions=(record.get("mentions") or {}).get("intensity_scale", []),
         archive_path=description.get("display_path", "not produced"), archive_members=archive_rows(record),
@@ -383,14 +509,33 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
     )
 
 
+def _why(record: Dict[str, Any]) -> str:
+    return record.get("scenario", {}).get("why") or (
+        "these are the calls the training and inference workflows make around `wts.h5.zip` (persistence contract: save "
+        "with `ModelManager.save_multiple_models` or `model_manager.save`, load with `load_inference_bundle`), run "
+        "without training so the trace holds persistence only.")
+
+
 def _path_sentences(record: Dict[str, Any]) -> List[str]:
+    """One sentence per phase of the path (train, save, load, fresh load), then where ModelManager hooks in."""
     sentences = []
-    for label, phases in (("Save", SAVE_PHASES), ("Load", ("load",)), ("Fresh load", ("fresh-load",))):
-        chain = [s for s in stages(record, phases, max_depth=2) if s["direct"]]
-        if not chain:
-            continue
-        steps = " → ".join(f"`{_short(s['function'])}` (`{s['anchor']}`)" for s in chain[:8])
-        sentences.append(f"**{label}:** {steps}.")
+    for role in pipeline_roles(record):
+        for phase in phases_with(record, role):
+            chain = [s for s in stages(record, (phase,), max_depth=2) if s["direct"]]
+            if not chain:
+                continue
+            steps = " → ".join(f"`{_short(s['function'])}` (`{s['anchor']}`)" for s in chain[:8])
+            sentences.append(f"**{_title(phase)}:** {steps}.")
+    handovers = [f"`{_short(h['caller'])}` calls `{_short(h['callee'])}` at `{h['site']}` ({', '.join(h['phases'])})"
+                 for h in hooks(record) if h["site"]]
+    if handovers:
+        sentences.append(f"**Where {HOOK_CLASS} hooks in:** " + "; ".join(handovers) + ".")
+    singleton = tap_values(record, "train.autoencoder")
+    if singleton:
+        saved = tap_values(record, "save.models")
+        sentences.append(f"**What save() archives:** after training, `ptycho.model.autoencoder` is {singleton[-1]} "
+                         f"(tap `train.autoencoder`); `save_multiple_models` received {saved[-1] if saved else 'nothing observed'} "
+                         "(tap `save.models`).")
     return sentences or ["No save or load call was recorded."]
 
 
@@ -406,6 +551,7 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
     taps = tap_rows(record)
     return dict(
         _common(record), path=_path_sentences(record), archive=archive, effects=load_side_effects(record),
+        trained_scale=trained_scale(record),
         torch_package=delta.get("package", "ptycho_torch"), torch_present=delta.get("present", False),
         torch_error=delta.get("error"),
         contrast=torch_contrast(record), torch_groups=torch_groups(record),
@@ -419,8 +565,9 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
         questions=_questions(record, taps),
         next_taps=[f"`{t['key']}` ({t['function']}): {t['status']}" for t in taps if t["status"] != "hit"] + [
             "`params.dill` contents on the PyTorch side once a writer exists (compare keys with this run's `cfg.before_save`).",
-            "`intensity_scale` after a real training step (the trained `log_scale`), on the `trainflow` variant.",
-        ],
+        ] + ([] if trained_scale(record) else [
+            "`intensity_scale` after a real training step (the trained `log_scale`): run `--variant train`.",
+        ]),
     )
 
 
