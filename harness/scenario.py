@@ -36,26 +36,31 @@ VARIANTS = ("default", "trainflow", "train")
 CYCLE = ("import", "setup", "build", "save", "load")
 TRAIN_CYCLE = ("import", "setup", "data", "train", "save", "load")
 FRESH_LOAD = ("fresh-import", "fresh-load")
-# Phase → role. Roles are what the views ask for ("the save path"); names are what the run shows.
-ROLES = {"import": "import", "setup": "setup", "build": "build", "data": "data", "train": "train",
-         "save": "save", "load": "load", "fresh-import": "import", "fresh-load": "load",
-         "import-after-setup": "import", "fresh-setup": "setup", "fresh-import-after-setup": "import"}
-# The roles whose calls make "the path" the views present, in this order.
-PIPELINE_ROLES = ("train", "save", "load")
-# The roles whose top-level calls are the scenario's entry points into the target.
-ENTRY_ROLES = ("build", "train", "save", "load")
-WHY = {
-    "default": "these are the calls the training and inference workflows make around `wts.h5.zip` (persistence contract: "
-               "save with `ModelManager.save_multiple_models`, load with `load_inference_bundle`), run without training "
-               "so the trace holds persistence only.",
-    "trainflow": "these are the calls the training and inference workflows make around `wts.h5.zip` (persistence contract: "
-                 "save with the training scripts' `model_manager.save(out)`, load with `load_inference_bundle`), run "
-                 "without training so the trace holds persistence only.",
-    "train": "this is the path the training script takes: `run_cdi_example` trains for one short epoch on a tiny dataset "
+# The processes the harness starts, in order; `title` is how the report names each in prose.
+PROCESSES = (
+    {"label": "cycle", "title": "In the process that saved", "phases": CYCLE},
+    {"label": "fresh", "title": "In a fresh process (inference)", "phases": FRESH_LOAD},
+)
+# What each phase is for: the renderers pick the save chain, the load chains and the entry
+# points by role, never by a phase name. `titles` names the chains in prose.
+ROLES: Dict[str, List[str]] = {
+    "build": ["build"], "save": ["save"], "load": ["load", "fresh-load"], "fresh-load": ["fresh-load"],
+    "entry": ["build", "save", "load", "fresh-load"],
+}
+CHAINS = (("Save", ["save"]), ("Load", ["load"]), ("Fresh load", ["fresh-load"]))
+ORDER = "build, save, load"
+WHY = ("these are the calls the training and inference workflows make around `wts.h5.zip` (persistence contract: "
+       "save with `ModelManager.save_multiple_models` or `model_manager.save`, load with `load_inference_bundle`), "
+       "run without training so the trace holds persistence only.")
+# The `train` variant: the training path replaces the build (data, then train), and the path
+# the report shows starts at the training entry point.
+TRAIN_ROLES: Dict[str, List[str]] = dict(ROLES, data=["data"], train=["train"], entry=["train", "save", "load", "fresh-load"])
+TRAIN_CHAINS = (("Train", ["train"]),) + CHAINS
+TRAIN_ORDER = "train, save, load"
+TRAIN_WHY = ("this is the path the training script takes: `run_cdi_example` trains for one short epoch on a tiny dataset "
              "simulated with the target's own API and publishes the trained models as `ptycho.model`'s module-level "
              "singletons; `model_manager.save(out)` archives them through `ModelManager`; `load_inference_bundle` loads "
-             "the archive as inference does.",
-}
+             "the archive as inference does.")
 SEED = 0
 # The training run: small enough for a 2-core CPU, big enough to run every stage once.
 TRAIN_SETTINGS = {"nepochs": 1, "n_groups": 64, "batch_size": 16}
@@ -68,15 +73,22 @@ def cycle(variant: str) -> tuple:
     return TRAIN_CYCLE if variant == "train" else CYCLE
 
 
-def roles(phases) -> Dict[str, str]:
-    """Phase → role for the phases a run may mark (including the after-setup imports)."""
-    return {name: ROLES.get(name, name) for name in phases}
+def processes(fresh_load: bool = True, variant: str = "default") -> List[Dict[str, Any]]:
+    """The processes to run: the cycle (its phases per variant), then (unless switched off) the fresh load."""
+    chosen = [dict(p) for p in PROCESSES if fresh_load or p["label"] == PROCESSES[0]["label"]]
+    chosen[0]["phases"] = cycle(variant)
+    return chosen
 
 
-def describe(variant: str) -> Dict[str, Any]:
-    """What the run record says about the scenario beside its phases: roles, the path, why."""
-    return {"roles": roles(ROLES), "pipeline": list(PIPELINE_ROLES), "entry_roles": list(ENTRY_ROLES),
-            "why": WHY.get(variant, WHY["default"])}
+def describe(name: str, variant: str, phases: List[str]) -> Dict[str, Any]:
+    """The scenario as the run record carries it: every phase name a renderer may need."""
+    train = variant == "train"
+    chains = TRAIN_CHAINS if train else CHAINS
+    return {"name": name, "variant": variant, "phases": phases, "roles": TRAIN_ROLES if train else ROLES,
+            "order": TRAIN_ORDER if train else ORDER, "why": TRAIN_WHY if train else WHY,
+            "chains": [{"title": title, "phases": chain} for title, chain in chains],
+            "processes": [{"label": p["label"], "title": p["title"], "phases": list(p["phases"])}
+                          for p in processes(True, variant)]}
 
 
 class ScenarioError(Exception):
