@@ -73,7 +73,8 @@ def _record(calls: List[Dict[str, Any]], phases: Optional[List[Dict[str, Any]]] 
             "command": "callchain trace", "target": {"root": "/t", "demo": True}, "namespace": "m",
             "scenario": {"name": "tf-persistence", "variant": "train", "phases": ["train"]},
             "recorder": {"untraced": False, "backend": "monitoring", "settings": "s"}, "status": "ok",
-            "events": {"seen": 10, "kept": len(calls)}, "started_at": "t", "durations": {"train": 1.0, "total": 1.0}}
+            "events": {"seen": 10, "kept": len(calls)}, "started_at": "t", "durations": {"train": 1.0, "total": 1.0},
+            "processes": [{"label": "cycle"}]}
 
 
 def _render(record: Dict[str, Any]) -> List[str]:
