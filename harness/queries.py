@@ -232,7 +232,11 @@ def trained_scale(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     log_value = number(logs[-1]) if logs else None
     trained = math.exp(log_value) if log_value is not None else None
     configured_values = tap_values(record, "save.cfg_intensity_scale")
-    configured = number(configured_values[-1]) if configured_values else None
+    configured, source = (number(configured_values[-1]), "at save") if configured_values else (None, None)
+    if configured is None:  # e.g. a revision that restores params.cfg when training returns
+        during = [c["new"] for c in record.get("config", {}).get("changes", [])
+                  if c["key"] == "intensity_scale" and c["phase"] in role(record, "train") and c["new"] is not None]
+        configured, source = (number(during[-1]), "during training (absent from params.cfg at save)") if during else (None, None)
     if trained is None and configured is None:
         return None
     models = (record.get("archive_description") or {}).get("models") or {}
@@ -240,8 +244,8 @@ def trained_scale(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
                  "h5": number((info.get("h5_attrs") or {}).get("intensity_scale"))} for name, info in sorted(models.items())]
     values = [v for row in archived for v in (row["params"], row["h5"]) if v is not None]
     verdict = scale_verdict(trained, configured, values)
-    return {"log_scale": log_value, "trained": trained, "configured": configured, "archived": archived,
-            "verdict": verdict, "tolerance": SCALE_TOLERANCE}
+    return {"log_scale": log_value, "trained": trained, "configured": configured, "configured_source": source,
+            "archived": archived, "verdict": verdict, "tolerance": SCALE_TOLERANCE}
 
 
 def scale_verdict(trained: Optional[float], configured: Optional[float], archived: List[float]) -> str:

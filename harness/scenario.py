@@ -225,7 +225,7 @@ def phase_setup(ctx: Context) -> None:
         return  # the training path computes intensity_scale from the data, as the training script lets it
     if ctx.variant == "train":
         ctx.gap("setup", "intensity_scale left to the training path",
-                f"set in setup, because {', '.join(ctx.package + '.' + n for n in ctx.deferred)} needs it at import")
+                f"set in setup, because {ctx.package}.{ctx.deferred[0]} cannot be imported before setup")
     nphotons = cfg.get("nphotons", 1e9)
     params.set("intensity_scale", math.sqrt(nphotons) / (ctx.N / 2))
 
@@ -335,7 +335,7 @@ def phase_train(ctx: Context) -> None:
         raise ScenarioError(f"the target has no {ctx.package}.config.config.TrainingConfig; the training entry points take one")
     run = getattr(components, "run_cdi_example", None) if components is not None else None
     if run is not None:
-        run(ctx.modules["train_data"], None, config)
+        _train(ctx, "run_cdi_example", run, config)
         return
     train = getattr(components, "train_cdi_model", None) if components is not None else None
     if train is None:
@@ -343,7 +343,27 @@ def phase_train(ctx: Context) -> None:
                             "train_cdi_model; nothing could be trained")
     ctx.gap("train", "workflows.components.run_cdi_example", "workflows.components.train_cdi_model (after update_legacy_dict)")
     ctx.modules["config.config"].update_legacy_dict(ctx.modules["params"].cfg, config)
-    train(ctx.modules["train_data"], None, config)
+    _train(ctx, "train_cdi_model", train, config)
+
+
+def _train(ctx: Context, name: str, entry: Callable[..., Any], config: Any) -> None:
+    """Call the training entry point. If it raises while the simulated data still carries its
+    optional ground truth `Y`, record the error as a gap and train once more without `Y`:
+    PINN training needs no ground truth, and some revisions cannot group the `Y` their own
+    simulation produces. Both attempts are in the trace; a second failure fails the run."""
+    data = ctx.modules["train_data"]
+    try:
+        entry(data, None, config)
+        return
+    except Exception as error:  # noqa: BLE001 - retried once, then it propagates
+        if getattr(data, "Y", None) is None:
+            raise
+        ctx.gap("train", f"{name} accepting the ground truth Y of RawData.from_simulation "
+                f"({type(error).__name__}: {error} at {_where(error, ctx.package)})",
+                "trained again with Y = None (PINN training needs no ground truth)")
+    data.Y = None
+    fix_seeds()
+    entry(data, None, config)
 
 
 def phase_load(ctx: Context) -> None:
