@@ -245,7 +245,18 @@ def trained_scale(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     values = [v for row in archived for v in (row["params"], row["h5"]) if v is not None]
     verdict = scale_verdict(trained, configured, values)
     return {"log_scale": log_value, "trained": trained, "configured": configured, "configured_source": source,
-            "archived": archived, "verdict": verdict, "tolerance": SCALE_TOLERANCE}
+            "archived": archived, "verdict": verdict, "tolerance": SCALE_TOLERANCE,
+            "nearest": nearest_scale(trained, configured, values)}
+
+
+def nearest_scale(trained: Optional[float], configured: Optional[float], archived: List[float]) -> Optional[str]:
+    """`trained` or `configured`: the one every archived value is nearer to (even inside the
+    tolerance, e.g. a float32 round trip of one of them); None when they disagree or tie."""
+    if trained is None or configured is None or not archived:
+        return None
+    sides = {"trained" if abs(v - trained) < abs(v - configured) else
+             "configured" if abs(v - configured) < abs(v - trained) else "tie" for v in archived}
+    return next(iter(sides)) if len(sides) == 1 and "tie" not in sides else None
 
 
 def scale_verdict(trained: Optional[float], configured: Optional[float], archived: List[float]) -> str:

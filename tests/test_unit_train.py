@@ -147,3 +147,21 @@ def test_modelmanager_hooks_are_calls_into_the_class_from_outside_it():
              call(2, 1, "ptycho.model_manager:ModelManager.save_model", "p.py:12")]
     (hook,) = queries.hooks({"calls": calls})
     assert (hook["caller"], hook["callee"], hook["site"]) == ("ptycho.model_manager:save", calls[1]["function"], "p.py:9")
+
+
+def test_inside_the_tolerance_the_nearest_scale_is_named():
+    # main: save() archives float32(exp(log_scale)); torchapi-devel: params.cfg['intensity_scale']
+    main = queries.trained_scale(_scale_record("6.895896911621094", "float32(988.2117919921875)", 988.211669921875))
+    devel = queries.trained_scale(_scale_record("6.895896911621094", "float32(988.2117919921875)", 988.2117919921875))
+    assert (main["verdict"], main["nearest"]) == ("indistinct", "trained")
+    assert (devel["verdict"], devel["nearest"]) == ("indistinct", "configured")
+
+
+def test_without_the_save_tap_the_configured_scale_comes_from_training():
+    record = _scale_record("6.8", "unused", 988.2117919921875)
+    record["tap_hits"] = record["tap_hits"][:1]
+    record["scenario"] = {"roles": {"train": ["train"]}}
+    record["config"] = {"changes": [{"key": "intensity_scale", "phase": "train", "new": "988.2117919921875"}]}
+    found = queries.trained_scale(record)
+    assert found["configured"] == 988.2117919921875 and found["configured_source"].startswith("during training")
+    assert found["verdict"] == "configured"
