@@ -13,9 +13,9 @@ target's own API (`data`), run `workflows.components.run_cdi_example` for one ep
 A second, fresh process can run `fresh-import` + `fresh-load` to show what loading does to
 the global config of a process that never built a model (inference).
 
-Which phases a variant runs, and what role each phase plays (the views pick "the save path",
-"the train path" by role), is said here and nowhere else: the runner copies it into the run
-record (`scenario.phases`, `scenario.roles`).
+Which phases a variant runs, and what role each phase plays (the renderers pick "the save
+path", "the train path" by role), is said here and nowhere else: `describe` hands it to the
+run record.
 
 Runs inside the traced process: standard library only, Python 3.10+.
 """
