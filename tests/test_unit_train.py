@@ -165,3 +165,30 @@ def test_without_the_save_tap_the_configured_scale_comes_from_training():
     found = queries.trained_scale(record)
     assert found["configured"] == 988.2117919921875 and found["configured_source"].startswith("during training")
     assert found["verdict"] == "configured"
+
+
+def test_training_is_retried_once_without_ground_truth_and_the_gap_names_the_error():
+    data = types.SimpleNamespace(Y=numpy.zeros((2, 4, 4, 1)))
+    seen: List[Any] = []
+
+    def entry(train_data, test_data, config):
+        seen.append(train_data.Y)
+        if train_data.Y is not None:
+            raise ValueError("axes don't match array")
+
+    ctx = scenario.Context("ptycho", "/tmp/out", "train", lambda name: None)
+    ctx.modules["train_data"] = data
+    scenario._train(ctx, "run_cdi_example", entry, config=None)
+    assert len(seen) == 2 and seen[1] is None
+    (gap,) = ctx.gaps
+    assert gap["phase"] == "train" and "ValueError: axes don't match array" in gap["missing"]
+
+
+def test_a_second_training_failure_fails_the_run():
+    def entry(train_data, test_data, config):
+        raise RuntimeError("still broken")
+
+    ctx = scenario.Context("ptycho", "/tmp/out", "train", lambda name: None)
+    ctx.modules["train_data"] = types.SimpleNamespace(Y=numpy.zeros(1))
+    with pytest.raises(RuntimeError, match="still broken"):
+        scenario._train(ctx, "run_cdi_example", entry, config=None)
