@@ -10,18 +10,19 @@ folds: the run record keeps every call.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Hashable, List, Sequence
+from typing import Any
 
-Key = Callable[[Dict[str, Any]], Hashable]
+Key = Callable[[dict[str, Any]], Hashable]
 
 
 @dataclass
 class Node:
     """One call and its children, in call order."""
 
-    call: Dict[str, Any]
-    children: List["Node"] = field(default_factory=list)
+    call: dict[str, Any]
+    children: list[Node] = field(default_factory=list)
     signature: int = -1
 
 
@@ -29,15 +30,15 @@ class Node:
 class Folded:
     """One line to show: a call, how deep it sits, and how many identical siblings it stands for."""
 
-    call: Dict[str, Any]
+    call: dict[str, Any]
     depth: int
     count: int
 
 
-def build_forest(calls: Sequence[Dict[str, Any]]) -> List[Node]:
+def build_forest(calls: Sequence[dict[str, Any]]) -> list[Node]:
     """The calls as trees: a call whose parent is not among `calls` starts a new root."""
-    nodes: Dict[int, Node] = {}
-    roots: List[Node] = []
+    nodes: dict[int, Node] = {}
+    roots: list[Node] = []
     for call in calls:
         node = Node(call)
         nodes[call["i"]] = node
@@ -46,9 +47,9 @@ def build_forest(calls: Sequence[Dict[str, Any]]) -> List[Node]:
     return roots
 
 
-def _sign(nodes: List[Node], key: Key) -> None:
+def _sign(nodes: list[Node], key: Key) -> None:
     """Give every node an int that is equal exactly when two subtrees are identical."""
-    table: Dict[tuple, int] = {}
+    table: dict[tuple, int] = {}
     stack = [(node, False) for node in reversed(nodes)]
     while stack:  # iterative post-order: deep trees must not hit the recursion limit
         node, done = stack.pop()
@@ -60,9 +61,9 @@ def _sign(nodes: List[Node], key: Key) -> None:
         node.signature = table.setdefault(shape, len(table))
 
 
-def _runs(nodes: List[Node]) -> List[tuple]:
+def _runs(nodes: list[Node]) -> list[tuple]:
     """Consecutive nodes with the same signature, as (first node, count)."""
-    runs: List[tuple] = []
+    runs: list[tuple] = []
     for node in nodes:
         if runs and runs[-1][0].signature == node.signature:
             runs[-1] = (runs[-1][0], runs[-1][1] + 1)
@@ -71,12 +72,12 @@ def _runs(nodes: List[Node]) -> List[tuple]:
     return runs
 
 
-def fold(calls: Sequence[Dict[str, Any]], key: Key) -> List[Folded]:
+def fold(calls: Sequence[dict[str, Any]], key: Key) -> list[Folded]:
     """The lines of `calls` (one phase of one process, in call order) with repeats folded;
     a folded line's children are those of the first call of its run."""
     roots = build_forest(calls)
     _sign(roots, key)
-    lines: List[Folded] = []
+    lines: list[Folded] = []
     stack = list(reversed(_runs(roots)))
     while stack:
         node, count = stack.pop()

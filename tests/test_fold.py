@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from harness.fold import fold
 from harness.render import dynamic_view, environment
 
 
-def _calls(spec: List[tuple]) -> List[Dict[str, Any]]:
+def _calls(spec: list[tuple]) -> list[dict[str, Any]]:
     """(parent index or None, function[, returned]) → call dicts with depth computed."""
-    calls: List[Dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
     for i, item in enumerate(spec):
         parent, function = item[0], item[1]
         returned = item[2] if len(item) > 2 else "None"
         depth = 0 if parent is None else calls[parent]["depth"] + 1
-        calls.append({"i": i, "parent": parent, "depth": depth, "function": function, "anchor": f"m.py:{len(function)}",
-                      "call_site": None if parent is None else "m.py:1", "returned": returned,
-                      "process": "cycle", "phase": "train"})
+        calls.append(
+            {
+                "i": i,
+                "parent": parent,
+                "depth": depth,
+                "function": function,
+                "anchor": f"m.py:{len(function)}",
+                "call_site": None if parent is None else "m.py:1",
+                "returned": returned,
+                "process": "cycle",
+                "phase": "train",
+            }
+        )
     return calls
 
 
-def _key(call: Dict[str, Any]) -> tuple:
+def _key(call: dict[str, Any]) -> tuple:
     return (call["function"], call["anchor"], call["call_site"], call["returned"])
 
 
-def _shown(calls: List[Dict[str, Any]]) -> List[tuple]:
+def _shown(calls: list[dict[str, Any]]) -> list[tuple]:
     return [(line.depth, line.call["function"], line.count) for line in fold(calls, _key)]
 
 
@@ -60,24 +70,32 @@ def test_a_call_whose_parent_is_elsewhere_starts_a_root():
 
 
 def test_deep_trees_fold_without_recursion():
-    spec: List[tuple] = [(None, "f0")]
+    spec: list[tuple] = [(None, "f0")]
     spec += [(i, f"f{i + 1}") for i in range(3000)]
     lines = fold(_calls(spec), _key)
     assert len(lines) == 3001 and lines[-1].depth == 3000
 
 
-def _record(calls: List[Dict[str, Any]], phases: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+def _record(calls: list[dict[str, Any]], phases: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     for call in calls:
         call.update(module="m", qualname=call["function"], function=f"m:{call['function']}", path="m.py", line=1)
-    return {"calls": calls, "phases": phases or [{"name": "train", "process": "cycle", "t": 0.0, "calls": len(calls), "seconds": 1.0}],
-            "command": "callchain trace", "target": {"root": "/t", "demo": True}, "namespace": "m",
-            "scenario": {"name": "tf-persistence", "variant": "train", "phases": ["train"]},
-            "recorder": {"untraced": False, "backend": "monitoring", "settings": "s"}, "status": "ok",
-            "events": {"seen": 10, "kept": len(calls)}, "started_at": "t", "durations": {"train": 1.0, "total": 1.0},
-            "processes": [{"label": "cycle"}]}
+    return {
+        "calls": calls,
+        "phases": phases or [{"name": "train", "process": "cycle", "t": 0.0, "calls": len(calls), "seconds": 1.0}],
+        "command": "callchain trace",
+        "target": {"root": "/t", "demo": True},
+        "namespace": "m",
+        "scenario": {"name": "tf-persistence", "variant": "train", "phases": ["train"]},
+        "recorder": {"untraced": False, "backend": "monitoring", "settings": "s"},
+        "status": "ok",
+        "events": {"seen": 10, "kept": len(calls)},
+        "started_at": "t",
+        "durations": {"train": 1.0, "total": 1.0},
+        "processes": [{"label": "cycle"}],
+    }
 
 
-def _render(record: Dict[str, Any]) -> List[str]:
+def _render(record: dict[str, Any]) -> list[str]:
     text = environment().get_template("dynamic.txt.j2").render(**dynamic_view(record))
     return [line for line in text.splitlines() if not line.startswith("#")]
 
@@ -91,7 +109,9 @@ def test_dynamic_txt_marks_folded_lines_and_counts_calls_per_phase():
 
 
 def test_dynamic_txt_lists_a_phase_that_kept_no_call():
-    phases = [{"name": "data", "process": "cycle", "t": 0.0, "calls": 0, "seconds": 1.0},
-              {"name": "train", "process": "cycle", "t": 1.0, "calls": 1, "seconds": 1.0}]
+    phases = [
+        {"name": "data", "process": "cycle", "t": 0.0, "calls": 0, "seconds": 1.0},
+        {"name": "train", "process": "cycle", "t": 1.0, "calls": 1, "seconds": 1.0},
+    ]
     lines = _render(_record(_calls([(None, "fit")]), phases))
     assert lines[:2] == ["[phase data · 0 calls kept]", "[phase train · 1 call kept]"]

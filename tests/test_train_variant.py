@@ -6,17 +6,27 @@ import re
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import DEMO, traced_demo
-from harness.target import fingerprint
 from helpers import body, call_lines, def_lines
+
+from harness.target import fingerprint
 
 pytestmark = pytest.mark.slow  # two traced subprocess runs that train with Keras
 
-RENDERED = ("callgraph/dynamic.txt", "callchain/static.md", "callchain/diagram.mmd", "trace/tap_points.md", "summary.md")
-PATH = ("ptycho.workflows.components:run_cdi_example", "ptycho.workflows.components:train_cdi_model",
-        "ptycho.model_manager:save", "ptycho.model_manager:ModelManager.save_multiple_models",
-        "ptycho.workflows.components:load_inference_bundle")
+RENDERED = (
+    "callgraph/dynamic.txt",
+    "callchain/static.md",
+    "callchain/diagram.mmd",
+    "trace/tap_points.md",
+    "summary.md",
+)
+PATH = (
+    "ptycho.workflows.components:run_cdi_example",
+    "ptycho.workflows.components:train_cdi_model",
+    "ptycho.model_manager:save",
+    "ptycho.model_manager:ModelManager.save_multiple_models",
+    "ptycho.workflows.components:load_inference_bundle",
+)
 RUN_SPECIFIC = re.compile(r"(--out \S+|\d{4}-\d\d-\d\dT\d{6}Z(-\d+)?)")
 
 
@@ -61,10 +71,15 @@ def test_the_path_from_run_cdi_example_to_load_inference_bundle_is_at_def_lines(
 
 
 def test_per_batch_callbacks_fold_into_one_line_and_run_json_keeps_every_call(train_runs):
-    folded = [m for m in call_lines(_text(train_runs.first, "callgraph/dynamic.txt"))
-              if m.group("function").endswith("ProgressCallback.on_train_batch_end")]
+    folded = [
+        m
+        for m in call_lines(_text(train_runs.first, "callgraph/dynamic.txt"))
+        if m.group("function").endswith("ProgressCallback.on_train_batch_end")
+    ]
     assert len(folded) == 1 and folded[0].group("count") == "4"  # 64 samples / batch 16, one epoch
-    calls = [c for c in train_runs.first.record["calls"] if c["function"].endswith("ProgressCallback.on_train_batch_end")]
+    calls = [
+        c for c in train_runs.first.record["calls"] if c["function"].endswith("ProgressCallback.on_train_batch_end")
+    ]
     assert len(calls) == 4
 
 

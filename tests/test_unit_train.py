@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import numpy
 import pytest
@@ -21,7 +21,7 @@ def _tap_file(tmp_path: Path, body: str) -> Path:
     return path
 
 
-TRAIN_TAP = '''
+TRAIN_TAP = """
 [[tap]]
 key = "a"
 function = "m:f"
@@ -29,7 +29,7 @@ when = "return"
 capture = "global.m:_cache.log | global.m:log"
 read = "value"
 variants = ["train"]
-'''
+"""
 
 
 def test_tap_options_parse(tmp_path):
@@ -39,14 +39,20 @@ def test_tap_options_parse(tmp_path):
     assert for_variant([tap], "default") == [] and for_variant([tap], "train") == [tap]
 
 
-@pytest.mark.parametrize("change, message", [
-    ('read = "value"', "read = 'numbers'"),
-    ('variants = ["train"]', "variants must be a list"),
-    ('capture = "global.m:_cache.log | global.m:log"', "is not a dotted lookup"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ('read = "value"', "read = 'numbers'"),
+        ('variants = ["train"]', "variants must be a list"),
+        ('capture = "global.m:_cache.log | global.m:log"', "is not a dotted lookup"),
+    ],
+)
 def test_bad_tap_options_are_refused_with_the_fix(tmp_path, change, message):
-    replacement = {'read = "value"': 'read = "numbers"', 'variants = ["train"]': 'variants = "train"',
-                   'capture = "global.m:_cache.log | global.m:log"': 'capture = "global.m:log | global.m:x()"'}[change]
+    replacement = {
+        'read = "value"': 'read = "numbers"',
+        'variants = ["train"]': 'variants = "train"',
+        'capture = "global.m:_cache.log | global.m:log"': 'capture = "global.m:log | global.m:x()"',
+    }[change]
     with pytest.raises(TapFileError) as error:
         load_tap_file(str(_tap_file(tmp_path, TRAIN_TAP.replace(change, replacement))))
     assert message in str(error.value) or "use 'summary'" in str(error.value)
@@ -54,7 +60,7 @@ def test_bad_tap_options_are_refused_with_the_fix(tmp_path, change, message):
 
 class _Stream:
     def __init__(self) -> None:
-        self.events: List[Dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
 
     def emit(self, kind: str, **data: Any) -> None:
         self.events.append(dict(data, e=kind))
@@ -64,7 +70,7 @@ class _Stream:
 def module():
     """A module with a lazily built global (a module __getattr__) and a cached variable."""
     mod = types.ModuleType("tapmod_train")
-    built: List[str] = []
+    built: list[str] = []
 
     def lazy(name):
         built.append(name)
@@ -77,7 +83,7 @@ def module():
     del sys.modules[mod.__name__]
 
 
-def _capture(capture: str, read: str = "summary") -> Dict[str, Any]:
+def _capture(capture: str, read: str = "summary") -> dict[str, Any]:
     stream = _Stream()
     taps = TapSet([{"key": "k", "function": "m:f", "when": "call", "capture": capture, "read": read}], stream)
     taps.at_call("m", "f", 0, sys._getframe())
@@ -111,16 +117,22 @@ def test_the_train_variant_runs_the_training_path_and_names_its_roles():
     assert scenario.processes(False, "default")[0]["phases"] == scenario.CYCLE
 
 
-def _scale_record(log: str, configured: str, archived: float) -> Dict[str, Any]:
-    hits = [{"key": "train.log_scale", "status": "hit", "value": log, "call": 0},
-            {"key": "save.cfg_intensity_scale", "status": "hit", "value": configured, "call": 1}]
-    models = {m: {"params_values": {"intensity_scale": archived}, "h5_attrs": {"intensity_scale": archived}}
-              for m in ("autoencoder", "diffraction_to_obj")}
+def _scale_record(log: str, configured: str, archived: float) -> dict[str, Any]:
+    hits = [
+        {"key": "train.log_scale", "status": "hit", "value": log, "call": 0},
+        {"key": "save.cfg_intensity_scale", "status": "hit", "value": configured, "call": 1},
+    ]
+    models = {
+        m: {"params_values": {"intensity_scale": archived}, "h5_attrs": {"intensity_scale": archived}}
+        for m in ("autoencoder", "diffraction_to_obj")
+    }
     return {"tap_hits": hits, "archive_description": {"models": models}, "calls": []}
 
 
 def test_the_archive_carries_the_trained_scale():
-    found = queries.trained_scale(_scale_record("6.891897201538086 (Variable float32)", "988.2117688026185", 984.2670288085938))
+    found = queries.trained_scale(
+        _scale_record("6.891897201538086 (Variable float32)", "988.2117688026185", 984.2670288085938)
+    )
     assert found["verdict"] == "trained" and found["trained"] == pytest.approx(984.267, rel=1e-6)
 
 
@@ -140,13 +152,26 @@ def test_no_training_taps_no_verdict():
 
 def test_modelmanager_hooks_are_calls_into_the_class_from_outside_it():
     def call(i, parent, function, site):
-        return {"i": i, "parent": parent, "function": function, "anchor": f"p.py:{i + 1}", "call_site": site, "phase": "save"}
+        return {
+            "i": i,
+            "parent": parent,
+            "function": function,
+            "anchor": f"p.py:{i + 1}",
+            "call_site": site,
+            "phase": "save",
+        }
 
-    calls = [call(0, None, "ptycho.model_manager:save", None),
-             call(1, 0, "ptycho.model_manager:ModelManager.save_multiple_models", "p.py:9"),
-             call(2, 1, "ptycho.model_manager:ModelManager.save_model", "p.py:12")]
+    calls = [
+        call(0, None, "ptycho.model_manager:save", None),
+        call(1, 0, "ptycho.model_manager:ModelManager.save_multiple_models", "p.py:9"),
+        call(2, 1, "ptycho.model_manager:ModelManager.save_model", "p.py:12"),
+    ]
     (hook,) = queries.hooks({"calls": calls})
-    assert (hook["caller"], hook["callee"], hook["site"]) == ("ptycho.model_manager:save", calls[1]["function"], "p.py:9")
+    assert (hook["caller"], hook["callee"], hook["site"]) == (
+        "ptycho.model_manager:save",
+        calls[1]["function"],
+        "p.py:9",
+    )
 
 
 def test_inside_the_tolerance_the_nearest_scale_is_named():
@@ -169,7 +194,7 @@ def test_without_the_save_tap_the_configured_scale_comes_from_training():
 
 def test_training_is_retried_once_without_ground_truth_and_the_gap_names_the_error():
     data = types.SimpleNamespace(Y=numpy.zeros((2, 4, 4, 1)))
-    seen: List[Any] = []
+    seen: list[Any] = []
 
     def entry(train_data, test_data, config):
         seen.append(train_data.Y)
