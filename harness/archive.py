@@ -143,7 +143,7 @@ def add_pickle(state: State, label: str, data: bytes) -> None:
     state.pickles[label] = report
     for hazard in report.hazards:
         state.problems.add("executes_code", label,
-                           f"{label}: {hazard}; unpickling would run code: do not load this archive with dill/pickle")
+                           f"{label}: unpickling would execute code: {hazard}; do not load this archive with dill/pickle")
     if report.error:
         kind = "exhausted" if "budget" in report.error else "unverifiable"
         state.problems.add(kind, label, f"{label} cannot be verified: the pickle does not decode to its end "
