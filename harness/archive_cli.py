@@ -120,7 +120,7 @@ def add_limit_flags(parser: argparse.ArgumentParser) -> None:
 
 def limits_from(args: argparse.Namespace) -> Limits:
     seconds = max(float(args.max_seconds), 1.0)
-    return Limits(seconds=seconds, cpu_seconds=max(int(seconds), 1), memory_mb=max(int(args.max_memory), 256),
+    return Limits(seconds=seconds, cpu_seconds=max(int(seconds), 1), memory_mb=max(int(args.max_memory), 128),
                   max_ops=max(int(args.max_ops), 1))
 
 
