@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import __version__, record, scenario
+from . import __version__, contract, record, scenario
 from .errors import HarnessError
 from .target import Target, check_root, compare, fingerprint, revision
 from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
@@ -218,7 +218,7 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "target": dict({"root": str(target.root), "demo": target.is_demo}, **revision(target.root)),
         "report": str(run.report),
         "scratch": str(run.scratch),
-        "archive": str(run.scratch / "out" / "wts.h5.zip"),
+        "archive": str(run.scratch / "out" / contract.ARCHIVE_NAME),
         "config_global": options.config_global,
         "command": options.command,
         "started_at": started_at,

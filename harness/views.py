@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import contract
 from .summarize import PathScrubber
 
 SAVE_PHASES = ("save",)
@@ -19,17 +20,7 @@ MAX_DIAGRAM_NODES = 60
 
 # What the contract asks of each archive member, and the hook a PyTorch shim needs for it.
 MEMBER_ROLES: List[Tuple[str, str, Tuple[str, ...], str]] = [
-    ("manifest.dill", "root manifest: {'models': [...], 'version': 'X.Y'}; PyTorch adds 'backend': 'pytorch'",
-     ("manifest-writer", "archive-member"), "archive writer that emits manifest.dill with the backend tag"),
-    ("model.keras", "the weights (Keras format); PyTorch carries a Lightning .ckpt payload instead",
-     ("lightning-checkpoint", "save-checkpoint", "torch-save"), "save hook that writes each model's .ckpt into <model>/"),
-    ("params.dill", "all of params.cfg + intensity_scale + _version, restored into params.cfg on load",
-     ("save-hyperparameters", "pickle-dump"), "params snapshot: dump the config (incl. intensity_scale) as params.dill"),
-    ("custom_objects.dill", "name → class map needed to deserialise custom layers",
-     ("pickle-dump",), "none needed for .ckpt; document what replaces it (hyperparameters + model class)"),
-    ("model.h5", "HDF5 holding only the attribute intensity_scale",
-     (), "write intensity_scale where the TensorFlow loader looks for it, or record it in params.dill"),
-]
+    (m.name, m.role, m.torch_kinds, m.hook) for m in contract.MEMBERS]
 
 
 def _calls_by_index(record: Dict[str, Any]) -> Dict[int, Dict[str, Any]]:
@@ -411,7 +402,8 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
         contrast=torch_contrast(record), torch_groups=torch_groups(record),
         hooks=[
             "`save_multiple_models(models, base_path, ...)`-compatible writer producing `<base_path>.zip` with the same outer layout.",
-            "A manifest writer: `manifest.dill` = `{'models': [...], 'version': ..., 'backend': 'pytorch'}`.",
+            f"A manifest writer: `{contract.MANIFEST}` = `{{'models': [...], 'version': ..., "
+            f"'backend': '{contract.TORCH_BACKEND}'}}`.",
             "A params snapshot: the full `params.cfg` plus `intensity_scale` and `_version`, as `params.dill` per model.",
             "Per-model payload: a Lightning `.ckpt` plus the hyperparameters needed to rebuild without global state.",
             "A loader that restores `params.cfg` from the archive (as `ModelManager.load_model` does) and names the backend when it cannot read an archive.",
