@@ -148,7 +148,7 @@ _NUMPY = tuple(f"numpy.{core}.multiarray.{name}" for core in ("core", "_core")
 # as convert_to_tensor(<ndarray>).
 _TENSORFLOW = ("tensorflow.python.framework.ops.convert_to_tensor",)
 _PLAIN = ("builtins.set", "builtins.frozenset", "builtins.bytearray", "builtins.bytes", "builtins.complex",
-          "builtins.slice", "builtins.range", "_codecs.encode", "collections.OrderedDict",
+          "builtins.slice", "builtins.range", "collections.OrderedDict",
           "builtins.list", "builtins.dict", "builtins.tuple", "dill._dill._load_type")
 _PATHS = ("pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.Path", "pathlib.PurePosixPath",
           "pathlib.PureWindowsPath", "pathlib._local.PosixPath", "pathlib._local.WindowsPath")
@@ -162,7 +162,7 @@ _TORCH = ("torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor", "to
           "torch.storage.UntypedStorage", "torch.storage.TypedStorage", "torch.float32", "torch.float64",
           "torch.complex64", "torch.int64", "torch.int32", "torch.bool", "torch.uint8", "torch.float16",
           "torch.bfloat16", "torch.nn.parameter.Parameter", "torch.Tensor", "numpy.core.multiarray.scalar",
-          "numpy._core.multiarray.scalar", "numpy.dtype", "builtins.set", "_codecs.encode",
+          "numpy._core.multiarray.scalar", "numpy.dtype", "builtins.set",
           "argparse.Namespace", "pathlib.PosixPath", "builtins.slice")
 
 CALLABLE: dict[str, frozenset[str]] = {
@@ -172,14 +172,16 @@ CALLABLE: dict[str, frozenset[str]] = {
     "custom_objects": frozenset(_PLAIN),
     "checkpoint": frozenset(_TORCH + _NUMPY + _PLAIN),
 }
+# _codecs.encode(text, 'latin1') is how protocols 0-2 spell bytes: decoded as data, never called.
 REFERENCE: dict[str, frozenset[str]] = {kind: names | frozenset(
-    {"builtins.NoneType", "builtins.int", "builtins.float", "builtins.str", "builtins.bool"})
+    {"builtins.NoneType", "builtins.int", "builtins.float", "builtins.str", "builtins.bool", "_codecs.encode"})
     for kind, names in CALLABLE.items()}
 # custom_objects.dill maps names to the target's classes and functions: references only (a loader
 # hands them to keras.models.load_model, which calls them), and only inside the target's namespace.
 REFERENCE_NAMESPACES: dict[str, tuple[str, ...]] = {
     "custom_objects": TARGET_NAMESPACES,
     "checkpoint": TARGET_NAMESPACES,
+    "data": TARGET_NAMESPACES,  # a pickle of no known kind may name the target's classes, never call them
 }
 # dill's _load_type(name) returns a type by name: only these names rebuild plain data.
 LOAD_TYPE_NAMES: dict[str, str] = {

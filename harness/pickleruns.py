@@ -19,6 +19,14 @@ def _push_arg(m: Any, arg: Any) -> None:
     m.stack.append(bytes(arg) if isinstance(arg, bytearray) else arg)
 
 
+def _py2_string(m: Any, arg: Any) -> None:
+    """STRING/BINSTRING: Python 2 str, which Python 3's unpickler decodes as ASCII by default."""
+    try:
+        m.stack.append(arg.decode("ascii"))
+    except UnicodeDecodeError:
+        raise PickleError(f"non-ASCII Python 2 string at offset {m.pos}: a default load fails here") from None
+
+
 def _nothing(m: Any, arg: Any) -> None:
     return None
 
@@ -167,9 +175,9 @@ def _readonly(m: Any, arg: Any) -> None:
 
 HANDLERS: dict[str, Handler] = {
     **{name: _push_arg for name in (
-        "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
-        "STRING", "BINSTRING", "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
+        "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
         "BYTEARRAY8", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8")},
+    "STRING": _py2_string, "BINSTRING": _py2_string, "SHORT_BINSTRING": _py2_string,
     "PROTO": _proto, "FRAME": _nothing, "READONLY_BUFFER": _readonly, "NEXT_BUFFER": _next_buffer,
     "NONE": lambda m, a: m.stack.append(None),
     "NEWTRUE": lambda m, a: m.stack.append(True), "NEWFALSE": lambda m, a: m.stack.append(False),

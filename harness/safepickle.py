@@ -29,6 +29,7 @@ __all__ = ["decode_pickle", "PickleReport", "OpBudget", "json_number", "as_numbe
 
 DEFAULT_MAX_OPS = 5_000_000  # one budget for all pickles of an archive (a real one needs ~10k)
 MAX_HAZARDS = 50  # reported per pickle; more are counted, not listed
+MAX_NAMES = 200
 PLAIN_TYPES = {"set": Set, "frozenset": Set, "list": list, "tuple": tuple, "dict": Dict}
 
 
@@ -55,7 +56,9 @@ class PickleReport:
         return plain(self.value)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "globals": self.globals, "hazards": self.hazards, "error": self.error}
+        shown = self.globals[:MAX_NAMES] + ([f"... and {len(self.globals) - MAX_NAMES} more"]
+                                            if len(self.globals) > MAX_NAMES else [])
+        return {"kind": self.kind, "globals": shown, "hazards": self.hazards, "error": self.error}
 
 
 def resolve_name(module: str, qualname: str, proto: int) -> str:

@@ -114,6 +114,7 @@ def check_infos(infos: list[zipfile.ZipInfo], where: str, problems: Problems) ->
     if len(infos) > MAX_MEMBERS:
         problems.add("bomb", None, f"{where or 'archive'} lists {len(infos)} members (> {MAX_MEMBERS}): {REFUSE}")
     files: dict[str, list[str]] = {}
+    folded: dict[str, str] = {}
     folders: set[str] = set()
     total = 0
     for info in infos:
@@ -126,6 +127,10 @@ def check_infos(infos: list[zipfile.ZipInfo], where: str, problems: Problems) ->
             folders.add(spot)
         elif spot:
             files.setdefault(spot, []).append(info.filename)
+            other = folded.setdefault(spot.casefold(), spot)
+            if other != spot:
+                problems.add("duplicate", where + spot, f"members {where + other!r} and {where + spot!r} differ only "
+                             f"in case: they are one file on Windows and macOS; {REFUSE}")
     for spot, names in files.items():
         if len(names) > 1 or spot in folders:
             shown = where + spot

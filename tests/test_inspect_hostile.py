@@ -495,3 +495,11 @@ def test_plain_params_in_every_protocol(tmp_path: Path, protocol: int) -> None:
 def test_params_with_extra_keys(tmp_path: Path) -> None:
     members = {f"{m}/params.dill": params_dill(SCALE, extra_key="x", more=[1, 2, 3]) for m in MODELS}
     assert inspect(archive(tmp_path, members))["exit_code"] == 0
+
+
+def test_names_differing_only_in_case(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = params_with(call(g("os", "system"), sbu(f"touch {marker}")))
+    desc = inspect(archive(tmp_path, {"Autoencoder/params.dill": evil}))
+    assert_hostile(desc, "differ only in case")
+    assert not marker.exists()
