@@ -40,12 +40,15 @@ class Limits:
     max_ops: int = DEFAULT_MAX_OPS  # pickle opcodes, all members together
 
 
-def _limit_child(limits: Limits) -> None:  # pragma: no cover - runs in the child before exec
-    import resource
-
-    mem = limits.memory_mb << 20
+def _limit_self(memory_mb: int, cpu_seconds: int) -> None:
+    """In the child, before the archive is opened: no preexec_fn, which is unsafe with threads."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX: the wall limit still holds
+        return
+    mem = memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -75,12 +78,13 @@ def _why(returncode: int, limits: Limits) -> tuple[str, str]:
 def run_sandboxed(path: str | os.PathLike[str], limits: Limits) -> dict[str, Any]:
     """Describe ``path`` in a bounded child; a failed child is a hostile verdict, never an exception."""
     shown = os.fspath(path)
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "SYSTEMROOT")}
+    keep = ("PATH", "LANG", "LC_ALL", "HOME", "SYSTEMROOT", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
+    env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HDF5_USE_FILE_LOCKING="FALSE")
-    argv = [sys.executable, "-I", "-c", _CHILD, ROOT, str(limits.max_ops), os.fsencode(shown)]
+    argv = [sys.executable, "-I", "-c", _CHILD, ROOT, str(limits.memory_mb), str(limits.cpu_seconds),
+            str(limits.max_ops), os.fsencode(shown)]
     try:
-        proc = subprocess.run(argv, env=env, capture_output=True, timeout=limits.seconds, stdin=subprocess.DEVNULL,
-                              preexec_fn=(lambda: _limit_child(limits)) if os.name == "posix" else None)
+        proc = subprocess.run(argv, env=env, capture_output=True, timeout=limits.seconds, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return _failed(shown, "exhausted", f"the archive kept the reader busy past its wall limit "
                        f"({limits.seconds:g} s; raise it with --max-seconds)")
@@ -95,11 +99,13 @@ def run_sandboxed(path: str | os.PathLike[str], limits: Limits) -> dict[str, Any
 
 
 def child_main(argv: list[str]) -> int:
-    """Entry point of the child: describe one archive, print its JSON on stdout."""
-    from .archive import describe_in_process
-
+    """Entry point of the child: limit itself, describe one archive, print its JSON on stdout."""
+    memory_mb, cpu_seconds, max_ops, path = int(argv[0]), int(argv[1]), int(argv[2]), argv[3]
+    _limit_self(memory_mb, cpu_seconds)
     try:
-        description = describe_in_process(argv[1], max_ops=int(argv[0]))
+        from .archive import describe_in_process
+
+        description = describe_in_process(path, max_ops=max_ops)
         text = json.dumps(description, ensure_ascii=True)
     except MemoryError:
         return OOM_EXIT
