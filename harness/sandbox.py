@@ -89,7 +89,9 @@ def run_sandboxed(path: str | os.PathLike[str], limits: Limits) -> dict[str, Any
         return _failed(shown, "exhausted", f"the archive kept the reader busy past its wall limit "
                        f"({limits.seconds:g} s; raise it with --max-seconds)")
     if proc.returncode != 0 or len(proc.stdout) > MAX_OUTPUT:
-        return _failed(shown, *_why(proc.returncode, limits))
+        kind, message = _why(proc.returncode, limits)
+        last = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] if proc.returncode > 0 else []
+        return _failed(shown, kind, message + (f" ({last[0][:200]!r})" if last and proc.returncode != OOM_EXIT else ""))
     try:
         description = json.loads(proc.stdout)
     except ValueError:
