@@ -33,10 +33,33 @@ from .zipread import MemberError, Problems
 
 __all__ = ["decode_pickle", "describe_archive", "describe_in_process", "render_text", "main", "PickleReport"]
 
-HOSTILE_KINDS = frozenset({"unsafe_path", "symlink", "duplicate", "bomb", "executes_code", "unverifiable",
-                           "keras_code", "unsafe_model_name", "exhausted", "too_large"})
-UNREADABLE_KINDS = frozenset({"not_found", "not_a_file", "io_error", "empty", "not_zip", "truncated",
-                              "corrupt_member", "encrypted", "undecodable"})
+HOSTILE_KINDS = frozenset(
+    {
+        "unsafe_path",
+        "symlink",
+        "duplicate",
+        "bomb",
+        "executes_code",
+        "unverifiable",
+        "keras_code",
+        "unsafe_model_name",
+        "exhausted",
+        "too_large",
+    }
+)
+UNREADABLE_KINDS = frozenset(
+    {
+        "not_found",
+        "not_a_file",
+        "io_error",
+        "empty",
+        "not_zip",
+        "truncated",
+        "corrupt_member",
+        "encrypted",
+        "undecodable",
+    }
+)
 
 
 class State:
@@ -142,12 +165,18 @@ def add_pickle(state: State, label: str, data: bytes) -> None:
     report = decode_pickle(data, contract.pickle_kind(label), state.budget)
     state.pickles[label] = report
     for hazard in report.hazards:
-        state.problems.add("executes_code", label,
-                           f"{label}: unpickling would execute code: {hazard}; do not load this archive with dill/pickle")
+        state.problems.add(
+            "executes_code",
+            label,
+            f"{label}: unpickling would execute code: {hazard}; do not load this archive with dill/pickle",
+        )
     if report.error:
         kind = "exhausted" if "budget" in report.error else "unverifiable"
-        state.problems.add(kind, label, f"{label} cannot be verified: the pickle does not decode to its end "
-                           f"({report.error}); treat it as hostile")
+        state.problems.add(
+            kind,
+            label,
+            f"{label} cannot be verified: the pickle does not decode to its end ({report.error}); treat it as hostile",
+        )
 
 
 def _list_nested(state: State, outer: str, data: bytes) -> list[str] | str:
@@ -197,8 +226,10 @@ def describe_in_process(path: str | os.PathLike[str], max_ops: int = DEFAULT_MAX
         return build_report(state, HOSTILE_KINDS, UNREADABLE_KINDS)
     with zf:
         infos = zf.infolist()
-        state.members = [{"name": i.filename, "size": i.file_size, "compressed_size": i.compress_size}
-                         for i in sorted(infos, key=lambda i: (i.filename, i.header_offset))]
+        state.members = [
+            {"name": i.filename, "size": i.file_size, "compressed_size": i.compress_size}
+            for i in sorted(infos, key=lambda i: (i.filename, i.header_offset))
+        ]
         for info in infos:
             state.infos.setdefault(zipread.landing(info.filename) + ("/" if info.is_dir() else ""), info)
         zipread.check_infos(infos, "", state.problems)

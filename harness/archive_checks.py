@@ -24,8 +24,13 @@ GLOBAL_CHECKS = (  # (check id, clause id)
 
 
 def _check(cid: str, clause: str, status: str, detail: str, model: str | None = None) -> dict[str, str]:
-    return {"id": cid, "clause": clause, "text": contract.clause_text(clause, model), "status": status,
-            "detail": detail}
+    return {
+        "id": cid,
+        "clause": clause,
+        "text": contract.clause_text(clause, model),
+        "status": status,
+        "detail": detail,
+    }
 
 
 def _fmt(value: Any) -> str:
@@ -91,23 +96,28 @@ def model_info(state: Any, model: str) -> dict[str, Any]:
     h5 = state.h5.get(prefix + "model.h5")
     params = state.pickles.get(prefix + "params.dill")
     custom = state.pickles.get(prefix + "custom_objects.dill")
-    params_plain = params.plain() if params and not params.error else None
-    custom_plain = custom.plain() if custom and not custom.error else None
-    params_ok = isinstance(params_plain, dict)
-    custom_ok = isinstance(custom_plain, dict)
+    params_value = params.plain() if params and not params.error else None
+    custom_value = custom.plain() if custom and not custom.error else None
+    params_ok, custom_ok = isinstance(params_value, dict), isinstance(custom_value, dict)
+    params_plain: dict[str, Any] = params_value if isinstance(params_value, dict) else {}
+    custom_plain: dict[str, Any] = custom_value if isinstance(custom_value, dict) else {}
     return {
         "members": members,
         "keras_members": keras if isinstance(keras, list) else None,
         "h5_attrs": h5[0] if isinstance(h5, tuple) else None,
         "h5_datasets": h5[1] if isinstance(h5, tuple) else None,
         "params_keys": sorted(params_plain) if params_ok else None,
-        "params_values": ({k: _unwrap(params_plain[k]) for k in contract.PARAMS_REQUIRED if k in params_plain}
-                          if params_ok else None),
+        "params_values": (
+            {k: _unwrap(params_plain[k]) for k in contract.PARAMS_REQUIRED if k in params_plain} if params_ok else None
+        ),
         "custom_objects_names": sorted(custom_plain) if custom_ok else None,
-        "custom_objects_refs": ({k: (v.get("__global__") if isinstance(v, dict) else None)
-                                 for k, v in sorted(custom_plain.items())} if custom_ok else None),
+        "custom_objects_refs": (
+            {k: (v.get("__global__") if isinstance(v, dict) else None) for k, v in sorted(custom_plain.items())}
+            if custom_ok
+            else None
+        ),
         "checkpoints": [m for m in members if m.lower().endswith(contract.TORCH_SUFFIXES)],
-        "hyperparameters": [m for m in members if contract.is_hparams(m[len(prefix):])],
+        "hyperparameters": [m for m in members if contract.is_hparams(m[len(prefix) :])],
     }
 
 
@@ -149,9 +159,14 @@ def _params_check(state: Any, model: str, info: dict[str, Any]) -> dict[str, str
         return _check(cid, "tf.params", *bad, model=model)
     missing = [k for k in contract.PARAMS_REQUIRED if k not in (info["params_keys"] or [])]
     values = ", ".join(f"{k}={_fmt(v)}" for k, v in (info["params_values"] or {}).items())
-    return _check(cid, "tf.params", "fail" if missing else "pass",
-                  (f"missing keys: {', '.join(missing)}; " if missing else "")
-                  + f"{len(info['params_keys'] or [])} keys; {values}", model)
+    return _check(
+        cid,
+        "tf.params",
+        "fail" if missing else "pass",
+        (f"missing keys: {', '.join(missing)}; " if missing else "")
+        + f"{len(info['params_keys'] or [])} keys; {values}",
+        model,
+    )
 
 
 def _h5_check(state: Any, model: str) -> dict[str, str]:
@@ -170,8 +185,14 @@ def _tf_checks(state: Any, model: str, info: dict[str, Any]) -> list[dict[str, s
     out = [_keras_check(state, model), _params_check(state, model, info)]
     bad = _pickle_check(state, f"{model}/custom_objects.dill")
     refs = info["custom_objects_refs"] or {}
-    out.append(_check(f"tf.custom_objects[{model}]", "tf.custom-objects", *(bad or (
-        "pass", f"{len(refs)} names: " + ", ".join(f"{k} -> {v}" for k, v in refs.items()))), model=model))
+    out.append(
+        _check(
+            f"tf.custom_objects[{model}]",
+            "tf.custom-objects",
+            *(bad or ("pass", f"{len(refs)} names: " + ", ".join(f"{k} -> {v}" for k, v in refs.items()))),
+            model=model,
+        )
+    )
     out.append(_h5_check(state, model))
     out.append(_intensity_check(model, info))
     return out
@@ -199,13 +220,27 @@ def _intensity_check(model: str, info: dict[str, Any]) -> dict[str, str]:
 def _torch_checks(state: Any, model: str, info: dict[str, Any]) -> list[dict[str, str]]:
     ckpts = [m for m in info["checkpoints"] if m.lower().endswith(".ckpt")]
     found = ", ".join(info["members"]) or "nothing"
-    out = [_check(f"torch.ckpt[{model}]", "torch.ckpt", "pass" if ckpts else "fail",
-                  ", ".join(ckpts) if ckpts else f"no .ckpt under {model}/ (found: {found})", model)]
+    out = [
+        _check(
+            f"torch.ckpt[{model}]",
+            "torch.ckpt",
+            "pass" if ckpts else "fail",
+            ", ".join(ckpts) if ckpts else f"no .ckpt under {model}/ (found: {found})",
+            model,
+        )
+    ]
     hparams = info["hyperparameters"]
     bad = [b for b in (_pickle_check(state, h) for h in hparams if h.lower().endswith(contract.PICKLE_SUFFIXES)) if b]
     detail = ", ".join(hparams) if hparams else f"no hparams.yaml / params.dill / hyperparameters member under {model}/"
-    out.append(_check(f"torch.hparams[{model}]", "torch.hparams", "pass" if hparams and not bad else "fail",
-                      "; ".join(b[1] for b in bad) if bad else detail, model))
+    out.append(
+        _check(
+            f"torch.hparams[{model}]",
+            "torch.hparams",
+            "pass" if hparams and not bad else "fail",
+            "; ".join(b[1] for b in bad) if bad else detail,
+            model,
+        )
+    )
     return out
 
 
@@ -215,11 +250,18 @@ def _backend_check(state: Any, manifest: Any, why: str | None) -> dict[str, str]
     has_tag = isinstance(manifest, dict) and "backend" in manifest
     tag = manifest.get("backend") if has_tag else None
     if has_tag and tag not in contract.BACKENDS:
-        return _check(cid, clause, "fail", f"unknown backend tag {_fmt(tag)} (expected one of {', '.join(contract.BACKENDS)})")
+        return _check(
+            cid, clause, "fail", f"unknown backend tag {_fmt(tag)} (expected one of {', '.join(contract.BACKENDS)})"
+        )
     if torch and tag != contract.TORCH_BACKEND:
         where = contract.MANIFEST if not why else "the manifest (unreadable)"
-        return _check(cid, clause, "fail", f"PyTorch archive (holds {', '.join(torch)}) but {where} has "
-                      f"{'backend=' + _fmt(tag) if has_tag else 'no backend tag'}: add 'backend': 'pytorch'")
+        return _check(
+            cid,
+            clause,
+            "fail",
+            f"PyTorch archive (holds {', '.join(torch)}) but {where} has "
+            f"{'backend=' + _fmt(tag) if has_tag else 'no backend tag'}: add 'backend': 'pytorch'",
+        )
     if why:
         return _check(cid, clause, "skip", why)
     if has_tag:
@@ -227,15 +269,23 @@ def _backend_check(state: Any, manifest: Any, why: str | None) -> dict[str, str]
     return _check(cid, clause, "pass", f"no tag: {contract.DEFAULT_BACKEND} by default, and no PyTorch payloads")
 
 
-def checks(state: Any, manifest: Any, why: str | None, backend: str,
-           models: dict[str, dict[str, Any]], checked: list[str]) -> list[dict[str, str]]:
+def checks(
+    state: Any, manifest: Any, why: str | None, backend: str, models: dict[str, dict[str, Any]], checked: list[str]
+) -> list[dict[str, str]]:
     out = [_check(*GLOBAL_CHECKS[0], "fail" if why else "pass", why or f"keys: {', '.join(manifest)}")]
     if why:
         out.append(_check(*GLOBAL_CHECKS[1], "skip", why))
     else:
         missing = [k for k in contract.MANIFEST_KEYS if k not in manifest]
-        out.append(_check(*GLOBAL_CHECKS[1], "fail" if missing else "pass", f"missing: {', '.join(missing)}"
-                          if missing else ", ".join(f"{k}={_fmt(manifest[k])}" for k in contract.MANIFEST_KEYS)))
+        out.append(
+            _check(
+                *GLOBAL_CHECKS[1],
+                "fail" if missing else "pass",
+                f"missing: {', '.join(missing)}"
+                if missing
+                else ", ".join(f"{k}={_fmt(manifest[k])}" for k in contract.MANIFEST_KEYS),
+            )
+        )
     out.append(_backend_check(state, manifest, why))
     listed = manifest.get("models") if isinstance(manifest, dict) else None
     gaps = []
@@ -246,7 +296,9 @@ def checks(state: Any, manifest: Any, why: str | None, backend: str,
             gaps.append(f"no {m}/ folder")
     out.append(_check(*GLOBAL_CHECKS[3], "fail" if gaps else "pass", "; ".join(gaps) or "both present"))
     for m in checked:
-        out += _torch_checks(state, m, models[m]) if backend == contract.TORCH_BACKEND else _tf_checks(state, m, models[m])
+        out += (
+            _torch_checks(state, m, models[m]) if backend == contract.TORCH_BACKEND else _tf_checks(state, m, models[m])
+        )
     return out
 
 
@@ -259,13 +311,17 @@ def _unsafe_model_names(state: Any, manifest: Any) -> None:
         why = model_name_problem(name)
         if why:
             shown = json.dumps(name, ensure_ascii=True)[:120]
-            state.problems.add("unsafe_model_name", contract.MANIFEST,
-                               f"manifest model name {shown} is {why}: the loader would join it onto its "
-                               f"extraction folder; refusing to trust this archive")
+            state.problems.add(
+                "unsafe_model_name",
+                contract.MANIFEST,
+                f"manifest model name {shown} is {why}: the loader would join it onto its "
+                f"extraction folder; refusing to trust this archive",
+            )
 
 
-def _verdict(state: Any, failed: list[dict[str, str]], hostile: frozenset[str],
-             unreadable: frozenset[str]) -> tuple[str, int, str]:
+def _verdict(
+    state: Any, failed: list[dict[str, str]], hostile: frozenset[str], unreadable: frozenset[str]
+) -> tuple[str, int, str]:
     kinds = state.problems.kinds()
     if kinds & (hostile | unreadable):
         first = next(p for p in state.problems.items if p["kind"] in (hostile | unreadable))
@@ -278,7 +334,8 @@ def _verdict(state: Any, failed: list[dict[str, str]], hostile: frozenset[str],
 def build_report(state: Any, hostile: frozenset[str], unreadable: frozenset[str]) -> dict[str, Any]:
     """Assemble the description in a fixed key order."""
     readable = state.archive is not None and not (
-        state.problems.kinds() & {"not_found", "not_a_file", "io_error", "empty", "not_zip", "truncated"})
+        state.problems.kinds() & {"not_found", "not_a_file", "io_error", "empty", "not_zip", "truncated"}
+    )
     manifest, why = manifest_of(state) if readable and not state.refused else (None, None)
     backend = backend_of(state, manifest) if readable else (None, None)
     models: dict[str, dict[str, Any]] = {}
@@ -292,14 +349,24 @@ def build_report(state: Any, hostile: frozenset[str], unreadable: frozenset[str]
         results = [_check(cid, clause, "skip", reason) for cid, clause in GLOBAL_CHECKS]
     status, code, summary = _verdict(state, [c for c in results if c["status"] == "fail"], hostile, unreadable)
     if state.problems.more:
-        state.problems.items.append({"kind": "more", "clause": None, "member": None,
-                                     "message": f"... and {state.problems.more} more problems"})
+        state.problems.items.append(
+            {"kind": "more", "clause": None, "member": None, "message": f"... and {state.problems.more} more problems"}
+        )
     return {
-        "path": state.path, "archive": state.archive, "status": status, "exit_code": code, "summary": summary,
-        "backend": backend[0], "backend_source": backend[1], "members": state.members,
+        "path": state.path,
+        "archive": state.archive,
+        "status": status,
+        "exit_code": code,
+        "summary": summary,
+        "backend": backend[0],
+        "backend_source": backend[1],
+        "members": state.members,
         "total_size": sum(m["size"] for m in state.members),
         "total_compressed_size": sum(m["compressed_size"] for m in state.members),
-        "manifest": manifest, "models": models,
+        "manifest": manifest,
+        "models": models,
         "pickles": {name: state.pickles[name].as_dict() for name in sorted(state.pickles)},
-        "clauses": results, "problems": state.problems.items, "warnings": state.warnings,
+        "clauses": results,
+        "problems": state.problems.items,
+        "warnings": state.warnings,
     }

@@ -11,7 +11,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .archive import describe_archive
 from .sandbox import Limits
@@ -50,15 +51,20 @@ def _model_lines(name: str, m: dict[str, Any]) -> list[str]:
 def render_text(description: dict[str, Any]) -> str:
     """A readable report of :func:`describe_archive`'s result."""
     d = description
-    lines = [f"archive: {_safe(d['archive'] or d['path'])}",
-             f"status:  {d['status']} (exit {d['exit_code']}): {_safe(d['summary'])}"]
+    lines = [
+        f"archive: {_safe(d['archive'] or d['path'])}",
+        f"status:  {d['status']} (exit {d['exit_code']}): {_safe(d['summary'])}",
+    ]
     if d["backend"]:
         lines.append(f"backend: {_safe(d['backend'])} ({_safe(d['backend_source'])})")
     if d["manifest"] is not None:
         lines.append(f"manifest: {_safe(_fmt(d['manifest']))}")
     if d["members"]:
-        lines += ["", f"members ({len(d['members'])}; {d['total_size']} bytes, {d['total_compressed_size']} compressed)",
-                  f"  {'size':>12}  {'compressed':>12}  name"]
+        lines += [
+            "",
+            f"members ({len(d['members'])}; {d['total_size']} bytes, {d['total_compressed_size']} compressed)",
+            f"  {'size':>12}  {'compressed':>12}  name",
+        ]
         lines += [f"  {m['size']:>12}  {m['compressed_size']:>12}  {_safe(m['name'])}" for m in d["members"]]
     if d["models"]:
         lines += ["", "models"]
@@ -67,13 +73,17 @@ def render_text(description: dict[str, Any]) -> str:
     if d["pickles"]:
         lines += ["", "pickles (decoded without unpickling; names they would import)"]
         for name, p in d["pickles"].items():
-            lines.append(f"  {_safe(name)} [{p.get('kind', 'data')}]: {_safe(', '.join(p['globals']) or 'plain data only')}")
+            lines.append(
+                f"  {_safe(name)} [{p.get('kind', 'data')}]: {_safe(', '.join(p['globals']) or 'plain data only')}"
+            )
             if p["error"]:
                 lines.append(f"    error: {_safe(p['error'])}")
     lines += ["", "contract"]
     lines += [f"  {c['status'].upper():<4}  {_safe(c['id'])}: {_safe(c['detail'])}" for c in d["clauses"]]
-    for title, rows in (("warnings", d.get("warnings") or []), ("problems", [f"[{p['kind']}] {p['message']}"
-                                                                          for p in d["problems"]])):
+    for title, rows in (
+        ("warnings", d.get("warnings") or []),
+        ("problems", [f"[{p['kind']}] {p['message']}" for p in d["problems"]]),
+    ):
         if rows:
             lines += ["", title] + [f"  {_safe(r)}" for r in rows]
     return "\n".join(lines) + "\n"
@@ -101,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callchain inspect",
         description="Describe a wts.h5.zip model archive without extracting or unpickling it, "
-                    "and check it against the persistence contract (in a bounded child process).")
+        "and check it against the persistence contract (in a bounded child process).",
+    )
     parser.add_argument("path", metavar="PATH", help="wts.h5.zip, its base name wts.h5, or the folder holding it")
     parser.add_argument("--json", action="store_true", help="print the description as one JSON document")
     add_limit_flags(parser)
@@ -110,18 +121,35 @@ def _parser() -> argparse.ArgumentParser:
 
 def add_limit_flags(parser: argparse.ArgumentParser) -> None:
     d = Limits()
-    parser.add_argument("--max-seconds", type=float, default=d.seconds,
-                        help=f"wall-clock and CPU seconds the inspection may take (default {d.seconds:g})")
-    parser.add_argument("--max-memory", type=int, default=d.memory_mb, metavar="MB",
-                        help=f"memory (address space) the inspection may use (default {d.memory_mb})")
-    parser.add_argument("--max-ops", type=int, default=d.max_ops,
-                        help=f"pickle opcodes decoded, all members together (default {d.max_ops})")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=d.seconds,
+        help=f"wall-clock and CPU seconds the inspection may take (default {d.seconds:g})",
+    )
+    parser.add_argument(
+        "--max-memory",
+        type=int,
+        default=d.memory_mb,
+        metavar="MB",
+        help=f"memory (address space) the inspection may use (default {d.memory_mb})",
+    )
+    parser.add_argument(
+        "--max-ops",
+        type=int,
+        default=d.max_ops,
+        help=f"pickle opcodes decoded, all members together (default {d.max_ops})",
+    )
 
 
 def limits_from(args: argparse.Namespace) -> Limits:
     seconds = max(float(args.max_seconds), 1.0)
-    return Limits(seconds=seconds, cpu_seconds=max(int(seconds), 1), memory_mb=max(int(args.max_memory), 128),
-                  max_ops=max(int(args.max_ops), 1))
+    return Limits(
+        seconds=seconds,
+        cpu_seconds=max(int(seconds), 1),
+        memory_mb=max(int(args.max_memory), 128),
+        max_ops=max(int(args.max_ops), 1),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,8 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         description = describe_archive(args.path, limits_from(args))
     except Exception as exc:  # a bug, not bad input; still no traceback for the user
-        _write(sys.stderr, f"error: internal error while inspecting {_safe(args.path)} "
-                           f"({type(exc).__name__}: {_safe(exc)}); please report it with the archive\n")
+        _write(
+            sys.stderr,
+            f"error: internal error while inspecting {_safe(args.path)} "
+            f"({type(exc).__name__}: {_safe(exc)}); please report it with the archive\n",
+        )
         return 2
     if args.json:
         _write(sys.stdout, to_json(description) + "\n")

@@ -42,20 +42,39 @@ class Member:
 
 
 MEMBERS: tuple[Member, ...] = (
-    Member(MANIFEST, "root manifest: {'models': [...], 'version': 'X.Y'}; PyTorch adds 'backend': 'pytorch'",
-           ("manifest-writer", "archive-member"), "archive writer that emits manifest.dill with the backend tag",
-           "manifest"),
-    Member("model.keras", "the weights (Keras format); PyTorch carries a Lightning .ckpt payload instead",
-           ("lightning-checkpoint", "save-checkpoint", "torch-save"),
-           "save hook that writes each model's .ckpt into <model>/"),
-    Member("params.dill", "all of params.cfg + intensity_scale + _version, restored into params.cfg on load",
-           ("save-hyperparameters", "pickle-dump"),
-           "params snapshot: dump the config (incl. intensity_scale) as params.dill", "params"),
-    Member("custom_objects.dill", "name → class map needed to deserialise custom layers",
-           ("pickle-dump",), "none needed for .ckpt; document what replaces it (hyperparameters + model class)",
-           "custom_objects"),
-    Member("model.h5", "HDF5 holding only the attribute intensity_scale",
-           (), "write intensity_scale where the TensorFlow loader looks for it, or record it in params.dill"),
+    Member(
+        MANIFEST,
+        "root manifest: {'models': [...], 'version': 'X.Y'}; PyTorch adds 'backend': 'pytorch'",
+        ("manifest-writer", "archive-member"),
+        "archive writer that emits manifest.dill with the backend tag",
+        "manifest",
+    ),
+    Member(
+        "model.keras",
+        "the weights (Keras format); PyTorch carries a Lightning .ckpt payload instead",
+        ("lightning-checkpoint", "save-checkpoint", "torch-save"),
+        "save hook that writes each model's .ckpt into <model>/",
+    ),
+    Member(
+        "params.dill",
+        "all of params.cfg + intensity_scale + _version, restored into params.cfg on load",
+        ("save-hyperparameters", "pickle-dump"),
+        "params snapshot: dump the config (incl. intensity_scale) as params.dill",
+        "params",
+    ),
+    Member(
+        "custom_objects.dill",
+        "name → class map needed to deserialise custom layers",
+        ("pickle-dump",),
+        "none needed for .ckpt; document what replaces it (hyperparameters + model class)",
+        "custom_objects",
+    ),
+    Member(
+        "model.h5",
+        "HDF5 holding only the attribute intensity_scale",
+        (),
+        "write intensity_scale where the TensorFlow loader looks for it, or record it in params.dill",
+    ),
 )
 MEMBER_BY_NAME = {m.name: m for m in MEMBERS}
 
@@ -101,20 +120,31 @@ class Clause:
 CLAUSES: tuple[Clause, ...] = (
     Clause("archive.basename", f"the archive is named {ARCHIVE_NAME} (callers pass {ARCHIVE_BASE})"),
     Clause("archive.readable", "the archive is a complete, unencrypted zip file", hostile=True),
-    Clause("archive.member-names", "every member extracts inside the target folder, to a file of its own "
-           "(no absolute path, '..', backslash, or two members landing on one file)", hostile=True),
+    Clause(
+        "archive.member-names",
+        "every member extracts inside the target folder, to a file of its own "
+        "(no absolute path, '..', backslash, or two members landing on one file)",
+        hostile=True,
+    ),
     Clause("archive.no-links", "no member is a symbolic link", hostile=True),
     Clause("archive.bounded", "members and their expansion stay within the reader's limits", hostile=True),
-    Clause("archive.pickle-allowlist", "each pickle imports only what a genuine member of its kind needs, "
-           "and calls only the constructors of plain data", hostile=True),
+    Clause(
+        "archive.pickle-allowlist",
+        "each pickle imports only what a genuine member of its kind needs, "
+        "and calls only the constructors of plain data",
+        hostile=True,
+    ),
     Clause("archive.pickle-readable", "each pickle decodes to its end", hostile=True),
-    Clause("archive.keras-config", "each model.keras config.json carries no code and keeps Keras' safe mode",
-           hostile=True),
+    Clause(
+        "archive.keras-config", "each model.keras config.json carries no code and keeps Keras' safe mode", hostile=True
+    ),
     Clause("archive.manifest-root", f"{MANIFEST} at the archive root, decodable as a dict"),
     Clause("archive.manifest-keys", "manifest holds " + " and ".join(repr(k) for k in MANIFEST_KEYS)),
     Clause("archive.manifest-models", "manifest model names are plain folder names", hostile=True),
-    Clause("archive.backend-tag", f"backend tag: absent means {DEFAULT_BACKEND}; PyTorch archives must set "
-           f"'backend': '{TORCH_BACKEND}'"),
+    Clause(
+        "archive.backend-tag",
+        f"backend tag: absent means {DEFAULT_BACKEND}; PyTorch archives must set 'backend': '{TORCH_BACKEND}'",
+    ),
     Clause("archive.models", f"both {' and '.join(REQUIRED_MODELS)} present, in the manifest and as folders"),
     Clause("tf.model-keras", "<model>/model.keras present (a Keras zip)"),
     Clause("tf.params", f"<model>/params.dill decodable, with keys {', '.join(PARAMS_REQUIRED)}"),
@@ -139,31 +169,81 @@ def clause_text(clause_id: str, model: str | None = None) -> str:
 # CALLABLE: globals a genuine pickle calls (REDUCE/NEWOBJ) to rebuild plain data.
 # REFERENCE: globals it may only name (never call): classes a loader looks up.
 
-_NUMPY = tuple(f"numpy.{core}.multiarray.{name}" for core in ("core", "_core")
-               for name in ("_reconstruct", "scalar")) + tuple(
-    f"numpy.{core}.numeric._frombuffer" for core in ("core", "_core")) + (
-    "numpy.ndarray", "numpy.dtype", "numpy.core.multiarray._frombuffer",
-    "dill._dill._create_array")  # dill's ndarray: _create_array(_reconstruct, args, state, npdict)
+_NUMPY = (
+    tuple(f"numpy.{core}.multiarray.{name}" for core in ("core", "_core") for name in ("_reconstruct", "scalar"))
+    + tuple(f"numpy.{core}.numeric._frombuffer" for core in ("core", "_core"))
+    + ("numpy.ndarray", "numpy.dtype", "numpy.core.multiarray._frombuffer", "dill._dill._create_array")
+)  # dill's ndarray: _create_array(_reconstruct, args, state, npdict)
 # params.dill of main/torchapi-devel/refactor holds the probe as a tf.Tensor: EagerTensor pickles
 # as convert_to_tensor(<ndarray>).
 _TENSORFLOW = ("tensorflow.python.framework.ops.convert_to_tensor",)
-_PLAIN = ("builtins.set", "builtins.frozenset", "builtins.bytearray", "builtins.bytes", "builtins.complex",
-          "builtins.slice", "builtins.range", "collections.OrderedDict",
-          "builtins.list", "builtins.dict", "builtins.tuple", "dill._dill._load_type")
-_PATHS = ("pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.Path", "pathlib.PurePosixPath",
-          "pathlib.PureWindowsPath", "pathlib._local.PosixPath", "pathlib._local.WindowsPath")
+_PLAIN = (
+    "builtins.set",
+    "builtins.frozenset",
+    "builtins.bytearray",
+    "builtins.bytes",
+    "builtins.complex",
+    "builtins.slice",
+    "builtins.range",
+    "collections.OrderedDict",
+    "builtins.list",
+    "builtins.dict",
+    "builtins.tuple",
+    "dill._dill._load_type",
+)
+_PATHS = (
+    "pathlib.PosixPath",
+    "pathlib.WindowsPath",
+    "pathlib.Path",
+    "pathlib.PurePosixPath",
+    "pathlib.PureWindowsPath",
+    "pathlib._local.PosixPath",
+    "pathlib._local.WindowsPath",
+)
 # torch's tensor rebuild functions, by name: a checkpoint is read without importing torch.
-_TORCH = ("torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
-          "torch._utils._rebuild_parameter_with_state", "torch._utils._rebuild_tensor_v3",
-          "torch._tensor._rebuild_from_type_v2", "torch.Size", "torch.device", "collections.OrderedDict",
-          "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage",
-          "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage",
-          "torch.ByteStorage", "torch.BoolStorage", "torch.ComplexFloatStorage", "torch.ComplexDoubleStorage",
-          "torch.storage.UntypedStorage", "torch.storage.TypedStorage", "torch.float32", "torch.float64",
-          "torch.complex64", "torch.int64", "torch.int32", "torch.bool", "torch.uint8", "torch.float16",
-          "torch.bfloat16", "torch.nn.parameter.Parameter", "torch.Tensor", "numpy.core.multiarray.scalar",
-          "numpy._core.multiarray.scalar", "numpy.dtype", "builtins.set",
-          "argparse.Namespace", "pathlib.PosixPath", "builtins.slice")
+_TORCH = (
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_tensor",
+    "torch._utils._rebuild_parameter",
+    "torch._utils._rebuild_parameter_with_state",
+    "torch._utils._rebuild_tensor_v3",
+    "torch._tensor._rebuild_from_type_v2",
+    "torch.Size",
+    "torch.device",
+    "collections.OrderedDict",
+    "torch.FloatStorage",
+    "torch.DoubleStorage",
+    "torch.HalfStorage",
+    "torch.BFloat16Storage",
+    "torch.LongStorage",
+    "torch.IntStorage",
+    "torch.ShortStorage",
+    "torch.CharStorage",
+    "torch.ByteStorage",
+    "torch.BoolStorage",
+    "torch.ComplexFloatStorage",
+    "torch.ComplexDoubleStorage",
+    "torch.storage.UntypedStorage",
+    "torch.storage.TypedStorage",
+    "torch.float32",
+    "torch.float64",
+    "torch.complex64",
+    "torch.int64",
+    "torch.int32",
+    "torch.bool",
+    "torch.uint8",
+    "torch.float16",
+    "torch.bfloat16",
+    "torch.nn.parameter.Parameter",
+    "torch.Tensor",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.dtype",
+    "builtins.set",
+    "argparse.Namespace",
+    "pathlib.PosixPath",
+    "builtins.slice",
+)
 
 CALLABLE: dict[str, frozenset[str]] = {
     "manifest": frozenset(_PLAIN),
@@ -173,9 +253,13 @@ CALLABLE: dict[str, frozenset[str]] = {
     "checkpoint": frozenset(_TORCH + _NUMPY + _PLAIN),
 }
 # _codecs.encode(text, 'latin1') is how protocols 0-2 spell bytes: decoded as data, never called.
-REFERENCE: dict[str, frozenset[str]] = {kind: names | frozenset(
-    {"builtins.NoneType", "builtins.int", "builtins.float", "builtins.str", "builtins.bool", "_codecs.encode"})
-    for kind, names in CALLABLE.items()}
+REFERENCE: dict[str, frozenset[str]] = {
+    kind: names
+    | frozenset(
+        {"builtins.NoneType", "builtins.int", "builtins.float", "builtins.str", "builtins.bool", "_codecs.encode"}
+    )
+    for kind, names in CALLABLE.items()
+}
 # custom_objects.dill maps names to the target's classes and functions: references only (a loader
 # hands them to keras.models.load_model, which calls them), and only inside the target's namespace.
 REFERENCE_NAMESPACES: dict[str, tuple[str, ...]] = {
@@ -185,10 +269,30 @@ REFERENCE_NAMESPACES: dict[str, tuple[str, ...]] = {
 }
 # dill's _load_type(name) returns a type by name: only these names rebuild plain data.
 LOAD_TYPE_NAMES: dict[str, str] = {
-    **{n: f"builtins.{n}" for n in ("set", "frozenset", "bytearray", "bytes", "complex", "list", "tuple", "dict",
-                                    "str", "int", "float", "bool", "slice", "range")},
-    "NoneType": "builtins.NoneType", "PosixPathType": "pathlib.PosixPath",
-    "WindowsPathType": "pathlib.WindowsPath", "OrderedDictType": "collections.OrderedDict"}
+    **{
+        n: f"builtins.{n}"
+        for n in (
+            "set",
+            "frozenset",
+            "bytearray",
+            "bytes",
+            "complex",
+            "list",
+            "tuple",
+            "dict",
+            "str",
+            "int",
+            "float",
+            "bool",
+            "slice",
+            "range",
+        )
+    },
+    "NoneType": "builtins.NoneType",
+    "PosixPathType": "pathlib.PosixPath",
+    "WindowsPathType": "pathlib.WindowsPath",
+    "OrderedDictType": "collections.OrderedDict",
+}
 
 # --- Keras config.json ------------------------------------------------------------------------
 KERAS_MODULES = ("keras", "tf_keras", "tensorflow") + TARGET_NAMESPACES

@@ -37,8 +37,9 @@ def _lambda_code(node: dict[str, Any]) -> bool:
     function = config.get("function") if isinstance(config, dict) else None
     if isinstance(config, dict) and config.get("function_type") == "lambda":
         return True
-    return isinstance(function, (list, str)) or (isinstance(function, dict)
-                                                 and function.get("class_name") == "__lambda__")
+    return isinstance(function, (list, str)) or (
+        isinstance(function, dict) and function.get("class_name") == "__lambda__"
+    )
 
 
 def check_config(data: bytes) -> tuple[list[str], list[str]]:
@@ -78,5 +79,4 @@ def _judge(node: dict[str, Any], hostile: dict[str, None], warnings: dict[str, N
         hostile.setdefault("config turns Keras' safe mode off", None)
     if "class_name" in node and not _module_ok(node.get("module"), name):
         module = json.dumps(node.get("module"), ensure_ascii=True)[:80]
-        warnings.setdefault(f"layer {shown} comes from module {module}, outside Keras and the target's namespace",
-                            None)
+        warnings.setdefault(f"layer {shown} comes from module {module}, outside Keras and the target's namespace", None)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import codecs
 import pickletools
 import struct
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 __all__ = ["PickleError", "iter_ops"]
 
@@ -33,7 +34,7 @@ class _Cursor:
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
             raise PickleError(f"truncated: needs {n} bytes at offset {self.pos}")
-        chunk = self.data[self.pos:self.pos + n]
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
@@ -41,7 +42,7 @@ class _Cursor:
         end = self.data.find(b"\n", self.pos)
         if end < 0:
             raise PickleError(f"truncated: no newline after offset {self.pos}")
-        chunk = self.data[self.pos:end]
+        chunk = self.data[self.pos : end]
         self.pos = end + 1
         return chunk
 
@@ -72,6 +73,7 @@ def _sized(width: int, fmt: str) -> Callable[[_Cursor], bytes]:
     def read(cur: _Cursor) -> bytes:
         (n,) = struct.unpack(fmt, cur.take(width))
         return cur.take(n)
+
     return read
 
 
@@ -92,8 +94,12 @@ def _pair(cur: _Cursor) -> str:
 
 
 _READERS: dict[str, Callable[[_Cursor], Any]] = {
-    "uint1": _fixed("<B"), "uint2": _fixed("<H"), "int4": _fixed("<i"), "uint4": _fixed("<I"),
-    "uint8": _fixed("<Q"), "float8": _fixed(">d"),
+    "uint1": _fixed("<B"),
+    "uint2": _fixed("<H"),
+    "int4": _fixed("<i"),
+    "uint4": _fixed("<I"),
+    "uint8": _fixed("<Q"),
+    "float8": _fixed(">d"),
     "decimalnl_short": lambda cur: _int_text(cur.line(), True),
     "decimalnl_long": lambda cur: _int_text(cur.line(), False),
     "floatnl": lambda cur: float(cur.line().decode("ascii")),
@@ -101,13 +107,17 @@ _READERS: dict[str, Callable[[_Cursor], Any]] = {
     "stringnl_noescape": lambda cur: cur.line().decode("utf-8"),
     "stringnl_noescape_pair": _pair,
     "unicodestringnl": lambda cur: cur.line().decode("raw-unicode-escape"),
-    "string1": _sized(1, "<B"), "string4": _sized(4, "<i"),
-    "bytes1": _sized(1, "<B"), "bytes4": _sized(4, "<I"), "bytes8": _sized(8, "<Q"),
+    "string1": _sized(1, "<B"),
+    "string4": _sized(4, "<i"),
+    "bytes1": _sized(1, "<B"),
+    "bytes4": _sized(4, "<I"),
+    "bytes8": _sized(8, "<Q"),
     "bytearray8": _sized(8, "<Q"),
     "unicodestring1": lambda cur: _sized(1, "<B")(cur).decode("utf-8", "surrogatepass"),
     "unicodestring4": lambda cur: _sized(4, "<I")(cur).decode("utf-8", "surrogatepass"),
     "unicodestring8": lambda cur: _sized(8, "<Q")(cur).decode("utf-8", "surrogatepass"),
-    "long1": _long(1, "<B"), "long4": _long(4, "<i"),
+    "long1": _long(1, "<B"),
+    "long4": _long(4, "<i"),
 }
 
 

@@ -7,7 +7,8 @@ machine's ``global_``/``call``, which judge them and return placeholders. ``m`` 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .pickleops import PickleError
 from .picklevalues import Dict, Set
@@ -50,9 +51,10 @@ def _tuple_n(n: int) -> Handler:
     def run(m: Any, arg: Any) -> None:
         if len(m.stack) - m.fence() < n:
             raise PickleError(f"stack underflow at offset {m.pos}")
-        items = tuple(m.stack[len(m.stack) - n:]) if n else ()
-        del m.stack[len(m.stack) - n:]
+        items = tuple(m.stack[len(m.stack) - n :]) if n else ()
+        del m.stack[len(m.stack) - n :]
         m.stack.append(items)
+
     return run
 
 
@@ -174,25 +176,76 @@ def _readonly(m: Any, arg: Any) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
-    **{name: _push_arg for name in (
-        "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
-        "BYTEARRAY8", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8")},
-    "STRING": _py2_string, "BINSTRING": _py2_string, "SHORT_BINSTRING": _py2_string,
-    "PROTO": _proto, "FRAME": _nothing, "READONLY_BUFFER": _readonly, "NEXT_BUFFER": _next_buffer,
+    **{
+        name: _push_arg
+        for name in (
+            "INT",
+            "BININT",
+            "BININT1",
+            "BININT2",
+            "LONG",
+            "LONG1",
+            "LONG4",
+            "FLOAT",
+            "BINFLOAT",
+            "BINBYTES",
+            "SHORT_BINBYTES",
+            "BINBYTES8",
+            "BYTEARRAY8",
+            "UNICODE",
+            "SHORT_BINUNICODE",
+            "BINUNICODE",
+            "BINUNICODE8",
+        )
+    },
+    "STRING": _py2_string,
+    "BINSTRING": _py2_string,
+    "SHORT_BINSTRING": _py2_string,
+    "PROTO": _proto,
+    "FRAME": _nothing,
+    "READONLY_BUFFER": _readonly,
+    "NEXT_BUFFER": _next_buffer,
     "NONE": lambda m, a: m.stack.append(None),
-    "NEWTRUE": lambda m, a: m.stack.append(True), "NEWFALSE": lambda m, a: m.stack.append(False),
-    "MARK": _mark, "POP": _pop, "POP_MARK": lambda m, a: m.pop_mark(),
+    "NEWTRUE": lambda m, a: m.stack.append(True),
+    "NEWFALSE": lambda m, a: m.stack.append(False),
+    "MARK": _mark,
+    "POP": _pop,
+    "POP_MARK": lambda m, a: m.pop_mark(),
     "DUP": lambda m, a: m.stack.append(m.top()),
-    "EMPTY_LIST": lambda m, a: m.stack.append([]), "APPEND": _append, "APPENDS": _appends,
+    "EMPTY_LIST": lambda m, a: m.stack.append([]),
+    "APPEND": _append,
+    "APPENDS": _appends,
     "LIST": lambda m, a: m.stack.append(m.pop_mark()),
-    "EMPTY_TUPLE": _tuple_n(0), "TUPLE1": _tuple_n(1), "TUPLE2": _tuple_n(2), "TUPLE3": _tuple_n(3),
+    "EMPTY_TUPLE": _tuple_n(0),
+    "TUPLE1": _tuple_n(1),
+    "TUPLE2": _tuple_n(2),
+    "TUPLE3": _tuple_n(3),
     "TUPLE": lambda m, a: m.stack.append(tuple(m.pop_mark())),
-    "EMPTY_DICT": lambda m, a: m.stack.append(Dict()), "DICT": _dict, "SETITEM": _setitem, "SETITEMS": _setitems,
-    "EMPTY_SET": lambda m, a: m.stack.append(Set()), "ADDITEMS": _additems, "FROZENSET": _frozenset,
-    "GET": _get, "BINGET": _get, "LONG_BINGET": _get, "PUT": _put, "BINPUT": _put, "LONG_BINPUT": _put,
-    "MEMOIZE": _memoize, "GLOBAL": _global, "STACK_GLOBAL": _stack_global,
-    "EXT1": _ext, "EXT2": _ext, "EXT4": _ext,
-    "REDUCE": _reduce, "BUILD": _build, "INST": _inst, "OBJ": _obj, "NEWOBJ": _newobj, "NEWOBJ_EX": _newobj_ex,
+    "EMPTY_DICT": lambda m, a: m.stack.append(Dict()),
+    "DICT": _dict,
+    "SETITEM": _setitem,
+    "SETITEMS": _setitems,
+    "EMPTY_SET": lambda m, a: m.stack.append(Set()),
+    "ADDITEMS": _additems,
+    "FROZENSET": _frozenset,
+    "GET": _get,
+    "BINGET": _get,
+    "LONG_BINGET": _get,
+    "PUT": _put,
+    "BINPUT": _put,
+    "LONG_BINPUT": _put,
+    "MEMOIZE": _memoize,
+    "GLOBAL": _global,
+    "STACK_GLOBAL": _stack_global,
+    "EXT1": _ext,
+    "EXT2": _ext,
+    "EXT4": _ext,
+    "REDUCE": _reduce,
+    "BUILD": _build,
+    "INST": _inst,
+    "OBJ": _obj,
+    "NEWOBJ": _newobj,
+    "NEWOBJ_EX": _newobj_ex,
     "PERSID": lambda m, a: m.stack.append(m.persistent(a)),
     "BINPERSID": lambda m, a: m.stack.append(m.persistent(m.pop())),
 }

@@ -47,8 +47,9 @@ class PickleReport:
 
     __slots__ = ("value", "globals", "hazards", "error", "kind")
 
-    def __init__(self, value: Any, globals_: list[str], hazards: list[str], error: str | None,
-                 kind: str = "data") -> None:
+    def __init__(
+        self, value: Any, globals_: list[str], hazards: list[str], error: str | None, kind: str = "data"
+    ) -> None:
         self.value, self.globals, self.hazards, self.error, self.kind = value, globals_, hazards, error, kind
 
     def plain(self) -> Any:
@@ -56,8 +57,9 @@ class PickleReport:
         return plain(self.value)
 
     def as_dict(self) -> dict[str, Any]:
-        shown = self.globals[:MAX_NAMES] + ([f"... and {len(self.globals) - MAX_NAMES} more"]
-                                            if len(self.globals) > MAX_NAMES else [])
+        shown = self.globals[:MAX_NAMES] + (
+            [f"... and {len(self.globals) - MAX_NAMES} more"] if len(self.globals) > MAX_NAMES else []
+        )
         return {"kind": self.kind, "globals": shown, "hazards": self.hazards, "error": self.error}
 
 
@@ -79,7 +81,7 @@ def _what_it_is(module: str, qualname: str, resolved: str) -> str:
     parts = qualname.split(".")
     for i, part in enumerate(parts[:-1]):
         if part.lstrip("_") in sys.stdlib_module_names:
-            notes.append(f"an attribute walk reaching {part.lstrip('_')}.{'.'.join(parts[i + 1:])}")
+            notes.append(f"an attribute walk reaching {part.lstrip('_')}.{'.'.join(parts[i + 1 :])}")
             break
     return f" ({'; '.join(notes)})" if notes else ""
 
@@ -87,8 +89,11 @@ def _what_it_is(module: str, qualname: str, resolved: str) -> str:
 def _in_namespace(kind: str, module: str, qualname: str) -> bool:
     """A class/function reference inside the target's namespace: plain identifiers only."""
     spaces = contract.REFERENCE_NAMESPACES.get(kind, ())
-    return (any(module == ns or module.startswith(ns + ".") for ns in spaces)
-            and qualname.isidentifier() and all(p.isidentifier() for p in module.split(".")))
+    return (
+        any(module == ns or module.startswith(ns + ".") for ns in spaces)
+        and qualname.isidentifier()
+        and all(p.isidentifier() for p in module.split("."))
+    )
 
 
 class _Machine:
@@ -143,13 +148,20 @@ class _Machine:
         name = resolve_name(module, qualname, self.proto)
         self.names.setdefault(name, None)
         if name not in self.reference and name not in self.callable and not _in_namespace(self.kind, module, qualname):
-            self.hazard(f"imports {module}.{qualname}{_what_it_is(module, qualname, name)}, which a genuine "
-                        f"{self.kind} pickle never needs")
+            self.hazard(
+                f"imports {module}.{qualname}{_what_it_is(module, qualname, name)}, which a genuine "
+                f"{self.kind} pickle never needs"
+            )
         return Global(name)
 
     def call(self, func: Any, args: Any, kwargs: Any, op: str) -> Any:
-        if isinstance(func, Global) and func.name == "dill._dill._load_type" and isinstance(args, tuple) \
-                and len(args) == 1 and args[0] in contract.LOAD_TYPE_NAMES:
+        if (
+            isinstance(func, Global)
+            and func.name == "dill._dill._load_type"
+            and isinstance(args, tuple)
+            and len(args) == 1
+            and args[0] in contract.LOAD_TYPE_NAMES
+        ):
             return Global(contract.LOAD_TYPE_NAMES[args[0]])  # dill's spelling of a plain type
         plain_value = _plain_call(func, args, kwargs)
         if plain_value is not _NOT_PLAIN:
@@ -159,8 +171,9 @@ class _Machine:
         elif func.name == "dill._dill._load_type":
             self.hazard(f"{op} would load type {brief(args)} through dill._dill._load_type")
         elif func.name not in self.callable and not (op.startswith("NEWOBJ") and self._instantiable(func.name)):
-            self.hazard(f"{op} would call {func.name}({brief(args)[1:-1]}), which a genuine {self.kind} "
-                        "pickle never calls")
+            self.hazard(
+                f"{op} would call {func.name}({brief(args)[1:-1]}), which a genuine {self.kind} pickle never calls"
+            )
         return Call(func, args, kwargs, op)
 
     def _instantiable(self, name: str) -> bool:
@@ -244,11 +257,18 @@ def _plain_call(func: Any, args: Any, kwargs: Any) -> Any:
             return Set(list(args[0].items), frozen=name.endswith("frozenset"))
     if name in ("builtins.bytearray", "builtins.bytes") and len(args) == 1 and isinstance(args[0], bytes):
         return args[0]
-    if name in ("builtins.bytearray", "builtins.bytes") and len(args) == 2 and isinstance(args[0], str) \
-            and args[1] in ("latin1", "latin-1"):
+    if (
+        name in ("builtins.bytearray", "builtins.bytes")
+        and len(args) == 2
+        and isinstance(args[0], str)
+        and args[1] in ("latin1", "latin-1")
+    ):
         return args[0].encode("latin-1", "replace")
-    if name == "builtins.complex" and len(args) <= 2 and all(
-            isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+    if (
+        name == "builtins.complex"
+        and len(args) <= 2
+        and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+    ):
         try:
             return complex(*args)
         except OverflowError:

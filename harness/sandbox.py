@@ -57,9 +57,20 @@ def _failed(path: str, kind: str, message: str) -> dict[str, Any]:
     """The description of an inspection that did not finish: hostile, contents unknown."""
     summary = f"{message}: treat it as hostile; do not extract or load it"
     return {
-        "path": path, "archive": None, "status": "hostile", "exit_code": 2, "summary": summary,
-        "backend": None, "backend_source": None, "members": [], "total_size": 0, "total_compressed_size": 0,
-        "manifest": None, "models": {}, "pickles": {}, "clauses": [],
+        "path": path,
+        "archive": None,
+        "status": "hostile",
+        "exit_code": 2,
+        "summary": summary,
+        "backend": None,
+        "backend_source": None,
+        "members": [],
+        "total_size": 0,
+        "total_compressed_size": 0,
+        "manifest": None,
+        "models": {},
+        "pickles": {},
+        "clauses": [],
         "problems": [{"kind": kind, "clause": "archive.bounded", "member": None, "message": summary}],
         "warnings": [],
     }
@@ -67,9 +78,15 @@ def _failed(path: str, kind: str, message: str) -> dict[str, Any]:
 
 def _why(returncode: int, limits: Limits) -> tuple[str, str]:
     if returncode == OOM_EXIT:
-        return "exhausted", f"the archive exhausted the reader's memory ({limits.memory_mb} MB; raise it with --max-memory)"
+        return (
+            "exhausted",
+            f"the archive exhausted the reader's memory ({limits.memory_mb} MB; raise it with --max-memory)",
+        )
     if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        return "exhausted", f"the archive exhausted the reader's CPU time ({limits.cpu_seconds} s; raise it with --max-seconds)"
+        return (
+            "exhausted",
+            f"the archive exhausted the reader's CPU time ({limits.cpu_seconds} s; raise it with --max-seconds)",
+        )
     if returncode < 0:
         return "crashed", f"the archive crashed the reader ({signal.Signals(-returncode).name})"
     return "crashed", f"the reader stopped with exit code {returncode}"
@@ -81,13 +98,25 @@ def run_sandboxed(path: str | os.PathLike[str], limits: Limits) -> dict[str, Any
     keep = ("PATH", "LANG", "LC_ALL", "HOME", "SYSTEMROOT", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HDF5_USE_FILE_LOCKING="FALSE")
-    argv = [sys.executable, "-I", "-c", _CHILD, ROOT, str(limits.memory_mb), str(limits.cpu_seconds),
-            str(limits.max_ops), os.fsencode(shown)]
+    argv: list[str | bytes] = [
+        sys.executable,
+        "-I",
+        "-c",
+        _CHILD,
+        ROOT,
+        str(limits.memory_mb),
+        str(limits.cpu_seconds),
+        str(limits.max_ops),
+        os.fsencode(shown),
+    ]
     try:
         proc = subprocess.run(argv, env=env, capture_output=True, timeout=limits.seconds, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        return _failed(shown, "exhausted", f"the archive kept the reader busy past its wall limit "
-                       f"({limits.seconds:g} s; raise it with --max-seconds)")
+        return _failed(
+            shown,
+            "exhausted",
+            f"the archive kept the reader busy past its wall limit ({limits.seconds:g} s; raise it with --max-seconds)",
+        )
     if proc.returncode != 0 or len(proc.stdout) > MAX_OUTPUT:
         kind, message = _why(proc.returncode, limits)
         last = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] if proc.returncode > 0 else []

@@ -32,8 +32,16 @@ MAX_PROBLEMS = 200  # listed; more are counted
 HINT = f"pass the path of a {contract.ARCHIVE_NAME} written by ModelManager.save_multiple_models"
 REFUSE = "refusing to read this archive; do not extract or load it"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
-              struct.error, zlib.error)
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    zlib.error,
+)
 
 
 class Problems:
@@ -52,22 +60,35 @@ class Problems:
             self.more += 1
             return
         self._seen.add(key)
-        self.items.append({"kind": kind, "clause": clause or CLAUSE_OF_KIND.get(kind), "member": member,
-                           "message": message})
+        self.items.append(
+            {"kind": kind, "clause": clause or CLAUSE_OF_KIND.get(kind), "member": member, "message": message}
+        )
 
     def kinds(self) -> set[str]:
         return {p["kind"] for p in self.items}
 
 
 CLAUSE_OF_KIND = {
-    "unsafe_path": "archive.member-names", "duplicate": "archive.member-names", "symlink": "archive.no-links",
-    "bomb": "archive.bounded", "too_large": "archive.bounded", "exhausted": "archive.bounded",
-    "executes_code": "archive.pickle-allowlist", "unverifiable": "archive.pickle-readable",
-    "keras_code": "archive.keras-config", "keras_unknown": "archive.keras-config",
-    "unsafe_model_name": "archive.manifest-models", "not_found": "archive.basename",
-    "not_a_file": "archive.basename", "io_error": "archive.readable", "empty": "archive.readable",
-    "not_zip": "archive.readable", "truncated": "archive.readable", "corrupt_member": "archive.readable",
-    "encrypted": "archive.readable", "undecodable": "archive.readable",
+    "unsafe_path": "archive.member-names",
+    "duplicate": "archive.member-names",
+    "symlink": "archive.no-links",
+    "bomb": "archive.bounded",
+    "too_large": "archive.bounded",
+    "exhausted": "archive.bounded",
+    "executes_code": "archive.pickle-allowlist",
+    "unverifiable": "archive.pickle-readable",
+    "keras_code": "archive.keras-config",
+    "keras_unknown": "archive.keras-config",
+    "unsafe_model_name": "archive.manifest-models",
+    "not_found": "archive.basename",
+    "not_a_file": "archive.basename",
+    "io_error": "archive.readable",
+    "empty": "archive.readable",
+    "not_zip": "archive.readable",
+    "truncated": "archive.readable",
+    "corrupt_member": "archive.readable",
+    "encrypted": "archive.readable",
+    "undecodable": "archive.readable",
 }
 
 
@@ -93,17 +114,25 @@ def _name_problems(info: zipfile.ZipInfo, label: str, problems: Problems) -> Non
     if ".." in parts:
         problems.add("unsafe_path", label, f"member {label!r} escapes the archive root ('..' component): {REFUSE}")
     if "\\" in name:
-        problems.add("unsafe_path", label,
-                     f"member {label!r} contains a backslash, a folder separator on Windows: {REFUSE}")
+        problems.add(
+            "unsafe_path", label, f"member {label!r} contains a backslash, a folder separator on Windows: {REFUSE}"
+        )
     if stat.S_ISLNK(info.external_attr >> 16):
-        problems.add("symlink", label,
-                     f"member {label!r} is a symbolic link: extracting it could write outside the target: {REFUSE}")
+        problems.add(
+            "symlink",
+            label,
+            f"member {label!r} is a symbolic link: extracting it could write outside the target: {REFUSE}",
+        )
     if info.flag_bits & 0x1:
         problems.add("encrypted", label, f"member {label!r} is encrypted: {HINT}")
     if info.file_size > BOMB_MIN_SIZE and info.file_size > BOMB_RATIO * max(info.compress_size, 1):
         ratio = info.file_size // max(info.compress_size, 1)
-        problems.add("bomb", label, f"member {label!r} expands {ratio}x ({info.file_size} bytes from "
-                     f"{info.compress_size}): looks like a zip bomb; {REFUSE}")
+        problems.add(
+            "bomb",
+            label,
+            f"member {label!r} expands {ratio}x ({info.file_size} bytes from "
+            f"{info.compress_size}): looks like a zip bomb; {REFUSE}",
+        )
 
 
 def check_infos(infos: list[zipfile.ZipInfo], where: str, problems: Problems) -> None:
@@ -129,16 +158,21 @@ def check_infos(infos: list[zipfile.ZipInfo], where: str, problems: Problems) ->
             files.setdefault(spot, []).append(info.filename)
             other = folded.setdefault(spot.casefold(), spot)
             if other != spot:
-                problems.add("duplicate", where + spot, f"members {where + other!r} and {where + spot!r} differ only "
-                             f"in case: they are one file on Windows and macOS; {REFUSE}")
+                problems.add(
+                    "duplicate",
+                    where + spot,
+                    f"members {where + other!r} and {where + spot!r} differ only "
+                    f"in case: they are one file on Windows and macOS; {REFUSE}",
+                )
     for spot, names in files.items():
         if len(names) > 1 or spot in folders:
             shown = where + spot
             if len(set(names)) == 1 and spot not in folders:
                 message = f"member name {where + names[0]!r} appears {len(names)} times"
             else:
-                message = (f"members {', '.join(repr(where + n) for n in names[:4])} all extract to {shown!r}"
-                           + (" (also a folder)" if spot in folders else ""))
+                message = f"members {', '.join(repr(where + n) for n in names[:4])} all extract to {shown!r}" + (
+                    " (also a folder)" if spot in folders else ""
+                )
             problems.add("duplicate", shown, f"{message}: tools disagree on which copy wins; {REFUSE}")
     if total > TOTAL_CAP:
         problems.add("bomb", None, f"{where or 'archive'} members expand to {total} bytes (> 2 GiB): {REFUSE}")
@@ -162,10 +196,13 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:
         raise
     except zipfile.BadZipFile as exc:
         kind = "bomb" if "overlap" in str(exc).lower() else "corrupt_member"
-        raise MemberError(kind, f"member {info.filename!r} is corrupt ({exc}): the archive is damaged; {HINT}")
+        raise MemberError(
+            kind, f"member {info.filename!r} is corrupt ({exc}): the archive is damaged; {HINT}"
+        ) from None
     except ZIP_ERRORS as exc:
-        raise MemberError("corrupt_member",
-                          f"member {info.filename!r} cannot be read ({type(exc).__name__}: {exc}); {HINT}")
+        raise MemberError(
+            "corrupt_member", f"member {info.filename!r} cannot be read ({type(exc).__name__}: {exc}); {HINT}"
+        ) from None
     return bytes(buf)
 
 
@@ -176,8 +213,9 @@ def resolve(path: str, problems: Problems) -> str | None:
         candidate = os.path.join(path, name)
         if os.path.isfile(candidate):
             return candidate
-        problems.add("not_found", None,
-                     f"{path} is a directory without {name}: pass the archive or the output folder holding it")
+        problems.add(
+            "not_found", None, f"{path} is a directory without {name}: pass the archive or the output folder holding it"
+        )
         return None
     if os.path.exists(path):
         if not os.path.isfile(path):
@@ -209,6 +247,9 @@ def open_zip(path: str, problems: Problems) -> zipfile.ZipFile | None:
     except zipfile.BadZipFile as exc:
         problems.add("truncated", None, f"{path} is truncated or corrupt ({exc}): re-save the model; {HINT}")
     except ZIP_ERRORS as exc:
-        problems.add("truncated", None,
-                     f"{path} cannot be opened as a zip ({type(exc).__name__}: {exc}): re-save the model; {HINT}")
+        problems.add(
+            "truncated",
+            None,
+            f"{path} cannot be opened as a zip ({type(exc).__name__}: {exc}): re-save the model; {HINT}",
+        )
     return None

@@ -13,9 +13,11 @@ import numpy as np
 
 MODELS = ("autoencoder", "diffraction_to_obj")
 SCALE = 988.2117688026185
-CUSTOM = {"CombineComplexLayer": "ptycho.custom_layers.CombineComplexLayer",
-          "ProbeIllumination": "ptycho.model.ProbeIllumination",
-          "negloglik": "ptycho.model.negloglik"}
+CUSTOM = {
+    "CombineComplexLayer": "ptycho.custom_layers.CombineComplexLayer",
+    "ProbeIllumination": "ptycho.model.ProbeIllumination",
+    "negloglik": "ptycho.model.negloglik",
+}
 
 
 def sbu(text: str) -> bytes:
@@ -47,8 +49,10 @@ def keras_bytes(config: object | None = None, extra: dict[str, bytes] | None = N
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("metadata.json", json.dumps({"keras_version": "3.15.0"}))
-        zf.writestr("config.json", json.dumps(config or {"class_name": "Functional", "module": "keras",
-                                                         "config": {"layers": []}}))
+        zf.writestr(
+            "config.json",
+            json.dumps(config or {"class_name": "Functional", "module": "keras", "config": {"layers": []}}),
+        )
         zf.writestr("model.weights.h5", weights.getvalue())
         for name, data in (extra or {}).items():
             zf.writestr(name, data)
@@ -57,15 +61,24 @@ def keras_bytes(config: object | None = None, extra: dict[str, bytes] | None = N
 
 def params_dill(scale: float = SCALE, **extra: object) -> bytes:
     params = {
-        "N": 64, "gridsize": 1, "intensity_scale": scale, "nphotons": np.float64(1e9),
-        "probe": np.ones((64, 64), dtype=np.complex64), "output_prefix": Path("/some/abs/out"), "_version": "1.0",
+        "N": 64,
+        "gridsize": 1,
+        "intensity_scale": scale,
+        "nphotons": np.float64(1e9),
+        "probe": np.ones((64, 64), dtype=np.complex64),
+        "output_prefix": Path("/some/abs/out"),
+        "_version": "1.0",
     }
     params.update(extra)
     return dill.dumps(params)
 
 
-def tf_members(h5_scale: object = np.float32(SCALE), params_scale: float = SCALE,
-               models: tuple[str, ...] = MODELS, manifest: dict | None = None) -> dict[str, bytes]:
+def tf_members(
+    h5_scale: object = np.float32(SCALE),
+    params_scale: float = SCALE,
+    models: tuple[str, ...] = MODELS,
+    manifest: dict | None = None,
+) -> dict[str, bytes]:
     """Members of a TensorFlow wts.h5.zip, mimicking ModelManager.save_multiple_models."""
     members = {"manifest.dill": dill.dumps(manifest or {"models": list(MODELS), "version": "1.0"})}
     for m in models:
@@ -87,8 +100,9 @@ def torch_members(tag: bool, ckpt: bytes = b"not really a checkpoint") -> dict[s
     return members
 
 
-def write_zip(path: Path, members: dict[str, bytes] | list[tuple[str, bytes]],
-              compression: int = zipfile.ZIP_DEFLATED) -> Path:
+def write_zip(
+    path: Path, members: dict[str, bytes] | list[tuple[str, bytes]], compression: int = zipfile.ZIP_DEFLATED
+) -> Path:
     items = members.items() if isinstance(members, dict) else members
     with zipfile.ZipFile(path, "w", compression) as zf:
         for name, data in items:

@@ -13,7 +13,6 @@ import zipfile
 from pathlib import Path
 
 import dill
-import h5py
 import numpy as np
 import pytest
 
@@ -24,7 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 from archive_builders import (  # noqa: E402
-    MODELS, SCALE, h5_bytes, keras_bytes, params_dill, sbu, tf_members, torch_members, write_zip)
+    MODELS,
+    SCALE,
+    params_dill,
+    sbu,
+    tf_members,
+    torch_members,
+    write_zip,
+)
+
 
 def tree(root: Path) -> list[str]:
     """Everything under root except the TMPDIR that run_cli creates (it checks that one itself)."""
@@ -38,7 +45,11 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmpdir))
     proc = subprocess.run(
         [sys.executable, "-c", "import sys; from harness.archive import main; sys.exit(main(sys.argv[1:]))", *args],
-        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120,
+        cwd=str(REPO),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     assert list(tmpdir.iterdir()) == []
@@ -69,8 +80,9 @@ def test_valid_tf_archive_meets_contract(tmp_path: Path) -> None:
     model = desc["models"]["diffraction_to_obj"]
     assert model["keras_members"] == ["config.json", "metadata.json", "model.weights.h5"]
     assert model["h5_attrs"] == {"intensity_scale": pytest.approx(SCALE, rel=1e-6)}
-    assert model["params_keys"] == sorted(["N", "gridsize", "intensity_scale", "nphotons", "probe",
-                                           "output_prefix", "_version"])
+    assert model["params_keys"] == sorted(
+        ["N", "gridsize", "intensity_scale", "nphotons", "probe", "output_prefix", "_version"]
+    )
     assert model["params_values"] == {"N": 64, "gridsize": 1, "intensity_scale": SCALE}
     assert model["custom_objects_names"] == ["CombineComplexLayer", "ProbeIllumination", "negloglik"]
     assert model["custom_objects_refs"]["negloglik"] == "ptycho.model.negloglik"
@@ -119,11 +131,14 @@ def test_cli_json_and_text(tmp_path: Path) -> None:
 # --- hostile archives -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("member, needle", [
-    ("../evil.txt", "escapes the archive root"),
-    ("/tmp/evil", "absolute path"),
-    ("autoencoder\\evil", "backslash"),
-])
+@pytest.mark.parametrize(
+    "member, needle",
+    [
+        ("../evil.txt", "escapes the archive root"),
+        ("/tmp/evil", "absolute path"),
+        ("autoencoder\\evil", "backslash"),
+    ],
+)
 def test_unsafe_member_names(tmp_path: Path, member: str, needle: str) -> None:
     members = tf_members()
     members[member] = b"pwned"
@@ -200,8 +215,12 @@ def test_not_a_zip_empty_and_truncated(tmp_path: Path) -> None:
     truncated = tmp_path / "truncated.zip"
     truncated.write_bytes(good[: len(good) // 2])
     before = tree(tmp_path)
-    cases = [(not_zip, "is not a zip file (bad magic)"), (empty, "is empty"), (truncated, "truncated or corrupt"),
-             (tmp_path / "missing", "does not exist")]
+    cases = [
+        (not_zip, "is not a zip file (bad magic)"),
+        (empty, "is empty"),
+        (truncated, "truncated or corrupt"),
+        (tmp_path / "missing", "does not exist"),
+    ]
     for path, needle in cases:
         desc = describe_archive(path)
         assert desc["status"] == "unreadable" and desc["exit_code"] == 2, path
@@ -273,8 +292,13 @@ def test_intensity_scale_disagreement(tmp_path: Path) -> None:
 
 def test_references_to_unimportable_classes_are_not_hostile() -> None:
     """A real custom_objects.dill names ptycho classes; they decode as references."""
-    data = (b"\x80\x04}(" + sbu("CombineComplexLayer") + sbu("ptycho.custom_layers")
-            + sbu("CombineComplexLayer") + b"\x93u.")
+    data = (
+        b"\x80\x04}("
+        + sbu("CombineComplexLayer")
+        + sbu("ptycho.custom_layers")
+        + sbu("CombineComplexLayer")
+        + b"\x93u."
+    )
     report = decode_pickle(data, "custom_objects")
     assert report.error is None and report.hazards == []
     assert report.plain() == {"CombineComplexLayer": {"__global__": "ptycho.custom_layers.CombineComplexLayer"}}
@@ -311,8 +335,14 @@ def test_malformed_and_cyclic_pickles_do_not_raise() -> None:
 @pytest.mark.parametrize("protocol", range(0, 6))
 def test_every_protocol_decodes_params_as_data(protocol: int) -> None:
     """Old protocols spell bytes and sets as calls; they still decode, with no hazards."""
-    params = {"N": 64, "gridsize": 2, "intensity_scale": np.float64(SCALE), "tags": {"a", "b"},
-              "probe": np.zeros((8, 8), dtype=np.complex64), "raw": b"\x00\xff"}
+    params = {
+        "N": 64,
+        "gridsize": 2,
+        "intensity_scale": np.float64(SCALE),
+        "tags": {"a", "b"},
+        "probe": np.zeros((8, 8), dtype=np.complex64),
+        "raw": b"\x00\xff",
+    }
     for dumps in (pickle.dumps, dill.dumps):
         report = decode_pickle(dumps(params, protocol=protocol))
         assert report.error is None and report.hazards == [], (dumps, report.hazards)
@@ -364,8 +394,11 @@ def test_main_usage_errors_return_int(capsys: pytest.CaptureFixture[str]) -> Non
 REAL_ARCHIVES = [p for p in os.environ.get("CALLCHAIN_ARCHIVE", "").split(os.pathsep) if p]
 
 
-@pytest.mark.skipif(not REAL_ARCHIVES, reason="set CALLCHAIN_ARCHIVE to real wts.h5.zip files (os.pathsep-separated), "
-                    "e.g. the archives `callchain trace` writes for main, torchapi-devel, refactor and the demo")
+@pytest.mark.skipif(
+    not REAL_ARCHIVES,
+    reason="set CALLCHAIN_ARCHIVE to real wts.h5.zip files (os.pathsep-separated), "
+    "e.g. the archives `callchain trace` writes for main, torchapi-devel, refactor and the demo",
+)
 @pytest.mark.parametrize("index", range(max(len(REAL_ARCHIVES), 1)))
 def test_real_archive(index: int) -> None:
     """A genuine archive: exit 0, every pickle within its allow-list, no warnings."""

@@ -16,15 +16,25 @@ import struct
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import dill
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from archive_builders import (  # noqa: E402
-    MODELS, SCALE, h5_bytes, keras_bytes, params_dill, refs_pickle, sbu, tf_members, torch_members, write_zip)
+    MODELS,
+    SCALE,
+    h5_bytes,
+    keras_bytes,
+    params_dill,
+    refs_pickle,
+    sbu,
+    tf_members,
+    torch_members,
+    write_zip,
+)
 
 from harness.archive import describe_archive  # noqa: E402
 from harness.sandbox import Limits  # noqa: E402
@@ -52,14 +62,32 @@ def binbytes(data: bytes) -> bytes:
 
 def params_with(payload: bytes, before: bytes = b"") -> bytes:
     """A protocol-4 params.dict holding the required keys, then ``evil`` = payload."""
-    return (P4 + b"}(" + sbu("N") + b"K@" + sbu("gridsize") + b"K\x01" + sbu("intensity_scale")
-            + b"G" + struct.pack(">d", SCALE) + before + sbu("evil") + payload + b"u.")
+    return (
+        P4
+        + b"}("
+        + sbu("N")
+        + b"K@"
+        + sbu("gridsize")
+        + b"K\x01"
+        + sbu("intensity_scale")
+        + b"G"
+        + struct.pack(">d", SCALE)
+        + before
+        + sbu("evil")
+        + payload
+        + b"u."
+    )
 
 
 def params_p0(payload: bytes, before: bytes = b"") -> bytes:
     """The same params in protocol 0 (no PROTO opcode: pickle's fix_imports applies)."""
-    return (b"(dp0\nVN\nI64\nsVgridsize\nI1\nsVintensity_scale\nF988.2117688026185\ns" + before
-            + b"Vevil\n" + payload + b"s.")
+    return (
+        b"(dp0\nVN\nI64\nsVgridsize\nI1\nsVintensity_scale\nF988.2117688026185\ns"
+        + before
+        + b"Vevil\n"
+        + payload
+        + b"s."
+    )
 
 
 def archive(tmp_path: Path, replace: dict[str, bytes] | None = None, drop: tuple[str, ...] = ()) -> Path:
@@ -83,74 +111,129 @@ def assert_hostile(desc: dict, *needles: str) -> None:
 
 # --- 1. imports a genuine member never needs, however they are spelt -----------------------
 
+
 def _payloads(cmd: str, marker: Path) -> dict[str, tuple[Callable[[], bytes], tuple[str, ...]]]:
     code = f"open({str(marker)!r}, 'w').close()"
     inner = pickle.dumps(1)
     return {
         "os.system": (lambda: params_with(call(g("os", "system"), sbu(cmd))), ("os.system", "offset")),
         "posix.system": (lambda: params_with(call(g("posix", "system"), sbu(cmd))), ("posix.system",)),
-        "tempfile._os.system": (lambda: params_with(call(g("tempfile", "_os.system"), sbu(cmd))),
-                                ("tempfile._os.system", "reaching os.system")),
+        "tempfile._os.system": (
+            lambda: params_with(call(g("tempfile", "_os.system"), sbu(cmd))),
+            ("tempfile._os.system", "reaching os.system"),
+        ),
         "frozen_importlib_external._os": (
             lambda: params_with(call(g("_frozen_importlib_external", "_os.system"), sbu(cmd))),
-            ("_frozen_importlib_external._os.system", "reaching os.system")),
-        "reprlib.builtins.exec": (lambda: params_with(call(g("reprlib", "builtins.exec"), sbu(code))),
-                                  ("reprlib.builtins.exec", "reaching builtins.exec")),
+            ("_frozen_importlib_external._os.system", "reaching os.system"),
+        ),
+        "reprlib.builtins.exec": (
+            lambda: params_with(call(g("reprlib", "builtins.exec"), sbu(code))),
+            ("reprlib.builtins.exec", "reaching builtins.exec"),
+        ),
         "builtins.exec": (lambda: params_with(call(g("builtins", "exec"), sbu(code))), ("builtins.exec",)),
         "builtins.eval": (lambda: params_with(call(g("builtins", "eval"), sbu(code))), ("builtins.eval",)),
-        "commands.getoutput-p0": (lambda: params_p0(b"ccommands\ngetoutput\n(V" + cmd.encode() + b"\ntR"),
-                                  ("commands.getoutput", "pickle maps it to subprocess.getoutput")),
-        "__builtin__.eval-p2": (lambda: b"\x80\x02" + params_p0(b"c__builtin__\neval\n(V" + code.encode() + b"\ntR")[0:],
-                                ("__builtin__.eval", "builtins.eval")),
+        "commands.getoutput-p0": (
+            lambda: params_p0(b"ccommands\ngetoutput\n(V" + cmd.encode() + b"\ntR"),
+            ("commands.getoutput", "pickle maps it to subprocess.getoutput"),
+        ),
+        "__builtin__.eval-p2": (
+            lambda: b"\x80\x02" + params_p0(b"c__builtin__\neval\n(V" + code.encode() + b"\ntR")[0:],
+            ("__builtin__.eval", "builtins.eval"),
+        ),
         "subprocess.Popen": (lambda: params_with(call(g("subprocess", "Popen"), sbu(cmd))), ("subprocess.Popen",)),
-        "numpy.load-nested": (lambda: params_with(call(g("numpy", "load"), call(g("io", "BytesIO"), binbytes(inner)),
-                                                       b"N\x88")), ("numpy.load", "io.BytesIO")),
-        "operator.call": (lambda: params_with(call(g("operator", "call"), g("os", "system"), sbu(cmd))),
-                          ("operator.call",)),
-        "operator.methodcaller": (lambda: params_with(call(call(g("operator", "methodcaller"), sbu("system"), sbu(cmd)),
-                                                           call(g("importlib", "import_module"), sbu("os")))),
-                                  ("operator.methodcaller", "computed object")),
-        "dill._get_attr": (lambda: params_with(call(call(g("dill._dill", "_get_attr"),
-                                                         call(g("dill._dill", "_import_module"), sbu("os")),
-                                                         sbu("system")), sbu(cmd))),
-                           ("dill._dill._get_attr", "dill._dill._import_module")),
-        "dill._import_module": (lambda: params_with(call(g("dill._dill", "_import_module"), sbu("os"))),
-                                ("dill._dill._import_module",)),
+        "numpy.load-nested": (
+            lambda: params_with(call(g("numpy", "load"), call(g("io", "BytesIO"), binbytes(inner)), b"N\x88")),
+            ("numpy.load", "io.BytesIO"),
+        ),
+        "operator.call": (
+            lambda: params_with(call(g("operator", "call"), g("os", "system"), sbu(cmd))),
+            ("operator.call",),
+        ),
+        "operator.methodcaller": (
+            lambda: params_with(
+                call(
+                    call(g("operator", "methodcaller"), sbu("system"), sbu(cmd)),
+                    call(g("importlib", "import_module"), sbu("os")),
+                )
+            ),
+            ("operator.methodcaller", "computed object"),
+        ),
+        "dill._get_attr": (
+            lambda: params_with(
+                call(
+                    call(
+                        g("dill._dill", "_get_attr"), call(g("dill._dill", "_import_module"), sbu("os")), sbu("system")
+                    ),
+                    sbu(cmd),
+                )
+            ),
+            ("dill._dill._get_attr", "dill._dill._import_module"),
+        ),
+        "dill._import_module": (
+            lambda: params_with(call(g("dill._dill", "_import_module"), sbu("os"))),
+            ("dill._dill._import_module",),
+        ),
         "pickle.loads-nested": (lambda: params_with(call(g("pickle", "loads"), binbytes(inner))), ("pickle.loads",)),
         "_pickle.loads-nested": (lambda: params_with(call(g("_pickle", "loads"), binbytes(inner))), ("_pickle.loads",)),
         "dill.loads-nested": (lambda: params_with(call(g("dill", "loads"), binbytes(inner))), ("dill.loads",)),
-        "getattr-chain": (lambda: params_with(call(call(g("builtins", "getattr"),
-                                                        call(g("builtins", "__import__"), sbu("os")), sbu("system")),
-                                                   sbu(cmd))), ("builtins.getattr", "builtins.__import__")),
-        "copyreg._reconstructor": (lambda: params_with(call(g("copyreg", "_reconstructor"), g("subprocess", "Popen"),
-                                                            g("builtins", "object"), b"N")),
-                                   ("copyreg._reconstructor",)),
+        "getattr-chain": (
+            lambda: params_with(
+                call(
+                    call(g("builtins", "getattr"), call(g("builtins", "__import__"), sbu("os")), sbu("system")),
+                    sbu(cmd),
+                )
+            ),
+            ("builtins.getattr", "builtins.__import__"),
+        ),
+        "copyreg._reconstructor": (
+            lambda: params_with(
+                call(g("copyreg", "_reconstructor"), g("subprocess", "Popen"), g("builtins", "object"), b"N")
+            ),
+            ("copyreg._reconstructor",),
+        ),
         "INST-p0": (lambda: params_p0(b"(V" + cmd.encode() + b"\nios\nsystem\n"), ("os.system", "INST")),
         "OBJ": (lambda: params_with(b"(" + g("os", "system") + sbu(cmd) + b"o"), ("os.system",)),
-        "NEWOBJ_EX": (lambda: params_with(g("subprocess", "Popen") + b"(" + sbu(cmd) + b"t}\x92"),
-                      ("subprocess.Popen", "NEWOBJ_EX")),
+        "NEWOBJ_EX": (
+            lambda: params_with(g("subprocess", "Popen") + b"(" + sbu(cmd) + b"t}\x92"),
+            ("subprocess.Popen", "NEWOBJ_EX"),
+        ),
         "EXT1": (lambda: params_with(b"\x82\x01(" + sbu(cmd) + b"tR"), ("extension code 1",)),
-        "BUILD-on-class": (lambda: params_with(g("numpy", "ndarray") + b"}" + sbu("x") + b"K\x01sb"),
-                           ("BUILD would overwrite attributes of numpy.ndarray",)),
-        "computed-call": (lambda: params_with(call(call(g("numpy", "dtype"), sbu("f8")), sbu(cmd))),
-                          ("computed object",)),
-        "dill._load_type-CodeType": (lambda: params_with(call(g("dill._dill", "_load_type"), sbu("CodeType"))),
-                                     ("_load_type",)),
+        "BUILD-on-class": (
+            lambda: params_with(g("numpy", "ndarray") + b"}" + sbu("x") + b"K\x01sb"),
+            ("BUILD would overwrite attributes of numpy.ndarray",),
+        ),
+        "computed-call": (
+            lambda: params_with(call(call(g("numpy", "dtype"), sbu("f8")), sbu(cmd))),
+            ("computed object",),
+        ),
+        "dill._load_type-CodeType": (
+            lambda: params_with(call(g("dill._dill", "_load_type"), sbu("CodeType"))),
+            ("_load_type",),
+        ),
         "reference-only": (lambda: params_with(g("os", "system")), ("os.system",)),
         "runpy": (lambda: params_with(call(g("runpy", "run_path"), sbu("/tmp/x.py"))), ("runpy.run_path",)),
         "webbrowser": (lambda: params_with(call(g("webbrowser", "open"), sbu("http://x"))), ("webbrowser.open",)),
         "shutil.rmtree": (lambda: params_with(call(g("shutil", "rmtree"), sbu("/tmp/nothing"))), ("shutil.rmtree",)),
         "ctypes": (lambda: params_with(g("ctypes", "CDLL")), ("ctypes.CDLL",)),
         "persistent-id": (lambda: params_with(sbu("x") + b"Q"), ("persistent id",)),
-        "after-BUILD-None-on-list": (lambda: params_with(call(g("os", "system"), sbu(cmd)),
-                                                         before=sbu("x") + b"]Nb"), ("os.system",)),
-        "after-SETITEM-on-list": (lambda: params_with(call(g("os", "system"), sbu(cmd)),
-                                                      before=sbu("x") + b"](K\x01eK\x00" + sbu("y") + b"s"),
-                                  ("os.system",)),
-        "after-I0x10": (lambda: params_p0(b"cos\nsystem\n(V" + cmd.encode() + b"\ntR",
-                                          before=b"Vx\nI0x10\ns"), ("os.system",)),
-        "after-I010-octal": (lambda: params_p0(b"cos\nsystem\n(V" + cmd.encode() + b"\ntR",
-                                               before=b"Vx\nI010\ns"), ("os.system",)),
+        "after-BUILD-None-on-list": (
+            lambda: params_with(call(g("os", "system"), sbu(cmd)), before=sbu("x") + b"]Nb"),
+            ("os.system",),
+        ),
+        "after-SETITEM-on-list": (
+            lambda: params_with(
+                call(g("os", "system"), sbu(cmd)), before=sbu("x") + b"](K\x01eK\x00" + sbu("y") + b"s"
+            ),
+            ("os.system",),
+        ),
+        "after-I0x10": (
+            lambda: params_p0(b"cos\nsystem\n(V" + cmd.encode() + b"\ntR", before=b"Vx\nI0x10\ns"),
+            ("os.system",),
+        ),
+        "after-I010-octal": (
+            lambda: params_p0(b"cos\nsystem\n(V" + cmd.encode() + b"\ntR", before=b"Vx\nI010\ns"),
+            ("os.system",),
+        ),
     }
 
 
@@ -169,8 +252,9 @@ def test_hostile_params_payload(tmp_path: Path, case: str) -> None:
 
 def test_dill_function_from_bytecode_is_hostile(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    payload = dill.dumps({"N": 64, "gridsize": 1, "intensity_scale": SCALE,
-                          "hook": lambda: open(marker, "w")}, recurse=True)
+    payload = dill.dumps(
+        {"N": 64, "gridsize": 1, "intensity_scale": SCALE, "hook": lambda: open(marker, "w")}, recurse=True
+    )
     desc = inspect(archive(tmp_path, {"autoencoder/params.dill": payload}))
     assert_hostile(desc, "autoencoder/params.dill", "dill._dill._create_function")
     assert not marker.exists()
@@ -187,12 +271,15 @@ def test_dill_class_by_value_with_setstate_is_hostile(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("refs, needle", [
-    ({"Evil": "os.system"}, "os.system"),
-    ({"Evil": "builtins.eval"}, "builtins.eval"),
-    ({"Evil": "keras.src.saving.serialization_lib.deserialize_keras_object"}, "keras.src.saving"),
-    ({"Evil": "ptychofake.layers.Evil"}, "ptychofake.layers.Evil"),
-])
+@pytest.mark.parametrize(
+    "refs, needle",
+    [
+        ({"Evil": "os.system"}, "os.system"),
+        ({"Evil": "builtins.eval"}, "builtins.eval"),
+        ({"Evil": "keras.src.saving.serialization_lib.deserialize_keras_object"}, "keras.src.saving"),
+        ({"Evil": "ptychofake.layers.Evil"}, "ptychofake.layers.Evil"),
+    ],
+)
 def test_custom_objects_outside_the_target_namespace(tmp_path: Path, refs: dict, needle: str) -> None:
     desc = inspect(archive(tmp_path, {"autoencoder/custom_objects.dill": refs_pickle(refs)}))
     assert_hostile(desc, "autoencoder/custom_objects.dill", needle, "custom_objects")
@@ -235,16 +322,20 @@ def test_many_distinct_hazards_are_bounded(tmp_path: Path) -> None:
 
 # --- 2. unreadable pickles cannot be verified: exit 2, never 1 -----------------------------
 
-@pytest.mark.parametrize("data, needle", [
-    (params_dill()[:-12], "cannot be verified"),
-    (b"this is not a pickle at all", "cannot be verified"),
-    (P4 + b"\xff.", "unknown opcode"),
-    (b"\x80\x05\x97.", "out-of-band buffer"),
-    (P4 + b"}(" + sbu("N") + b"K\x01u", "no STOP"),
-    (P4 + b"t.", "MARK expected"),
-    (P4 + b"h\x07.", "memo key 7 missing"),
-    (P4 + b"(K\x01d.", "odd number of items"),
-])
+
+@pytest.mark.parametrize(
+    "data, needle",
+    [
+        (params_dill()[:-12], "cannot be verified"),
+        (b"this is not a pickle at all", "cannot be verified"),
+        (P4 + b"\xff.", "unknown opcode"),
+        (b"\x80\x05\x97.", "out-of-band buffer"),
+        (P4 + b"}(" + sbu("N") + b"K\x01u", "no STOP"),
+        (P4 + b"t.", "MARK expected"),
+        (P4 + b"h\x07.", "memo key 7 missing"),
+        (P4 + b"(K\x01d.", "odd number of items"),
+    ],
+)
 def test_undecodable_pickle_is_hostile_not_a_violation(tmp_path: Path, data: bytes, needle: str) -> None:
     desc = inspect(archive(tmp_path, {"diffraction_to_obj/params.dill": data}))
     assert_hostile(desc, "diffraction_to_obj/params.dill", needle, "treat it as hostile")
@@ -252,13 +343,17 @@ def test_undecodable_pickle_is_hostile_not_a_violation(tmp_path: Path, data: byt
 
 # --- 3. names as the loader's extractall sees them ------------------------------------------
 
-@pytest.mark.parametrize("extra, needle", [
-    ("./manifest.dill", "all extract to 'manifest.dill'"),
-    ("autoencoder//params.dill", "all extract to 'autoencoder/params.dill'"),
-    ("autoencoder/./params.dill", "all extract to 'autoencoder/params.dill'"),
-    ("autoencoder/params.dill/", "also a folder"),
-    ("manifest.dill/x", "also a folder"),
-])
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        ("./manifest.dill", "all extract to 'manifest.dill'"),
+        ("autoencoder//params.dill", "all extract to 'autoencoder/params.dill'"),
+        ("autoencoder/./params.dill", "all extract to 'autoencoder/params.dill'"),
+        ("autoencoder/params.dill/", "also a folder"),
+        ("manifest.dill/x", "also a folder"),
+    ],
+)
 def test_two_members_landing_on_one_file(tmp_path: Path, extra: str, needle: str) -> None:
     marker = tmp_path / "pwned"
     members = list(tf_members().items()) + [(extra, params_with(call(g("os", "system"), sbu(f"touch {marker}"))))]
@@ -267,23 +362,35 @@ def test_two_members_landing_on_one_file(tmp_path: Path, extra: str, needle: str
     assert desc["pickles"] == {} and not marker.exists()
 
 
-@pytest.mark.parametrize("member, needle", [
-    ("../evil.txt", "escapes the archive root"),
-    ("/tmp/evil", "absolute path"),
-    ("autoencoder\\evil", "backslash"),
-    ("..\\..\\evil", "backslash"),
-    ("C:/evil", "absolute path"),
-])
+@pytest.mark.parametrize(
+    "member, needle",
+    [
+        ("../evil.txt", "escapes the archive root"),
+        ("/tmp/evil", "absolute path"),
+        ("autoencoder\\evil", "backslash"),
+        ("..\\..\\evil", "backslash"),
+        ("C:/evil", "absolute path"),
+    ],
+)
 def test_unsafe_member_names(tmp_path: Path, member: str, needle: str) -> None:
     desc = inspect(archive(tmp_path, {member: b"pwned"}))
     assert_hostile(desc, needle)
     assert not (tmp_path.parent / "evil.txt").exists()
 
 
-@pytest.mark.parametrize("name, needle", [
-    ("../../x", "a path"), ("/abs/path", "a path"), (123, "a int"), ("", "empty"),
-    ("..", "empty or a relative-path component"), ("a/b", "a path"), ("a\\b", "a path"), (None, "a NoneType"),
-])
+@pytest.mark.parametrize(
+    "name, needle",
+    [
+        ("../../x", "a path"),
+        ("/abs/path", "a path"),
+        (123, "a int"),
+        ("", "empty"),
+        ("..", "empty or a relative-path component"),
+        ("a/b", "a path"),
+        ("a\\b", "a path"),
+        (None, "a NoneType"),
+    ],
+)
 def test_manifest_model_names_must_be_plain_folders(tmp_path: Path, name: object, needle: str) -> None:
     manifest = {"models": ["autoencoder", "diffraction_to_obj", name], "version": "1.0"}
     desc = inspect(archive(tmp_path, {"manifest.dill": dill.dumps(manifest)}))
@@ -301,6 +408,7 @@ def test_symlink_member(tmp_path: Path) -> None:
 
 # --- 4. PyTorch payloads ----------------------------------------------------------------------
 
+
 def ckpt_zip(data_pkl: bytes) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -313,8 +421,15 @@ def ckpt_zip(data_pkl: bytes) -> bytes:
 def torch_state() -> bytes:
     """A checkpoint's data.pkl as torch.save writes it: rebuild functions and storage ids, by name."""
     storage = b"(" + sbu("storage") + g("torch", "FloatStorage") + sbu("0") + sbu("cpu") + b"K\x04t" + b"Q"
-    tensor = call(g("torch._utils", "_rebuild_tensor_v2"), storage, b"K\x00", b"K\x04\x85", b"K\x01\x85", b"\x89",
-                  call(g("collections", "OrderedDict")))
+    tensor = call(
+        g("torch._utils", "_rebuild_tensor_v2"),
+        storage,
+        b"K\x00",
+        b"K\x04\x85",
+        b"K\x01\x85",
+        b"\x89",
+        call(g("collections", "OrderedDict")),
+    )
     return P4 + b"}(" + sbu("epoch") + b"K\x01" + sbu("state_dict") + b"}(" + sbu("w") + tensor + b"u" + b"u."
 
 
@@ -340,13 +455,25 @@ def test_pytorch_raw_checkpoint_that_does_not_decode(tmp_path: Path) -> None:
 
 # --- 5. Keras configs -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("layer, needle", [
-    ({"class_name": "Lambda", "module": "keras.layers",
-      "config": {"function": {"class_name": "__lambda__", "config": {"code": "4wEAAAAA"}}}}, "carries Python code"),
-    ({"class_name": "Lambda", "config": {"function": ["4wEAAAAA", None, None], "function_type": "lambda"}},
-     "carries Python code"),
-    ({"class_name": "Functional", "module": "keras", "config": {"safe_mode": False}}, "safe mode off"),
-])
+
+@pytest.mark.parametrize(
+    "layer, needle",
+    [
+        (
+            {
+                "class_name": "Lambda",
+                "module": "keras.layers",
+                "config": {"function": {"class_name": "__lambda__", "config": {"code": "4wEAAAAA"}}},
+            },
+            "carries Python code",
+        ),
+        (
+            {"class_name": "Lambda", "config": {"function": ["4wEAAAAA", None, None], "function_type": "lambda"}},
+            "carries Python code",
+        ),
+        ({"class_name": "Functional", "module": "keras", "config": {"safe_mode": False}}, "safe mode off"),
+    ],
+)
 def test_keras_config_with_code(tmp_path: Path, layer: dict, needle: str) -> None:
     config = {"class_name": "Functional", "module": "keras", "config": {"layers": [layer]}}
     desc = inspect(archive(tmp_path, {"autoencoder/model.keras": keras_bytes(config)}))
@@ -362,14 +489,18 @@ def test_keras_config_unreadable(tmp_path: Path) -> None:
 
 
 def test_keras_layer_from_a_foreign_module_is_a_warning(tmp_path: Path) -> None:
-    config = {"class_name": "Functional", "module": "keras",
-              "config": {"layers": [{"class_name": "Sneaky", "module": "evilpkg.layers", "config": {}}]}}
+    config = {
+        "class_name": "Functional",
+        "module": "keras",
+        "config": {"layers": [{"class_name": "Sneaky", "module": "evilpkg.layers", "config": {}}]},
+    }
     desc = inspect(archive(tmp_path, {"autoencoder/model.keras": keras_bytes(config)}))
     assert desc["exit_code"] == 0
     assert any("evilpkg.layers" in w for w in desc["warnings"])
 
 
 # --- 6. bounded and sandboxed -----------------------------------------------------------------
+
 
 def test_deeply_nested_tuple_does_not_crash(tmp_path: Path) -> None:
     deep = b")" + b"\x85" * 1_000_000
@@ -432,6 +563,7 @@ def test_mutated_model_h5_cannot_crash_the_caller(tmp_path: Path, offset: int) -
 
 # --- 7. output that cannot break --------------------------------------------------------------
 
+
 def run_cli(*args: str | bytes, shell_tail: str = "") -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     code = "import sys; from harness.archive import main; sys.exit(main(sys.argv[1:]))"
@@ -472,6 +604,7 @@ def test_control_and_bidi_characters_are_escaped(tmp_path: Path) -> None:
 
 # --- harmless variants stay exit 0 -------------------------------------------------------------
 
+
 def test_extra_readme_and_directory_entries_stored(tmp_path: Path) -> None:
     members = [(f"{m}/", b"") for m in MODELS] + list(tf_members().items()) + [("README.txt", b"notes")]
     path = tmp_path / "wts.h5.zip"
@@ -484,8 +617,16 @@ def test_extra_readme_and_directory_entries_stored(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("protocol", range(0, 6))
 def test_plain_params_in_every_protocol(tmp_path: Path, protocol: int) -> None:
-    params = {"N": 64, "gridsize": 1, "intensity_scale": SCALE, "tags": {"a", "b"}, "raw": b"\x00\xff",
-              "nested": {"x": [1.5, None, (1, 2)], "y": frozenset({3})}, "big": 10 ** 40, "z": complex(1, 2)}
+    params = {
+        "N": 64,
+        "gridsize": 1,
+        "intensity_scale": SCALE,
+        "tags": {"a", "b"},
+        "raw": b"\x00\xff",
+        "nested": {"x": [1.5, None, (1, 2)], "y": frozenset({3})},
+        "big": 10**40,
+        "z": complex(1, 2),
+    }
     members = {f"{m}/params.dill": pickle.dumps(params, protocol=protocol) for m in MODELS}
     desc = inspect(archive(tmp_path, members))
     assert desc["exit_code"] == 0, (desc["summary"], desc["problems"][:2])
