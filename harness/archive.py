@@ -28,7 +28,7 @@ from typing import Any
 from . import contract, zipread
 from .archive_checks import build_report
 from .kerascfg import check_config
-from .safepickle import DEFAULT_MAX_OPS, OpBudget, PickleReport, decode_pickle
+from .safepickle import DEFAULT_MAX_OPS, OpBudget, PickleReport, decode_pickle, decode_torch_legacy
 from .zipread import MemberError, Problems
 
 __all__ = ["decode_pickle", "describe_archive", "describe_in_process", "render_text", "main", "PickleReport"]
@@ -142,7 +142,7 @@ def _read_contents(state: State, zf: zipfile.ZipFile) -> None:
         elif lower.endswith(".h5"):
             _add_h5(state, name, data)
         elif lower.endswith(contract.TORCH_SUFFIXES) and data[:4] not in zipread.ZIP_MAGIC:
-            add_pickle(state, name, data)  # a legacy torch.save: one raw pickle
+            add_pickle(state, name, data, legacy_torch=True)
             state.nested[name] = "a raw pickle (legacy torch.save)"
         else:
             state.nested[name] = _list_nested(state, name, data)
@@ -160,9 +160,12 @@ def _add_h5(state: State, name: str, data: bytes) -> None:
         state.problems.add("undecodable", name, f"{name!r} is not a readable HDF5 file ({type(exc).__name__})")
 
 
-def add_pickle(state: State, label: str, data: bytes) -> None:
+def add_pickle(state: State, label: str, data: bytes, legacy_torch: bool = False) -> None:
     """Decode one pickle member with its kind's allow-list; hazards and undecodable are hostile."""
-    report = decode_pickle(data, contract.pickle_kind(label), state.budget)
+    if legacy_torch:
+        report = decode_torch_legacy(data, state.budget)
+    else:
+        report = decode_pickle(data, contract.pickle_kind(label), state.budget)
     state.pickles[label] = report
     for hazard in report.hazards:
         state.problems.add(

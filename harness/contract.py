@@ -241,6 +241,13 @@ _TORCH = (
     "numpy.dtype",
     "builtins.set",
     "argparse.Namespace",
+    "torch._utils._rebuild_device_tensor_from_numpy",
+    "torch.serialization._get_layout",
+    "torch.strided",
+    # Lightning's hyperparameters container (a dict subclass), under its three package names
+    "pytorch_lightning.utilities.parsing.AttributeDict",
+    "lightning.pytorch.utilities.parsing.AttributeDict",
+    "lightning_fabric.utilities.data.AttributeDict",
     "pathlib.PosixPath",
     "builtins.slice",
 )

@@ -121,9 +121,10 @@ _READERS: dict[str, Callable[[_Cursor], Any]] = {
 }
 
 
-def iter_ops(data: bytes) -> Iterator[tuple[str, Any, int]]:
-    """(opcode name, parsed argument, byte offset) for each opcode up to and including STOP."""
+def iter_ops(data: bytes, start: int = 0) -> Iterator[tuple[str, Any, int]]:
+    """(opcode name, parsed argument, byte offset) for each opcode from ``start`` up to and including STOP."""
     cur = _Cursor(data)
+    cur.pos = start
     while cur.pos < len(data):
         start = cur.pos
         op = _OPS.get(cur.take(1))

@@ -45,12 +45,13 @@ class OpBudget:
 class PickleReport:
     """Result of :func:`decode_pickle`: the value with placeholders, names, hazards, error."""
 
-    __slots__ = ("value", "globals", "hazards", "error", "kind")
+    __slots__ = ("value", "globals", "hazards", "error", "kind", "end")
 
     def __init__(
         self, value: Any, globals_: list[str], hazards: list[str], error: str | None, kind: str = "data"
     ) -> None:
         self.value, self.globals, self.hazards, self.error, self.kind = value, globals_, hazards, error, kind
+        self.end = 0  # offset just past STOP: a stream may hold further pickles
 
     def plain(self) -> Any:
         """The decoded value as JSON-ready data (placeholders become ``{"__global__": ...}``)."""
@@ -108,7 +109,7 @@ class _Machine:
         self.hazards: dict[str, None] = {}
         self.extra_hazards = 0
         self.proto = 0
-        self.pos = 0
+        self.pos = self.end = 0
         self.callable = contract.CALLABLE.get(kind, contract.CALLABLE["data"])
         self.reference = contract.REFERENCE.get(kind, contract.REFERENCE["data"])
 
@@ -216,13 +217,14 @@ class _Machine:
             raise PickleError(f"cannot add items to a {type(target).__name__} at offset {self.pos}")
 
     # -- the loop ---------------------------------------------------------------------------------
-    def run(self, data: bytes) -> Any:
-        for name, arg, pos in iter_ops(data):
+    def run(self, data: bytes, start: int = 0) -> Any:
+        for name, arg, pos in iter_ops(data, start):
             self.budget.left -= 1
             if self.budget.left < 0:
                 raise PickleError(f"the opcode budget ({self.budget.total}) is spent (raise it with --max-ops)")
             self.pos = pos
             if name == "STOP":
+                self.end = pos + 1
                 return self.pop()
             handler = _HANDLERS.get(name)
             if handler is None:
@@ -276,7 +278,7 @@ def _plain_call(func: Any, args: Any, kwargs: Any) -> Any:
     return _NOT_PLAIN
 
 
-def decode_pickle(data: bytes, kind: str = "data", budget: OpBudget | None = None) -> PickleReport:
+def decode_pickle(data: bytes, kind: str = "data", budget: OpBudget | None = None, start: int = 0) -> PickleReport:
     """Decode a pickle/dill byte string without importing or calling anything.
 
     ``kind`` names the allow-list (``manifest``, ``params``, ``custom_objects``, ``checkpoint``,
@@ -289,7 +291,7 @@ def decode_pickle(data: bytes, kind: str = "data", budget: OpBudget | None = Non
     value: Any = None
     error: str | None = None
     try:
-        value = machine.run(data)
+        value = machine.run(data, start)
     except PickleError as exc:
         error = str(exc)
     except RecursionError:
@@ -301,4 +303,32 @@ def decode_pickle(data: bytes, kind: str = "data", budget: OpBudget | None = Non
     hazards = list(machine.hazards)
     if machine.extra_hazards:
         hazards.append(f"... and {machine.extra_hazards} more")
-    return PickleReport(value, sorted(machine.names), hazards, error, kind)
+    report = PickleReport(value, sorted(machine.names), hazards, error, kind)
+    report.end = machine.end
+    return report
+
+
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+TORCH_LEGACY_PARTS = ("magic number", "protocol version", "sys info", "saved object", "storage keys")
+
+
+def decode_torch_legacy(data: bytes, budget: OpBudget | None = None) -> PickleReport:
+    """A raw (legacy ``torch.save``) checkpoint: up to five pickles in a row, each run by torch.load.
+
+    The first is a magic number; when it matches, torch.load unpickles four more (protocol,
+    sys info, the object, the storage keys) before the raw tensor bytes. All are judged.
+    """
+    budget = budget or OpBudget()
+    reports = [decode_pickle(data, "checkpoint", budget)]
+    if reports[0].error is None and reports[0].value == TORCH_LEGACY_MAGIC:
+        for _ in TORCH_LEGACY_PARTS[1:]:
+            reports.append(decode_pickle(data, "checkpoint", budget, reports[-1].end))
+            if reports[-1].error:
+                break
+    hazards = [f"{TORCH_LEGACY_PARTS[i]} pickle: {h}" if i else h for i, r in enumerate(reports) for h in r.hazards]
+    errors = [f"{TORCH_LEGACY_PARTS[i]} pickle: {r.error}" if i else r.error for i, r in enumerate(reports) if r.error]
+    names = sorted({n for r in reports for n in r.globals})
+    main = reports[3] if len(reports) > 3 else reports[-1]
+    merged = PickleReport(main.value, names, hazards, errors[0] if errors else None, "checkpoint")
+    merged.end = reports[-1].end
+    return merged

@@ -644,3 +644,22 @@ def test_names_differing_only_in_case(tmp_path: Path) -> None:
     desc = inspect(archive(tmp_path, {"Autoencoder/params.dill": evil}))
     assert_hostile(desc, "differ only in case")
     assert not marker.exists()
+
+
+def legacy_torch_save(main: bytes) -> bytes:
+    """A raw legacy torch.save stream: magic, protocol, sys info, the object, storage keys, raw bytes."""
+    head = pickle.dumps(0x1950A86A20F9469CFC6C, 2) + pickle.dumps(1001, 2)
+    head += pickle.dumps({"protocol_version": 1001, "little_endian": True}, 2)
+    return head + main + pickle.dumps(["0"], 2) + b"\x00" * 32
+
+
+def test_legacy_torch_save_is_decoded_past_its_magic_number(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = params_with(call(g("os", "system"), sbu(f"touch {marker}")))
+    desc = inspect(write_zip(tmp_path / "wts.h5.zip", torch_members(True, legacy_torch_save(evil))))
+    assert_hostile(desc, "autoencoder/model.ckpt", "saved object pickle", "os.system")
+    assert not marker.exists()
+    (tmp_path / "fine").mkdir()
+    fine = write_zip(tmp_path / "fine" / "wts.h5.zip", torch_members(True, legacy_torch_save(torch_state())))
+    desc = inspect(fine)
+    assert desc["exit_code"] == 0, (desc["summary"], desc["problems"][:2])
