@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from typing import Any
 
@@ -121,8 +122,25 @@ def _h5_value(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+# PyYAML tags that construct Python objects (an unsafe loader runs them), spelt directly or via %TAG.
+YAML_PYTHON_TAG = re.compile(rb"!!python/|tag:yaml\.org,2002:python/|!python/")
+
+
 def _wanted(lower: str) -> bool:
-    return lower.endswith(contract.PICKLE_SUFFIXES + (".h5", ".keras") + contract.TORCH_SUFFIXES)
+    return lower.endswith(contract.PICKLE_SUFFIXES + (".h5", ".keras") + contract.TORCH_SUFFIXES + YAML_SUFFIXES)
+
+
+def _check_yaml(state: State, name: str, data: bytes) -> None:
+    """hparams.yaml is read by Lightning with PyYAML: python/* tags would build objects on load."""
+    found = YAML_PYTHON_TAG.search(data)
+    if found:
+        state.problems.add(
+            "executes_code",
+            name,
+            f"{name}: a YAML tag at offset {found.start()} constructs Python "
+            "objects (an unsafe YAML loader would run code); do not load this archive",
+        )
 
 
 def _read_contents(state: State, zf: zipfile.ZipFile) -> None:
@@ -141,6 +159,8 @@ def _read_contents(state: State, zf: zipfile.ZipFile) -> None:
             add_pickle(state, name, data)
         elif lower.endswith(".h5"):
             _add_h5(state, name, data)
+        elif lower.endswith(YAML_SUFFIXES):
+            _check_yaml(state, name, data)
         elif lower.endswith(contract.TORCH_SUFFIXES) and data[:4] not in zipread.ZIP_MAGIC:
             add_pickle(state, name, data, legacy_torch=True)
             state.nested[name] = "a raw pickle (legacy torch.save)"

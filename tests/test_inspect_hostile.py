@@ -663,3 +663,19 @@ def test_legacy_torch_save_is_decoded_past_its_magic_number(tmp_path: Path) -> N
     fine = write_zip(tmp_path / "fine" / "wts.h5.zip", torch_members(True, legacy_torch_save(torch_state())))
     desc = inspect(fine)
     assert desc["exit_code"] == 0, (desc["summary"], desc["problems"][:2])
+
+
+@pytest.mark.parametrize(
+    "yaml_text",
+    [
+        b"N: 64\nhook: !!python/object/apply:os.system ['touch MARKER']\n",
+        b"%TAG !p! tag:yaml.org,2002:python/\n---\nN: 64\nhook: !p!object/apply:os.system ['touch MARKER']\n",
+    ],
+)
+def test_hparams_yaml_with_python_tags(tmp_path: Path, yaml_text: bytes) -> None:
+    marker = tmp_path / "pwned"
+    members = torch_members(True, ckpt_zip(torch_state()))
+    members["autoencoder/hparams.yaml"] = yaml_text.replace(b"MARKER", os.fsencode(marker))
+    desc = inspect(write_zip(tmp_path / "wts.h5.zip", members))
+    assert_hostile(desc, "autoencoder/hparams.yaml", "YAML tag")
+    assert not marker.exists()
