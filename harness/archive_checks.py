@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 from . import contract
@@ -146,22 +147,22 @@ def _keras_check(state: Any, model: str) -> dict[str, str]:
     keras = state.nested.get(name)
     cid = f"tf.model_keras[{model}]"
     if name not in state.infos:
-        return _check(cid, "tf.model-keras", "fail", f"{name} is missing", model)
+        return _check(cid, "model.keras", "fail", f"{name} is missing", model)
     if isinstance(keras, list):
-        return _check(cid, "tf.model-keras", "pass", f"{len(keras)} members: {', '.join(keras)}", model)
-    return _check(cid, "tf.model-keras", "fail" if keras else "skip", f"{name}: {keras or 'not read'}", model)
+        return _check(cid, "model.keras", "pass", f"{len(keras)} members: {', '.join(keras)}", model)
+    return _check(cid, "model.keras", "fail" if keras else "skip", f"{name}: {keras or 'not read'}", model)
 
 
 def _params_check(state: Any, model: str, info: dict[str, Any]) -> dict[str, str]:
     cid = f"tf.params[{model}]"
     bad = _pickle_check(state, f"{model}/params.dill")
     if bad:
-        return _check(cid, "tf.params", *bad, model=model)
+        return _check(cid, "model.params", *bad, model=model)
     missing = [k for k in contract.PARAMS_REQUIRED if k not in (info["params_keys"] or [])]
     values = ", ".join(f"{k}={_fmt(v)}" for k, v in (info["params_values"] or {}).items())
     return _check(
         cid,
-        "tf.params",
+        "model.params",
         "fail" if missing else "pass",
         (f"missing keys: {', '.join(missing)}; " if missing else "")
         + f"{len(info['params_keys'] or [])} keys; {values}",
@@ -173,12 +174,12 @@ def _h5_check(state: Any, model: str) -> dict[str, str]:
     name, cid, key = f"{model}/model.h5", f"tf.model_h5[{model}]", contract.SCALE_KEY
     h5 = state.h5.get(name)
     if name not in state.infos:
-        return _check(cid, "tf.model-h5", "fail", f"{name} is missing", model)
+        return _check(cid, "model.h5", "fail", f"{name} is missing", model)
     if not isinstance(h5, tuple):
-        return _check(cid, "tf.model-h5", "fail", f"{name}: {h5 or 'not read'}", model)
+        return _check(cid, "model.h5", "fail", f"{name}: {h5 or 'not read'}", model)
     if key not in h5[0]:
-        return _check(cid, "tf.model-h5", "fail", f"attributes: {', '.join(h5[0]) or 'none'}; {key} is missing", model)
-    return _check(cid, "tf.model-h5", "pass", f"{key}={_fmt(h5[0][key])}", model)
+        return _check(cid, "model.h5", "fail", f"attributes: {', '.join(h5[0]) or 'none'}; {key} is missing", model)
+    return _check(cid, "model.h5", "pass", f"{key}={_fmt(h5[0][key])}", model)
 
 
 def _tf_checks(state: Any, model: str, info: dict[str, Any]) -> list[dict[str, str]]:
@@ -188,7 +189,7 @@ def _tf_checks(state: Any, model: str, info: dict[str, Any]) -> list[dict[str, s
     out.append(
         _check(
             f"tf.custom_objects[{model}]",
-            "tf.custom-objects",
+            "model.custom-objects",
             *(bad or ("pass", f"{len(refs)} names: " + ", ".join(f"{k} -> {v}" for k, v in refs.items()))),
             model=model,
         )
@@ -208,13 +209,13 @@ def _intensity_check(model: str, info: dict[str, Any]) -> dict[str, str]:
     from_params = as_number((info["params_values"] or {}).get(key))
     from_h5 = as_number((info["h5_attrs"] or {}).get(key))
     if from_params is None or from_h5 is None:
-        return _check(cid, "tf.intensity-scale", "skip", f"needs a numeric {key} in both params.dill and model.h5")
+        return _check(cid, "model.intensity-scale", "skip", f"needs a numeric {key} in both params.dill and model.h5")
     both = f"params.dill {from_params!r} vs model.h5 {from_h5!r}"
     if from_params == from_h5:
-        return _check(cid, "tf.intensity-scale", "pass", f"both {from_params!r}")
+        return _check(cid, "model.intensity-scale", "pass", f"both {from_params!r}")
     if math.isclose(from_params, from_h5, rel_tol=1e-6):
-        return _check(cid, "tf.intensity-scale", "pass", f"{both} (equal at float32 precision)")
-    return _check(cid, "tf.intensity-scale", "fail", f"disagree: {both}")
+        return _check(cid, "model.intensity-scale", "pass", f"{both} (equal at float32 precision)")
+    return _check(cid, "model.intensity-scale", "fail", f"disagree: {both}")
 
 
 def _torch_checks(state: Any, model: str, info: dict[str, Any]) -> list[dict[str, str]]:
@@ -269,10 +270,25 @@ def _backend_check(state: Any, manifest: Any, why: str | None) -> dict[str, str]
     return _check(cid, clause, "pass", f"no tag: {contract.DEFAULT_BACKEND} by default, and no PyTorch payloads")
 
 
+def _basename_check(state: Any) -> dict[str, str]:
+    """The loader is given ``<folder>/wts.h5`` and opens ``wts.h5.zip``: another name is never found."""
+    name = os.path.basename(state.archive or "")
+    if name == contract.ARCHIVE_NAME:
+        return _check("archive.basename", "archive.basename", "pass", f"named {name}")
+    shown = json.dumps(name, ensure_ascii=True)
+    return _check(
+        "archive.basename",
+        "archive.basename",
+        "skip",
+        f"named {shown}: a loader given <folder>/{contract.ARCHIVE_BASE} looks for {contract.ARCHIVE_NAME}",
+    )
+
+
 def checks(
     state: Any, manifest: Any, why: str | None, backend: str, models: dict[str, dict[str, Any]], checked: list[str]
 ) -> list[dict[str, str]]:
-    out = [_check(*GLOBAL_CHECKS[0], "fail" if why else "pass", why or f"keys: {', '.join(manifest)}")]
+    out = [_basename_check(state)]
+    out.append(_check(*GLOBAL_CHECKS[0], "fail" if why else "pass", why or f"keys: {', '.join(manifest)}"))
     if why:
         out.append(_check(*GLOBAL_CHECKS[1], "skip", why))
     else:

@@ -409,3 +409,18 @@ def test_real_archive(index: int) -> None:
     assert all(p["hazards"] == [] and p["error"] is None for p in desc["pickles"].values())
     assert len(desc["models"]["diffraction_to_obj"]["params_keys"]) > 10
     assert {p["kind"] for p in desc["pickles"].values()} >= {"manifest", "params", "custom_objects"}
+
+
+def test_basename_and_clause_ids(tmp_path: Path) -> None:
+    """Each check names the contract clause it proves; a renamed archive is described, not failed."""
+    desc = describe_archive(write_zip(tmp_path / "wts.h5.zip", tf_members()))
+    checks = by_id(desc)
+    assert checks["archive.basename"]["status"] == "pass"
+    assert checks["manifest.backend"]["clause"] == "archive.backend-tag"
+    assert checks["tf.intensity_scale[autoencoder]"]["clause"] == "model.intensity-scale"
+    from harness import contract
+
+    assert {c["clause"] for c in desc["clauses"]} <= set(contract.CLAUSE_BY_ID)
+    renamed = describe_archive(write_zip(tmp_path / "copy.zip", tf_members()))
+    assert renamed["exit_code"] == 0 and by_id(renamed)["archive.basename"]["status"] == "skip"
+    assert "looks for wts.h5.zip" in by_id(renamed)["archive.basename"]["detail"]
