@@ -17,13 +17,14 @@ from collections.abc import Callable
 from re import Pattern
 from typing import Any
 
+from .contract import ARCHIVE_NAME
+
 HOLDS = "holds"
 BROKEN = "broken"
 NOT_EXERCISED = "not exercised by this scenario"
 TORCH_SIDE = "PyTorch side: see delta"
 VERDICTS = (HOLDS, BROKEN, NOT_EXERCISED, TORCH_SIDE)
 
-ARCHIVE_NAME = "wts.h5.zip"
 LOAD_PHASES = ("load", "fresh-load")
 
 Evidence = dict[str, Any]
