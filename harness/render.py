@@ -15,7 +15,8 @@ from typing import Any, Dict, List
 
 import jinja2
 
-from . import views
+from . import contract, views
+from .fold import fold
 from .perfetto import trace_events
 from .record import dumps
 
@@ -33,6 +34,7 @@ def environment() -> jinja2.Environment:
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
                               autoescape=False)
     env.filters["cell"] = _cell
+    env.globals["contract"] = contract  # member names and keys, written once
     return env
 
 
@@ -85,25 +87,44 @@ def _root_phases(calls: List[Dict[str, Any]]) -> Dict[int, str]:
     return phases
 
 
+def _line(call: Dict[str, Any]) -> Dict[str, Any]:
+    """What one call's line shows; folding compares exactly these fields."""
+    return {"indent": "  " * call["depth"], "function": call["function"], "anchor": call["anchor"] or NO_SOURCE,
+            "site": call["call_site"], "thread": call.get("thread"),
+            "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"}
+
+
+def _line_key(call: Dict[str, Any]) -> tuple:
+    return tuple(sorted(_line(call).items()))
+
+
+def _blocks(record: Dict[str, Any]) -> List[tuple]:
+    """(process, phase, calls) in run order: every phase the scenario marked, even one that
+    kept no call, then any calls whose phase has no mark (a damaged stream). A call belongs
+    to the phase its thread's root call started in, so a worker's subtree stays in one block."""
+    grouped: Dict[tuple, List[Dict[str, Any]]] = {}
+    root_phase = _root_phases(record["calls"])
+    for call in record["calls"]:
+        grouped.setdefault((call["process"], root_phase[call["i"]]), []).append(call)
+    order = list(dict.fromkeys((span["process"], span["name"]) for span in record["phases"]))
+    order += [key for key in grouped if key not in order]
+    return [(process, phase, grouped.get((process, phase), [])) for process, phase in order]
+
+
 def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
     """Lines of dynamic.txt: a `[phase …]` header per phase, then the main thread's calls, then
     a `[thread <label>]` block for each other thread that ran namespace code in that phase."""
     lines: List[Dict[str, Any]] = []
-    current = None
-    thread = "main"
-    root_phase = _root_phases(record["calls"])
-    for call in record["calls"]:
-        group = (call["process"], root_phase[call["i"]])
-        if group != current:
-            current, thread = group, "main"
-            lines.append({"phase": group[1], "process": call["process"]})
-        label = call.get("thread", "main")
-        if label != thread:
-            thread = label
-            lines.append({"phase": None, "thread": label})
-        lines.append({"phase": None, "thread": None, "indent": "  " * call["depth"], "function": call["function"],
-                      "anchor": call["anchor"] or NO_SOURCE, "site": call["call_site"],
-                      "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"})
+    for process, phase, calls in _blocks(record):
+        folded = fold(calls, _line_key)
+        lines.append({"phase": phase, "process": process, "kept": len(calls), "shown": len(folded)})
+        thread = "main"
+        for item in folded:  # roots in order, each followed by its subtree: threads change at roots only
+            label = item.call.get("thread", "main")
+            if label != thread:
+                thread = label
+                lines.append({"phase": None, "thread_header": label})
+            lines.append(dict(_line(item.call), phase=None, thread_header=None, count=item.count))
     failure = record.get("failure")
     return {
         "command": record["command"], "target": _target_line(record), "namespace": record["namespace"],
