@@ -8,6 +8,7 @@ run on the default backend and on `settrace` where the difference matters.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -271,7 +272,9 @@ def test_threaded_runs_are_byte_identical(tmp_path):
 
 def test_backends_agree_on_threads(tmp_path):
     trees = [body((trace(tmp_path / b, BACKGROUND, b)[1] / "callgraph" / "dynamic.txt").read_text()) for b in BACKENDS]
-    main_parts = [[line for line in tree if "tick" not in line and "spin" not in line] for tree in trees]
+    # The spinner's calls (and so the build phase's count) depend on timing; everything else may not.
+    main_parts = [[re.sub(r" · \d+ calls? kept.*\]$", "]", line)
+                   for line in tree if "tick" not in line and "spin" not in line] for tree in trees]
     assert all(part == main_parts[0] for part in main_parts)
 
 
