@@ -224,9 +224,10 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "started_at": started_at,
         "taps_declared": taps_as_data(taps),
         "children": children,
-        "evidence_only": {"before": {k: before[k] for k in ("files", "sha256")},
-                          "after": {k: after[k] for k in ("files", "sha256")},
-                          "changes": compare(before, after)},
+        "evidence_only": {"before": {k: before[k] for k in ("files", "entries", "sha256")},
+                          "after": {k: after[k] for k in ("files", "entries", "sha256")},
+                          "changes": compare(before, after),
+                          "notes": sorted(set(before["notes"]) | set(after["notes"]))},
     }
 
 
