@@ -10,6 +10,7 @@ from typing import List, Optional
 from .diff import add_arguments as diff_arguments
 from .errors import HarnessError
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
+from .stop import Stopped
 
 
 def _trace_parser(sub) -> None:
@@ -105,6 +106,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Stopped as stop:  # a second stop signal while the report was being written
+        print(f"error: interrupted by {stop} before the report was complete", file=sys.stderr)
+        return stop.exit_code
 
 
 if __name__ == "__main__":

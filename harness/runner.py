@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import __version__, record, scenario
 from .errors import HarnessError
+from .stop import StopSignals, Stopped, end_group, signal_name
 from .target import Target, check_root, compare, fingerprint, revision
 from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
 from .tracer import BACKENDS
@@ -117,8 +118,11 @@ def _child_env(run: Run) -> Dict[str, str]:
 
 
 def _run_child(run: Run, options: Options, target: Target, label: str, phases: Tuple[str, ...],
-               taps: List[Tap], backend: str, env: Dict[str, str]) -> Dict[str, Any]:
-    """Run one traced process; returns how it ended. Never raises for the child's failures."""
+               taps: List[Tap], backend: str, env: Dict[str, str], stop: StopSignals) -> Dict[str, Any]:
+    """Run one traced process; returns how it ended. Never raises for the child's failures.
+
+    However it ends, its whole process group is ended before the evidence check, so a
+    subprocess it did not wait for cannot write into the target afterwards."""
     events = run.trace_dir / f"events-{label}.jsonl"
     config = {
         "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
@@ -130,19 +134,23 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: T
     config_path.write_text(json.dumps(config, indent=2))
     python = options.python or sys.executable
     started = time.perf_counter()
+    timed_out, stopped_by = False, None
     with open(run.scratch / f"child-{label}.stdout.txt", "wb") as out, open(run.scratch / f"child-{label}.stderr.txt", "wb") as err:
         process = subprocess.Popen([python, "-m", "harness.child", str(config_path)], cwd=run.scratch,
                                    env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
-        timed_out = interrupted = False
         try:
-            code = process.wait(timeout=options.timeout)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
+            with stop.interruptible():
+                code = process.wait(timeout=options.timeout)
+        except (subprocess.TimeoutExpired, Stopped) as reason:
             # The child runs in its own session: stop it here, or it would outlive us.
-            timed_out, interrupted = isinstance(stop, subprocess.TimeoutExpired), isinstance(stop, KeyboardInterrupt)
-            os.killpg(process.pid, signal.SIGKILL)
+            timed_out = isinstance(reason, subprocess.TimeoutExpired)
+            stopped_by = None if timed_out else signal_name(reason.signum)
+            end_group(process.pid)
             code = process.wait()
-    return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out, "interrupted": interrupted,
+        leftover = end_group(process.pid)
+    return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out,
+            "interrupted": stopped_by is not None, "stopped_by": stopped_by, "leftover_processes": leftover,
             "wall_seconds": round(time.perf_counter() - started, 6), "events": str(events),
             "stderr": str(run.scratch / f"child-{label}.stderr.txt")}
 
@@ -179,17 +187,27 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
     run = allocate(options)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     env = _child_env(run)
+    with StopSignals() as stop:
+        return _trace_run(options, target, taps, backend, run, started_at, env, stop)
+
+
+def _trace_run(options: Options, target: Target, taps: List[Tap], backend: str, run: Run, started_at: str,
+               env: Dict[str, str], stop: StopSignals) -> Tuple[Path, Dict[str, Any]]:
+    """The run proper, with stop signals handled: the report is written however it ends."""
     before = fingerprint(target.root)
-    children = [_run_child(run, options, target, "cycle", scenario.CYCLE, taps, backend, env)]
-    if options.fresh_load and children[0]["exit"] == 0:
-        children.append(_run_child(run, options, target, "fresh", scenario.FRESH_LOAD, taps, backend, env))
+    plan = [("cycle", scenario.CYCLE)] + ([("fresh", scenario.FRESH_LOAD)] if options.fresh_load else [])
+    children: List[Dict[str, Any]] = []
+    for label, phases in plan:
+        if stop.received is not None or (children and children[-1]["exit"] != 0):
+            break
+        children.append(_run_child(run, options, target, label, phases, taps, backend, env, stop))
     after = fingerprint(target.root)
     meta = _meta(options, target, run, taps, backend, started_at, children, before, after)
     meta["environment"] = {k: env[k] for k in sorted(env) if k.startswith(RELEVANT_ENV)}
     streams = [(child["label"], record.read_events(child["events"])) for child in children]
     run_record = record.build(meta, streams, str(run.scratch), str(target.root))
     add_static_evidence(run_record, target, options)
-    finish(run_record, options, target)
+    finish(run_record, options, target, stop.received)
     from .render import write_report
 
     write_report(run.report, run_record)
@@ -256,10 +274,10 @@ def add_static_evidence(run_record: Dict[str, Any], target: Target, options: Opt
         run_record["archive_description"] = None
 
 
-def finish(run_record: Dict[str, Any], options: Options, target: Target) -> None:
+def finish(run_record: Dict[str, Any], options: Options, target: Target, stopped: Optional[int] = None) -> None:
     """Decide the run's status and, for a failed run, the one message the user sees."""
     children = run_record["children"]
-    failure = _failure(run_record, children, options, target)
+    failure = _failure(run_record, children, options, target, stopped)
     run_record["status"] = "ok" if failure is None else ("failed" if not run_record["calls"] else "partial")
     run_record["failure"] = failure
     run_record["durations"] = _durations(run_record, children)
@@ -273,17 +291,17 @@ def _durations(run_record: Dict[str, Any], children: List[Dict[str, Any]]) -> Di
     return durations
 
 
-def _failure(run_record, children, options: Options, target: Target) -> Optional[Dict[str, Any]]:
+def _failure(run_record, children, options: Options, target: Target, stopped: Optional[int] = None) -> Optional[Dict[str, Any]]:
     changes = run_record["evidence_only"]["changes"]
-    inside = sorted({sink["path"] for sink in run_record["sinks"] if sink["path"].startswith("<root>")})
+    touched = [path for sink in run_record["sinks"] for path in (sink["path"], sink.get("dest")) if path]
+    inside = sorted({path for path in touched if path == "<root>" or path.startswith("<root>/")})
     changes = changes + [f"written: {path}" for path in inside if path not in changes]
     if changes:
-        return {"problem": f"the target tree changed during the run ({len(changes)} files: {', '.join(changes[:5])})",
+        return {"problem": f"the target tree changed during the run ({len(changes)} changes: {', '.join(changes[:5])})",
                 "fix": "this must never happen; restore the tree from git and report it with this report", "exit_code": 4}
+    if stopped is not None or any(child.get("interrupted") for child in children):
+        return _stop_failure(children, stopped or signal.SIGINT)
     for child in children:
-        if child.get("interrupted"):
-            return {"problem": f"the run was interrupted (process '{child['label']}')",
-                    "fix": "run it again; what was recorded is kept", "exit_code": 130}
         if child["timed_out"]:
             last = run_record["calls"][-1]["anchor"] if run_record["calls"] else "none"
             return {"problem": f"the scenario did not finish within {options.timeout:g} s (stopped in process '{child['label']}', last call reached: {last})",
@@ -298,6 +316,19 @@ def _failure(run_record, children, options: Options, target: Target) -> Optional
         return {"problem": f"the namespace '{options.namespace}' matched no call during the run",
                 "fix": f"check --namespace: it must name the package under {target.root} (e.g. ptycho)", "exit_code": 3}
     return None
+
+
+def _stop_failure(children: List[Dict[str, Any]], signum: Optional[int]) -> Optional[Dict[str, Any]]:
+    """A run stopped by SIGINT/SIGTERM/SIGHUP: exit 128 + the signal number, report kept."""
+    if signum is None:
+        return None
+    ended = [c["label"] for c in children if c.get("interrupted")]
+    if ended:
+        what = f"the traced process '{ended[0]}' and its process group were ended"
+    else:
+        what = "after the traced processes had finished" if children else "before a traced process started"
+    return {"problem": f"the run was interrupted by {signal_name(signum)} ({what})",
+            "fix": "run it again when it may finish; what was recorded is kept", "exit_code": 128 + signum}
 
 
 def _scenario_failure(error: Dict[str, Any], target: Target) -> Dict[str, Any]:
