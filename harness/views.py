@@ -191,7 +191,8 @@ def member_writers(record: Dict[str, Any]) -> Dict[str, str]:
             continue
         for member in _members(record):
             if sink["path"].endswith("/" + member) and member not in writers:
-                writers[member] = sink["by"] + (", native write: line unknown" if sink["native"] else "")
+                by = sink["by"] or "no frame of the namespace on the stack"  # e.g. --namespace ptycho.params
+                writers[member] = by + (", native write: line unknown" if sink["native"] else "")
     return writers
 
 
