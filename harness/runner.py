@@ -253,18 +253,22 @@ def add_static_evidence(run_record: Dict[str, Any], target: Target, options: Opt
     """What the report needs beside the trace: the archive, the PyTorch side, the candidates."""
     from .analysis import function_docs, mentions, rank_entry_points
     from .archive import describe_archive
+    from .bounded import Budget
     from .summarize import PathScrubber
     from .torchscan import scan
 
     calls = run_record["calls"]
     exercised = {call["function"] for call in calls}
-    run_record["entry_points"] = rank_entry_points(target.root, options.package, options.question, options.scope_hints, exercised)
-    run_record["docs"] = function_docs(target.root, calls)
-    run_record["mentions"] = {"intensity_scale": mentions(target.root, calls, "intensity_scale")}
+    budget = Budget()  # every static pass together: bounded in time, what it skipped is listed
+    run_record["entry_points"] = rank_entry_points(target.root, options.package, options.question, options.scope_hints,
+                                                   exercised, budget)
+    run_record["docs"] = function_docs(target.root, calls, budget)
+    run_record["mentions"] = {"intensity_scale": mentions(target.root, calls, "intensity_scale", budget)}
     try:
-        run_record["torch_delta"] = scan(target.root)
+        run_record["torch_delta"] = scan(target.root, budget=budget)
     except (ValueError, RuntimeError, OSError) as error:  # a broken patterns file must not cost the report
         run_record["torch_delta"] = {"package": "ptycho_torch", "present": False, "surfaces": [], "error": str(error)}
+    run_record["static_skipped"] = budget.skipped
     archive = Path(run_record["archive"])
     if archive.is_file():
         description = describe_archive(str(archive))

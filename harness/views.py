@@ -326,6 +326,21 @@ def _gaps(record: Dict[str, Any]) -> List[Dict[str, str]]:
     return list(unique.values())
 
 
+def _unseen(record: Dict[str, Any]) -> List[str]:
+    """What the run could not read or had to end: evidence notes, static skips, leftovers."""
+    items = [f"Evidence check: {note}." for note in (record.get("evidence_only") or {}).get("notes", [])]
+    for child in record.get("children", []):
+        if child.get("leftover_processes"):
+            items.append(f"{child['leftover_processes']} process(es) started by the traced process '{child['label']}' were "
+                         "still running when it ended; they were killed before the evidence check.")
+    skipped = record.get("static_skipped") or []
+    for item in skipped[:10]:
+        items.append(f"Not read statically ({item['pass']}): `{item['path']}` — {item['reason']}.")
+    if len(skipped) > 10:
+        items.append(f"… and {len(skipped) - 10} more entries not read statically (trace/run.json, static_skipped).")
+    return items
+
+
 def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
     items = []
     for tap in taps:
@@ -339,6 +354,7 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
     no_source = sorted({c["function"] for c in record["calls"] if c["anchor"] is None})
     if no_source:
         items.append(f"{len(no_source)} kept functions have no source file (generated code, e.g. dataclass methods): " + ", ".join(f"`{f}`" for f in no_source[:5]))
+    items += _unseen(record)
     outside = [s for s in sinks(record) if s["outside"]]
     if outside:
         items.append(f"{len(outside)} file operations happened outside the scratch folder: " + ", ".join(f"`{s['path']}`" for s in outside[:5]))
