@@ -109,18 +109,26 @@ def _walk(root: bytes, notes: List[str]) -> Iterator[Tuple[bytes, os.stat_result
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda e: e.name)
         except OSError as error:
-            notes.append(f"unreadable folder {display_name(rel)} ({error.strerror}): compared by its own metadata only")
+            notes.append(f"unreadable folder {_short(display_name(rel))} ({error.strerror}): compared by its own metadata only")
             continue
         for entry in entries:
             name = os.path.join(rel, entry.name) if rel else entry.name
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError as error:
-                notes.append(f"cannot stat {display_name(name)} ({error.strerror})")
+                notes.append(f"unreadable entry {_short(display_name(name))} ({error.strerror}): not compared")
                 continue
             yield name, info
             if stat.S_ISDIR(info.st_mode):
                 stack.append(name)
+
+
+def _short(name: str, limit: int = 160) -> str:
+    return name if len(name) <= limit else f"{name[:80]}…{name[-60:]}"
+
+
+def _capped(notes: List[str], limit: int = 50) -> List[str]:
+    return notes if len(notes) <= limit else notes[:limit] + [f"… and {len(notes) - limit} more notes like these"]
 
 
 def _digest(path: bytes) -> Tuple[Optional[str], Optional[str]]:
@@ -173,14 +181,14 @@ def fingerprint(root: Path, digest_budget: int = DIGEST_BUDGET) -> Dict[str, obj
     for name, info in _walk(raw_root, notes):
         shown = display_name(name)
         if shown != os.fsdecode(name):
-            notes.append(f"name is not UTF-8: {shown} (compared as shown)")
+            notes.append(f"name is not UTF-8: {_short(shown)} (compared as shown)")
         entry = _entry(raw_root, name, info)
         if entry["kind"] == "file":
             if info.st_size <= budget:
                 entry["sha256"], problem = _digest(os.path.join(raw_root, name))
                 budget -= info.st_size if problem is None else 0
                 if problem:
-                    notes.append(f"unreadable file {shown} ({problem}): compared by metadata only")
+                    notes.append(f"unreadable file {_short(shown)} ({problem}): compared by metadata only")
             else:
                 entry["sha256"] = None
         entry["raw"] = name  # the name as bytes, to hash it again; never serialised
@@ -192,7 +200,7 @@ def fingerprint(root: Path, digest_budget: int = DIGEST_BUDGET) -> Dict[str, obj
     signatures = {name: _signature(entry) for name, entry in listing.items()}
     overall = hashlib.sha256("".join(f"{k}\0{v}\n" for k, v in sorted(signatures.items())).encode()).hexdigest()
     return {"files": sum(1 for e in listing.values() if e["kind"] == "file"), "entries": len(listing),
-            "sha256": overall, "digests": signatures, "listing": listing, "notes": notes, "root": str(root)}
+            "sha256": overall, "digests": signatures, "listing": listing, "notes": _capped(notes), "root": str(root)}
 
 
 def _signature(entry: Dict[str, object]) -> str:
