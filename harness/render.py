@@ -17,6 +17,7 @@ import jinja2
 
 from . import views
 from .perfetto import trace_events
+from .record import dumps
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NO_SOURCE = "(no source file)"
@@ -93,6 +94,7 @@ def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
         "started_at": record["started_at"],
         "durations": _durations(record),
         "lines": lines, "incomplete": failure["problem"] if failure else None,
+        "first_process": record["processes"][0]["label"] if record["processes"] else None,
     }
 
 
@@ -124,7 +126,7 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
 
 def write_report(report: Path, record: Dict[str, Any]) -> None:
     """Every deliverable of one run, from the run record alone."""
-    write_atomic(report / "trace" / "run.json", dump_json(record))
+    write_atomic(report / "trace" / "run.json", dumps(record))
     write_atomic(report / "trace" / "trace.json", json.dumps(trace_events(record)))
     write_atomic(report / "env" / "trace_env.json", dump_json(env_view(record)))
     render_markdown(report, record)

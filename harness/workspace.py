@@ -1,0 +1,82 @@
+"""Where one run writes: its report and scratch folders, and the traced process's environment.
+
+A run never reuses a report folder and writes nothing outside `--out`; the traced process
+runs in the scratch folder with TMPDIR, KERAS_HOME and MPLCONFIGDIR inside it, so the
+target's import-time side effects and temporary archives land there and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, Optional
+
+from .errors import HarnessError
+
+HARNESS_PARENT = Path(__file__).resolve().parent.parent
+# Variables that change how TensorFlow, Keras, numpy or the run behave; recorded by name.
+RELEVANT_ENV = ("CUDA_VISIBLE_DEVICES", "TF_", "KERAS_", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "TMPDIR", "MPLCONFIGDIR")
+
+
+@dataclass
+class Run:
+    """Where one run writes: the report folder and the scratch folder, both under `out`."""
+
+    report: Path
+    scratch: Path
+
+    @property
+    def trace_dir(self) -> Path:
+        return self.report / "trace"
+
+
+def utc_stamp(moment: Optional[datetime] = None) -> str:
+    return (moment or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H%M%SZ")
+
+
+def allocate(out_dir: str, initiative: str, plan_phase: str) -> Run:
+    """Create fresh report and scratch folders; never reuse an earlier run's."""
+    out = Path(out_dir).expanduser().resolve()
+    base = out / initiative
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        probe = base / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise HarnessError(f"cannot write to the output folder {out} ({error.strerror})", "pass --out (or OUT=) a folder you can write to")
+    stamp = utc_stamp()
+    for attempt in range(1000):
+        name = stamp if attempt == 0 else f"{stamp}-{attempt + 1}"
+        report_root = base / "reports" / name
+        try:
+            report_root.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        report = report_root / plan_phase
+        scratch = base / "scratch" / name
+        for folder in (report / "trace", scratch / "tmp"):
+            folder.mkdir(parents=True, exist_ok=True)
+        return Run(report, scratch)
+    raise HarnessError(f"could not allocate a new report folder under {base / 'reports'}", "remove stale report folders")
+
+
+def child_env(run: Run) -> Dict[str, str]:
+    """The traced process's environment: ours, with its side effects pointed into scratch."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HARNESS_PARENT), env.get("PYTHONPATH")]))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONHASHSEED"] = env.get("PYTHONHASHSEED", "0")
+    env["TMPDIR"] = str(run.scratch / "tmp")
+    env["KERAS_HOME"] = str(run.scratch / "keras_home")
+    env["MPLCONFIGDIR"] = str(run.scratch / "mplconfig")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.pop("PYTHONHUNTER", None)
+    return env
+
+
+def recorded_env(env: Dict[str, str]) -> Dict[str, str]:
+    """The part of the environment a report records."""
+    return {key: env[key] for key in sorted(env) if key.startswith(RELEVANT_ENV)}
