@@ -226,7 +226,7 @@ def test_an_unwaited_subprocess_cannot_write_after_the_run(tmp_path):
     time.sleep(3)
     assert not late.exists(), "the target's subprocess outlived the run and wrote into the tree"
     record = _outcome(done, 0)
-    assert record["children"][0]["leftover_processes"] >= 1
+    assert record["processes"][0]["leftover_processes"] >= 1
     assert "were still running when it ended" in (_report(done) / "summary.md").read_text()
 
 
@@ -388,4 +388,4 @@ def test_stop_signals_end_the_group_and_keep_the_report(tmp_path, signum, code):
     record = _outcome(done, code, f"interrupted by {signal.Signals(signum).name}", "process group were ended")
     assert record["status"] == "partial"
     assert not any(_alive(pid) for pid in pids), "the traced process or its subprocess survived"
-    assert [c["label"] for c in record["children"]] == ["cycle"]
+    assert [c["label"] for c in record["processes"]] == ["cycle"]
