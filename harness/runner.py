@@ -10,6 +10,8 @@ judges it (`outcome.judge`), writes every deliverable, and only then reports a f
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,11 +68,12 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
     However it ends, its whole process group is ended before the evidence check, so a
     subprocess it did not wait for cannot write into the target afterwards."""
     events = run.trace_dir / f"events-{label}.jsonl"
+    stacks = run.scratch / f"child-{label}.stacks.txt"
     config = {
         "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
         "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
         "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
-        "config_global": options.config_global,
+        "config_global": options.config_global, "stacks": str(stacks),
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
@@ -88,13 +91,32 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
             # The child runs in its own session: stop it here, or it would outlive us.
             timed_out = isinstance(reason, subprocess.TimeoutExpired)
             stopped_by = None if timed_out else signal_name(reason.signum)
+            if timed_out:
+                _dump_stacks(process, stacks)
             end_group(process.pid)
             code = process.wait()
         leftover = end_group(process.pid)
     return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out,
             "interrupted": stopped_by is not None, "stopped_by": stopped_by, "leftover_processes": leftover,
             "wall_seconds": round(time.perf_counter() - started, 6), "events": str(events),
-            "stderr": str(run.scratch / f"child-{label}.stderr.txt")}
+            "stderr": str(run.scratch / f"child-{label}.stderr.txt"), "stacks": str(stacks)}
+
+
+def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> None:
+    """Ask a hung traced process for the Python stack of every thread (faulthandler, on
+    SIGUSR1) before it is killed, so the report says where it hung, not only that it did."""
+    try:
+        os.kill(process.pid, signal.SIGUSR1)
+    except OSError:
+        return
+    deadline = time.monotonic() + wait
+    size = -1
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        current = stacks.stat().st_size if stacks.exists() else 0
+        if current and current == size:
+            return  # written and no longer growing
+        size = current
 
 
 def resolve_taps(options: Options) -> List[Tap]:
