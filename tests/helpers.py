@@ -83,8 +83,8 @@ def anchors_in(text: str) -> List[Tuple[str, int]]:
 
 def hostile_target(root: Path, build: str, imports: str = "", extra: Dict[str, str] = None) -> Path:
     """The TF-free miniature whose `create_model_with_gridsize` (phase build, first process
-    only) runs `build`, an indented-free block of code with `ROOT` (the target root) and
-    `HERE` (its ptycho/ folder) defined: one hostile change per target."""
+    only) runs `build` (a block of statements, any indentation) with `ROOT` (the target
+    root) and `HERE` (its ptycho/ folder) defined, after `imports`: one hostile change per target."""
     model = (f"import os\n{imports}\n\nHERE = os.path.dirname(os.path.abspath(__file__))\n"
              "ROOT = os.path.dirname(HERE)\n\n\ndef create_model_with_gridsize(gridsize, N):\n"
              + textwrap.indent(textwrap.dedent(build).strip("\n"), "    ") + "\n    return 'autoencoder', 'diffraction_to_obj'\n")
