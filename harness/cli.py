@@ -10,7 +10,7 @@ from typing import List, Optional
 from .diff import add_arguments as diff_arguments
 from .errors import HarnessError
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
-from .stop import Stopped
+from .stop import Stopped, adopt_orphans
 
 
 def _trace_parser(sub) -> None:
@@ -62,6 +62,7 @@ def _trace(args: argparse.Namespace, argv: List[str]) -> int:
         replace_taps=args.replace_taps, fresh_load=args.fresh_load, config_global=args.config_global,
         command="callchain " + " ".join(shlex.quote(a) for a in argv),
     )
+    adopt_orphans()  # a process the target detaches from its group can still be ended
     report, record = trace(options)
     print(f"calls kept: {record['events']['kept']}, status: {record['status']}")
     print(report)

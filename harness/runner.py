@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional
 from . import __version__, outcome, record, scenario
 from .errors import HarnessError
 from .runrecord import Call, RunRecord
-from .stop import StopSignals, Stopped, end_group, signal_name
+from .stop import StopSignals, Stopped, end_adopted, end_group, signal_name
 from .target import Target, check_root, compare, fingerprint, revision
 from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
 from .tracer import BACKENDS
@@ -95,7 +95,7 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
                 _dump_stacks(process, stacks)
             end_group(process.pid)
             code = process.wait()
-        leftover = end_group(process.pid)
+        leftover = end_group(process.pid) + end_adopted()
     return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out,
             "interrupted": stopped_by is not None, "stopped_by": stopped_by, "leftover_processes": leftover,
             "wall_seconds": round(time.perf_counter() - started, 6), "events": str(events),

@@ -230,6 +230,20 @@ def test_an_unwaited_subprocess_cannot_write_after_the_run(tmp_path):
     assert "were still running when it ended" in (_report(done) / "summary.md").read_text()
 
 
+def test_a_detached_subprocess_cannot_write_after_the_run(tmp_path):
+    late = tmp_path / "target" / "late.txt"
+    root = hostile_target(tmp_path / "target", f"""
+        script = 'import sys, time; time.sleep(2); open(sys.argv[1], "w").write("late")'
+        subprocess.Popen([sys.executable, '-c', script, {str(late)!r}], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """, imports="import subprocess, sys")
+    done = _trace(root, tmp_path)
+    time.sleep(3)
+    assert not late.exists(), "a subprocess that left the traced process group wrote into the tree"
+    record = _outcome(done, 0)
+    assert record["processes"][0]["leftover_processes"] >= 1
+
+
 # -- C. traceback, hang, lost report ---------------------------------------------------------
 
 
