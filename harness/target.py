@@ -254,11 +254,13 @@ def _difference(name: str, old: Dict[str, object], new: Dict[str, object], root:
     moved = ", ".join(k[:-3] for k in ("mtime_ns", "ctime_ns") if old[k] != new[k])
     if not moved:
         return None
+    same = ""
     if new["kind"] == "file" and old.get("sha256"):
         digest, _ = _digest(os.path.join(root, new["raw"]))
         if digest is not None and digest != old["sha256"]:
             return f"changed: {name} (content)"
-        if digest == old["sha256"]:
-            return f"touched: {name} (written with the same content; {moved} moved)"
+        same = "same content; " if digest == old["sha256"] else ""
+    if moved == "ctime":  # only the time user space cannot set back moved
+        return f"touched: {_label(name, new)} ({same}ctime moved: written with its mtime set back, or its metadata changed)"
     what = "entries created or removed inside" if new["kind"] == "folder" else "written"
-    return f"touched: {_label(name, new)} ({what}; {moved} moved)"
+    return f"touched: {_label(name, new)} ({what}; {same}{moved} moved)"
