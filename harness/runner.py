@@ -27,6 +27,7 @@ from .stop import StopSignals, Stopped, end_adopted, end_group, signal_name
 from .target import Target, check_root, compare, fingerprint, revision
 from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
 from .tracer import BACKENDS
+from .verdicts import judge_spec
 from .workspace import Run, allocate, child_env, recorded_env
 
 DEFAULT_QUESTION = (
@@ -167,6 +168,7 @@ def _traced(options: Options, target: Target, taps: List[Tap], backend: str, run
                              "after": {k: after[k] for k in ("files", "entries", "sha256")},
                              "changes": compare(before, after), "notes": sorted(set(before["notes"]) | set(after["notes"]))}
     run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run))
+    judge_spec(run_record)
     run_record["status"], run_record["failure"] = outcome.judge(run_record, options.timeout, options.untraced, stop.received)
     from .render import write_report
 
@@ -217,17 +219,20 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
 
 
 def static_evidence(target: Target, options: Options, calls: List[Call], run: Run) -> Dict[str, Any]:
-    """What the report needs beside the trace: the archive, the PyTorch side, the candidates."""
+    """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
     from .analysis import function_docs, mentions, rank_entry_points
     from .archive import describe_archive
     from .bounded import Budget
+    from .spec import read_contract
     from .torchscan import scan
 
     exercised = {call["function"] for call in calls}
     budget = Budget()  # every static pass together: bounded in time, what it skipped is listed
+    spec = read_contract(target.root)  # judged once the record is whole (verdicts.judge_spec)
     static: Dict[str, Any] = {
+        "spec": spec,
         "entry_points": rank_entry_points(target.root, options.package, options.question, options.scope_hints,
-                                          exercised, budget),
+                                          exercised, spec["sections"], budget),
         "docs": function_docs(target.root, calls, budget),
         "mentions": {"intensity_scale": mentions(target.root, calls, "intensity_scale", budget)},
     }
