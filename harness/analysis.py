@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from .anchors import walk_defs
 from .bounded import Budget, files_under
@@ -110,7 +110,7 @@ def function_docs(root: Path, calls: List[Dict[str, Any]], budget: Optional[Budg
 
 def _local(path: Optional[str]) -> bool:
     """A path relative to the root (kept calls outside it carry absolute paths)."""
-    return bool(path) and not path.startswith("/") and not path.startswith("<")
+    return bool(path) and not str(path).startswith(("/", "<"))
 
 
 def _parse(root: Path, rel: str, budget: Budget, what: str) -> Optional[ast.AST]:
@@ -123,18 +123,21 @@ def _parse(root: Path, rel: str, budget: Budget, what: str) -> Optional[ast.AST]
         return None
 
 
+_Def = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
+
+
 class _Files:
     """Each source file read and parsed once per pass, its definitions indexed by `def` line."""
 
     def __init__(self, root: Path, budget: Budget, what: str) -> None:
         self.root, self.budget, self.what = root, budget, what
-        self._defs: Dict[str, Dict[int, ast.AST]] = {}
+        self._defs: Dict[str, Dict[int, _Def]] = {}
         self._lines: Dict[str, List[str]] = {}
 
-    def defs(self, rel: str) -> Dict[int, ast.AST]:
+    def defs(self, rel: str) -> Dict[int, _Def]:
         if rel not in self._defs:
             tree = _parse(self.root, rel, self.budget, self.what)
-            found: Dict[int, ast.AST] = {}
+            found: Dict[int, _Def] = {}
             for node in ast.walk(tree) if tree is not None else ():
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                     found.setdefault(node.lineno, node)
@@ -170,7 +173,7 @@ def mentions(root: Path, calls: List[Dict[str, Any]], word: str, budget: Optiona
 
 def _docstring_lines(node: ast.AST) -> Set[int]:
     body = getattr(node, "body", [])
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        return set(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        return set(range(first.lineno, (first.end_lineno or first.lineno) + 1))
     return set()

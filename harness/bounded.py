@@ -15,7 +15,6 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # larger sources are generated or data, not code a reader follows
 STATIC_SECONDS = 120.0  # all static passes of one run together
@@ -28,7 +27,7 @@ class Budget:
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self.max_file_bytes = max_file_bytes
-        self.skipped: List[Dict[str, str]] = []
+        self.skipped: list[dict[str, str]] = []
         self._seen: set = set()
 
     def expired(self) -> bool:
@@ -40,7 +39,7 @@ class Budget:
             self._seen.add(key)
             self.skipped.append({"path": path, "reason": reason, "pass": what})
 
-    def read_bytes(self, path: Path, rel: str, what: str = "static reading") -> Optional[bytes]:
+    def read_bytes(self, path: Path, rel: str, what: str = "static reading") -> bytes | None:
         """The file's bytes, or None (and a note) when it is not a regular file, too big,
         unreadable, or the time is up. Symlinks to regular files are followed."""
         if self.expired():
@@ -59,7 +58,7 @@ class Budget:
             return None
         return self._read(path, rel, what)
 
-    def _read(self, path: Path, rel: str, what: str) -> Optional[bytes]:
+    def _read(self, path: Path, rel: str, what: str) -> bytes | None:
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
         try:
             fd = os.open(path, flags)
@@ -70,7 +69,8 @@ class Budget:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for a FIFO since the stat
                 self.skip(rel, "not a regular file (never opened)", what)
                 return None
-            chunks, size = [], 0
+            chunks: list[bytes] = []
+            size = 0
             while size <= self.max_file_bytes:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
@@ -85,19 +85,24 @@ class Budget:
         finally:
             os.close(fd)
 
-    def read_text(self, path: Path, rel: str, what: str = "static reading") -> Optional[str]:
+    def read_text(self, path: Path, rel: str, what: str = "static reading") -> str | None:
         data = self.read_bytes(path, rel, what)
         return None if data is None else data.decode("utf-8", "replace")
 
 
-def files_under(folder: Path, suffix: str, budget: Budget, root: Path, what: str = "static reading") -> List[Path]:
+def files_under(folder: Path, suffix: str, budget: Budget, root: Path, what: str = "static reading") -> list[Path]:
     """Files ending in `suffix` below `folder`, sorted; folder symlinks are not followed
     (they can loop or leave the tree) and are listed as skipped."""
-    found: List[Path] = []
+    found: list[Path] = []
     if not folder.is_dir():
         return found
-    for current, dirs, names in os.walk(folder, followlinks=False, onerror=lambda e: budget.skip(
-            _rel(Path(e.filename or folder), root), f"unreadable folder ({e.strerror})", what)):
+    for current, dirs, names in os.walk(
+        folder,
+        followlinks=False,
+        onerror=lambda e: budget.skip(
+            _rel(Path(e.filename or folder), root), f"unreadable folder ({e.strerror})", what
+        ),
+    ):
         base = Path(current)
         for name in list(dirs):
             if (base / name).is_symlink():
@@ -107,8 +112,11 @@ def files_under(folder: Path, suffix: str, budget: Budget, root: Path, what: str
             if not name.endswith(suffix):
                 continue
             if not _utf8(str(base / name)):  # such a name cannot be shown in a report as it is
-                budget.skip(_rel(base / name, root).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
-                            "name is not UTF-8", what)
+                budget.skip(
+                    _rel(base / name, root).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+                    "name is not UTF-8",
+                    what,
+                )
                 continue
             found.append(base / name)
         if budget.expired():

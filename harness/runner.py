@@ -91,7 +91,7 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
         except (subprocess.TimeoutExpired, Stopped) as reason:
             # The child runs in its own session: stop it here, or it would outlive us.
             timed_out = isinstance(reason, subprocess.TimeoutExpired)
-            stopped_by = None if timed_out else signal_name(reason.signum)
+            stopped_by = signal_name(reason.signum) if isinstance(reason, Stopped) else None
             if timed_out:
                 _dump_stacks(process, stacks)
             end_group(process.pid)

@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from collections.abc import Callable
 
 _CLOCK_SLACK_NS = 100_000_000  # file-system timestamps can be as coarse as a few ms
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -25,17 +25,28 @@ _UNKNOWN = "<dir_fd ?>"  # a relative path whose folder could not be named: neve
 # The affected path is the one the operation creates, writes or removes (the new name of a
 # symlink or hard link, not its target); renames and copies also have a destination.
 _PATH_EVENTS = {
-    "os.mkdir": ("mkdir", 0, 2, False), "os.remove": ("remove", 0, 1, False), "os.rmdir": ("rmdir", 0, 1, False),
-    "shutil.rmtree": ("rmtree", 0, 1, False), "os.truncate": ("truncate", 0, None, True),
-    "os.symlink": ("symlink", 1, 2, False), "os.chmod": ("chmod", 0, 2, True), "os.chown": ("chown", 0, 3, True),
-    "os.utime": ("utime", 0, 3, True), "os.chflags": ("chflags", 0, None, True), "os.lchflags": ("chflags", 0, None, False),
-    "os.lchmod": ("chmod", 0, None, False), "os.lchown": ("chown", 0, None, False),
+    "os.mkdir": ("mkdir", 0, 2, False),
+    "os.remove": ("remove", 0, 1, False),
+    "os.rmdir": ("rmdir", 0, 1, False),
+    "shutil.rmtree": ("rmtree", 0, 1, False),
+    "os.truncate": ("truncate", 0, None, True),
+    "os.symlink": ("symlink", 1, 2, False),
+    "os.chmod": ("chmod", 0, 2, True),
+    "os.chown": ("chown", 0, 3, True),
+    "os.utime": ("utime", 0, 3, True),
+    "os.chflags": ("chflags", 0, None, True),
+    "os.lchflags": ("chflags", 0, None, False),
+    "os.lchmod": ("chmod", 0, None, False),
+    "os.lchown": ("chown", 0, None, False),
 }
 # Audit event -> (op, source index, its dir_fd index, destination index, its dir_fd index).
 _PAIR_EVENTS = {
-    "os.rename": ("rename", 0, 2, 1, 3), "os.link": ("link", 0, 2, 1, 3),
-    "shutil.copyfile": ("copy", 0, None, 1, None), "shutil.copymode": ("copymode", 0, None, 1, None),
-    "shutil.copystat": ("copystat", 0, None, 1, None), "shutil.copytree": ("copytree", 0, None, 1, None),
+    "os.rename": ("rename", 0, 2, 1, 3),
+    "os.link": ("link", 0, 2, 1, 3),
+    "shutil.copyfile": ("copy", 0, None, 1, None),
+    "shutil.copymode": ("copymode", 0, None, 1, None),
+    "shutil.copystat": ("copystat", 0, None, 1, None),
+    "shutil.copytree": ("copytree", 0, None, 1, None),
     "shutil.move": ("move", 0, None, 1, None),
 }
 _SIMPLE_LOADS = {"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_DEREF", "LOAD_CONST", "LOAD_NAME", "LOAD_GLOBAL"}
@@ -47,7 +58,7 @@ def _is_write(mode, flags) -> bool:
     return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
 
 
-def fd_path(fd: int) -> Optional[str]:
+def fd_path(fd: int) -> str | None:
     """The path an open descriptor names (Linux /proc, macOS F_GETPATH), or None."""
     try:
         return os.readlink(f"/proc/self/fd/{fd}")
@@ -63,7 +74,7 @@ def fd_path(fd: int) -> Optional[str]:
     return None
 
 
-def resolve(path, dir_fd: Optional[int], follow: bool) -> str:
+def resolve(path, dir_fd: int | None, follow: bool) -> str:
     """Absolute real path an operation acts on: relative paths against `dir_fd`'s folder
     (or the cwd when there is none), the final component kept as is unless the operation
     follows symlinks (removing or renaming a symlink acts on the link, not its target)."""
@@ -81,7 +92,7 @@ def resolve(path, dir_fd: Optional[int], follow: bool) -> str:
     return os.path.join(os.path.realpath(head), tail)
 
 
-def _kw_values(code, lasti: int) -> Optional[Tuple[Tuple[str, ...], List]]:
+def _kw_values(code, lasti: int) -> tuple[tuple[str, ...], list] | None:
     """The keyword names of the call at `lasti` and the instructions that pushed their
     values, when each value is one plain load; None when the call cannot be read."""
     instructions = [i for i in dis.get_instructions(code) if i.offset <= lasti]
@@ -90,18 +101,18 @@ def _kw_values(code, lasti: int) -> Optional[Tuple[Tuple[str, ...], List]]:
     call = instructions.pop()
     if call.opname == "CALL_FUNCTION_EX":  # f(*args, **kwargs): the keywords are not in the code
         return (("dir_fd",), []) if call.arg and call.arg & 1 else ((), [])
-    names: Tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
     if call.opname == "CALL_KW" and instructions and instructions[-1].opname == "LOAD_CONST":
         names = instructions.pop().argval
     elif instructions and instructions[-1].opname == "KW_NAMES":
         names = instructions.pop().argval
-    loads = instructions[-len(names):] if names else []
+    loads = instructions[-len(names) :] if names else []
     if len(loads) != len(names) or any(i.opname not in _SIMPLE_LOADS for i in loads):
         return names, []
     return names, loads
 
 
-def open_dir_fd(frame) -> Tuple[bool, Optional[int]]:
+def open_dir_fd(frame) -> tuple[bool, int | None]:
     """Whether the `os.open` call running in `frame` passed `dir_fd`, and its value.
 
     The `open` audit event carries no dir_fd, so the calling instruction is read: dir_fd is
@@ -120,13 +131,15 @@ def open_dir_fd(frame) -> Tuple[bool, Optional[int]]:
     if load.opname == "LOAD_CONST":
         value = load.argval
     elif load.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
-        value = frame.f_globals.get(load.argval, frame.f_locals.get(load.argval) if load.opname == "LOAD_NAME" else None)
+        value = frame.f_globals.get(
+            load.argval, frame.f_locals.get(load.argval) if load.opname == "LOAD_NAME" else None
+        )
     else:
         value = frame.f_locals.get(load.argval)
     return True, value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _arg(args: tuple, index: Optional[int]):
+def _arg(args: tuple, index: int | None):
     return args[index] if index is not None and index < len(args) else None
 
 
@@ -140,8 +153,8 @@ class SinkWatch:
         self.active = False
         self._local = threading.local()  # re-entry guard per thread: another thread's events still count
         self.phase = "start"
-        self.known: Set[str] = set()
-        self.folders: Dict[str, Optional[Tuple[int, int]]] = {}
+        self.known: set[str] = set()
+        self.folders: dict[str, tuple[int, int] | None] = {}
 
     @property
     def _inside(self) -> bool:
@@ -151,12 +164,12 @@ class SinkWatch:
     def _inside(self, value: bool) -> None:
         self._local.inside = value
 
-    def install(self) -> "SinkWatch":
+    def install(self) -> SinkWatch:
         sys.addaudithook(self._hook)
         self.active = True
         return self
 
-    def _responsible(self, frame) -> Tuple[Optional[str], Optional[str]]:
+    def _responsible(self, frame) -> tuple[str | None, str | None]:
         while frame is not None:
             module = frame.f_globals.get("__name__")
             if isinstance(module, str) and self.in_namespace(module):
@@ -194,10 +207,14 @@ class SinkWatch:
             self._record(op, resolve(args[at], _arg(args, fd_at), follow), caller=caller)
         elif event in _PAIR_EVENTS:
             op, src, src_fd, dst, dst_fd = _PAIR_EVENTS[event]
-            self._record(op, resolve(args[src], _arg(args, src_fd), False),
-                         resolve(args[dst], _arg(args, dst_fd), False), caller=caller)
+            self._record(
+                op,
+                resolve(args[src], _arg(args, src_fd), False),
+                resolve(args[dst], _arg(args, dst_fd), False),
+                caller=caller,
+            )
 
-    def _record(self, op: str, real: str, dest: Optional[str] = None, native: bool = False, caller=None) -> None:
+    def _record(self, op: str, real: str, dest: str | None = None, native: bool = False, caller=None) -> None:
         if real.startswith(("/dev/", "/proc/")):  # devices, not files
             return
         module, where = self._responsible(caller) if not native else (None, None)
@@ -206,7 +223,7 @@ class SinkWatch:
         self.known.add(dest or real)
         self.stream.emit("sink", op=op, path=real, dest=dest, by=where, mod=module, ph=self.phase, native=native)
 
-    def sweep(self, where: Optional[str]) -> None:
+    def sweep(self, where: str | None) -> None:
         """Report files in run-created folders that no audited call announced (native writes).
 
         Called at every kept return, so a folder is listed again only when its mtime moved,
@@ -226,7 +243,9 @@ class SinkWatch:
                     path = os.path.join(folder, name)
                     if path not in self.known and not os.path.isdir(path):
                         self.known.add(path)
-                        self.stream.emit("sink", op="write", path=path, dest=None, by=where, mod=None, ph=self.phase, native=True)
+                        self.stream.emit(
+                            "sink", op="write", path=path, dest=None, by=where, mod=None, ph=self.phase, native=True
+                        )
         except Exception:  # noqa: BLE001 - runs inside the target: a listing failure must not reach it
             pass
         finally:

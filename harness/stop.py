@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional
+from typing import Any
 
 STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None)
 
@@ -41,11 +42,11 @@ class StopSignals:
     """Installs the handlers for the duration of a run and restores the previous ones."""
 
     def __init__(self) -> None:
-        self.received: Optional[int] = None
+        self.received: int | None = None
         self._raising = False
-        self._previous: Dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -89,14 +90,14 @@ def end_group(pgid: int) -> int:
     return len(members) if os.path.isdir("/proc/self") else 1
 
 
-def group_members(pgid: int) -> List[int]:
+def group_members(pgid: int) -> list[int]:
     """Live process ids whose group is `pgid`, read from /proc (empty where there is no /proc)."""
     return sorted(pid for pid, (state, _, group) in _processes().items() if group == pgid and state != "Z")
 
 
-def _processes() -> Dict[int, tuple]:
+def _processes() -> dict[int, tuple]:
     """pid -> (state, parent pid, process group) of every process /proc lists."""
-    found: Dict[int, tuple] = {}
+    found: dict[int, tuple] = {}
     try:
         names = os.listdir("/proc")
     except OSError:

@@ -20,17 +20,25 @@ import hashlib
 import os
 import stat
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 from .errors import HarnessError
 
 DEMO_ROOT = Path(__file__).resolve().parent / "demo"
 DIGEST_BUDGET = 256 * 1024 * 1024  # bytes hashed before the run; beyond it files are compared by metadata
 _CHUNK = 1024 * 1024
-_KINDS = {stat.S_IFREG: "file", stat.S_IFDIR: "folder", stat.S_IFLNK: "symlink", stat.S_IFIFO: "fifo",
-          stat.S_IFSOCK: "socket", stat.S_IFCHR: "char device", stat.S_IFBLK: "block device"}
+_KINDS = {
+    stat.S_IFREG: "file",
+    stat.S_IFDIR: "folder",
+    stat.S_IFLNK: "symlink",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "char device",
+    stat.S_IFBLK: "block device",
+}
 # git must never write into the target's .git (e.g. refresh a stale index during `git status`).
 _GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0"}
 
@@ -45,13 +53,17 @@ class Target:
         return self.root == DEMO_ROOT
 
 
-def check_root(root: Optional[str], package: str) -> Target:
+def check_root(root: str | None, package: str) -> Target:
     """Resolve and validate the target root; raise a HarnessError that says what to pass."""
     path = Path(root).expanduser().resolve() if root else DEMO_ROOT
     if not path.exists():
-        raise HarnessError(f"target root {path} does not exist", "pass --root (or PTYCHO_ROOT) the folder of your PtychoPINN checkout")
+        raise HarnessError(
+            f"target root {path} does not exist", "pass --root (or PTYCHO_ROOT) the folder of your PtychoPINN checkout"
+        )
     if not path.is_dir():
-        raise HarnessError(f"target root {path} is not a folder", "pass the checkout's top folder, the one that contains ptycho/")
+        raise HarnessError(
+            f"target root {path} is not a folder", "pass the checkout's top folder, the one that contains ptycho/"
+        )
     top = package
     package_dir = path / top
     is_package = package_dir.is_dir() and any(package_dir.glob("*.py"))  # regular or namespace package
@@ -60,15 +72,22 @@ def check_root(root: Optional[str], package: str) -> Target:
         nested = [p.parent.parent for p in path.glob(f"*/{top}/__init__.py")]
         if nested:
             hint += f" (found one at {nested[0]})"
-        raise HarnessError(f"no '{top}' package under {path}", f"pass --root {hint}, or --package for another package name")
+        raise HarnessError(
+            f"no '{top}' package under {path}", f"pass --root {hint}, or --package for another package name"
+        )
     return Target(path, package)
 
 
-def _git(root: Path, *args: str) -> Optional[str]:
+def _git(root: Path, *args: str) -> str | None:
     """Run a read-only git command; `--no-optional-locks` keeps git from rewriting `.git/index`."""
     try:
-        done = subprocess.run(["git", "--no-optional-locks", "-C", str(root), *args], capture_output=True,
-                              timeout=60, env=dict(os.environ, **_GIT_ENV), stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            ["git", "--no-optional-locks", "-C", str(root), *args],
+            capture_output=True,
+            timeout=60,
+            env=dict(os.environ, **_GIT_ENV),
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
@@ -79,14 +98,19 @@ def is_git_root(root: Path) -> bool:
     return top is not None and Path(top.strip()).resolve() == root
 
 
-def revision(root: Path) -> Dict[str, object]:
+def revision(root: Path) -> dict[str, Any]:
     """Commit and dirty state when the root is a git work tree; nulls otherwise."""
     if not is_git_root(root):
         return {"git": False, "commit": None, "branch": None, "dirty": None}
     commit = (_git(root, "rev-parse", "HEAD") or "").strip() or None
     branch = (_git(root, "rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
-    return {"git": True, "commit": commit, "branch": branch, "dirty": bool(status.strip()) if status is not None else None}
+    return {
+        "git": True,
+        "commit": commit,
+        "branch": branch,
+        "dirty": bool(status.strip()) if status is not None else None,
+    }
 
 
 def display_name(raw: bytes) -> str:
@@ -94,7 +118,7 @@ def display_name(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _walk(root: bytes, notes: List[str]) -> Iterator[Tuple[bytes, os.stat_result]]:
+def _walk(root: bytes, notes: list[str]) -> Iterator[tuple[bytes, os.stat_result]]:
     """Every entry under `root` (the root itself as '.'), never following symlinks."""
     try:
         yield b".", os.lstat(root)
@@ -109,7 +133,9 @@ def _walk(root: bytes, notes: List[str]) -> Iterator[Tuple[bytes, os.stat_result
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda e: e.name)
         except OSError as error:
-            notes.append(f"unreadable folder {_short(display_name(rel))} ({error.strerror}): compared by its own metadata only")
+            notes.append(
+                f"unreadable folder {_short(display_name(rel))} ({error.strerror}): compared by its own metadata only"
+            )
             continue
         for entry in entries:
             name = os.path.join(rel, entry.name) if rel else entry.name
@@ -127,11 +153,11 @@ def _short(name: str, limit: int = 160) -> str:
     return name if len(name) <= limit else f"{name[:80]}…{name[-60:]}"
 
 
-def _capped(notes: List[str], limit: int = 50) -> List[str]:
+def _capped(notes: list[str], limit: int = 50) -> list[str]:
     return notes if len(notes) <= limit else notes[:limit] + [f"… and {len(notes) - limit} more notes like these"]
 
 
-def _digest(path: bytes) -> Tuple[Optional[str], Optional[str]]:
+def _digest(path: bytes) -> tuple[str | None, str | None]:
     """SHA-256 of a regular file, or (None, reason). Never blocks: O_NONBLOCK and a re-check."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
     try:
@@ -153,10 +179,15 @@ def _digest(path: bytes) -> Tuple[Optional[str], Optional[str]]:
         os.close(fd)
 
 
-def _entry(root: bytes, name: bytes, info: os.stat_result) -> Dict[str, object]:
+def _entry(root: bytes, name: bytes, info: os.stat_result) -> dict[str, Any]:
     kind = _KINDS.get(stat.S_IFMT(info.st_mode), "other")
-    entry: Dict[str, object] = {"kind": kind, "mode": f"{stat.S_IMODE(info.st_mode):04o}",
-                                "mtime_ns": info.st_mtime_ns, "ctime_ns": info.st_ctime_ns, "inode": info.st_ino}
+    entry: dict[str, Any] = {
+        "kind": kind,
+        "mode": f"{stat.S_IMODE(info.st_mode):04o}",
+        "mtime_ns": info.st_mtime_ns,
+        "ctime_ns": info.st_ctime_ns,
+        "inode": info.st_ino,
+    }
     if kind in ("file", "symlink"):
         entry["size"] = info.st_size
     if kind == "symlink":
@@ -168,15 +199,15 @@ def _entry(root: bytes, name: bytes, info: os.stat_result) -> Dict[str, object]:
     return entry
 
 
-def fingerprint(root: Path, digest_budget: int = DIGEST_BUDGET) -> Dict[str, object]:
+def fingerprint(root: Path, digest_budget: int = DIGEST_BUDGET) -> dict[str, Any]:
     """Every entry under the root with its metadata, digests of files within the budget.
 
     Returns {"files": regular files, "entries": count, "sha256": one digest over all
     metadata, "digests": name -> one-line signature, "listing": name -> entry, "notes": [...]}.
     """
     raw_root = os.fsencode(str(root))
-    notes: List[str] = []
-    listing: Dict[str, Dict[str, object]] = {}
+    notes: list[str] = []
+    listing: dict[str, dict[str, Any]] = {}
     budget = digest_budget
     for name, info in _walk(raw_root, notes):
         shown = display_name(name)
@@ -195,20 +226,31 @@ def fingerprint(root: Path, digest_budget: int = DIGEST_BUDGET) -> Dict[str, obj
         listing[shown] = entry
     skipped = sum(1 for e in listing.values() if e["kind"] == "file" and e.get("sha256") is None)
     if skipped:
-        notes.append(f"{skipped} file(s) not hashed before the run (over the {digest_budget >> 20} MiB budget or unreadable): "
-                     "compared by size, times and inode")
+        notes.append(
+            f"{skipped} file(s) not hashed before the run (over the {digest_budget >> 20} MiB budget or unreadable): "
+            "compared by size, times and inode"
+        )
     signatures = {name: _signature(entry) for name, entry in listing.items()}
     overall = hashlib.sha256("".join(f"{k}\0{v}\n" for k, v in sorted(signatures.items())).encode()).hexdigest()
-    return {"files": sum(1 for e in listing.values() if e["kind"] == "file"), "entries": len(listing),
-            "sha256": overall, "digests": signatures, "listing": listing, "notes": _capped(notes), "root": str(root)}
+    return {
+        "files": sum(1 for e in listing.values() if e["kind"] == "file"),
+        "entries": len(listing),
+        "sha256": overall,
+        "digests": signatures,
+        "listing": listing,
+        "notes": _capped(notes),
+        "root": str(root),
+    }
 
 
-def _signature(entry: Dict[str, object]) -> str:
+def _signature(entry: dict[str, Any]) -> str:
     """One comparable line per entry: everything but the digest, which is taken only sometimes."""
-    return " ".join(f"{k}={entry[k]}" for k in ("kind", "mode", "size", "mtime_ns", "ctime_ns", "inode", "link") if k in entry)
+    return " ".join(
+        f"{k}={entry[k]}" for k in ("kind", "mode", "size", "mtime_ns", "ctime_ns", "inode", "link") if k in entry
+    )
 
 
-def compare(before: Dict[str, object], after: Dict[str, object]) -> List[str]:
+def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Human lines for each entry added, removed, replaced, changed, re-moded or touched.
 
     A folder's times move whenever an entry inside it is added, removed or replaced; that
@@ -229,7 +271,7 @@ def compare(before: Dict[str, object], after: Dict[str, object]) -> List[str]:
     return lines
 
 
-def _label(name: str, entry: Dict[str, object]) -> str:
+def _label(name: str, entry: dict[str, Any]) -> str:
     if entry["kind"] == "file":
         return name
     if entry["kind"] == "symlink":
@@ -239,7 +281,7 @@ def _label(name: str, entry: Dict[str, object]) -> str:
     return f"{name} ({entry['kind']})"
 
 
-def _difference(name: str, old: Dict[str, object], new: Dict[str, object], root: bytes) -> Optional[str]:
+def _difference(name: str, old: dict[str, Any], new: dict[str, Any], root: bytes) -> str | None:
     """The one line that says how an entry present before and after differs, or None."""
     if old["kind"] != new["kind"]:
         return f"changed: {name} ({old['kind']} -> {new['kind']})"
@@ -261,6 +303,7 @@ def _difference(name: str, old: Dict[str, object], new: Dict[str, object], root:
             return f"changed: {name} (content)"
         same = "same content; " if digest == old["sha256"] else ""
     if moved == "ctime":  # only the time user space cannot set back moved
-        return f"touched: {_label(name, new)} ({same}ctime moved: written with its mtime set back, or its metadata changed)"
+        why = "written with its mtime set back, or its metadata changed"
+        return f"touched: {_label(name, new)} ({same}ctime moved: {why})"
     what = "entries created or removed inside" if new["kind"] == "folder" else "written"
     return f"touched: {_label(name, new)} ({what}; {same}{moved} moved)"

@@ -402,7 +402,7 @@ class _Lines:
     def segment(self, node: ast.AST) -> Optional[str]:
         first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
         start, end = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
-        if None in (first, last, start, end) or last > len(self.lines):
+        if first is None or last is None or start is None or end is None or last > len(self.lines):
             return None
         first, last = first - 1, last - 1
         if first == last:

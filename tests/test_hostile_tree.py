@@ -8,7 +8,6 @@ lost report) of issue 17; the recorder classes live in another file.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -18,18 +17,25 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, callchain, load_run, report_of
 from helpers import hostile_target, tiny_target
 
 pytestmark = pytest.mark.slow  # each case starts a traced subprocess (about a second, no TensorFlow)
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
-           "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "HOME": "/nonexistent",
+}
 
 
 def _git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=GIT_ENV).stdout
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=GIT_ENV
+    ).stdout
 
 
 def _commit_all(root: Path) -> Path:
@@ -48,7 +54,7 @@ def _report(done: subprocess.CompletedProcess) -> Path:
     if done.returncode == 0:
         report = report_of(done)
     else:
-        line = next(l for l in done.stderr.splitlines() if "report (partial):" in l)
+        line = next(text for text in done.stderr.splitlines() if "report (partial):" in text)
         report = Path(line.split("report (partial):", 1)[1].strip())
     for name in ("trace/run.json", "summary.md", "callchain/static.md", "callgraph/dynamic.txt", "env/trace_env.json"):
         assert (report / name).is_file(), f"{name} missing from {report}"
@@ -74,12 +80,17 @@ def _outcome(done: subprocess.CompletedProcess, code: int, *phrases: str) -> dic
 
 
 def test_replace_into_a_git_ignored_path_fails(tmp_path):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         staged = os.path.join(tempfile.gettempdir(), 'run.log.tmp')
         with open(staged, 'w') as handle:
             handle.write('log')
         os.replace(staged, os.path.join(ROOT, 'run.log'))
-    """, imports="import tempfile", extra={".gitignore": "*.log\n"})
+    """,
+        imports="import tempfile",
+        extra={".gitignore": "*.log\n"},
+    )
     _commit_all(root)
     record = _outcome(_trace(root, tmp_path), 4, "the target tree changed", "added: run.log")
     renames = [s for s in record["sinks"] if s["op"] == "rename"]
@@ -87,27 +98,40 @@ def test_replace_into_a_git_ignored_path_fails(tmp_path):
 
 
 def test_h5py_write_into_a_git_ignored_folder_fails(tmp_path):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         with h5py.File(os.path.join(ROOT, 'outputs', 'cache.h5'), 'w') as handle:
             handle.attrs['x'] = 1
-    """, imports="import h5py", extra={".gitignore": "outputs/\n", "outputs/keep.txt": "kept\n"})
+    """,
+        imports="import h5py",
+        extra={".gitignore": "outputs/\n", "outputs/keep.txt": "kept\n"},
+    )
     _commit_all(root)
     _outcome(_trace(root, tmp_path), 4, "added: outputs/cache.h5")
 
 
 def test_h5py_write_into_an_existing_pycache_fails(tmp_path):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         with h5py.File(os.path.join(HERE, '__pycache__', 'cache.h5'), 'w') as handle:
             handle.attrs['x'] = 1
-    """, imports="import h5py", extra={"ptycho/__pycache__/old.cpython-312.pyc": "not really bytecode\n"})
+    """,
+        imports="import h5py",
+        extra={"ptycho/__pycache__/old.cpython-312.pyc": "not really bytecode\n"},
+    )
     _outcome(_trace(root, tmp_path), 4, "added: ptycho/__pycache__/cache.h5")
 
 
 def test_new_folder_symlink_to_outside_fails(tmp_path):
     (tmp_path / "elsewhere").mkdir()
-    root = hostile_target(tmp_path / "target", f"""
+    root = hostile_target(
+        tmp_path / "target",
+        f"""
         os.symlink({str(tmp_path / "elsewhere")!r}, os.path.join(HERE, 'tmp_link'))
-    """)
+    """,
+    )
     record = _outcome(_trace(root, tmp_path), 4, "added: ptycho/tmp_link (symlink -> ")
     assert any(s["op"] == "symlink" and s["path"] == "<root>/ptycho/tmp_link" for s in record["sinks"])
 
@@ -123,15 +147,21 @@ def test_mode_change_fails(tmp_path):
 
 
 def test_write_through_a_subprocess_that_restores_the_content_fails(tmp_path):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         script = 'import sys; p = sys.argv[1]; data = open(p, "rb").read(); open(p, "wb").write(data)'
         subprocess.run([sys.executable, '-c', script, os.path.join(HERE, 'params.py')], check=True)
-    """, imports="import subprocess, sys")
+    """,
+        imports="import subprocess, sys",
+    )
     _outcome(_trace(root, tmp_path), 4, "touched: ptycho/params.py (written; same content; mtime, ctime moved)")
 
 
 def test_native_write_that_restores_content_and_mtime_is_still_seen(tmp_path):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         path = os.path.join(HERE, 'params.py').encode()
         before = os.stat(path)
         data = open(path, 'rb').read()
@@ -142,26 +172,39 @@ def test_native_write_that_restores_content_and_mtime_is_still_seen(tmp_path):
         times = (ctypes.c_long * 4)(before.st_atime_ns // 10**9, before.st_atime_ns % 10**9,
                                     before.st_mtime_ns // 10**9, before.st_mtime_ns % 10**9)
         libc.utimensat(-100, path, times, 0)  # AT_FDCWD: mtime put back, only ctime moves
-    """, imports="import ctypes")
-    _outcome(_trace(root, tmp_path), 4, "touched: ptycho/params.py (same content; ctime moved: written with its mtime set back")
+    """,
+        imports="import ctypes",
+    )
+    _outcome(
+        _trace(root, tmp_path),
+        4,
+        "touched: ptycho/params.py (same content; ctime moved: written with its mtime set back",
+    )
 
 
 def test_file_created_and_deleted_inside_the_tree_fails(tmp_path):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         scratch = os.path.join(HERE, 'tmp.lock')
         open(scratch, 'w').close()
         os.remove(scratch)
-    """)
+    """,
+    )
     _outcome(_trace(root, tmp_path), 4, "written: <root>/ptycho/tmp.lock")
 
 
 def test_native_create_and_delete_inside_the_tree_is_seen_on_the_folder(tmp_path):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         libc = ctypes.CDLL(None)
         path = os.path.join(HERE, 'native.lock').encode()
         libc.close(libc.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
         libc.unlink(path)
-    """, imports="import ctypes")
+    """,
+        imports="import ctypes",
+    )
     _outcome(_trace(root, tmp_path), 4, "touched: ptycho/ (folder) (entries created or removed inside")
 
 
@@ -174,18 +217,25 @@ def test_hard_link_into_the_tree_fails(tmp_path):
 
 
 def test_moving_a_file_out_of_the_tree_fails(tmp_path):
-    root = hostile_target(tmp_path / "target", f"""
-        os.rename(os.path.join(HERE, 'notes.txt'), {str(tmp_path / 'taken.txt')!r})
-    """, extra={"ptycho/notes.txt": "notes\n"})
+    root = hostile_target(
+        tmp_path / "target",
+        f"""
+        os.rename(os.path.join(HERE, 'notes.txt'), {str(tmp_path / "taken.txt")!r})
+    """,
+        extra={"ptycho/notes.txt": "notes\n"},
+    )
     _outcome(_trace(root, tmp_path), 4, "removed: ptycho/notes.txt")
 
 
 def test_dir_fd_relative_write_is_recorded_at_the_real_file(tmp_path):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         folder = os.open(HERE, os.O_RDONLY)
         os.close(os.open('sneaky.txt', os.O_WRONLY | os.O_CREAT, dir_fd=folder))
         os.close(folder)
-    """)
+    """,
+    )
     record = _outcome(_trace(root, tmp_path), 4, "added: ptycho/sneaky.txt")
     writes = [s["path"] for s in record["sinks"] if s["op"] == "write"]
     assert "<root>/ptycho/sneaky.txt" in writes
@@ -193,12 +243,16 @@ def test_dir_fd_relative_write_is_recorded_at_the_real_file(tmp_path):
 
 
 def test_chdir_to_the_root_then_temporary_folder_cleanup_is_not_a_change(tmp_path):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         os.chdir(ROOT)
         with tempfile.TemporaryDirectory() as folder:
             with open(os.path.join(folder, 'custom_objects.dill'), 'wb') as handle:
                 handle.write(b'x')
-    """, imports="import tempfile")
+    """,
+        imports="import tempfile",
+    )
     record = _outcome(_trace(root, tmp_path), 0)
     removed = [s["path"] for s in record["sinks"] if s["op"] == "remove"]
     assert "<scratch>/tmp/<tmp>/custom_objects.dill" in removed
@@ -218,10 +272,15 @@ def test_own_git_calls_leave_a_stale_index_alone(tmp_path):
 
 def test_an_unwaited_subprocess_cannot_write_after_the_run(tmp_path):
     late = tmp_path / "target" / "late.txt"
-    root = hostile_target(tmp_path / "target", f"""
+    root = hostile_target(
+        tmp_path / "target",
+        f"""
         script = 'import sys, time; time.sleep(2); open(sys.argv[1], "w").write("late")'
-        subprocess.Popen([sys.executable, '-c', script, {str(late)!r}], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    """, imports="import subprocess, sys")
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen([sys.executable, '-c', script, {str(late)!r}], **quiet)
+    """,
+        imports="import subprocess, sys",
+    )
     done = _trace(root, tmp_path)
     time.sleep(3)
     assert not late.exists(), "the target's subprocess outlived the run and wrote into the tree"
@@ -232,11 +291,15 @@ def test_an_unwaited_subprocess_cannot_write_after_the_run(tmp_path):
 
 def test_a_detached_subprocess_cannot_write_after_the_run(tmp_path):
     late = tmp_path / "target" / "late.txt"
-    root = hostile_target(tmp_path / "target", f"""
+    root = hostile_target(
+        tmp_path / "target",
+        f"""
         script = 'import sys, time; time.sleep(2); open(sys.argv[1], "w").write("late")'
         subprocess.Popen([sys.executable, '-c', script, {str(late)!r}], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    """, imports="import subprocess, sys")
+    """,
+        imports="import subprocess, sys",
+    )
     done = _trace(root, tmp_path)
     time.sleep(3)
     assert not late.exists(), "a subprocess that left the traced process group wrote into the tree"
@@ -289,7 +352,9 @@ def test_a_folder_symlink_loop_in_the_package(tmp_path):
     root = tiny_target(tmp_path / "target")
     os.symlink("..", root / "ptycho" / "loop")
     record = _outcome(_trace(root, tmp_path, timeout=60), 0)
-    assert {"path": "ptycho/loop", "reason": "folder symlink (not followed)", "pass": "entry-point ranking"} in record["static_skipped"]
+    assert {"path": "ptycho/loop", "reason": "folder symlink (not followed)", "pass": "entry-point ranking"} in record[
+        "static_skipped"
+    ]
 
 
 def test_an_unreachable_folder_is_noted_and_compared_by_what_can_be_read(tmp_path):
@@ -317,7 +382,10 @@ def test_an_unreadable_file_is_noted(tmp_path):
 
 
 def test_namespace_narrower_than_the_writers(tmp_path):
-    root = tiny_target(tmp_path / "target", {"ptycho/model_manager.py": """
+    root = tiny_target(
+        tmp_path / "target",
+        {
+            "ptycho/model_manager.py": """
         import os, zipfile
 
         class ModelManager:
@@ -332,14 +400,18 @@ def test_namespace_narrower_than_the_writers(tmp_path):
             @staticmethod
             def load_multiple_models(base_path, model_names=None):
                 return {}
-    """})
+    """
+        },
+    )
     _outcome(_trace(root, tmp_path, "--namespace", "ptycho.params"), 0)
 
 
 def test_thousands_of_torch_save_sites_are_scanned(tmp_path):
     sites = "\n".join(f"    torch.save(model.state_dict(), 'ckpt_{i}.pt')" for i in range(5000))
-    root = tiny_target(tmp_path / "target", {"ptycho_torch/__init__.py": "",
-                                             "ptycho_torch/many.py": f"import torch\n\n\ndef save_all(model):\n{sites}\n"})
+    root = tiny_target(
+        tmp_path / "target",
+        {"ptycho_torch/__init__.py": "", "ptycho_torch/many.py": f"import torch\n\n\ndef save_all(model):\n{sites}\n"},
+    )
     record = _outcome(_trace(root, tmp_path), 0)
     assert len([s for s in record["torch_delta"]["surfaces"] if s["path"] == "ptycho_torch/many.py"]) == 5000
 
@@ -356,9 +428,14 @@ def test_oversized_and_unparsable_torch_files_are_reported_as_skipped(tmp_path):
 
 
 def _start(root: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness", "trace", "--root", str(root), "--out", str(out)],
-                            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "trace", "--root", str(root), "--out", str(out)],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for(path_glob, out: Path, text: str) -> Path:
@@ -381,13 +458,17 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_stop_signals_end_the_group_and_keep_the_report(tmp_path, signum, code):
-    root = hostile_target(tmp_path / "target", """
+    root = hostile_target(
+        tmp_path / "target",
+        """
         helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
         with open('pids.txt', 'w') as handle:  # the cwd is the run's scratch folder
             handle.write(f'{os.getpid()} {helper.pid}')
         while True:
             time.sleep(0.1)
-    """, imports="import subprocess, sys, time")
+    """,
+        imports="import subprocess, sys, time",
+    )
     out = tmp_path / "out"
     process = _start(root, out)
     pids_file = _wait_for("*/scratch/*/pids.txt", out, " ")

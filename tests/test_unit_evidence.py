@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,16 +43,22 @@ def test_untouched_tree_compares_equal_and_reads_nothing_twice(tmp_path):
     assert first["files"] == 2 and first["entries"] == 4  # '.', pkg/, two files
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda r: (r / "pkg" / "new").mkdir(), "added: pkg/new/ (folder)"),
-    (lambda r: os.symlink("/tmp", r / "pkg" / "link"), "added: pkg/link (symlink -> /tmp)"),
-    (lambda r: (r / "pkg" / "a.py").chmod(0o600), "mode changed: pkg/a.py (0644 -> 0600)"),
-    (lambda r: (r / "pkg" / "a.py").write_text("x = 2\n"), "changed: pkg/a.py (content)"),
-    (lambda r: (r / "pkg" / "a.py").write_text("x = 1\n"), "touched: pkg/a.py (written; same content; mtime, ctime moved)"),
-    (lambda r: (r / "pkg" / "a.py").write_text("x = 10\n"), "changed: pkg/a.py (size 6 -> 7)"),
-    (lambda r: os.replace(r / "pkg" / "b.py", r / "pkg" / "a.py"), "removed: pkg/b.py"),
-    (lambda r: (r / "pkg" / "b.py").unlink(), "removed: pkg/b.py"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda r: (r / "pkg" / "new").mkdir(), "added: pkg/new/ (folder)"),
+        (lambda r: os.symlink("/tmp", r / "pkg" / "link"), "added: pkg/link (symlink -> /tmp)"),
+        (lambda r: (r / "pkg" / "a.py").chmod(0o600), "mode changed: pkg/a.py (0644 -> 0600)"),
+        (lambda r: (r / "pkg" / "a.py").write_text("x = 2\n"), "changed: pkg/a.py (content)"),
+        (
+            lambda r: (r / "pkg" / "a.py").write_text("x = 1\n"),
+            "touched: pkg/a.py (written; same content; mtime, ctime moved)",
+        ),
+        (lambda r: (r / "pkg" / "a.py").write_text("x = 10\n"), "changed: pkg/a.py (size 6 -> 7)"),
+        (lambda r: os.replace(r / "pkg" / "b.py", r / "pkg" / "a.py"), "removed: pkg/b.py"),
+        (lambda r: (r / "pkg" / "b.py").unlink(), "removed: pkg/b.py"),
+    ],
+)
 def test_each_kind_of_change_is_named(tmp_path, change, expected):
     root = _tree(tmp_path)
     (root / "pkg" / "a.py").chmod(0o644)
@@ -71,6 +76,7 @@ def test_replace_under_the_same_name_and_restored_mtime(tmp_path):
         staged.write_text("x = 1\n")
         os.utime(staged, ns=(info.st_atime_ns, info.st_mtime_ns))
         os.replace(staged, target)
+
     assert _changes(root, swap) == ["replaced: pkg/a.py (a new file under the same name)"]
 
 
@@ -80,6 +86,7 @@ def test_a_file_created_and_removed_again_shows_on_its_folder(tmp_path):
     def flash():
         (root / "pkg" / "tmp").write_text("")
         (root / "pkg" / "tmp").unlink()
+
     assert _changes(root, flash) == ["touched: pkg/ (folder) (entries created or removed inside; mtime, ctime moved)"]
 
 
@@ -120,7 +127,9 @@ def test_digest_budget_limits_hashing_not_comparison(tmp_path):
 
 
 def test_git_status_never_refreshes_a_stale_index(tmp_path):
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    env = dict(
+        os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t"
+    )
     root = _tree(tmp_path)
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "x"]):
         subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env)
@@ -175,9 +184,13 @@ def test_dir_fd_operations_resolve_against_their_folder(sinks, tmp_path, monkeyp
     finally:
         os.close(fd)
     real = os.path.realpath(folder)
-    assert sinks == [("write", f"{real}/made.txt", None), ("rename", f"{real}/made.txt", f"{real}/moved.txt"),
-                     ("symlink", f"{real}/link", None), ("link", f"{real}/moved.txt", f"{real}/hard.txt"),
-                     ("remove", f"{real}/hard.txt", None)]
+    assert sinks == [
+        ("write", f"{real}/made.txt", None),
+        ("rename", f"{real}/made.txt", f"{real}/moved.txt"),
+        ("symlink", f"{real}/link", None),
+        ("link", f"{real}/moved.txt", f"{real}/hard.txt"),
+        ("remove", f"{real}/hard.txt", None),
+    ]
 
 
 def test_temporary_folder_cleanup_names_the_real_files(sinks, tmp_path, monkeypatch):
@@ -224,9 +237,14 @@ def test_descriptor_operations_name_their_file(sinks, tmp_path):
 
 
 def test_end_group_kills_what_the_leader_left_running():
-    leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
-                               "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])"],
-                              start_new_session=True)
+    leader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])",
+        ],
+        start_new_session=True,
+    )
     leader.wait(30)
     assert len(group_members(leader.pid)) == 1
     assert end_group(leader.pid) == 1
@@ -248,8 +266,11 @@ def test_budget_skips_what_it_must_not_read(tmp_path):
     assert [p.name for p in files] == ["big.py", "fifo.py", "ok.py"]
     assert [budget.read_bytes(p, p.name) for p in files] == [None, None, b"x = 1\n"]
     reasons = {item["path"]: item["reason"] for item in budget.skipped}
-    assert reasons == {"loop": "folder symlink (not followed)", "big.py": "2000 bytes, over the 1000 byte limit",
-                       "fifo.py": "not a regular file (never opened)"}
+    assert reasons == {
+        "loop": "folder symlink (not followed)",
+        "big.py": "2000 bytes, over the 1000 byte limit",
+        "fifo.py": "not a regular file (never opened)",
+    }
 
 
 def test_an_expired_budget_reads_nothing_and_says_so(tmp_path):
