@@ -139,6 +139,12 @@ def open_dir_fd(frame) -> tuple[bool, int | None]:
     return True, value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def shown(path: str) -> str:
+    """A path as text any report can hold: bytes that are not UTF-8 become `\\xNN`, as in
+    the evidence check (a lone surrogate from `os.fsdecode` cannot be written as UTF-8)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _arg(args: tuple, index: int | None):
     return args[index] if index is not None and index < len(args) else None
 
@@ -221,7 +227,16 @@ class SinkWatch:
         if op == "mkdir":
             self.folders[real] = None
         self.known.add(dest or real)
-        self.stream.emit("sink", op=op, path=real, dest=dest, by=where, mod=module, ph=self.phase, native=native)
+        self.stream.emit(
+            "sink",
+            op=op,
+            path=shown(real),
+            dest=shown(dest) if dest else None,
+            by=where,
+            mod=module,
+            ph=self.phase,
+            native=native,
+        )
 
     def sweep(self, where: str | None) -> None:
         """Report files in run-created folders that no audited call announced (native writes).
@@ -244,7 +259,14 @@ class SinkWatch:
                     if path not in self.known and not os.path.isdir(path):
                         self.known.add(path)
                         self.stream.emit(
-                            "sink", op="write", path=path, dest=None, by=where, mod=None, ph=self.phase, native=True
+                            "sink",
+                            op="write",
+                            path=shown(path),
+                            dest=None,
+                            by=where,
+                            mod=None,
+                            ph=self.phase,
+                            native=True,
                         )
         except Exception:  # noqa: BLE001 - runs inside the target: a listing failure must not reach it
             pass

@@ -310,6 +310,37 @@ def test_a_detached_subprocess_cannot_write_after_the_run(tmp_path):
 # -- C. traceback, hang, lost report ---------------------------------------------------------
 
 
+def test_non_utf8_names_written_by_the_target_reach_the_report(tmp_path):
+    root = hostile_target(
+        tmp_path / "target",
+        """
+        with open(b'caf\\xe9.txt', 'w') as handle:  # the cwd is the run's scratch folder
+            handle.write('x')
+        os.mkdir(b'dir\\xff')
+        """,
+    )
+    record = _outcome(_trace(root, tmp_path), 0)
+    assert "<scratch>/caf\\xe9.txt" in [s["path"] for s in record["sinks"]]
+
+
+def test_non_utf8_name_written_into_the_tree_fails_with_its_name(tmp_path):
+    root = hostile_target(tmp_path / "target", "open(os.path.join(os.fsencode(HERE), b'caf\\xe9.py'), 'w').close()")
+    _outcome(_trace(root, tmp_path), 4, "added: ptycho/caf\\xe9.py")
+
+
+def test_a_write_into_dot_git_fails(tmp_path):
+    root = hostile_target(
+        tmp_path / "target",
+        """
+        hook = os.path.join(ROOT, '.git', 'hooks', 'post-checkout')
+        with open(hook, 'w') as handle:
+            handle.write('#!/bin/sh\\n')
+        """,
+    )
+    _commit_all(root)
+    _outcome(_trace(root, tmp_path), 4, "added: .git/hooks/post-checkout")
+
+
 def test_non_utf8_names_in_the_tree_are_noted_not_a_crash(tmp_path):
     root = tiny_target(tmp_path / "target")
     for name in (b"ptycho/bad\xff.py", b"data\xfe.txt"):
