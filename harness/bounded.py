@@ -94,6 +94,9 @@ def files_under(folder: Path, suffix: str, budget: Budget, root: Path, what: str
     """Files ending in `suffix` below `folder`, sorted; folder symlinks are not followed
     (they can loop or leave the tree) and are listed as skipped."""
     found: list[Path] = []
+    if folder.is_symlink():  # os.walk would follow a symlinked top folder, e.g. to '/'
+        budget.skip(_rel(folder, root), "folder symlink (not followed)", what)
+        return found
     if not folder.is_dir():
         return found
     for current, dirs, names in os.walk(

@@ -273,6 +273,15 @@ def test_budget_skips_what_it_must_not_read(tmp_path):
     }
 
 
+def test_a_symlinked_top_folder_is_not_walked(tmp_path):
+    os.symlink("/", tmp_path / "ptycho_torch")
+    budget = Budget()
+    assert files_under(tmp_path / "ptycho_torch", ".py", budget, tmp_path) == []
+    assert budget.skipped == [
+        {"path": "ptycho_torch", "reason": "folder symlink (not followed)", "pass": "static reading"}
+    ]
+
+
 def test_an_expired_budget_reads_nothing_and_says_so(tmp_path):
     (tmp_path / "a.py").write_text("")
     budget = Budget(seconds=0)
