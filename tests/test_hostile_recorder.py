@@ -630,7 +630,7 @@ def test_programs_the_target_starts_are_counted_and_python_ones_traced(tmp_path)
 
         def create_model_with_gridsize(gridsize, N):
             subprocess.run([sys.executable, '-c', 'import ptycho.params as p; p.set("k", 1)'], check=True, cwd=ROOT)
-            subprocess.run([sys.executable, '-c', 'import ptycho.params'], check=True, env={}, cwd=ROOT)
+            subprocess.run([sys.executable, '-B', '-c', 'import ptycho.params'], check=True, env={}, cwd=ROOT)
             subprocess.run(['true'], check=True)
             return ('autoencoder', 'diffraction_to_obj')
     """}
