@@ -1,17 +1,21 @@
-"""Config flow: where the global `params.cfg` changes, and which kept call changed it.
+"""Config flow: where the global `params.cfg` changes, and which line of the namespace changed it.
 
 The dict is never replaced or wrapped (that would change what the target pickles into its
-archive); instead the recorder asks, at every kept call boundary, whether any value is no
-longer the same object as in the last shallow copy. A change found at a boundary happened
-inside the innermost kept frame that was running just before it, which is the attribution
-the evidence needs. Values are compared by identity first and by summary second, so
-re-assigning an equal value is not reported as a change.
+archive); instead the recorder asks, at every kept call boundary and at every line of a
+kept frame, whether any value is no longer the same object as in the last shallow copy.
+A change found at a line event happened on the previous line of that frame (or inside a
+helper outside the namespace that this line called), which is the `path:line` the
+evidence needs. The per-line question is `unchanged()`: one identity comparison per value
+at C speed, so a kept line costs well under a microsecond when nothing changed. Values are
+compared by identity first and by summary second, so re-assigning an equal value is not
+reported as a change.
 
 Runs inside the traced process: standard library only, Python 3.10+.
 """
 
 from __future__ import annotations
 
+import operator
 import sys
 from typing import Any, Dict, Optional
 
@@ -38,6 +42,17 @@ class ConfigWatch:
         self.spec = spec
         self.stream = stream
         self._last: Optional[Dict[str, Any]] = None
+        self._dict: Optional[dict] = None  # the dict found at the last full check
+        self._values: tuple = ()
+
+    def unchanged(self) -> bool:
+        """The cheap per-line test: same dict, same length, every value the same object.
+
+        A rebinding of the global itself (`params.cfg = {...}`) is seen at the next call
+        boundary (full check), credited to the line running then."""
+        current = self._dict
+        return current is not None and len(current) == len(self._values) and all(
+            map(operator.is_, current.values(), self._values))
 
     def _current(self) -> Optional[dict]:
         try:
@@ -46,16 +61,22 @@ class ConfigWatch:
             return None
         return value if isinstance(value, dict) else None
 
-    def check(self, running: Optional[int], phase: str) -> None:
+    def check(self, running: Optional[int], phase: str, at: Optional[str] = None, fn: Optional[str] = None) -> None:
+        """Emit every change since the last check, credited to call `running`, made at line
+        `at` (`path:line`) of the function `fn`."""
         current = self._current()
         if current is None:
+            self._dict = None
             return
+        self._dict = current
         last = self._last
         if last is not None and len(last) == len(current) and all(
             current.get(key, _MISSING) is value for key, value in last.items()
         ):
+            self._values = tuple(current.values())
             return
         self._last = dict(current)
+        self._values = tuple(current.values())
         if last is None:
             return
         for key in sorted(set(last) | set(current), key=str):
@@ -67,7 +88,7 @@ class ConfigWatch:
             if before == after:
                 continue
             op = "added" if old is _MISSING else "removed" if new is _MISSING else "changed"
-            self.stream.emit("cfg", key=str(key), op=op, old=before, new=after, by=running, ph=phase)
+            self.stream.emit("cfg", key=str(key), op=op, old=before, new=after, by=running, at=at, fn=fn, ph=phase)
 
     def snapshot(self, label: str) -> None:
         """The whole dict, summarised, at a phase boundary (or at the end of the run)."""
@@ -77,5 +98,6 @@ class ConfigWatch:
             return
         if self._last is None:
             self._last = dict(current)
+            self._dict, self._values = current, tuple(current.values())
         values = {str(k): summarize(current[k]) for k in sorted(current, key=str)}
         self.stream.emit("cfgsnap", at=label, present=True, values=values)

@@ -87,7 +87,7 @@ def config_changes(record: Dict[str, Any], phases: Optional[Tuple[str, ...]] = N
             continue
         by = calls.get(change["by"]) if change["by"] is not None else None
         rows.append(dict(change, by_function=by["function"] if by else "scenario (outside the namespace)",
-                         by_anchor=by["anchor"] if by else None))
+                         by_anchor=by["anchor"] if by else None, at=change.get("at")))
     return rows
 
 
@@ -124,7 +124,8 @@ def load_side_effects(record: Dict[str, Any]) -> List[Dict[str, Any]]:
         for change in changes:
             writers.setdefault(change["key"], change)
         rows = [dict(row, by_function=writers.get(row["key"], {}).get("by_function", "?"),
-                     by_anchor=writers.get(row["key"], {}).get("by_anchor")) for row in net or []]
+                     by_anchor=writers.get(row["key"], {}).get("by_anchor"),
+                     at=writers.get(row["key"], {}).get("at")) for row in net or []]
         net_keys = {row["key"] for row in rows}
         result.append({"process": process["label"], "title": process["title"], "phase": phase,
                        "fresh": phase in role(record, "fresh-load"), "ran": net is not None, "net": rows,
@@ -285,7 +286,7 @@ def member_writers(record: Dict[str, Any]) -> Dict[str, str]:
         for member in _members(record):
             if sink["path"].endswith("/" + member) and member not in writers:
                 by = sink["by"] or "scenario / framework (no namespace frame)"
-                writers[member] = by + (", native write: line unknown" if sink["native"] else "")
+                writers[member] = by + (", native write" if sink["native"] else "")
     return writers
 
 

@@ -168,7 +168,8 @@ class _Process:
 
     def _on_cfg(self, event):
         self.config_changes.append({"key": event["key"], "op": event["op"], "old": event["old"], "new": event["new"],
-                                    "by": event["by"], "phase": event["ph"], "process": self.label})
+                                    "by": event["by"], "at": event.get("at"), "function": event.get("fn"),
+                                    "phase": event["ph"], "process": self.label})
 
     def _on_cfgsnap(self, event):
         self.snapshots[f"{self.label}:{event['at']}"] = event["values"] if event["present"] else None

@@ -135,7 +135,9 @@ class EventStream:
       parent), th (thread label), tn (thread number, order of first kept event), ph, t
     - `ret`: i, v (stable summary of the value returned), t (Recorder)
     - `tap`: key, call (the call's i), status (`hit`/`error`), value or error (taps.py)
-    - `cfg`: key, op, old, new, by (innermost kept call's i or null), ph (configflow.py)
+    - `cfg`: key, op, old, new, by (innermost kept call's i or null), at (`path:line` of the
+      statement that made it: the previous line of that frame when found at a line event,
+      else the frame's current line), fn (qualname of the function of `at`), ph (configflow.py)
     - `cfgsnap`: at (phase name or `end`), present, values (configflow.py)
     - `sink`: op, path, dest, by (anchor credited), mod, ph, native (sinks.py)
     - `lost`: reason, ph — the recorder found its evidence incomplete (Recorder.verify)
@@ -201,12 +203,16 @@ class EventStream:
 
 
 class ThreadState:
-    """One thread's view: its stack of kept frames and its re-entry guard."""
+    """One thread's view: its stack of kept frames and its re-entry guard.
+
+    A stack entry is `[frame, call index, def anchor, last line seen, code]`: the line is
+    updated at every line event of that frame, so a change found at the next line event
+    is credited to the line that made it."""
 
     __slots__ = ("stack", "busy", "label", "ident", "number")
 
     def __init__(self, label: str, ident: int, number: int) -> None:
-        self.stack: list[tuple[Any, int, Anchor]] = []
+        self.stack: list[list[Any]] = []
         self.busy = False
         self.label = label
         self.ident = ident
@@ -248,6 +254,12 @@ class Recorder:
         self.forks = 0
         self.fork_label: str | None = None
 
+    @property
+    def lines(self) -> bool:
+        """Do kept frames need line events? Only when a config is followed or writes are
+        watched (read by the backends when they start)."""
+        return self.config is not None or self.sinks is not None
+
     # -- threads ------------------------------------------------------------------------
 
     def state(self) -> ThreadState:
@@ -264,7 +276,7 @@ class Recorder:
             return state
 
     @property
-    def stack(self) -> list[tuple[Any, int, Anchor]]:
+    def stack(self) -> list[list[Any]]:
         """The calling thread's stack of kept frames."""
         return self.state().stack
 
@@ -425,7 +437,10 @@ class Recorder:
         parent = stack[-1] if stack else None
         index = next(self._counter)
         self.kept += 1
-        self._check_config(parent[1] if parent else None)
+        if parent is not None:
+            self._check_config(parent[1], parent[2], parent[0].f_lineno)
+        else:
+            self._check_config(None)
         self.stream.emit(
             "call", i=index, p=parent[1] if parent else None,
             cl=parent[0].f_lineno if parent else None, d=len(stack),
@@ -433,7 +448,7 @@ class Recorder:
             mod=module, q=anchor.qualname, path=anchor.path, line=anchor.line,
             th=state.label, tn=state.number, ph=self.phase, t=self.stream.now(),
         )
-        stack.append((frame, index, anchor))
+        stack.append([frame, index, anchor, None, frame.f_code if self.lines else None])
         self.open_calls += 1
         if self.taps is not None:
             self.taps.at_call(module, anchor.qualname, index, frame)
@@ -462,15 +477,59 @@ class Recorder:
             self.unmatched += 1
             return
         index, anchor = stack[position][1], stack[position][2]
-        self._check_config(index)
+        line = frame.f_lineno
+        self._check_config(index, anchor, line)
         if self.sinks is not None:
-            self.sinks.sweep(f"in {anchor.qualname} (def {anchor.text()})")
+            self.sinks.sweep(self._where(anchor, line))
         if self.taps is not None:
             self.taps.at_return(index, frame, value, raised)
         result = f"raised {raised}" if raised else summarize(value)
         self.stream.emit("ret", i=index, v=result, t=self.stream.now())
         self.open_calls -= len(stack) - position
         del stack[position:]
+
+    def on_line(self, frame, line: int, code=None) -> None:
+        """A line of a kept frame is about to run (backends call this only for kept code, and
+        only when `self.lines`). Whatever changed since the previous line of the same frame
+        was done by that line (or by a helper outside the namespace that it called): the
+        config change and a file native code wrote are credited to it. `frame` may be None
+        when the backend has only the code object (sys.monitoring): the innermost kept frame
+        of this thread stands for it when it runs that code."""
+        try:
+            state = self._tls.state
+        except AttributeError:
+            return
+        stack = state.stack
+        if state.busy or not stack:
+            return
+        top = stack[-1]
+        if (top[0] is not frame) if frame is not None else (top[4] is not code):
+            return
+        previous, top[3] = top[3], line
+        if previous is None:
+            return
+        config, sinks = self.config, self.sinks
+        config_moved = config is not None and not config.unchanged()
+        if not config_moved and (sinks is None or not sinks.folders):
+            return
+        state.busy = True
+        try:
+            with self._lock:
+                if config_moved:
+                    self._check_config(top[1], top[2], previous)
+                if sinks is not None and sinks.folders:
+                    sinks.sweep(self._where(top[2], previous))
+        except Exception as error:  # noqa: BLE001
+            self._internal(error)
+        finally:
+            state.busy = False
+
+    @staticmethod
+    def _where(anchor: Anchor, line: int | None) -> str:
+        """The credit of a native write: the function and the line of it that was running."""
+        if anchor.path and line:
+            return f"{anchor.path}:{line} in {anchor.qualname}"
+        return f"in {anchor.qualname} (def {anchor.text()})"
 
     def _internal(self, error: BaseException) -> None:
         self.internal_errors += 1
@@ -489,7 +548,11 @@ class Recorder:
         try:
             with self._lock:
                 self.verify()
-                self._check_config(self.current())
+                top = state.stack[-1] if state.stack else None
+                if top is not None:
+                    self._check_config(top[1], top[2], top[0].f_lineno)
+                else:
+                    self._check_config(None)
                 self.phase = name
                 if self.sinks is not None:
                     self.sinks.sweep(None)
@@ -551,9 +614,11 @@ class Recorder:
                 found.append((name, current if type(current) is str else type(current).__name__))
         return sorted(set(found))
 
-    def _check_config(self, running: int | None) -> None:
+    def _check_config(self, running: int | None, anchor: Anchor | None = None, line: int | None = None) -> None:
+        """Config changes since the last check, credited to call `running` at `line` of its function."""
         if self.config is not None:
-            self.config.check(running, self.phase)
+            at = f"{anchor.path}:{line}" if anchor is not None and anchor.path and line else None
+            self.config.check(running, self.phase, at, anchor.qualname if anchor is not None else None)
 
     # -- processes ----------------------------------------------------------------------
 

@@ -200,6 +200,11 @@ class ConfigChange(TypedDict):
     new: Optional[str]
     by: Optional[int]
     """`Call.i` of the innermost kept call when it happened; None outside the namespace."""
+    at: Optional[str]
+    """`path:line` of the namespace statement that made the change (or called the helper
+    outside the namespace that made it); None outside the namespace or for generated code."""
+    function: Optional[str]
+    """Qualified name of the function that line is in (the call `by`)."""
     phase: str
     process: str
 

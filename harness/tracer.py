@@ -108,6 +108,10 @@ class HunterBackend(_TraceFunctionCheck, Backend):
             kind = event.kind
             if kind == "call":
                 recorder.seen += 1
+            elif kind == "line":
+                if recorder.lines and recorder.open_calls:
+                    recorder.on_line(event.frame, event.lineno)
+                return False
             if kind not in ("call", "return", "exception"):
                 return False
             frame = event.frame
@@ -133,17 +137,20 @@ class HunterBackend(_TraceFunctionCheck, Backend):
 class SettraceBackend(_TraceFunctionCheck, Backend):
     name = "settrace"
     settings = ("sys.settrace in every thread; global function on call only, local tracer for kept frames only, "
-                "line events off")
+                "line events on kept frames only")
 
     def start(self) -> None:
         recorder, errors = self.recorder, _ExceptionNames()
         self.counter = itertools.count()
         count = self.counter.__next__
         by_name, name_verdict = recorder.by_name, recorder.name_verdict
-        identify, on_call, on_return = recorder.identify, recorder.on_call, recorder.on_return
+        identify, on_call, on_return, on_line = recorder.identify, recorder.on_call, recorder.on_return, recorder.on_line
+        lines = recorder.lines
 
         def local(frame, event, arg):
-            if event == "return":
+            if event == "line":
+                on_line(frame, frame.f_lineno)
+            elif event == "return":
                 on_return(frame, arg, errors.reason(frame))
             elif event == "exception":
                 errors.seen(frame, arg)
@@ -163,7 +170,7 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
             identity = identify(frame.f_code, frame)
             if identity is None:
                 return None
-            frame.f_trace_lines = False
+            frame.f_trace_lines = lines
             on_call(frame, identity)
             return local
 
@@ -187,7 +194,7 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
 class MonitoringBackend(Backend):
     name = "monitoring"
     settings = ("sys.monitoring (tool id 3 or 4) PY_START/PY_RESUME/PY_THROW as call, "
-                "PY_RETURN/PY_YIELD/PY_UNWIND as return; "
+                "PY_RETURN/PY_YIELD/PY_UNWIND as return; LINE enabled locally on kept code only; "
                 "DISABLE for foreign code; every thread")
     seen_means = "call events delivered before DISABLE: about one per code object and call site"
 
@@ -203,15 +210,25 @@ class MonitoringBackend(Backend):
         monitoring.use_tool_id(self.tool, "callchain")
         self.details["monitoring_tool_id"] = self.tool
         identify, known, on_call, on_return = recorder.identify, recorder.known, recorder.on_call, recorder.on_return
+        on_line = recorder.on_line
         getframe = sys._getframe
+        local_events = events.LINE if recorder.lines else 0
+        self.instrumented: dict[int, object] = {}  # kept code with its local events on (kept alive)
+        instrumented, set_local_events, tool = self.instrumented, monitoring.set_local_events, self.tool
 
         def started(code, offset):
             recorder.seen += 1
             identity = identify(code)
             if identity is None:
                 return disable
+            if local_events and _hash(code) not in instrumented:
+                instrumented[_hash(code)] = code
+                set_local_events(tool, code, local_events)
             on_call(getframe(1), identity)
             return None
+
+        def line(code, line_number):
+            on_line(None, line_number, code)
 
         def thrown(code, offset, exception):
             identity = known(code)
@@ -232,7 +249,8 @@ class MonitoringBackend(Backend):
                 on_return(getframe(1), None, type(exception).__name__)
 
         self.callbacks = ((events.PY_START, started), (events.PY_RESUME, started), (events.PY_THROW, thrown),
-                          (events.PY_RETURN, returned), (events.PY_YIELD, returned), (events.PY_UNWIND, unwound))
+                          (events.PY_RETURN, returned), (events.PY_YIELD, returned), (events.PY_UNWIND, unwound),
+                          (events.LINE, line))
         for event, callback in self.callbacks:
             monitoring.register_callback(self.tool, event, callback)
         self.mask = (events.PY_START | events.PY_RESUME | events.PY_THROW

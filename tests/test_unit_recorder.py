@@ -83,6 +83,14 @@ FILES = {
             params.set('gridsize', 1)
 
 
+        def configure_inline(loaded):
+            size = loaded.get('N', 0)
+            params.cfg.update(loaded)
+            params.cfg['offset'] = size
+            foreignlib.write_config(params.cfg, 'probe', 'helper')
+            return size
+
+
         class Layer:
             def __init__(self, size):
                 self.size = size
@@ -97,6 +105,10 @@ FILES = {
     "foreignlib.py": """
         def apply(function, items):
             return [function(item) for item in items]
+
+
+        def write_config(cfg, key, value):
+            cfg[key] = value
     """,
 }
 
@@ -193,17 +205,53 @@ def test_config_changes_are_credited_to_the_running_call(tmp_path, backend):
     assert run["config"]["snapshots"]["main:end"] == {"N": "64", "gridsize": "1"}
 
 
+def _params_at(snippet: str) -> str:
+    lines = textwrap.dedent(FILES["minipkg/params.py"]).splitlines()
+    return f"minipkg/params.py:{next(n for n, line in enumerate(lines, 1) if snippet in line)}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_config_changes_are_anchored_at_the_line_that_made_them(tmp_path, backend):
+    run = _run(tmp_path, backend, lambda imp: imp("minipkg.core").configure_inline({"N": 32, "nphotons": 1e9}),
+               config_global="minipkg.params:cfg")
+    changes = {c["key"]: c for c in run["config"]["changes"]}
+    assert changes["N"]["at"] == at("params.cfg.update(loaded)")  # not the def line of configure_inline
+    assert changes["nphotons"]["at"] == at("params.cfg.update(loaded)")
+    assert changes["offset"]["at"] == at("params.cfg['offset'] = size")
+    assert changes["offset"]["function"] == "configure_inline"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_config_written_by_a_helper_outside_the_namespace_credits_the_calling_line(tmp_path, backend):
+    run = _run(tmp_path, backend, lambda imp: imp("minipkg.core").configure_inline({}),
+               config_global="minipkg.params:cfg")
+    changes = {c["key"]: c for c in run["config"]["changes"]}
+    assert changes["probe"]["at"] == at("foreignlib.write_config(")
+    assert changes["probe"]["new"] == "'helper'"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_config_written_in_a_namespace_helper_is_anchored_in_the_helper(tmp_path, backend):
+    run = _run(tmp_path, backend, lambda imp: imp("minipkg.core").configure(), config_global="minipkg.params:cfg")
+    changes = {c["key"]: c for c in run["config"]["changes"]}
+    assert changes["N"]["at"] == _params_at("cfg[key] = value")
+    assert changes["N"]["function"] == "set"
+
+
 def test_every_backend_keeps_the_same_calls(tmp_path):
     def drive(imp):
         core = imp("minipkg.core")
         core.outer(1), core.consume(), core.catches(), core.via_foreign(), core.Layer(2).get_config()
+        core.configure(), core.configure_inline({"N": 16})
 
-    runs = {backend: _run(tmp_path / backend, backend, drive) for backend in BACKENDS}
+    runs = {backend: _run(tmp_path / backend, backend, drive, config_global="minipkg.params:cfg")
+            for backend in BACKENDS}
     reference = stable(runs[BACKENDS[0]]["calls"])
     assert len(reference) >= 12
     for backend, run in runs.items():
         assert stable(run["calls"]) == reference, backend
         assert run["edges"] == runs[BACKENDS[0]]["edges"], backend
+        assert run["config"]["changes"] == runs[BACKENDS[0]]["config"]["changes"], backend
 
 
 def test_two_runs_give_identical_calls(tmp_path):
