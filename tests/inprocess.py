@@ -17,6 +17,7 @@ from harness import record
 from harness.anchors import AnchorIndex
 from harness.configflow import ConfigWatch
 from harness.recorder import EventStream, Recorder
+from harness.sinks import SinkWatch
 from harness.tracer import BACKENDS
 from helpers import write_target
 
@@ -29,7 +30,8 @@ def _forget(prefixes: tuple) -> None:
 
 
 def record_package(tmp: Path, files: Dict[str, str], drive: Callable[[Callable[[str], Any]], Any],
-                   backend: str, config_global: Optional[str] = None, phase: str = "run") -> Dict[str, Any]:
+                   backend: str, config_global: Optional[str] = None, phase: str = "run",
+                   sinks: bool = False) -> Dict[str, Any]:
     """Trace `drive(import_module)` over the package written from `files`; the run record."""
     root = write_target(tmp / "root", files)
     tops = tuple(sorted({name.split("/", 1)[0].removesuffix(".py") for name in files}))
@@ -40,6 +42,8 @@ def record_package(tmp: Path, files: Dict[str, str], drive: Callable[[Callable[[
     recorder = Recorder(PACKAGE, AnchorIndex(str(root)), stream)
     if config_global:
         recorder.config = ConfigWatch(config_global, stream)
+    if sinks:  # the audit hook stays installed for the process; it is switched off below
+        recorder.sinks = SinkWatch(stream, recorder.in_namespace, recorder.describe).install()
     stream.emit("start", python=sys.version.split()[0], t=stream.now())
     tracer = BACKENDS[backend](recorder)
     error = None
@@ -54,6 +58,8 @@ def record_package(tmp: Path, files: Dict[str, str], drive: Callable[[Callable[[
             tracer.stop()
     except Exception as raised:  # noqa: BLE001 - the test asserts on it
         error = raised
+    if recorder.sinks is not None:
+        recorder.sinks.active = False
     if recorder.config is not None:
         recorder.config.check(None, recorder.phase)
         recorder.config.snapshot("end")

@@ -98,6 +98,19 @@ FILES = {
             def get_config(self):
                 return {'size': self.size}
     """,
+    "minipkg/store.py": """
+        import os
+
+        import h5py
+
+
+        def save(folder):
+            os.mkdir(folder)
+            path = os.path.join(folder, 'model.h5')
+            with h5py.File(path, 'a') as handle:
+                handle.attrs['scale'] = 1.0
+            return path
+    """,
     "minipkg_torch/__init__.py": """
         def save():
             return 'not ours'
@@ -236,6 +249,18 @@ def test_config_written_in_a_namespace_helper_is_anchored_in_the_helper(tmp_path
     changes = {c["key"]: c for c in run["config"]["changes"]}
     assert changes["N"]["at"] == _params_at("cfg[key] = value")
     assert changes["N"]["function"] == "set"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_native_write_is_credited_to_the_line_of_the_library_call(tmp_path, backend):
+    pytest.importorskip("h5py")
+    folder = tmp_path / "out"
+    run = _run(tmp_path, backend, lambda imp: imp("minipkg.store").save(str(folder)), sinks=True)
+    lines = textwrap.dedent(FILES["minipkg/store.py"]).splitlines()
+    h5_line = next(n for n, line in enumerate(lines, 1) if "h5py.File(" in line)
+    written = [s for s in run["sinks"] if s["path"].endswith("model.h5")]
+    assert len(written) == 1 and written[0]["native"]
+    assert written[0]["by"].startswith(f"minipkg/store.py:{h5_line} ")  # not the def line of save
 
 
 def test_every_backend_keeps_the_same_calls(tmp_path):
