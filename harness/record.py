@@ -96,6 +96,7 @@ class _Process:
         self.config_changes: List[Dict[str, Any]] = []
         self.snapshots: Dict[str, Dict[str, Any]] = {}
         self.sinks: List[Dict[str, Any]] = []
+        self.library: Dict[tuple, Dict[str, Any]] = {}
         self.losses: List[Dict[str, Any]] = []
         self.notes: List[str] = []
         self.torch: List[Dict[str, Any]] = []
@@ -173,6 +174,13 @@ class _Process:
 
     def _on_cfgsnap(self, event):
         self.snapshots[f"{self.label}:{event['at']}"] = event["values"] if event["present"] else None
+
+    def _on_lib(self, event):
+        key = (event["callee"], event["at"], event["fn"], event["ph"], event["th"])
+        row = self.library.setdefault(key, {"callee": event["callee"], "at": event["at"], "function": event["fn"],
+                                            "phase": event["ph"], "thread": event["th"], "count": 0,
+                                            "process": self.label})
+        row["count"] += event["n"]
 
     def _on_sink(self, event):
         self.sinks.append({"op": event["op"], "path": self.scrub(event["path"]),
@@ -302,6 +310,7 @@ def build(meta: Dict[str, Any], outcomes: List[Dict[str, Any]],
         "config": {"changes": [c for p in processes for c in p.config_changes],
                    "snapshots": {k: v for p in processes for k, v in p.snapshots.items()}},
         "sinks": [s for p in processes for s in p.sinks],
+        "library_calls": [row for p in processes for row in p.library.values()],
         "errors": [p.error for p in processes if p.error and not p.start.get("fork") and not p.start.get("spawn")],
         "events": {"seen": sum((p.end or {}).get("seen") or 0 for p in processes), "kept": len(calls)},
     })

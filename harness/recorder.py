@@ -39,6 +39,7 @@ from typing import Any
 
 from .anchors import Anchor, AnchorIndex
 from .guard import BLOCKED
+from .libcalls import call_offsets, callee_name, counted, line_map, python_callees
 from .summarize import scrub, summarize
 
 _identity = object.__hash__  # unique per live object, like id(), but raises no audit event
@@ -140,6 +141,9 @@ class EventStream:
       else the frame's current line), fn (qualname of the function of `at`), ph (configflow.py)
     - `cfgsnap`: at (phase name or `end`), present, values (configflow.py)
     - `sink`: op, path, dest, by (anchor credited), mod, ph, native (sinks.py)
+    - `lib`: callee (`module:qualname` of the foreign Python code started), at (`path:line`
+      of the kept line that called it), fn (qualname of that line's function), ph, th,
+      n (how many more times; the folded rows are the sum of n per key) (libcalls.py)
     - `lost`: reason, ph — the recorder found its evidence incomplete (Recorder.verify)
     - `note`: text — something the reader should know (a module renamed itself, a thread
       still running at the end)
@@ -253,6 +257,8 @@ class Recorder:
         self.torch_executed: dict[str, str] = {}
         self.forks = 0
         self.fork_label: str | None = None
+        self.library: dict[tuple[str, str | None, str | None, str, str], int] = {}  # folded key → unreported count
+        self._code_maps: dict[int, tuple[Any, tuple[dict[int, int], frozenset[int]]]] = {}
 
     @property
     def lines(self) -> bool:
@@ -448,7 +454,7 @@ class Recorder:
             mod=module, q=anchor.qualname, path=anchor.path, line=anchor.line,
             th=state.label, tn=state.number, ph=self.phase, t=self.stream.now(),
         )
-        stack.append([frame, index, anchor, None, frame.f_code if self.lines else None])
+        stack.append([frame, index, anchor, None, frame.f_code])
         self.open_calls += 1
         if self.taps is not None:
             self.taps.at_call(module, anchor.qualname, index, frame)
@@ -524,6 +530,91 @@ class Recorder:
         finally:
             state.busy = False
 
+    # -- library calls (libcalls.py) ----------------------------------------------------
+
+    def on_foreign_start(self, frame) -> None:
+        """Trace backends: a foreign Python frame started. It is a library call when its
+        caller is this thread's innermost kept frame, stopped at a call instruction."""
+        try:
+            state = self._tls.state
+        except AttributeError:
+            return
+        stack = state.stack
+        if state.busy or not stack:
+            return
+        top = stack[-1]
+        caller = top[0]
+        if frame.f_back is not caller:
+            return
+        state.busy = True
+        try:
+            if caller.f_lasti in self._code_facts(top[4])[1]:
+                callee = frame.f_code
+                module = _dict_get(frame.f_globals, "__name__")
+                if counted(callee, module) and not self.in_namespace(module):
+                    self._library(state, top, callee_name(callee, module), caller.f_lineno)
+        except Exception as error:  # noqa: BLE001
+            self._internal(error)
+        finally:
+            state.busy = False
+
+    def on_call_instruction(self, code, offset: int, target: Any) -> None:
+        """sys.monitoring: kept `code` is about to call `target` at `offset`; the Python
+        functions that call starts, named statically, are its library calls."""
+        try:
+            state = self._tls.state
+        except AttributeError:
+            return
+        stack = state.stack
+        if state.busy or not stack:
+            return
+        top = stack[-1]
+        if top[4] is not code:
+            return
+        state.busy = True
+        try:
+            callees = python_callees(target)
+            for callee, module in callees:
+                if counted(callee, module) and not self.in_namespace(module):
+                    self._library(state, top, callee_name(callee, module), self._line_of(code, offset))
+        except Exception as error:  # noqa: BLE001
+            self._internal(error)
+        finally:
+            state.busy = False
+
+    def _code_facts(self, code) -> tuple[dict[int, int], frozenset[int]]:
+        """(offset → line, offsets of call instructions) of kept code, computed once."""
+        key = _identity(code)
+        entry = self._code_maps.get(key)
+        if entry is None or entry[0] is not code:
+            entry = (code, (line_map(code), call_offsets(code)))
+            self._code_maps[key] = entry
+        return entry[1]
+
+    def _line_of(self, code, offset: int) -> int | None:
+        return self._code_facts(code)[0].get(offset)
+
+    def _library(self, state: ThreadState, top: list, callee: str, line: int | None) -> None:
+        """Fold one library call; its first sighting is written at once (crash-safe), the
+        further count at the next phase boundary or at the end (`flush_library`)."""
+        anchor = top[2]
+        at = f"{anchor.path}:{line}" if anchor.path and line else None
+        key = (callee, at, anchor.qualname, self.phase, state.label)
+        with self._lock:
+            if key in self.library:
+                self.library[key] += 1
+                return
+            self.library[key] = 0
+            self.stream.emit("lib", callee=callee, at=at, fn=anchor.qualname, ph=self.phase, th=state.label, n=1)
+
+    def flush_library(self) -> None:
+        """The counts of library calls seen again since their last report."""
+        for key, pending in list(self.library.items()):
+            if pending:
+                callee, at, function, phase, thread = key
+                self.stream.emit("lib", callee=callee, at=at, fn=function, ph=phase, th=thread, n=pending)
+                self.library[key] = 0
+
     @staticmethod
     def _where(anchor: Anchor, line: int | None) -> str:
         """The credit of a native write: the function and the line of it that was running."""
@@ -548,6 +639,7 @@ class Recorder:
         try:
             with self._lock:
                 self.verify()
+                self.flush_library()
                 top = state.stack[-1] if state.stack else None
                 if top is not None:
                     self._check_config(top[1], top[2], top[0].f_lineno)
@@ -583,6 +675,7 @@ class Recorder:
             self.internal_errors = 0
         if final:
             problems += self._thread_problems()
+            self.flush_library()
         if self.stream.failed or not self.stream.intact():
             problems.append(self.stream.failed or "the target closed or replaced the event stream's file descriptor")
         for problem in problems:

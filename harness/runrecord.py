@@ -231,6 +231,23 @@ class FileOp(TypedDict):
     process: str
 
 
+class LibraryCall(TypedDict):
+    """Calls from one namespace line into one function outside the namespace, folded
+    (see libcalls.py for what counts: Python callees started directly by a call instruction)."""
+
+    callee: str
+    """`module:qualname` of the code that ran (e.g. `h5py._hl.files:File.__init__`)."""
+    at: Optional[str]
+    """`path:line` of the namespace line that made the call (None for generated code)."""
+    function: str
+    """Qualified name of the namespace function that line is in."""
+    phase: str
+    thread: str
+    count: int
+    """How many times, in this phase and thread."""
+    process: str
+
+
 class ScenarioInfo(TypedDict, total=False):
     """The scenario as the run used it; renderers take every phase name from here."""
 
@@ -324,6 +341,8 @@ class RunRecord(TypedDict, total=False):
     tap_hits: List[TapHit]
     config: ConfigFlow
     sinks: List[FileOp]
+    library_calls: List[LibraryCall]
+    """Calls from namespace lines into code outside it, folded; absent in records made before."""
     errors: List[Dict[str, Any]]
     """Exceptions that ended a process: type, message, phase, traceback, frames."""
     events: EventCounts

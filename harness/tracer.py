@@ -117,6 +117,8 @@ class HunterBackend(_TraceFunctionCheck, Backend):
             frame = event.frame
             identity = identify(frame.f_code, frame)
             if identity is None:
+                if kind == "call" and recorder.open_calls:
+                    recorder.on_foreign_start(frame)
                 return False
             if kind == "call":
                 recorder.on_call(frame, identity)
@@ -145,6 +147,7 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
         count = self.counter.__next__
         by_name, name_verdict = recorder.by_name, recorder.name_verdict
         identify, on_call, on_return, on_line = recorder.identify, recorder.on_call, recorder.on_return, recorder.on_line
+        on_foreign_start = recorder.on_foreign_start
         lines = recorder.lines
 
         def local(frame, event, arg):
@@ -166,9 +169,13 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
             except (KeyError, TypeError):
                 verdict = name_verdict(frame)
             if verdict is False:
+                if recorder.open_calls:
+                    on_foreign_start(frame)
                 return None
             identity = identify(frame.f_code, frame)
             if identity is None:
+                if recorder.open_calls:
+                    on_foreign_start(frame)
                 return None
             frame.f_trace_lines = lines
             on_call(frame, identity)
@@ -194,7 +201,7 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
 class MonitoringBackend(Backend):
     name = "monitoring"
     settings = ("sys.monitoring (tool id 3 or 4) PY_START/PY_RESUME/PY_THROW as call, "
-                "PY_RETURN/PY_YIELD/PY_UNWIND as return; LINE enabled locally on kept code only; "
+                "PY_RETURN/PY_YIELD/PY_UNWIND as return; LINE and CALL enabled locally on kept code only; "
                 "DISABLE for foreign code; every thread")
     seen_means = "call events delivered before DISABLE: about one per code object and call site"
 
@@ -212,7 +219,7 @@ class MonitoringBackend(Backend):
         identify, known, on_call, on_return = recorder.identify, recorder.known, recorder.on_call, recorder.on_return
         on_line = recorder.on_line
         getframe = sys._getframe
-        local_events = events.LINE if recorder.lines else 0
+        local_events = events.CALL | (events.LINE if recorder.lines else 0)
         self.instrumented: dict[int, object] = {}  # kept code with its local events on (kept alive)
         instrumented, set_local_events, tool = self.instrumented, monitoring.set_local_events, self.tool
 
@@ -229,6 +236,11 @@ class MonitoringBackend(Backend):
 
         def line(code, line_number):
             on_line(None, line_number, code)
+
+        on_call_instruction = recorder.on_call_instruction
+
+        def called(code, offset, target, arg0):
+            on_call_instruction(code, offset, target)
 
         def thrown(code, offset, exception):
             identity = known(code)
@@ -250,7 +262,7 @@ class MonitoringBackend(Backend):
 
         self.callbacks = ((events.PY_START, started), (events.PY_RESUME, started), (events.PY_THROW, thrown),
                           (events.PY_RETURN, returned), (events.PY_YIELD, returned), (events.PY_UNWIND, unwound),
-                          (events.LINE, line))
+                          (events.LINE, line), (events.CALL, called))
         for event, callback in self.callbacks:
             monitoring.register_callback(self.tool, event, callback)
         self.mask = (events.PY_START | events.PY_RESUME | events.PY_THROW

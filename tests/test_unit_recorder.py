@@ -111,6 +111,36 @@ FILES = {
                 handle.attrs['scale'] = 1.0
             return path
     """,
+    "minipkg/uses.py": """
+        import functools
+        import json
+
+        import foreignlib
+
+
+        class Box:
+            def __len__(self):
+                return 1
+
+            @property
+            def size(self):
+                return 2
+
+
+        def uses(path):
+            foreignlib.apply(str, [1])
+            for _ in range(2):
+                json.dumps({'a': 1})
+            handle = foreignlib.Handle(path)
+            with handle:
+                pass
+            box = Box()
+            n = len(box) + box.size
+            helper = functools.partial(foreignlib.write_config, {}, 'k')
+            helper(1)
+            items = list(foreignlib.numbers(2))
+            return n, items, len([1])
+    """,
     "minipkg_torch/__init__.py": """
         def save():
             return 'not ours'
@@ -122,6 +152,21 @@ FILES = {
 
         def write_config(cfg, key, value):
             cfg[key] = value
+
+
+        def numbers(n):
+            yield from range(n)
+
+
+        class Handle:
+            def __init__(self, path):
+                self.path = path
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
     """,
 }
 
@@ -261,6 +306,40 @@ def test_a_native_write_is_credited_to_the_line_of_the_library_call(tmp_path, ba
     written = [s for s in run["sinks"] if s["path"].endswith("model.h5")]
     assert len(written) == 1 and written[0]["native"]
     assert written[0]["by"].startswith(f"minipkg/store.py:{h5_line} ")  # not the def line of save
+
+
+def _uses_at(snippet: str) -> str:
+    lines = textwrap.dedent(FILES["minipkg/uses.py"]).splitlines()
+    return f"minipkg/uses.py:{next(n for n, line in enumerate(lines, 1) if snippet in line)}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_library_calls_are_named_at_their_line_and_folded(tmp_path, backend):
+    run = _run(tmp_path, backend, lambda imp: imp("minipkg.uses").uses(str(tmp_path / "x")))
+    rows = {(r["callee"], r["at"]): r for r in run["library_calls"]}
+    assert rows[("foreignlib:apply", _uses_at("foreignlib.apply("))]["count"] == 1
+    assert rows[("json:dumps", _uses_at("json.dumps("))]["count"] == 2  # folded: one row, counted
+    assert ("foreignlib:Handle.__init__", _uses_at("foreignlib.Handle(")) in rows
+    assert ("foreignlib:Handle.__exit__", _uses_at("with handle")) in rows  # the with statement calls __exit__
+    assert ("foreignlib:write_config", _uses_at("helper(1)")) in rows  # through functools.partial
+    row = rows[("foreignlib:apply", _uses_at("foreignlib.apply("))]
+    assert (row["function"], row["phase"], row["thread"]) == ("uses", "run", "main")
+    callees = {r["callee"] for r in run["library_calls"]}
+    assert not any("__enter__" in c or "__len__" in c or "numbers" in c or "size" in c for c in callees)
+    assert not any(c.startswith(("minipkg", "harness")) for c in callees)  # kept code and the recorder itself
+
+
+def test_every_backend_gives_the_same_library_calls(tmp_path):
+    def drive(imp):
+        imp("minipkg.uses").uses(str(tmp_path / "x"))
+        imp("minipkg.core").via_foreign(), imp("minipkg.core").configure_inline({"N": 8})
+
+    runs = {backend: _run(tmp_path / backend, backend, drive, config_global="minipkg.params:cfg")
+            for backend in BACKENDS}
+    reference = sorted(runs[BACKENDS[0]]["library_calls"], key=lambda r: (r["callee"], r["at"]))
+    assert len(reference) >= 6
+    for backend, run in runs.items():
+        assert sorted(run["library_calls"], key=lambda r: (r["callee"], r["at"])) == reference, backend
 
 
 def test_every_backend_keeps_the_same_calls(tmp_path):
