@@ -2,7 +2,8 @@
 
 Two runs are compared through their run records (`trace/run.json`) by the stable names the
 record already uses: functions as `module:qualname`, edges as caller → callee, taps by key,
-params.cfg changes by (phase, key, op, old, new), archive members by name. Line numbers are
+params.cfg changes by (phase, key, op, old, new), library calls by (caller function, callee)
+(plus the caller's line with `--lines`; counts are not compared), archive members by name. Line numbers are
 never part of an identity unless `--lines` asks for it, so editing a comment above a
 function does not turn it into a different function; it shows up once, as a move.
 Timestamps are ignored altogether. Exit 0: the same; 1: differences; 2: unreadable input.
@@ -76,6 +77,17 @@ def _config_rows(record: Dict[str, Any]) -> List[Tuple[str, ...]]:
     return sorted({tuple("" if c.get(f) is None else str(c.get(f)) for f in CONFIG_FIELDS) for c in changes})
 
 
+def _library_keys(record: Dict[str, Any], lines: bool) -> List[Tuple[str, ...]]:
+    """(caller function, callee[, caller line]) of every library call; a record made before
+    library calls were recorded has none."""
+    return sorted({(row["function"], row["callee"]) + ((row["at"] or "",) if lines else ())
+                   for row in record.get("library_calls") or []})
+
+
+def _library_rows(keys: Sequence[Tuple[str, ...]]) -> List[Dict[str, Optional[str]]]:
+    return [dict(zip(("function", "callee", "at"), key)) for key in keys]
+
+
 def _members(record: Dict[str, Any]) -> Optional[Dict[str, int]]:
     description = record.get("archive_description")
     if not description:
@@ -134,6 +146,8 @@ def diff_records(a: Dict[str, Any], b: Dict[str, Any], lines: bool = False, size
         "taps": _taps(a, b),
         "config": {"only_a": [dict(zip(CONFIG_FIELDS, row)) for row in sorted(config_a - config_b)],
                    "only_b": [dict(zip(CONFIG_FIELDS, row)) for row in sorted(config_b - config_a)]},
+        "library": {"removed": _library_rows(sorted(set(_library_keys(a, lines)) - set(_library_keys(b, lines)))),
+                    "added": _library_rows(sorted(set(_library_keys(b, lines)) - set(_library_keys(a, lines))))},
         "archive": _archive(a, b, sizes),
     }
     result["counts"] = _counts(result)
@@ -148,6 +162,7 @@ def _counts(result: Dict[str, Any]) -> Dict[str, int]:
         "moved": len(result["moved"]), "edges_removed": len(result["edges"]["removed"]),
         "edges_added": len(result["edges"]["added"]), "taps": len(result["taps"]),
         "config_only_a": len(result["config"]["only_a"]), "config_only_b": len(result["config"]["only_b"]),
+        "library_removed": len(result["library"]["removed"]), "library_added": len(result["library"]["added"]),
         "archive": len(archive["only_a"]) + len(archive["only_b"]) + len(archive["sizes"])
                    + int(archive["present"]["a"] != archive["present"]["b"]),
     }
@@ -173,6 +188,10 @@ def _config_text(row: Dict[str, str]) -> str:
     return f"[{row['phase']}] {row['key']} {row['op']}: {row['old'] or '—'} → {row['new'] or '—'}"
 
 
+def _library_text(row: Dict[str, Optional[str]]) -> str:
+    return f"{row['function']} → {row['callee']}" + (f"  (at {row['at'] or '—'})" if "at" in row else "")
+
+
 def _section(title: str, items: List[str]) -> List[str]:
     return [f"{title} ({len(items)}):"] + [f"  {item}" for item in items] + [""] if items else []
 
@@ -184,6 +203,8 @@ def _headline(counts: Dict[str, int]) -> str:
               ("edges_added", "edge added", "edges added"), ("taps", "tap value differs", "tap values differ"),
               ("config_only_a", "params.cfg change only in A", "params.cfg changes only in A"),
               ("config_only_b", "params.cfg change only in B", "params.cfg changes only in B"),
+              ("library_removed", "library call removed", "library calls removed"),
+              ("library_added", "library call added", "library calls added"),
               ("archive", "archive difference", "archive differences")]
     return "the call chains differ: " + ", ".join(f"{counts[k]} {one if counts[k] == 1 else many}"
                                                     for k, one, many in labels if counts[k])
@@ -212,6 +233,8 @@ def render_text(result: Dict[str, Any]) -> str:
     out += _section("tap values that differ", taps)
     out += _section("params.cfg changes only in A", [_config_text(r) for r in result["config"]["only_a"]])
     out += _section("params.cfg changes only in B", [_config_text(r) for r in result["config"]["only_b"]])
+    out += _section("library calls removed (in A, not in B)", [_library_text(r) for r in result["library"]["removed"]])
+    out += _section("library calls added (in B, not in A)", [_library_text(r) for r in result["library"]["added"]])
     archive = result["archive"]
     presence = [f"archive produced only by {side.upper()}" for side in ("a", "b")
                 if archive["present"][side] and not archive["present"]["b" if side == "a" else "a"]]

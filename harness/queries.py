@@ -326,3 +326,63 @@ def torch_groups(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [{"kind": kind, "surfaces": groups[kind]} for kind in sorted(groups)]
 
 
+
+
+# -- library calls ----------------------------------------------------------------------
+
+
+def _line_text(root: Optional[str], at: Optional[str]) -> Optional[str]:
+    """The source text of a `path:line` under the target root (None when unreadable)."""
+    if not root or not at:
+        return None
+    path, _, line = at.rpartition(":")
+    try:
+        with open(f"{root}/{path}", encoding="utf-8", errors="replace") as handle:
+            for number, text in enumerate(handle, 1):
+                if number == int(line):
+                    return text.strip().replace("`", "'")[:120] or None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def library_calls(record: Dict[str, Any], phases: Optional[Tuple[str, ...]] = None) -> List[Dict[str, Any]]:
+    """Library calls folded per (callee, line): phases, threads and total count, in phase order."""
+    rank = {}
+    for span in record.get("phases", []):
+        rank.setdefault(span["name"], len(rank))
+    folded: Dict[Tuple[str, Optional[str]], Dict[str, Any]] = {}
+    for row in record.get("library_calls") or []:
+        if phases and row["phase"] not in phases:
+            continue
+        key = (row["callee"], row["at"])
+        entry = folded.setdefault(key, {"callee": row["callee"], "at": row["at"], "function": row["function"],
+                                        "phases": [], "threads": [], "count": 0})
+        entry["count"] += row["count"]
+        for field, value in (("phases", row["phase"]), ("threads", row["thread"])):
+            if value not in entry[field]:
+                entry[field].append(value)
+    root = (record.get("target") or {}).get("root")
+    rows = []
+    for entry in folded.values():
+        entry["phases"].sort(key=lambda name: rank.get(name, len(rank)))
+        entry["threads"].sort(key=lambda name: (name != "main", name))
+        rows.append(dict(entry, source=_line_text(root, entry["at"])))
+    return sorted(rows, key=lambda r: (rank.get(r["phases"][0], len(rank)), _line_key(r["at"]), r["callee"]))
+
+
+def _line_key(at: Optional[str]) -> Tuple[str, int]:
+    path, _, line = (at or "").rpartition(":")
+    return (path, int(line) if line.isdigit() else 0)
+
+
+def shim_surface(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """What a PyTorch shim must replace: the save/load library calls, grouped by the archive
+    member whose file was written at the same line (`None`: no member came from that line)."""
+    persistence = role(record, "save") + role(record, "load") + role(record, "fresh-load")
+    writers = {by.split(" ")[0].rstrip(","): member for member, by in member_writers(record).items()}
+    groups: Dict[Optional[str], List[Dict[str, Any]]] = {}
+    for row in library_calls(record, persistence or None):
+        groups.setdefault(writers.get(row["at"] or ""), []).append(row)
+    ordered = sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or ""))
+    return [{"member": member, "calls": rows} for member, rows in ordered]

@@ -11,7 +11,7 @@ import re
 from typing import Any, Dict, List
 
 from . import contract
-from .queries import (calls_by_index, short_name, archive_rows, config_changes, edges, entry_calls, hooks,
+from .queries import (library_calls, shim_surface, calls_by_index, short_name, archive_rows, config_changes, edges, entry_calls, hooks,
                       load_side_effects, role, sinks, stages, tap_rows, tap_values, torch_contrast, torch_groups,
                       trained_scale)
 
@@ -242,7 +242,8 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
         config_global=record.get("config_global", "params.cfg"), config=config_changes(record),
         train_stages=stages(record, role(record, "train")),
         save_stages=stages(record, role(record, "save")), load_stages=stages(record, role(record, "load")),
-        hooks=hooks(record), trained_scale=trained_scale(record),
+        hooks=hooks(record), trained_scale=trained_scale(record), library=library_calls(record),
+        library_recorded="library_calls" in record,
         scale_taps=[t for t in taps if any(w in t["key"] or w in t["capture"] for w in ("intensity_scale", "log_scale"))],
         scale_config=[c for c in config_changes(record) if c["key"] == "intensity_scale"],
         scale_archive=_scale_archive(record), scale_mentions=(record.get("mentions") or {}).get("intensity_scale", []),
@@ -289,6 +290,7 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
         torch_error=delta.get("error"),
         contrast=torch_contrast(record), torch_groups=torch_groups(record),
         questions=_questions(record, taps), next_taps=[t for t in taps if t["status"] != "hit"],
+        shim=shim_surface(record), library_recorded="library_calls" in record,
     )
 
 

@@ -177,3 +177,20 @@ def test_archive_names_and_sizes(pair):
     result = diff_records(a, b)
     assert result["archive"]["present"] == {"a": True, "b": False}
     assert "archive produced only by A" in render_text(result)
+
+
+def test_library_calls_added_and_removed_by_function_and_callee(pair):
+    a, b = pair
+    assert a["library_calls"], "the demo run makes library calls"
+    dropped = b["library_calls"].pop(0)
+    b["library_calls"].append(dict(dropped, callee="shutil:rmtree", count=1))
+    moved = dict(b["library_calls"][0])
+    b["library_calls"][0] = dict(moved, at=(moved["at"] or "x.py:1").rsplit(":", 1)[0] + ":9999", count=7)
+    result = diff_records(a, b)
+    assert result["library"]["added"] == [{"function": dropped["function"], "callee": "shutil:rmtree"}]
+    still_called = any(r["function"] == dropped["function"] and r["callee"] == dropped["callee"] for r in b["library_calls"])
+    assert result["library"]["removed"] == ([] if still_called else
+                                            [{"function": dropped["function"], "callee": dropped["callee"]}])
+    text = render_text(result)
+    assert f"{dropped['function']} → shutil:rmtree" in text and "library call" in text
+    assert len(diff_records(a, b, lines=True)["library"]["added"]) >= 2  # the moved line counts with --lines
