@@ -11,7 +11,14 @@ namespace whose frame a kept frame starts directly with a call instruction* (`CA
   run by `len(x)`, `__instancecheck__` run by `isinstance`): what the source line calls
   is the builtin, not the dunder;
 - generator and coroutine functions: calling one starts no frame;
-- the harness's own code (audit hooks run as Python frames on top of the caller).
+- the harness's own code (audit hooks run as Python frames on top of the caller);
+- calls with argument unpacking, `f(*args, **kwargs)` (see CALL_OPCODES).
+
+A class call whose class (or a base) defines `__new__` in Python is one row named by the
+class called (`keras.src.models.model:Model`): what `__init__` runs after it depends on
+what `__new__` returned (Keras' `Model(inputs, outputs)` returns a `Functional`), which no
+static reading can know, so that `__init__` is not a row of its own. Other class calls are
+named by the `__init__` that runs (`h5py._hl.files:File.__init__`).
 
 A trace backend sees the callee's frame start (its `f_back` is the kept frame, whose
 current instruction is a call); `sys.monitoring` sees the callable at the `CALL` event and
@@ -32,7 +39,10 @@ import inspect
 import types
 from typing import Any
 
-CALL_OPCODES = frozenset(op for name, op in dis.opmap.items() if name.startswith("CALL") and "INTRINSIC" not in name)
+# `f(*args, **kwargs)` (CALL_FUNCTION_EX) is left out: sys.monitoring on 3.12 reports no CALL
+# event when its callee is a Python function, so no backend may count it.
+CALL_OPCODES = frozenset(op for name, op in dis.opmap.items()
+                         if name.startswith("CALL") and "INTRINSIC" not in name and name != "CALL_FUNCTION_EX")
 KEPT_DUNDERS = frozenset({"__init__", "__new__", "__call__", "__exit__"})
 _SKIPPED_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 _mro = type.__dict__["__mro__"].__get__
@@ -64,12 +74,31 @@ def _lookup(cls: type, name: str) -> Any:
     return None
 
 
+def class_name(cls: type) -> str:
+    """`module:qualname` of a class, read from its own dictionary and C slots (no descriptors)."""
+    module = _class_dict(cls).get("__module__")
+    return f"{module if type(module) is str else '?'}:{type.__dict__['__qualname__'].__get__(cls)}"
+
+
+def is_class(value: Any) -> bool:
+    return type in _mro(type(value))
+
+
 def _function(value: Any) -> list[tuple[Any, Any]]:
     if type(value) in (staticmethod, classmethod):
         value = value.__func__
     if type(value) is types.FunctionType:
         return [(value.__code__, value.__globals__.get("__name__"))]
     return []
+
+
+def library_callees(target: Any) -> list[str]:
+    """Names of the library calls that calling `target` makes (sys.monitoring's view)."""
+    if is_class(target) and type(_lookup(type(target), "__call__")) is not types.FunctionType:
+        new = _function(_lookup(target, "__new__"))
+        if new:
+            return [class_name(target)] if counted(*new[0]) else []
+    return [callee_name(code, module) for code, module in python_callees(target) if counted(code, module)]
 
 
 def python_callees(target: Any, depth: int = 0) -> list[tuple[Any, Any]]:

@@ -39,7 +39,7 @@ from typing import Any
 
 from .anchors import Anchor, AnchorIndex
 from .guard import BLOCKED
-from .libcalls import call_offsets, callee_name, counted, line_map, python_callees
+from .libcalls import call_offsets, callee_name, class_name, counted, is_class, library_callees, line_map
 from .summarize import scrub, summarize
 
 _identity = object.__hash__  # unique per live object, like id(), but raises no audit event
@@ -209,9 +209,10 @@ class EventStream:
 class ThreadState:
     """One thread's view: its stack of kept frames and its re-entry guard.
 
-    A stack entry is `[frame, call index, def anchor, last line seen, code]`: the line is
-    updated at every line event of that frame, so a change found at the next line event
-    is credited to the line that made it."""
+    A stack entry is `[frame, call index, def anchor, last line seen, code, offset of the
+    last library class call with a Python __new__]`: the line is updated at every line
+    event of that frame, so a change found at the next line event is credited to the line
+    that made it."""
 
     __slots__ = ("stack", "busy", "label", "ident", "number")
 
@@ -454,7 +455,7 @@ class Recorder:
             mod=module, q=anchor.qualname, path=anchor.path, line=anchor.line,
             th=state.label, tn=state.number, ph=self.phase, t=self.stream.now(),
         )
-        stack.append([frame, index, anchor, None, frame.f_code])
+        stack.append([frame, index, anchor, None, frame.f_code, None])
         self.open_calls += 1
         if self.taps is not None:
             self.taps.at_call(module, anchor.qualname, index, frame)
@@ -548,15 +549,34 @@ class Recorder:
             return
         state.busy = True
         try:
-            if caller.f_lasti in self._code_facts(top[4])[1]:
+            lasti = caller.f_lasti
+            if lasti in self._code_facts(top[4])[1]:
                 callee = frame.f_code
                 module = _dict_get(frame.f_globals, "__name__")
                 if counted(callee, module) and not self.in_namespace(module):
-                    self._library(state, top, callee_name(callee, module), caller.f_lineno)
+                    name = self._foreign_name(top, lasti, frame, callee, module)
+                    if name is not None and not self.in_namespace(name.partition(":")[0]):
+                        self._library(state, top, name, caller.f_lineno)
         except Exception as error:  # noqa: BLE001
             self._internal(error)
         finally:
             state.busy = False
+
+    @staticmethod
+    def _foreign_name(top: list, lasti: int, frame, callee, module) -> str | None:
+        """The library call's name (libcalls.py): a `__new__` stands for its class call, named
+        by the class it received; the `__init__` that follows it at the same instruction is
+        part of that call (None)."""
+        name = callee.co_name
+        if name == "__init__" and top[5] == lasti:
+            top[5] = None
+            return None
+        if name == "__new__" and callee.co_argcount:
+            top[5] = lasti
+            cls = frame.f_locals.get(callee.co_varnames[0])
+            if cls is not None and is_class(cls):
+                return class_name(cls)
+        return callee_name(callee, module)
 
     def on_call_instruction(self, code, offset: int, target: Any) -> None:
         """sys.monitoring: kept `code` is about to call `target` at `offset`; the Python
@@ -573,10 +593,10 @@ class Recorder:
             return
         state.busy = True
         try:
-            callees = python_callees(target)
-            for callee, module in callees:
-                if counted(callee, module) and not self.in_namespace(module):
-                    self._library(state, top, callee_name(callee, module), self._line_of(code, offset))
+            if offset in self._code_facts(code)[1]:
+                for name in library_callees(target):
+                    if not self.in_namespace(name.partition(":")[0]):
+                        self._library(state, top, name, self._line_of(code, offset))
         except Exception as error:  # noqa: BLE001
             self._internal(error)
         finally:

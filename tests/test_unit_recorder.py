@@ -139,7 +139,10 @@ FILES = {
             helper = functools.partial(foreignlib.write_config, {}, 'k')
             helper(1)
             items = list(foreignlib.numbers(2))
-            return n, items, len([1])
+            made = foreignlib.Made(1)
+            plain = foreignlib.Made()
+            unpacked = foreignlib.apply(*(str, [2]))
+            return n, items, len([1]), made, plain, unpacked
     """,
     "minipkg_torch/__init__.py": """
         def save():
@@ -156,6 +159,19 @@ FILES = {
 
         def numbers(n):
             yield from range(n)
+
+
+        class Made:
+            def __new__(cls, *args):
+                return super().__new__(Other if args else cls)
+
+            def __init__(self, *args):
+                self.args = args
+
+
+        class Other(Made):
+            def __init__(self, *args):
+                self.other = args
 
 
         class Handle:
@@ -322,6 +338,12 @@ def test_library_calls_are_named_at_their_line_and_folded(tmp_path, backend):
     assert ("foreignlib:Handle.__init__", _uses_at("foreignlib.Handle(")) in rows
     assert ("foreignlib:Handle.__exit__", _uses_at("with handle")) in rows  # the with statement calls __exit__
     assert ("foreignlib:write_config", _uses_at("helper(1)")) in rows  # through functools.partial
+    # a class with a Python __new__ is one row named by the class, whichever __init__ follows
+    assert ("foreignlib:Made", _uses_at("made = foreignlib.Made(1)")) in rows
+    assert ("foreignlib:Made", _uses_at("plain = foreignlib.Made()")) in rows
+    assert not any(r["at"] in (_uses_at("Made(1)"), _uses_at("Made()")) and "__init__" in r["callee"]
+                   for r in run["library_calls"])
+    assert not any(r["at"] == _uses_at("apply(*(") for r in run["library_calls"])  # f(*args): not counted
     row = rows[("foreignlib:apply", _uses_at("foreignlib.apply("))]
     assert (row["function"], row["phase"], row["thread"]) == ("uses", "run", "main")
     callees = {r["callee"] for r in run["library_calls"]}

@@ -115,3 +115,16 @@ def test_tap_rows_report_hit_and_not_hit(run):
     rows = {row["key"]: row for row in queries.tap_rows(dict(run, taps_declared=declared, tap_hits=hits))}
     assert rows["a"]["status"] == "hit" and rows["a"]["observed"] == "2" and rows["a"]["owner_anchor"] == leaf["anchor"]
     assert rows["b"]["status"] == "not hit" and rows["b"]["owner_anchor"] is None
+
+
+def test_library_calls_and_config_lines_are_rendered_at_their_lines(run, tmp_path):
+    files = _render(run, tmp_path)
+    static = files["callchain/static.md"]
+    sections = [line for line in static.splitlines() if line.startswith("## ")]
+    assert [s.split(". ", 1)[0] for s in sections if s[3].isdigit()] == [f"## {n}" for n in range(1, 12)]
+    library = static[static.index("### Library calls on the path"):static.index("## 6.")]
+    assert "`foreignlib:apply`" in library and "`return foreignlib.apply(callback, [1, 2])`" in library
+    config = static[static.index("## 4. Config Flow"):static.index("## 5.")]
+    assert "`minipkg/params.py:" in config  # the write inside params.set, not a def line only
+    assert "## What a PyTorch shim must replace" in files["summary.md"]
+    assert "`foreignlib:apply`" in files["summary.md"]  # the run's only phase has the save role
