@@ -378,11 +378,20 @@ def _line_key(at: Optional[str]) -> Tuple[str, int]:
 
 def shim_surface(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     """What a PyTorch shim must replace: the save/load library calls, grouped by the archive
-    member whose file was written at the same line (`None`: no member came from that line)."""
+    members whose file was written at the same line, or opened on the line just above
+    (`with open(path, 'wb') as f:` then `dill.dump(obj, f)`); `None`: no member."""
     persistence = role(record, "save") + role(record, "load") + role(record, "fresh-load")
-    writers = {by.split(" ")[0].rstrip(","): member for member, by in member_writers(record).items()}
+    written: Dict[str, List[str]] = {}
+    for member, by in sorted(member_writers(record).items()):
+        written.setdefault(by.split(" ")[0].rstrip(","), []).append(member)
+    archive = ((record.get("archive_description") or {}).get("display_path") or "").rpartition("/")[2]
+    for sink in record["sinks"] if archive else []:
+        if sink["op"] == "write" and sink["by"] and sink["path"].endswith("/" + archive):
+            written.setdefault(sink["by"].split(" ")[0], []).append(f"{archive} (the archive)")
     groups: Dict[Optional[str], List[Dict[str, Any]]] = {}
     for row in library_calls(record, persistence or None):
-        groups.setdefault(writers.get(row["at"] or ""), []).append(row)
+        path, line = _line_key(row["at"])
+        members = written.get(row["at"] or "") or written.get(f"{path}:{line - 1}") or []
+        groups.setdefault(", ".join(members) or None, []).append(row)
     ordered = sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or ""))
     return [{"member": member, "calls": rows} for member, rows in ordered]
