@@ -31,6 +31,13 @@ def test_backend_gives_identical_evidence(backend, demo_run, tmp_path):
     assert _section(read(other, "callchain/static.md"), edges) == _section(read(demo_run, "callchain/static.md"), edges)
     assert read(other, "trace/tap_points.md") == read(demo_run, "trace/tap_points.md")
     assert other.record["edges"] == demo_run.record["edges"]
+    config = lambda run: [(c["phase"], c["key"], c["op"], c["at"]) for c in run.record["config"]["changes"]]  # noqa: E731
+    assert config(other) == config(demo_run)
+    library = lambda run: sorted((r["process"], r["phase"], r["thread"], r["at"] or "", r["callee"], r["count"])  # noqa: E731
+                                 for r in run.record["library_calls"])
+    assert library(other) == library(demo_run)
+    sinks = lambda run: [(s["op"], s["path"], s["by"]) for s in run.record["sinks"]]  # noqa: E731
+    assert sinks(other) == sinks(demo_run)
 
 
 def test_default_backend_is_the_fastest_the_interpreter_supports():

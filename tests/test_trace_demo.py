@@ -159,3 +159,26 @@ def test_trainflow_variant_saves_through_module_level_save(tmp_path):
     assert "ptycho.model_manager:ModelManager.save_multiple_models" in {c["function"] for c in inner}
     scale = next(h for h in run.record["tap_hits"] if h["key"] == "save.intensity_scale")
     assert scale["value"] == "988.211669921875"
+
+
+def _line_of(path: str, snippet: str) -> str:
+    lines = (DEMO / path).read_text().splitlines()
+    return f"{path}:{next(n for n, line in enumerate(lines, 1) if snippet in line)}"
+
+
+def test_writes_config_changes_and_library_calls_are_at_their_lines(demo_run):
+    record = demo_run.record
+    h5 = [s for s in record["sinks"] if s["path"].endswith("/model.h5") and s["native"]]
+    assert h5 and all(s["by"].startswith(_line_of("ptycho/model_manager.py", "h5py.File(") + " ") for s in h5)
+    update = _line_of("ptycho/model_manager.py", "params.cfg.update(saved_params)")
+    loads = [c for c in record["config"]["changes"] if c["phase"] == "load"]
+    assert loads and all(c["at"] == update for c in loads)
+    for change in record["config"]["changes"]:  # every anchor resolves to a line of the target
+        if change["at"]:
+            path, line = change["at"].rsplit(":", 1)
+            assert 0 < int(line) <= len((DEMO / path).read_text().splitlines())
+    calls = {(r["callee"], r["at"]) for r in record["library_calls"]}
+    assert ("h5py._hl.files:File.__init__", _line_of("ptycho/model_manager.py", "h5py.File(")) in calls
+    assert any(callee.startswith("dill") for callee, _ in calls)
+    static = (demo_run.report / "callchain" / "static.md").read_text()
+    assert "### Library calls on the path" in static and f"`{update}`" in static
