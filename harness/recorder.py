@@ -789,6 +789,7 @@ class Recorder:
             self._lock = threading.RLock()
             self.threads = [state]
             self.open_calls = len(state.stack)
+            self.library = {}  # the parent reports its own library calls; the child starts counting afresh
             base = self.stream.path[:-len(".jsonl")] if self.stream.path.endswith(".jsonl") else self.stream.path
             number, self.forks = self.forks, 0
             self.fork_label = f"fork{number}"
