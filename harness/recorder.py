@@ -210,9 +210,9 @@ class ThreadState:
     """One thread's view: its stack of kept frames and its re-entry guard.
 
     A stack entry is `[frame, call index, def anchor, last line seen, code, offset of the
-    last library class call with a Python __new__, a call ran since the last line]`: the
-    line is updated at every line event of that frame, so a change found at the next line
-    event is credited to the line that made it."""
+    last library class call with a Python __new__]`: the line is updated at every line
+    event of that frame, so a change found at the next line event is credited to the line
+    that made it."""
 
     __slots__ = ("stack", "busy", "label", "ident", "number")
 
@@ -259,7 +259,6 @@ class Recorder:
         self.forks = 0
         self.fork_label: str | None = None
         self.library: dict[tuple[str, str | None, str | None, str, str], int] = {}  # folded key → unreported count
-        self.call_events = False  # set by a backend that reports every call instruction of kept code
         self._code_maps: dict[int, tuple[Any, tuple[dict[int, int], frozenset[int]]]] = {}
 
     @property
@@ -456,7 +455,7 @@ class Recorder:
             mod=module, q=anchor.qualname, path=anchor.path, line=anchor.line,
             th=state.label, tn=state.number, ph=self.phase, t=self.stream.now(),
         )
-        stack.append([frame, index, anchor, None, frame.f_code, None, True])
+        stack.append([frame, index, anchor, None, frame.f_code, None])
         self.open_calls += 1
         if self.taps is not None:
             self.taps.at_call(module, anchor.qualname, index, frame)
@@ -518,10 +517,9 @@ class Recorder:
             return
         config, sinks = self.config, self.sinks
         config_moved = config is not None and not config.unchanged()
-        # Native code writes only inside a call: with a backend that reports every call
-        # instruction (`call_events`), a line that called nothing needs no folder listing.
-        sweep = sinks is not None and sinks.folders and (top[6] or not self.call_events)
-        top[6] = False
+        # Every line, not only lines with a call instruction: an `import` statement runs
+        # foreign code too (matplotlib writing its font cache), and the backends must agree.
+        sweep = sinks is not None and sinks.folders
         if not config_moved and not sweep:
             return
         state.busy = True
@@ -596,7 +594,6 @@ class Recorder:
         top = stack[-1]
         if top[4] is not code:
             return
-        top[6] = True
         state.busy = True
         try:
             if offset in self._code_facts(code)[1]:

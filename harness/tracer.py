@@ -238,7 +238,6 @@ class MonitoringBackend(Backend):
             on_line(None, line_number, code)
 
         on_call_instruction = recorder.on_call_instruction
-        recorder.call_events = True
 
         def called(code, offset, target, arg0):
             on_call_instruction(code, offset, target)

@@ -33,9 +33,17 @@ def test_backend_gives_identical_evidence(backend, demo_run, tmp_path):
     assert other.record["edges"] == demo_run.record["edges"]
     config = lambda run: [(c["phase"], c["key"], c["op"], c["at"]) for c in run.record["config"]["changes"]]  # noqa: E731
     assert config(other) == config(demo_run)
-    library = lambda run: sorted((r["process"], r["phase"], r["thread"], r["at"] or "", r["callee"], r["count"])  # noqa: E731
-                                 for r in run.record["library_calls"])
-    assert library(other) == library(demo_run)
+    library = lambda run: {(r["process"], r["phase"], r["thread"], r["at"] or "", r["callee"]): r["count"]  # noqa: E731
+                           for r in run.record["library_calls"]}
+    if "monitoring" in (backend, HERE[0]) and backend != HERE[0]:
+        # Python started by a C callable (h5py's Cython with_phil wrapper, numpy's C dispatchers)
+        # is seen by the trace backends only (harness/libcalls.py): what monitoring reports,
+        # a trace backend reports alike, count included.
+        traced, monitored = (library(other), library(demo_run)) if backend != "monitoring" \
+            else (library(demo_run), library(other))
+        assert {key: traced.get(key) for key in monitored} == monitored
+    else:
+        assert library(other) == library(demo_run)
     sinks = lambda run: [(s["op"], s["path"], s["by"]) for s in run.record["sinks"]]  # noqa: E731
     assert sinks(other) == sinks(demo_run)
 

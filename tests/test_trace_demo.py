@@ -171,7 +171,7 @@ def test_writes_config_changes_and_library_calls_are_at_their_lines(demo_run):
     h5 = [s for s in record["sinks"] if s["path"].endswith("/model.h5") and s["native"]]
     assert h5 and all(s["by"].startswith(_line_of("ptycho/model_manager.py", "h5py.File(") + " ") for s in h5)
     update = _line_of("ptycho/model_manager.py", "params.cfg.update(saved_params)")
-    loads = [c for c in record["config"]["changes"] if c["phase"] == "load"]
+    loads = [c for c in record["config"]["changes"] if c["phase"] == "fresh-load"]
     assert loads and all(c["at"] == update for c in loads)
     for change in record["config"]["changes"]:  # every anchor resolves to a line of the target
         if change["at"]:
