@@ -110,6 +110,10 @@ def main(config_path: str) -> int:
                 implementation=platform.python_implementation(), platform=platform.platform(),
                 backend=config["backend"] if traced else None, t=stream.now())
     ctx = scenario.Context(config["package"], config["scenario_out"], config["variant"], recorder.set_phase)
+    if traced and config["backend"] == "ctrace":
+        from .accel import load
+
+        load(config["accel"])  # built and loaded by the harness in this interpreter moments ago
     backend = BACKENDS[config["backend"]](recorder) if traced else None
     started = time.perf_counter()
     code = 0

@@ -27,7 +27,8 @@ def _trace_parser(sub) -> None:
     p.add_argument("--out", default="artifacts", help="output folder (default: artifacts)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before a traced process is stopped (default 600)")
     p.add_argument("--untraced", action="store_true", help="run the same scenario without the recorder (overhead baseline)")
-    p.add_argument("--backend", choices=["monitoring", "settrace", "hunter"], help="recorder backend (default: fastest available)")
+    p.add_argument("--backend", choices=["monitoring", "ctrace", "settrace", "hunter"],
+                   help="recorder backend (default: fastest available; ctrace is settrace with a C filter, built on first use)")
     p.add_argument("--python", help="interpreter that runs the scenario (e.g. your PtychoPINN environment)")
     p.add_argument("--taps", action="append", default=[], help="extra tap-point TOML file (repeatable)")
     p.add_argument("--replace-taps", action="store_true", help="use only the --taps files, not the shipped ones")

@@ -8,8 +8,10 @@ that installs it, instead of surfacing later as a traceback from inside the trac
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-from typing import Optional
+from pathlib import Path
+from typing import NamedTuple, Optional
 
 from .errors import HarnessError
 
@@ -44,7 +46,7 @@ def check_interpreter(python: str, wanted: Optional[str]) -> str:
     if version < (3, 10):
         raise HarnessError(f"{python} is Python {'.'.join(map(str, version))}; the recorder needs 3.10 or newer",
                            "pass --python a Python 3.10+ interpreter")
-    supported = (["monitoring"] if info["monitoring"] else []) + ["settrace"] + (["hunter"] if info["hunter"] else [])
+    supported = (["monitoring"] if info["monitoring"] else []) + ["settrace", "ctrace"] + (["hunter"] if info["hunter"] else [])
     if wanted is None:
         return supported[0]
     if wanted in supported:
@@ -54,4 +56,56 @@ def check_interpreter(python: str, wanted: Optional[str]) -> str:
     if wanted == "monitoring":
         raise HarnessError(f"the monitoring backend needs Python 3.12+ ({python} is {'.'.join(map(str, version))})",
                            "use --backend settrace or hunter, or a Python 3.12+ interpreter")
-    raise HarnessError(f"unknown backend {wanted!r}", "use --backend monitoring, settrace or hunter")
+    raise HarnessError(f"unknown backend {wanted!r}", "use --backend monitoring, ctrace, settrace or hunter")
+
+
+class Accelerator(NamedTuple):
+    """What will record: the backend, the built C tracer it loads (ctrace), and why (not)."""
+
+    backend: str
+    path: Optional[str]
+    accelerated: str  # "yes (...)" or "no (reason)"
+
+
+_NOT_ACCELERATED = {
+    "monitoring": "no (not needed: sys.monitoring switches foreign code off)",
+    "hunter": "no (hunter is the reference recorder)",
+    "settrace": "no (--backend settrace asks for the pure-Python recorder)",
+}
+
+
+def accelerate(python: str, backend: str, wanted: Optional[str], cache: Path) -> Accelerator:
+    """Swap the default `settrace` for `ctrace` when the C tracer builds for `python`.
+
+    The build runs in `python` itself (its headers, its compiler, its ABI), once per
+    interpreter and source version, into `cache` (under the run's --out, never the target).
+    Asked for by name (`--backend ctrace`) a failed build is an error with the fix; as the
+    default it falls back to `settrace` and the reason goes into the run record.
+    """
+    if backend != "ctrace" and not (backend == "settrace" and wanted is None):
+        return Accelerator(backend, None, _NOT_ACCELERATED.get(backend, "no"))
+    path, reason = build_for(python, cache)
+    if path is not None:
+        return Accelerator("ctrace", path, f"yes (C trace function built for this interpreter: {Path(path).name})")
+    if wanted == "ctrace":
+        raise HarnessError(f"the ctrace backend cannot be built for {python}: {reason}",
+                           "install a C compiler (e.g. gcc) and this Python's development headers, or use --backend settrace")
+    return Accelerator("settrace", None, f"no ({reason})")
+
+
+def build_for(python: str, cache: Path) -> tuple:
+    """(path, None) after building and loading the C tracer in `python`; else (None, reason)."""
+    from .workspace import HARNESS_PARENT
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HARNESS_PARENT), os.environ.get("PYTHONPATH")])))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    try:
+        done = subprocess.run([python, "-m", "harness.accel", str(cache)], capture_output=True, text=True, timeout=300, env=env)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return None, f"the build did not run ({error})"
+    answer = (done.stdout.strip().splitlines() or [""])[-1]
+    if done.returncode == 0 and answer:
+        return answer, None
+    if answer.startswith("no (") and answer.endswith(")"):
+        return None, answer[4:-1]
+    return None, f"the build failed: {(done.stderr.strip().splitlines() or ['no message'])[-1][:300]}"

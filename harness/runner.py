@@ -58,6 +58,8 @@ class Options:
     fresh_load: bool = True
     config_global: str = ""
     command: str = ""
+    accel_path: Optional[str] = None  # the built C tracer the ctrace backend loads (set by resolve_backend)
+    accelerated: str = ""  # "yes (...)" / "no (reason)", for the run record
 
 
 def _run_child(run: Run, options: Options, target: Target, label: str, phases: List[str],
@@ -68,7 +70,7 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
         "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
         "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
         "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
-        "config_global": options.config_global,
+        "config_global": options.config_global, "accel": options.accel_path,
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
@@ -100,9 +102,16 @@ def resolve_taps(options: Options) -> List[Tap]:
 
 
 def resolve_backend(options: Options) -> str:
-    from .interpreter import check_interpreter
+    """The backend to record with; `ctrace` (built here on first use) where it beats `settrace`."""
+    from .interpreter import accelerate, check_interpreter
 
-    return check_interpreter(options.python or sys.executable, options.backend)
+    python = options.python or sys.executable
+    backend = check_interpreter(python, options.backend)
+    if options.untraced:
+        return backend
+    cache = Path(options.out).expanduser().resolve() / ".cache"
+    backend, options.accel_path, options.accelerated = accelerate(python, backend, options.backend, cache)
+    return backend
 
 
 def trace(options: Options) -> tuple[Path, RunRecord]:
@@ -167,6 +176,7 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "recorder": {"backend": None if options.untraced else backend,
                      "settings": None if options.untraced else BACKENDS[backend].settings,
                      "seen_means": None if options.untraced else BACKENDS[backend].seen_means,
+                     "accelerated": None if options.untraced else options.accelerated,
                      "untraced": options.untraced},
         "target": dict({"root": str(target.root), "demo": target.is_demo}, **revision(target.root)),
         "report": str(run.report),

@@ -217,6 +217,8 @@ class Recorder(TypedDict):
     backend: Optional[str]
     settings: Optional[str]
     seen_means: Optional[str]
+    accelerated: Optional[str]
+    """`yes (...)` when the compiled per-frame filter ran (ctrace), else `no (why not)`."""
     untraced: bool
 
 

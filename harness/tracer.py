@@ -128,6 +128,50 @@ class SettraceBackend(Backend):
         self.recorder.seen = next(self.counter)
 
 
+class CTraceBackend(SettraceBackend):
+    """`settrace` with its per-frame filter compiled (`_ctrace.c`, built by `accel`).
+
+    The C trace function looks each frame's (code, globals) pair up in a table keyed by
+    pointer and calls Python only on first sight of a pair (`decide`, the same test as
+    `settrace`'s global function) and for the events of kept code (`on_call`, and the same
+    `local` function for return and exception events). New threads get a one-shot Python
+    bootstrap (`threading.settrace`) that installs the C function in them.
+    """
+
+    name = "ctrace"
+    settings = "C trace function (PyEval_SetTrace) filtering frames by a (code, globals) table; Python only for kept code"
+
+    def start(self) -> None:
+        from . import accel
+
+        module = accel.loaded()
+        if module is None:
+            raise RuntimeError("the ctrace backend needs the C tracer built and loaded first (harness.accel.ensure)")
+        recorder, errors = self.recorder, _ExceptionNames()
+        modules = recorder.module_filter()
+        identify, on_call, on_return = recorder.identify, recorder.on_call, recorder.on_return
+
+        def decide(frame, code):
+            # Once per (code, globals) pair: the same two steps as settrace's global function.
+            if not modules(frame.f_globals.get("__name__")):
+                return None
+            return identify(code, frame)
+
+        def local(frame, event, arg):
+            if event == "return":
+                on_return(frame, arg, errors.reason(frame))
+            elif event == "exception":
+                errors.seen(frame, arg)
+            return local
+
+        self.tracer = tracer = module.Tracer(decide, on_call, local)
+        self.tracer.install()
+
+    def stop(self) -> None:
+        sys.settrace(None)
+        self.recorder.seen = self.tracer.seen
+
+
 class MonitoringBackend(Backend):
     name = "monitoring"
     settings = "sys.monitoring PY_START/PY_RESUME/PY_THROW as call, PY_RETURN/PY_YIELD/PY_UNWIND as return; DISABLE for foreign code; main thread only"
@@ -180,13 +224,18 @@ class MonitoringBackend(Backend):
         monitoring.free_tool_id(self.tool)
 
 
-BACKENDS = {backend.name: backend for backend in (HunterBackend, SettraceBackend, MonitoringBackend)}
+BACKENDS = {backend.name: backend for backend in (HunterBackend, SettraceBackend, CTraceBackend, MonitoringBackend)}
 
 
 def available() -> List[str]:
-    """Backends this interpreter can run, fastest first."""
+    """Backends this interpreter can run, fastest first (`ctrace` once its C part is built)."""
+    from . import accel
+
+    ctrace = accel.loaded() is not None or accel.ensure()[0] is not None
     names = ["monitoring"] if sys.version_info >= (3, 12) else []
-    names.append("settrace")
+    names += (["ctrace"] if ctrace else []) + ["settrace"]
+    if sys.version_info >= (3, 12) and ctrace:
+        names = ["monitoring", "settrace", "ctrace"]
     try:
         import hunter  # noqa: F401
     except ImportError:

@@ -208,3 +208,44 @@ def test_two_runs_give_identical_calls(tmp_path):
     first = _run(tmp_path / "a", BACKENDS[0], drive)
     second = _run(tmp_path / "b", BACKENDS[0], drive)
     assert stable(first["calls"]) == stable(second["calls"])
+
+
+@pytest.mark.skipif("ctrace" not in BACKENDS, reason="the C tracer could not be built here (no compiler or headers)")
+def test_ctrace_really_runs_the_compiled_filter(tmp_path):
+    import sys
+
+    installed = []
+    run = _run(tmp_path, "ctrace", lambda imp: installed.append(type(sys.gettrace())) or imp("minipkg.core").outer(1))
+    assert [t.__module__ + "." + t.__name__ for t in installed] == ["_ctrace.Tracer"]
+    assert run["events"]["seen"] > run["events"]["kept"] >= 3
+
+
+MANY = 1500  # more (code, globals) pairs than the C table's first size, so it grows while tracing
+
+
+def _many_files():
+    functions = "\n".join(f"def f{n}(x):\n    return x + {n}\n" for n in range(MANY))
+    return dict(FILES, **{"minipkg/many.py": functions + f"\n\ndef all_of_them():\n    return [globals()['f' + str(n)](1) for n in range({MANY})]\n",
+                          "minipkg/dynamic.py": """
+                              def run(count):
+                                  # Fresh code objects, each freed after its one call: a freed
+                                  # code's address is reused, and must never be taken for another.
+                                  total = 0
+                                  for n in range(count):
+                                      namespace = {'__name__': 'minipkg.dynamic'}
+                                      exec(compile(f'def made(x):\\n    return x + {n}\\n', '<made>', 'exec'), namespace)
+                                      total += namespace['made'](n)
+                                  return total
+                          """})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_many_and_short_lived_code_objects_lose_no_call(tmp_path, backend):
+    def drive(imp):
+        imp("minipkg.many").all_of_them()
+        imp("minipkg.dynamic").run(300)
+
+    run = record_package(tmp_path, _many_files(), drive, backend)
+    functions = _functions(run)
+    assert sum(f.startswith("minipkg.many:f") for f in functions) == MANY
+    assert functions.count("minipkg.dynamic:made") == 300
