@@ -2,11 +2,24 @@
  *
  * Why: on Python 3.10/3.11 the pure-Python `sys.settrace` recorder pays one Python call
  * for every frame started (about 4.3 million on the real cycle, of which about 1,250 are
- * kept). Here that test is a C function installed with PyEval_SetTrace: it looks the
- * frame's (code, globals) pair up in a table keyed by pointer and calls back into Python
- * only the first time it meets a pair (`decide`) and for the frames of kept code
- * (`on_call`, and `local` for their return/exception events). Everything that makes the
- * evidence stays in the Python recorder.
+ * kept), and any trace function at all puts the interpreter in its slow tracing mode
+ * (on 3.11: no specialised instructions, a line-number lookup per instruction, a frame
+ * object per call). Here the test is in C and looks the frame's (code, globals) pair up
+ * in a table keyed by pointer; Python is called only the first time a pair is met
+ * (`decide`) and for the frames of kept code. Everything that makes the evidence stays in
+ * the Python recorder.
+ *
+ * How frames reach the test:
+ * - Python 3.10 and 3.11: the frame-evaluation hook (PEP 523), which sees every frame
+ *   evaluation (calls and generator resumptions) with no tracing mode at all: foreign
+ *   frames run at full speed. For a kept frame the hook installs a one-shot trace function
+ *   just before evaluating it, so the interpreter itself delivers the frame's `call` event
+ *   exactly when `sys.settrace` would (with its frame object); the one-shot function
+ *   removes itself, calls `on_call`, and the hook calls `on_return` when the evaluation
+ *   ends (the value, or the name of the exception that ends it).
+ * - Python 3.12+: a C trace function (PyEval_SetTrace) with the same table; `on_call` for
+ *   kept calls and `local` for their return/exception events (there `sys.monitoring` is
+ *   the default backend; this path exists so the table is exercised everywhere).
  *
  * The table holds strong references to the code object and the globals dict of every
  * entry, so a pointer can never be reused by another object while the tracer lives (a
@@ -30,18 +43,47 @@ typedef struct {
     PyObject *identity;  /* strong reference; Py_None for foreign code */
 } Entry;
 
+#if PY_VERSION_HEX < 0x030C0000
+#define USE_EVAL_HOOK 1
+#if PY_VERSION_HEX >= 0x030B0000
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"  /* _PyInterpreterFrame: f_code, f_globals */
+#undef Py_BUILD_CORE
+typedef struct _PyInterpreterFrame EvalFrame;
+#define EVAL_CODE(f) ((PyObject *)(f)->f_code)
+#define EVAL_GLOBALS(f) ((f)->f_globals)
+#define ENTER_TRACING(t) PyThreadState_EnterTracing(t)
+#define LEAVE_TRACING(t) PyThreadState_LeaveTracing(t)
+#else
+typedef PyFrameObject EvalFrame;
+#define EVAL_CODE(f) ((PyObject *)(f)->f_code)
+#define EVAL_GLOBALS(f) ((f)->f_globals)
+#define ENTER_TRACING(t) ((t)->tracing++)
+#define LEAVE_TRACING(t) ((t)->tracing--)
+#endif
+#else
+#define USE_EVAL_HOOK 0
+#endif
+
 typedef struct {
     PyObject_HEAD
-    PyObject *decide;    /* decide(frame, code) -> identity or None, once per (code, globals) */
+    PyObject *decide;    /* decide(code, globals) -> identity or None, once per (code, globals) */
     PyObject *on_call;   /* on_call(frame, identity) for every call event of kept code */
-    PyObject *local;     /* local(frame, event, arg) for return/exception events of kept code */
+    PyObject *on_return; /* on_return(frame, value, raised) when a kept frame's evaluation ends (hook) */
+    PyObject *local;     /* local(frame, event, arg) for return/exception events of kept code (trace function) */
     PyObject *event_return;
     PyObject *event_exception;
     Entry *table;
     Py_ssize_t mask;     /* table size - 1 (a power of two minus one) */
     Py_ssize_t used;
     unsigned long long seen;
+    PyThreadState *only;  /* when not NULL: the one thread recorded (the hook sees every thread) */
+    int hooked;
 } Tracer;
+
+#if USE_EVAL_HOOK
+static Tracer *hooked_tracer = NULL;  /* the tracer behind the evaluation hook (one per process) */
+#endif
 
 static inline size_t
 slot_of(PyObject *code, PyObject *globals)
@@ -109,19 +151,18 @@ frame_globals(PyFrameObject *frame)  /* borrowed */
 #endif
 }
 
-/* The identity of the frame's code (borrowed; Py_None: foreign), deciding it on first sight. */
+/* The identity of (code, globals) (borrowed; Py_None: foreign), deciding it on first sight. */
 static PyObject *
-identity_of(Tracer *self, PyFrameObject *frame, int decide)
+identity_of(Tracer *self, PyObject *code, PyObject *globals, int decide)
 {
-    PyObject *code = frame_code(frame), *globals = frame_globals(frame);
     Entry *entry = find(self, code, globals);
     if (entry->code != NULL) {
         return entry->identity;
     }
-    if (!decide) {
+    if (!decide || globals == NULL) {
         return Py_None;
     }
-    PyObject *identity = PyObject_CallFunctionObjArgs(self->decide, (PyObject *)frame, code, NULL);
+    PyObject *identity = PyObject_CallFunctionObjArgs(self->decide, code, globals, NULL);
     if (identity == NULL) {
         return NULL;
     }
@@ -151,7 +192,7 @@ dispatch(Tracer *self, PyFrameObject *frame, int what, PyObject *arg)
     switch (what) {
     case PyTrace_CALL:
         self->seen++;
-        identity = identity_of(self, frame, 1);
+        identity = identity_of(self, frame_code(frame), frame_globals(frame), 1);
         if (identity == NULL) {
             return -1;
         }
@@ -162,7 +203,7 @@ dispatch(Tracer *self, PyFrameObject *frame, int what, PyObject *arg)
         break;
     case PyTrace_RETURN:
     case PyTrace_EXCEPTION:
-        identity = identity_of(self, frame, 0);
+        identity = identity_of(self, frame_code(frame), frame_globals(frame), 0);
         if (identity == Py_None) {
             return 0;
         }
@@ -181,22 +222,152 @@ dispatch(Tracer *self, PyFrameObject *frame, int what, PyObject *arg)
     return 0;
 }
 
+#if !USE_EVAL_HOOK
 static int
 trace_function(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     return dispatch((Tracer *)obj, frame, what, arg);
 }
+#endif
+
+#if USE_EVAL_HOOK
+/* -- the frame-evaluation hook (3.10, 3.11) ------------------------------------------ */
+
+typedef struct {
+    Tracer *tracer;
+    PyObject *identity;     /* borrowed from the table */
+    PyObject *frame;        /* the kept frame, once its call event came (strong) */
+    Py_tracefunc old_func;  /* the trace function the one-shot one replaced */
+    PyObject *old_obj;      /* strong */
+    int armed;
+} Pending;
+
+static void
+disarm(PyThreadState *tstate, Pending *pending)
+{
+    if (!pending->armed) {
+        return;
+    }
+    pending->armed = 0;
+    PyObject *old = pending->old_obj;
+    pending->old_obj = NULL;
+    PyEval_SetTrace(pending->old_func, old);  /* drops the capsule that pointed here */
+    Py_XDECREF(old);
+}
+
+/* The one-shot trace function: the first event after the hook armed it is the kept frame's
+ * `call` event (unless the frame was entered by a throw, where CPython 3.11 sends none). */
+static int
+one_shot(PyObject *capsule, PyFrameObject *frame, int what, PyObject *arg)
+{
+    Pending *pending = (Pending *)PyCapsule_GetPointer(capsule, NULL);
+    if (pending == NULL) {
+        return -1;
+    }
+    PyThreadState *tstate = PyThreadState_Get();
+    disarm(tstate, pending);
+    if (what != PyTrace_CALL) {
+        return 0;
+    }
+    Py_INCREF(frame);
+    pending->frame = (PyObject *)frame;
+    PyObject *result = PyObject_CallFunctionObjArgs(pending->tracer->on_call, (PyObject *)frame, pending->identity, NULL);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
+
+static PyObject *
+exception_name(PyObject *type)
+{
+    if (type == NULL || !PyType_Check(type)) {
+        return PyUnicode_FromString("exception");
+    }
+    const char *name = ((PyTypeObject *)type)->tp_name, *dot = strrchr(name, '.');
+    return PyUnicode_FromString(dot ? dot + 1 : name);  /* what type.__name__ says */
+}
+
+static PyObject *
+finish(Tracer *self, PyThreadState *tstate, Pending *pending, PyObject *result)
+{
+    PyObject *type = NULL, *value = NULL, *traceback = NULL, *raised = NULL, *done;
+    if (result == NULL) {
+        PyErr_Fetch(&type, &value, &traceback);
+        raised = exception_name(type);
+    }
+    ENTER_TRACING(tstate);
+    done = raised == NULL && result == NULL ? NULL : PyObject_CallFunctionObjArgs(
+        self->on_return, pending->frame, result != NULL ? result : Py_None, raised != NULL ? raised : Py_None, NULL);
+    LEAVE_TRACING(tstate);
+    Py_CLEAR(pending->frame);
+    Py_XDECREF(raised);
+    if (done == NULL) {
+        /* The recorder failed. Say so, and leave the frame's own outcome alone: failing a
+         * generator that has just yielded would leave it half-finished. */
+        PyErr_WriteUnraisable(self->on_return);
+    } else {
+        Py_DECREF(done);
+    }
+    if (result == NULL) {
+        PyErr_Restore(type, value, traceback);
+    }
+    return result;
+}
+
+static PyObject *
+eval_hook(PyThreadState *tstate, EvalFrame *frame, int throwflag)
+{
+    Tracer *self = hooked_tracer;
+    if (self == NULL || tstate->tracing || (self->only != NULL && self->only != tstate)) {
+        return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    }
+    self->seen++;
+    PyObject *code = EVAL_CODE(frame), *globals = EVAL_GLOBALS(frame);
+    Entry *entry = find(self, code, globals);
+    PyObject *identity = entry->code != NULL ? entry->identity : NULL;
+    if (identity == NULL) {
+        ENTER_TRACING(tstate);
+        identity = identity_of(self, code, globals, 1);
+        LEAVE_TRACING(tstate);
+        if (identity == NULL) {
+            return NULL;
+        }
+    }
+    if (identity == Py_None) {
+        return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    }
+    Pending pending = {self, identity, NULL, tstate->c_tracefunc, tstate->c_traceobj, 1};
+    Py_XINCREF(pending.old_obj);
+    PyObject *capsule = PyCapsule_New(&pending, NULL, NULL);
+    if (capsule == NULL) {
+        Py_XDECREF(pending.old_obj);
+        return NULL;
+    }
+    PyEval_SetTrace(one_shot, capsule);
+    Py_DECREF(capsule);  /* the thread state holds it until the one-shot function fires */
+    PyObject *result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    disarm(tstate, &pending);  /* no event came (e.g. a throw into a generator on 3.11) */
+    if (pending.frame == NULL) {
+        return result;
+    }
+    return finish(self, tstate, &pending, result);
+}
+#endif
 
 /* -- the Python face ------------------------------------------------------------------ */
 
 static int
 Tracer_init(Tracer *self, PyObject *args, PyObject *kwds)
 {
-    static char *names[] = {"decide", "on_call", "local", NULL};
-    PyObject *decide, *on_call, *local;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO", names, &decide, &on_call, &local)) {
+    static char *names[] = {"decide", "on_call", "on_return", "local", NULL};
+    PyObject *decide, *on_call, *on_return, *local;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO", names, &decide, &on_call, &on_return, &local)) {
         return -1;
     }
+    Py_INCREF(on_return);
+    Py_XSETREF(self->on_return, on_return);
     Py_INCREF(decide);
     Py_XSETREF(self->decide, decide);
     Py_INCREF(on_call);
@@ -240,6 +411,7 @@ Tracer_traverse(Tracer *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->decide);
     Py_VISIT(self->on_call);
+    Py_VISIT(self->on_return);
     Py_VISIT(self->local);
     if (self->table != NULL) {
         for (Py_ssize_t i = 0; i <= self->mask; i++) {
@@ -256,6 +428,7 @@ Tracer_clear(Tracer *self)
 {
     Py_CLEAR(self->decide);
     Py_CLEAR(self->on_call);
+    Py_CLEAR(self->on_return);
     Py_CLEAR(self->local);
     Py_CLEAR(self->event_return);
     Py_CLEAR(self->event_exception);
@@ -272,14 +445,73 @@ Tracer_dealloc(Tracer *self)
 }
 
 static PyObject *
-Tracer_install(Tracer *self, PyObject *Py_UNUSED(ignored))
+Tracer_install(Tracer *self, PyObject *args, PyObject *kwds)
 {
+    static char *names[] = {"all_threads", NULL};
+    int all_threads = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p", names, &all_threads)) {
+        return NULL;
+    }
     if (self->table == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "the tracer was not initialised");
         return NULL;
     }
+#if USE_EVAL_HOOK
+    if (hooked_tracer != NULL && hooked_tracer != self) {
+        PyErr_SetString(PyExc_RuntimeError, "another callchain tracer is installed in this process");
+        return NULL;
+    }
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    _PyFrameEvalFunction current = _PyInterpreterState_GetEvalFrameFunc(interp);
+    if (current != _PyEval_EvalFrameDefault && current != eval_hook) {
+        PyErr_SetString(PyExc_RuntimeError, "another frame-evaluation hook (PEP 523) is installed in this process");
+        return NULL;
+    }
+    self->only = all_threads ? NULL : PyThreadState_Get();
+    Py_INCREF(self);
+    Py_XSETREF(hooked_tracer, self);
+    self->hooked = 1;
+    _PyInterpreterState_SetEvalFrameFunc(interp, eval_hook);
+#else
     PyEval_SetTrace(trace_function, (PyObject *)self);
+#endif
     Py_RETURN_NONE;
+}
+
+/* Stop recording: remove the hook (the trace function is removed with sys.settrace(None)). */
+static PyObject *
+Tracer_uninstall(Tracer *self, PyObject *Py_UNUSED(ignored))
+{
+#if USE_EVAL_HOOK
+    if (hooked_tracer == self) {
+        _PyInterpreterState_SetEvalFrameFunc(PyInterpreterState_Get(), _PyEval_EvalFrameDefault);
+        hooked_tracer = NULL;
+        self->hooked = 0;
+        Py_DECREF(self);
+    }
+#else
+    if (PyThreadState_Get()->c_traceobj == (PyObject *)self) {
+        PyEval_SetTrace(NULL, NULL);
+    }
+#endif
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tracer_get_mechanism(Tracer *self, void *Py_UNUSED(closure))
+{
+    return PyUnicode_FromString(USE_EVAL_HOOK ? "frame-evaluation hook (PEP 523)" : "C trace function (PyEval_SetTrace)");
+}
+
+static PyObject *
+Tracer_get_installed(Tracer *self, void *Py_UNUSED(closure))
+{
+#if USE_EVAL_HOOK
+    return PyBool_FromLong(hooked_tracer == self
+                           && _PyInterpreterState_GetEvalFrameFunc(PyInterpreterState_Get()) == eval_hook);
+#else
+    return PyBool_FromLong(PyThreadState_Get()->c_traceobj == (PyObject *)self);
+#endif
 }
 
 /* tracer(frame, event, arg): the same filter called as a Python trace function. Used for
@@ -314,14 +546,17 @@ Tracer_get_cached(Tracer *self, void *Py_UNUSED(closure))
 }
 
 static PyMethodDef Tracer_methods[] = {
-    {"install", (PyCFunction)Tracer_install, METH_NOARGS,
-     "Make this tracer the trace function of the calling thread (PyEval_SetTrace)."},
+    {"install", (PyCFunction)(void (*)(void))Tracer_install, METH_VARARGS | METH_KEYWORDS,
+     "install(all_threads=False): start recording (the evaluation hook on 3.10/3.11, else this thread's trace function)."},
+    {"uninstall", (PyCFunction)Tracer_uninstall, METH_NOARGS, "Stop recording."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef Tracer_getset[] = {
     {"seen", (getter)Tracer_get_seen, NULL, "call events seen, every frame of every module", NULL},
     {"cached", (getter)Tracer_get_cached, NULL, "(code, globals) pairs decided so far", NULL},
+    {"mechanism", (getter)Tracer_get_mechanism, NULL, "how frames reach the filter", NULL},
+    {"installed", (getter)Tracer_get_installed, NULL, "whether this tracer still receives frames", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -341,8 +576,36 @@ static PyTypeObject TracerType = {
     .tp_getset = Tracer_getset,
 };
 
+/* _ctrace.current(): the tracer receiving this thread's frames, or None. */
+static PyObject *
+current(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    PyObject *found = NULL;
+#if USE_EVAL_HOOK
+    if (hooked_tracer != NULL && _PyInterpreterState_GetEvalFrameFunc(PyInterpreterState_Get()) == eval_hook
+        && (hooked_tracer->only == NULL || hooked_tracer->only == PyThreadState_Get())) {
+        found = (PyObject *)hooked_tracer;
+    }
+#else
+    PyObject *installed = PyThreadState_Get()->c_traceobj;
+    if (installed != NULL && Py_IS_TYPE(installed, &TracerType)) {
+        found = installed;
+    }
+#endif
+    if (found == NULL) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(found);
+    return found;
+}
+
+static PyMethodDef module_methods[] = {
+    {"current", current, METH_NOARGS, "The tracer receiving this thread's frames, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_ctrace", "The C per-frame filter of callchain's ctrace backend.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_ctrace", "The C per-frame filter of callchain's ctrace backend.", -1, module_methods,
 };
 
 PyMODINIT_FUNC

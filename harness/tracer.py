@@ -128,18 +128,31 @@ class SettraceBackend(Backend):
         self.recorder.seen = next(self.counter)
 
 
-class CTraceBackend(SettraceBackend):
-    """`settrace` with its per-frame filter compiled (`_ctrace.c`, built by `accel`).
+class _GlobalsOnly:
+    """Stands for a frame where only its globals are known (the C filter decides per globals)."""
 
-    The C trace function looks each frame's (code, globals) pair up in a table keyed by
-    pointer and calls Python only on first sight of a pair (`decide`, the same test as
-    `settrace`'s global function) and for the events of kept code (`on_call`, and the same
-    `local` function for return and exception events). New threads get a one-shot Python
-    bootstrap (`threading.settrace`) that installs the C function in them.
+    __slots__ = ("f_globals",)
+
+    def __init__(self, namespace: dict) -> None:
+        self.f_globals = namespace
+
+
+class CTraceBackend(SettraceBackend):
+    """The `settrace` recorder with its per-frame filter compiled (`_ctrace.c`, built by `accel`).
+
+    The filter looks each frame's (code, globals) pair up in a C table keyed by pointer and
+    calls Python only on first sight of a pair (`decide`: the same test as `settrace`'s
+    global function) and for kept code. On Python 3.10/3.11 frames reach it through the
+    frame-evaluation hook (PEP 523), so foreign code runs with no tracing mode at all, and a
+    kept frame's call event still comes from the interpreter's own trace machinery (a
+    one-shot trace function), exactly when `settrace` sees it. On 3.12+ it is a C trace
+    function. Only the main thread is recorded, as by the other backends.
     """
 
     name = "ctrace"
-    settings = "C trace function (PyEval_SetTrace) filtering frames by a (code, globals) table; Python only for kept code"
+    seen_means = "frame evaluations of every module (3.10/3.11: calls, generator creations and resumptions; 3.12+: call events)"
+    settings = ("compiled filter per (code, globals): frame-evaluation hook (PEP 523) on 3.10/3.11, C trace function on 3.12+; "
+                "Python only for kept code; main thread")
 
     def start(self) -> None:
         from . import accel
@@ -151,11 +164,11 @@ class CTraceBackend(SettraceBackend):
         modules = recorder.module_filter()
         identify, on_call, on_return = recorder.identify, recorder.on_call, recorder.on_return
 
-        def decide(frame, code):
+        def decide(code, namespace):
             # Once per (code, globals) pair: the same two steps as settrace's global function.
-            if not modules(frame.f_globals.get("__name__")):
+            if not modules(namespace.get("__name__")):
                 return None
-            return identify(code, frame)
+            return identify(code, _GlobalsOnly(namespace))
 
         def local(frame, event, arg):
             if event == "return":
@@ -164,11 +177,12 @@ class CTraceBackend(SettraceBackend):
                 errors.seen(frame, arg)
             return local
 
-        self.tracer = tracer = module.Tracer(decide, on_call, local)
+        self.tracer = module.Tracer(decide, on_call, on_return, local)
+        self.settings = f"{self.settings} ({self.tracer.mechanism})"
         self.tracer.install()
 
     def stop(self) -> None:
-        sys.settrace(None)
+        self.tracer.uninstall()
         self.recorder.seen = self.tracer.seen
 
 

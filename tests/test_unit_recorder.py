@@ -214,9 +214,14 @@ def test_two_runs_give_identical_calls(tmp_path):
 def test_ctrace_really_runs_the_compiled_filter(tmp_path):
     import sys
 
+    from harness import accel
+
     installed = []
-    run = _run(tmp_path, "ctrace", lambda imp: installed.append(type(sys.gettrace())) or imp("minipkg.core").outer(1))
-    assert [t.__module__ + "." + t.__name__ for t in installed] == ["_ctrace.Tracer"]
+    run = _run(tmp_path, "ctrace", lambda imp: installed.append(accel.loaded().current()) or imp("minipkg.core").outer(1))
+    assert len(installed) == 1 and type(installed[0]).__name__ == "Tracer" and not installed[0].installed  # read after stop
+    hook = "frame-evaluation hook" if sys.version_info < (3, 12) else "C trace function"
+    assert installed[0].mechanism.startswith(hook)
+    assert accel.loaded().current() is None  # stopped
     assert run["events"]["seen"] > run["events"]["kept"] >= 3
 
 
