@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 from .errors import HarnessError
 
@@ -39,6 +39,14 @@ def probe(python: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def supported_backends(info: dict) -> List[str]:
+    """The one rule for which recorder backends an interpreter can run, fastest first:
+    `monitoring` needs sys.monitoring (3.12+), `ctrace` needs its C part built for that
+    interpreter (`info["ctrace"]`, see `accelerate`), `hunter` needs hunter, `settrace` always works."""
+    return ((["monitoring"] if info["monitoring"] else []) + (["ctrace"] if info.get("ctrace") else []) + ["settrace"]
+            + (["hunter"] if info["hunter"] else []))
+
+
 def check_interpreter(python: str, wanted: Optional[str]) -> str:
     """The backend to use with `python`: the one asked for, else the fastest it supports."""
     info = probe(python)
@@ -46,10 +54,10 @@ def check_interpreter(python: str, wanted: Optional[str]) -> str:
     if version < (3, 10):
         raise HarnessError(f"{python} is Python {'.'.join(map(str, version))}; the recorder needs 3.10 or newer",
                            "pass --python a Python 3.10+ interpreter")
-    supported = (["monitoring"] if info["monitoring"] else []) + ["settrace", "ctrace"] + (["hunter"] if info["hunter"] else [])
+    supported = supported_backends(info)
     if wanted is None:
         return supported[0]
-    if wanted in supported:
+    if wanted in supported or wanted == "ctrace":  # ctrace: whether it builds is `accelerate`'s question
         return wanted
     if wanted == "hunter":
         raise HarnessError(f"the hunter backend needs hunter in {python}", f"install it there: {python} -m pip install hunter")
@@ -93,7 +101,7 @@ def accelerate(python: str, backend: str, wanted: Optional[str], cache: Path) ->
     return Accelerator("settrace", None, f"no ({reason})")
 
 
-def build_for(python: str, cache: Path) -> tuple:
+def build_for(python: str, cache: Path) -> Tuple[Optional[str], Optional[str]]:
     """(path, None) after building and loading the C tracer in `python`; else (None, reason)."""
     from .workspace import HARNESS_PARENT
 

@@ -26,6 +26,7 @@ from .runrecord import Call, RunRecord
 from .target import Target, check_root, compare, fingerprint, revision
 from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
 from .tracer import BACKENDS
+from .verdicts import judge_spec
 from .workspace import Run, allocate, child_env, recorded_env
 
 DEFAULT_QUESTION = (
@@ -66,11 +67,12 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
                taps: List[Tap], backend: str, env: Dict[str, str]) -> Dict[str, Any]:
     """Run one traced process; returns how it ended. Never raises for the child's failures."""
     events = run.trace_dir / f"events-{label}.jsonl"
+    stacks = run.scratch / f"child-{label}.stacks.txt"
     config = {
         "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
         "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
         "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
-        "config_global": options.config_global, "accel": options.accel_path,
+        "config_global": options.config_global, "stacks": str(stacks), "accel": options.accel_path,
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
@@ -86,11 +88,30 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
         except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
             # The child runs in its own session: stop it here, or it would outlive us.
             timed_out, interrupted = isinstance(stop, subprocess.TimeoutExpired), isinstance(stop, KeyboardInterrupt)
+            if timed_out:
+                _dump_stacks(process, stacks)
             os.killpg(process.pid, signal.SIGKILL)
             code = process.wait()
     return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out, "interrupted": interrupted,
             "wall_seconds": round(time.perf_counter() - started, 6), "events": str(events),
-            "stderr": str(run.scratch / f"child-{label}.stderr.txt")}
+            "stderr": str(run.scratch / f"child-{label}.stderr.txt"), "stacks": str(stacks)}
+
+
+def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> None:
+    """Ask a hung traced process for the Python stack of every thread (faulthandler, on
+    SIGUSR1) before it is killed, so the report says where it hung, not only that it did."""
+    try:
+        os.kill(process.pid, signal.SIGUSR1)
+    except OSError:
+        return
+    deadline = time.monotonic() + wait
+    size = -1
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        current = stacks.stat().st_size if stacks.exists() else 0
+        if current and current == size:
+            return  # written and no longer growing
+        size = current
 
 
 def resolve_taps(options: Options) -> List[Tap]:
@@ -140,6 +161,7 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
     meta["evidence_only"] = {"before": {k: before[k] for k in ("files", "sha256")},
                              "after": {k: after[k] for k in ("files", "sha256")}, "changes": compare(before, after)}
     run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run))
+    judge_spec(run_record)
     run_record["status"], run_record["failure"] = outcome.judge(run_record, options.timeout, options.untraced)
     from .render import write_report
 
@@ -190,14 +212,18 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
 
 
 def static_evidence(target: Target, options: Options, calls: List[Call], run: Run) -> Dict[str, Any]:
-    """What the report needs beside the trace: the archive, the PyTorch side, the candidates."""
+    """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
     from .analysis import function_docs, mentions, rank_entry_points
     from .archive import describe_archive
+    from .spec import read_contract
     from .torchscan import scan
 
     exercised = {call["function"] for call in calls}
+    spec = read_contract(target.root)  # judged once the record is whole (verdicts.judge_spec)
     static: Dict[str, Any] = {
-        "entry_points": rank_entry_points(target.root, options.package, options.question, options.scope_hints, exercised),
+        "spec": spec,
+        "entry_points": rank_entry_points(target.root, options.package, options.question, options.scope_hints,
+                                          exercised, spec["sections"]),
         "docs": function_docs(target.root, calls),
         "mentions": {"intensity_scale": mentions(target.root, calls, "intensity_scale")},
     }

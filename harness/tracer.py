@@ -239,23 +239,3 @@ class MonitoringBackend(Backend):
 
 
 BACKENDS = {backend.name: backend for backend in (HunterBackend, SettraceBackend, CTraceBackend, MonitoringBackend)}
-
-
-def available() -> List[str]:
-    """Backends this interpreter can run, fastest first (`ctrace` once its C part is built)."""
-    from . import accel
-
-    ctrace = accel.loaded() is not None or accel.ensure()[0] is not None
-    names = ["monitoring"] if sys.version_info >= (3, 12) else []
-    names += (["ctrace"] if ctrace else []) + ["settrace"]
-    if sys.version_info >= (3, 12) and ctrace:
-        names = ["monitoring", "settrace", "ctrace"]
-    try:
-        import hunter  # noqa: F401
-    except ImportError:
-        return names
-    return names + ["hunter"]
-
-
-def default_backend() -> str:
-    return available()[0]

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 
 from conftest import traced_demo
-from harness.tracer import available
+from harness import accel
+from harness.interpreter import check_interpreter, probe, supported_backends
 from helpers import body
 
-OTHERS = [name for name in available()[1:]]  # available()[0] is the default, run by demo_runs
+HERE = supported_backends(dict(probe(sys.executable), ctrace=accel.ensure()[0] is not None))
+OTHERS = [name for name in HERE if name != HERE[0]]  # HERE[0] is the default, run by demo_runs
+DEFAULT = "monitoring" if sys.version_info >= (3, 12) else HERE[0]  # ctrace where it builds, else settrace
 
 
 def _section(text: str, title: str) -> str:
     start = text.index(title)
     return text[start:text.find("\n## ", start + 1)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", OTHERS)
+def test_backend_gives_identical_evidence(backend, demo_run, tmp_path):
+    other = traced_demo(tmp_path / "out", "--backend", backend)
+    assert other.record["recorder"]["backend"] == backend
+    assert demo_run.record["recorder"]["backend"] == DEFAULT
+    _assert_same_evidence(demo_run, other)
 
 
 def _assert_same_evidence(one, other) -> None:
@@ -28,39 +41,35 @@ def _assert_same_evidence(one, other) -> None:
     assert other.record["edges"] == one.record["edges"]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", OTHERS)
-def test_backend_gives_identical_evidence(backend, demo_run, tmp_path):
-    other = traced_demo(tmp_path / "out", "--backend", backend)
-    assert other.record["recorder"]["backend"] == backend
-    assert demo_run.record["recorder"]["backend"] == available()[0]
-    _assert_same_evidence(demo_run, other)
-
-
-# Other interpreters to check the default backend against hunter on (e.g. a Python 3.10 and a
-# 3.11 environment with TensorFlow and hunter): os.pathsep-separated paths.
+# Other interpreters to check the default backend against hunter with (e.g. Python 3.10 and 3.11
+# environments holding tensorflow and hunter): os.pathsep-separated paths.
 OTHER_PYTHONS = [path for path in os.environ.get("CALLCHAIN_TEST_PYTHONS", "").split(os.pathsep) if path]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not OTHER_PYTHONS, reason="CALLCHAIN_TEST_PYTHONS is not set: name other interpreters (with tensorflow and hunter) to compare backends there")
+@pytest.mark.skipif(not OTHER_PYTHONS, reason="CALLCHAIN_TEST_PYTHONS is not set: name interpreters (with tensorflow and hunter) to compare backends with")
 @pytest.mark.parametrize("python", OTHER_PYTHONS)
 def test_default_backend_equals_hunter_with_another_interpreter(python, tmp_path):
     """The user's interpreter (`--python`): whatever is the default there records what hunter does."""
-    version = subprocess.run([python, "-c", "import sys; print(sys.version_info >= (3, 12))"], capture_output=True, text=True)
+    newer = subprocess.run([python, "-c", "import sys; print(sys.version_info >= (3, 12))"], capture_output=True, text=True)
     default = traced_demo(tmp_path / "default", "--python", python)
     reference = traced_demo(tmp_path / "hunter", "--python", python, "--backend", "hunter")
-    expected = "monitoring" if version.stdout.strip() == "True" else "ctrace"
-    assert default.record["recorder"]["backend"] == expected, default.record["recorder"]
+    assert default.record["recorder"]["backend"] == ("monitoring" if newer.stdout.strip() == "True" else "ctrace")
     assert reference.record["recorder"]["backend"] == "hunter"
     _assert_same_evidence(reference, default)
 
 
-def test_default_backend_is_the_fastest_supported():
-    import sys
+def test_default_backend_is_the_fastest_the_interpreter_supports():
+    expected = "monitoring" if sys.version_info >= (3, 12) else "settrace"
+    assert check_interpreter(sys.executable, None) == expected  # before the C part is built: see test_accel
 
-    from harness import accel
 
-    fallback = "ctrace" if accel.loaded() is not None else "settrace"
-    assert available()[0] == ("monitoring" if sys.version_info >= (3, 12) else fallback)
-    assert "settrace" in available()  # the pure-Python fallback is always there
+@pytest.mark.parametrize("info, expected", [
+    ({"monitoring": True, "hunter": "3.9"}, ["monitoring", "settrace", "hunter"]),
+    ({"monitoring": False, "hunter": None}, ["settrace"]),
+    ({"monitoring": False, "hunter": "3.9"}, ["settrace", "hunter"]),
+    ({"monitoring": False, "hunter": "3.9", "ctrace": True}, ["ctrace", "settrace", "hunter"]),
+    ({"monitoring": True, "hunter": None, "ctrace": True}, ["monitoring", "ctrace", "settrace"]),
+])
+def test_one_rule_for_backend_availability(info, expected):
+    assert supported_backends(info) == expected

@@ -7,10 +7,15 @@ import textwrap
 
 import pytest
 
-from harness.tracer import available
+import importlib.util
+import sys
+
+from harness import accel
+from harness.interpreter import supported_backends
 from inprocess import record_package, stable
 
-BACKENDS = available()
+BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter"),
+                               "ctrace": accel.ensure()[0] is not None})
 
 FILES = {
     "minipkg/__init__.py": "",
