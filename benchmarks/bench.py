@@ -29,15 +29,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 NEEDS = ("tensorflow", "h5py", "dill")
-_PROBE = ("import importlib.util as u, json, sys; print(json.dumps({'version': '.'.join(map(str, sys.version_info[:3])), "
-          "'prefix': sys.prefix, 'ready': all(u.find_spec(m) for m in %r)}))" % (NEEDS,))
+_PROBE = (
+    "import importlib.util as u, json, sys; print(json.dumps({'version': '.'.join(map(str, sys.version_info[:3])), "
+    f"'prefix': sys.prefix, 'ready': all(u.find_spec(m) for m in {NEEDS!r})}}))"
+)
 
 
-def describe(python: str) -> Optional[dict]:
+def describe(python: str) -> dict | None:
     """Version, prefix, and whether it can run the scenario; None when it does not start."""
     try:
         done = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=120)
@@ -48,7 +49,7 @@ def describe(python: str) -> Optional[dict]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]), python=python)
 
 
-def candidates() -> List[str]:
+def candidates() -> list[str]:
     found = [sys.executable]
     found += [path for minor in range(10, 14) if (path := shutil.which(f"python3.{minor}"))]
     pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
@@ -56,9 +57,9 @@ def candidates() -> List[str]:
     return found
 
 
-def interpreters(given: List[str]) -> List[dict]:
+def interpreters(given: list[str]) -> list[dict]:
     """One interpreter per minor version: those given, else the first found that can run the scenario."""
-    chosen: Dict[str, dict] = {}
+    chosen: dict[str, dict] = {}
     for python in given or candidates():
         info = describe(python)
         if info is None or (not given and not info["ready"]):
@@ -71,7 +72,7 @@ def interpreters(given: List[str]) -> List[dict]:
     return sorted(chosen.values(), key=lambda info: tuple(map(int, info["version"].split("."))))
 
 
-def run_once(python: str, root: Optional[str], backend: Optional[str], out: Path) -> Dict[str, object]:
+def run_once(python: str, root: str | None, backend: str | None, out: Path) -> dict[str, object]:
     args = [sys.executable, "-m", "harness", "trace", "--out", str(out), "--python", python]
     args += ["--root", root] if root else []
     args += ["--untraced"] if backend is None else ([] if backend == "default" else ["--backend", backend])
@@ -81,13 +82,20 @@ def run_once(python: str, root: Optional[str], backend: Optional[str], out: Path
     record = json.loads((Path(done.stdout.strip().splitlines()[-1]) / "trace" / "run.json").read_text())
     rss = [p["peak_rss_kb"] for p in record["processes"] if p.get("peak_rss_kb")]
     recorder = record.get("recorder") or {}
-    return {"total": record["durations"]["total"], "seen": record["events"]["seen"], "kept": record["events"]["kept"],
-            "peak_rss_kb": max(rss) if rss else None, "backend": recorder.get("backend"),
-            "accelerated": recorder.get("accelerated")}
+    return {
+        "total": record["durations"]["total"],
+        "seen": record["events"]["seen"],
+        "kept": record["events"]["kept"],
+        "peak_rss_kb": max(rss) if rss else None,
+        "backend": recorder.get("backend"),
+        "accelerated": recorder.get("accelerated"),
+    }
 
 
-def bench_one(label: str, python: str, root: Optional[str], backends: List[str], pairs: int, out: Path) -> Dict[str, object]:
-    samples: Dict[str, List[Dict[str, object]]] = {name: [] for name in ["untraced", *backends]}
+def bench_one(
+    label: str, python: str, root: str | None, backends: list[str], pairs: int, out: Path
+) -> dict[str, object]:
+    samples: dict[str, list[dict[str, object]]] = {name: [] for name in ["untraced", *backends]}
     for pair in range(pairs):
         order = ["untraced", *backends] if pair % 2 == 0 else [*backends, "untraced"]
         for name in order:
@@ -95,56 +103,82 @@ def bench_one(label: str, python: str, root: Optional[str], backends: List[str],
             print(f"  {label} pair {pair + 1}/{pairs} {name}: {samples[name][-1]['total']:.2f} s", file=sys.stderr)
     base = samples["untraced"]
     base_rss = max(s["peak_rss_kb"] or 0 for s in base)
-    result: Dict[str, object] = {"untraced_total_median": statistics.median(s["total"] for s in base),
-                                 "untraced_peak_rss_kb": base_rss, "backends": {}}
+    result: dict[str, object] = {
+        "untraced_total_median": statistics.median(s["total"] for s in base),
+        "untraced_peak_rss_kb": base_rss,
+        "backends": {},
+    }
     for name in backends:
         runs = samples[name]
         ratios = [t["total"] / u["total"] for t, u in zip(runs, base)]
         rss = max(s["peak_rss_kb"] or 0 for s in runs)
         result["backends"][name] = {
-            "backend": runs[0]["backend"], "accelerated": runs[0]["accelerated"],
-            "ratio_median": round(statistics.median(ratios), 3), "ratios": [round(r, 3) for r in ratios],
+            "backend": runs[0]["backend"],
+            "accelerated": runs[0]["accelerated"],
+            "ratio_median": round(statistics.median(ratios), 3),
+            "ratios": [round(r, 3) for r in ratios],
             "total_median": statistics.median(s["total"] for s in runs),
             "seen_per_s": round(statistics.median(s["seen"] / s["total"] for s in runs)),
-            "kept": runs[0]["kept"], "seen": runs[0]["seen"], "kept_all_runs": sorted({s["kept"] for s in runs}),
-            "peak_rss_kb": rss, "rss_ratio": round(rss / max(base_rss, 1), 3),
+            "kept": runs[0]["kept"],
+            "seen": runs[0]["seen"],
+            "kept_all_runs": sorted({s["kept"] for s in runs}),
+            "peak_rss_kb": rss,
+            "rss_ratio": round(rss / max(base_rss, 1), 3),
         }
     result["samples"] = samples
     return result
 
 
-def table(results: Dict[str, Dict[str, object]], pairs: int) -> str:
-    lines = ["| target | interpreter | backend | traced ÷ untraced (median) | spread (pairs) | untraced s | peak RSS ÷ untraced | calls kept |",
-             "|---|---|---|---|---|---|---|---|"]
+def table(results: dict[str, dict[str, object]], pairs: int) -> str:
+    lines = [
+        "| target | interpreter | backend | traced ÷ untraced (median) | spread (pairs) | untraced s "
+        "| peak RSS ÷ untraced | calls kept |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for label, result in results.items():
         target, version = label.split(" ", 1)
         for name, data in result["backends"].items():
             backend = f"`{data['backend']}`" + (" (default)" if name == "default" else "")
             accelerated = " C" if str(data["accelerated"] or "").startswith("yes") else ""
             ratios = data["ratios"]
-            lines.append(f"| {target} | {version} | {backend}{accelerated} | {data['ratio_median']:.2f} | "
-                         f"{min(ratios):.2f}–{max(ratios):.2f} ({pairs}) | {result['untraced_total_median']:.1f} | "
-                         f"{data['rss_ratio']:.2f} | {data['kept']} |")
+            lines.append(
+                f"| {target} | {version} | {backend}{accelerated} | {data['ratio_median']:.2f} | "
+                f"{min(ratios):.2f}–{max(ratios):.2f} ({pairs}) | {result['untraced_total_median']:.1f} | "
+                f"{data['rss_ratio']:.2f} | {data['kept']} |"
+            )
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=os.environ.get("PTYCHO_ROOT") or None, help="benchmark this target (default: $PTYCHO_ROOT)")
+    parser.add_argument(
+        "--root", default=os.environ.get("PTYCHO_ROOT") or None, help="benchmark this target (default: $PTYCHO_ROOT)"
+    )
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--python", action="append", default=[], help="interpreter to run the scenario with (repeatable; default: found)")
-    parser.add_argument("--backends", default="default", help="comma-separated: default (what a user gets), ctrace, settrace, monitoring, hunter")
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        help="interpreter to run the scenario with (repeatable; default: found)",
+    )
+    parser.add_argument(
+        "--backends",
+        default="default",
+        help="comma-separated: default (what a user gets), ctrace, settrace, monitoring, hunter",
+    )
     parser.add_argument("--no-demo", action="store_true", help="skip the embedded demo target")
     parser.add_argument("--out", default=str(REPO / "artifacts" / "bench"))
     args = parser.parse_args()
     found = interpreters(args.python)
     if not found:
-        raise SystemExit("no Python 3.10+ interpreter that can import tensorflow, h5py and dill was found; pass --python PATH")
+        raise SystemExit(
+            "no Python 3.10+ interpreter that can import tensorflow, h5py and dill was found; pass --python PATH"
+        )
     backends = args.backends.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     targets = ({} if args.no_demo else {"demo": None}) | ({"ptychopinn": args.root} if args.root else {})
-    results: Dict[str, Dict[str, object]] = {}
+    results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(dir=out, prefix="runs-") as runs:
         for info in found:
             print(f"Python {info['version']} ({info['python']})", file=sys.stderr)
@@ -154,8 +188,13 @@ def main() -> int:
                 results[key]["python"] = info["python"]
     stamp = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime())
     command = shlex.join(["python", "benchmarks/bench.py", *sys.argv[1:]])
-    document = {"pairs": args.pairs, "command": command, "interpreters": found,
-                "targets": {k: v or "demo" for k, v in targets.items()}, "results": results}
+    document = {
+        "pairs": args.pairs,
+        "command": command,
+        "interpreters": found,
+        "targets": {k: v or "demo" for k, v in targets.items()},
+        "results": results,
+    }
     path = out / f"bench-{stamp}.json"
     path.write_text(json.dumps(document, indent=2, sort_keys=True))
     print(f"{args.pairs} alternating pairs per row; reproduce with: {command}")

@@ -26,13 +26,12 @@ import sysconfig
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Optional, Tuple
 
 SOURCE = Path(__file__).resolve().parent / "_ctrace.c"
 MODULE = "_ctrace"
 BUILD_TIMEOUT_S = 120
 
-_loaded: Optional[ModuleType] = None
+_loaded: ModuleType | None = None
 
 
 class BuildError(RuntimeError):
@@ -77,8 +76,17 @@ def _command(source: Path, output: Path) -> list:
         raise BuildError(f"no Python headers for this interpreter (Python.h not in {include or 'sysconfig include'})")
     link = ["-bundle", "-undefined", "dynamic_lookup"] if sys.platform == "darwin" else ["-shared"]
     includes = {include, sysconfig.get_paths().get("platinclude") or include}
-    return [*_compiler(), "-O2", "-fPIC", "-w", *[f"-I{path}" for path in sorted(includes)], *link,
-            str(source), "-o", str(output)]
+    return [
+        *_compiler(),
+        "-O2",
+        "-fPIC",
+        "-w",
+        *[f"-I{path}" for path in sorted(includes)],
+        *link,
+        str(source),
+        "-o",
+        str(output),
+    ]
 
 
 def build(cache: Path) -> Path:
@@ -89,15 +97,15 @@ def build(cache: Path) -> Path:
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise BuildError(f"cannot create the build folder {output.parent} ({error.strerror})")
+        raise BuildError(f"cannot create the build folder {output.parent} ({error.strerror})") from None
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".build-") as work:
         partial = Path(work) / output.name
         try:
             done = subprocess.run(_command(SOURCE, partial), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise BuildError(f"the C compiler did not finish within {BUILD_TIMEOUT_S} s")
+            raise BuildError(f"the C compiler did not finish within {BUILD_TIMEOUT_S} s") from None
         except OSError as error:
-            raise BuildError(f"cannot run the C compiler ({error.strerror})")
+            raise BuildError(f"cannot run the C compiler ({error.strerror})") from None
         if done.returncode != 0 or not partial.is_file():
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise BuildError(f"the C compiler failed: {last[:300]}")
@@ -118,16 +126,16 @@ def load(path: Path) -> ModuleType:
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)
     except ImportError as error:
-        raise BuildError(f"the built C tracer does not load: {error}")
+        raise BuildError(f"the built C tracer does not load: {error}") from None
     _loaded = module
     return module
 
 
-def loaded() -> Optional[ModuleType]:
+def loaded() -> ModuleType | None:
     return _loaded
 
 
-def ensure(cache: Optional[Path] = None) -> Tuple[Optional[ModuleType], str]:
+def ensure(cache: Path | None = None) -> tuple[ModuleType | None, str]:
     """(module, "yes") when the accelerator is usable in this process, else (None, "no (reason)")."""
     try:
         return load(build(cache or default_cache())), "yes"

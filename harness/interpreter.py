@@ -94,7 +94,7 @@ def accelerate(python: str, backend: str, wanted: Optional[str], cache: Path) ->
         return Accelerator(backend, None, _NOT_ACCELERATED.get(backend, "no"))
     path, reason = build_for(python, cache)
     if path is not None:
-        return Accelerator("ctrace", path, f"yes (C trace function built for this interpreter: {Path(path).name})")
+        return Accelerator("ctrace", path, f"yes (compiled filter built for this interpreter: {Path(path).name})")
     if wanted == "ctrace":
         raise HarnessError(f"the ctrace backend cannot be built for {python}: {reason}",
                            "install a C compiler (e.g. gcc) and this Python's development headers, or use --backend settrace")

@@ -178,7 +178,6 @@ class CTraceBackend(SettraceBackend):
             return local
 
         self.tracer = module.Tracer(decide, on_call, on_return, local)
-        self.settings = f"{self.settings} ({self.tracer.mechanism})"
         self.tracer.install()
 
     def stop(self) -> None:
