@@ -1,18 +1,22 @@
 """Recorder backends: how "a frame started / a frame ended" reaches the recorder.
 
-All three feed the same `Recorder`, so they produce the same run record; they differ only
+All of them feed the same `Recorder`, so they produce the same run record; they differ only
 in cost:
 
 - `hunter`: the reference. hunter builds an event for every call and line of every frame,
   which is why it is slow on call-heavy code.
 - `settrace`: a lean `sys.settrace` recorder. The global trace function fires only on
   `call`; returning None leaves foreign frames untraced, so only kept frames pay for
-  `return` events. For Python 3.10–3.11.
+  `return` events. The pure-Python fallback for Python 3.10–3.11.
+- `ctrace`: the settrace filter compiled (`_ctrace.c`, built on demand by `accel`). On
+  3.10/3.11 it sits in the frame-evaluation hook (PEP 523), so foreign frames run with no
+  tracing mode at all; the default there when it builds.
 - `monitoring`: `sys.monitoring` (PEP 669, Python 3.12+). Foreign code objects are
   switched off with DISABLE after their first event, so they run at full speed.
 
 Only the main thread is traced, by every backend, so their answers agree.
-Runs inside the traced process: standard library only (+ hunter for its backend).
+Runs inside the traced process: standard library only (+ hunter for its backend, and the
+extension `accel` built for `ctrace`).
 """
 
 from __future__ import annotations
