@@ -259,3 +259,121 @@ def test_many_and_short_lived_code_objects_lose_no_call(tmp_path, backend):
     functions = _functions(run)
     assert sum(f.startswith("minipkg.many:f") for f in functions) == MANY
     assert functions.count("minipkg.dynamic:made") == 300
+
+
+FLOW = """
+    import asyncio
+
+
+    def counter():
+        total = 0
+        while True:
+            try:
+                got = yield total
+            except KeyError:
+                got = 100
+            total += got or 0
+
+
+    def drive_generator():
+        gen = counter()
+        next(gen)
+        gen.send(2)
+        gen.throw(KeyError)          # thrown in, caught inside, resumed
+        gen.close()                  # GeneratorExit
+        return 'done'
+
+
+    def leaks():
+        gen = counter()
+        next(gen)
+        try:
+            gen.throw(RuntimeError('out'))   # thrown in, not caught: ends the generator
+        except RuntimeError:
+            return 'leaked'
+
+
+    async def child(n):
+        await asyncio.sleep(0)
+        if n == 2:
+            raise LookupError('two')
+        return n
+
+
+    async def parent():
+        results = []
+        for n in range(3):
+            try:
+                results.append(await child(n))
+            except LookupError:
+                results.append(-1)
+        return results
+
+
+    def run_async():
+        return asyncio.run(parent())
+
+
+    class Swallow:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return True
+
+
+    def swallowed():
+        with Swallow():
+            raise OSError('gone')
+        return 'after'
+"""
+
+
+def _flow_runs(tmp_path, drive):
+    files = dict(FILES, **{"minipkg/flow.py": FLOW})
+    return {backend: record_package(tmp_path / backend, files, drive, backend) for backend in BACKENDS}
+
+
+def _assert_all_equal(runs):
+    reference = stable(runs[BACKENDS[-1]]["calls"])  # hunter, the reference, when installed
+    for backend, run in runs.items():
+        assert stable(run["calls"]) == reference, backend
+        assert run["edges"] == runs[BACKENDS[-1]]["edges"], backend
+    return reference
+
+
+def test_every_backend_agrees_on_generator_throw_close_and_swallowed_exceptions(tmp_path):
+    """throw() and close() enter and leave a generator's frame in ways a frame-evaluation hook
+    sees differently from a trace function: every backend must still keep the same calls."""
+
+    def drive(imp):
+        flow = imp("minipkg.flow")
+        flow.drive_generator(), flow.leaks(), flow.swallowed()
+
+    reference = _assert_all_equal(_flow_runs(tmp_path, drive))
+    returned = {c["function"]: c["returned"] for c in reference}
+    assert returned["minipkg.flow:drive_generator"] == "'done'" and returned["minipkg.flow:leaks"] == "'leaked'"
+    assert returned["minipkg.flow:swallowed"] == "'after'"
+    assert [c["returned"] for c in reference if c["function"] == "minipkg.flow:Swallow.__exit__"] == ["True"]
+    counter = [c["returned"] for c in reference if c["function"] == "minipkg.flow:counter"]
+    assert counter == ["0", "2", "102", "raised GeneratorExit", "0", "raised RuntimeError"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="on 3.10 the trace-based backends read a suspension at "
+                    "`await`/`yield from` (YIELD_FROM) as an exception exit: see the next test")
+def test_every_backend_agrees_on_coroutines(tmp_path):
+    reference = _assert_all_equal(_flow_runs(tmp_path, lambda imp: imp("minipkg.flow").run_async()))
+    children = [c["returned"] for c in reference if c["function"] == "minipkg.flow:child"]
+    assert "raised LookupError" in children and "0" in children and "1" in children
+
+
+@pytest.mark.skipif("ctrace" not in BACKENDS, reason="the C tracer could not be built here")
+def test_ctrace_tells_an_await_suspension_from_an_exception(tmp_path):
+    """The evaluation hook knows how a frame's evaluation ended (a value, or NULL and an
+    exception), so a coroutine suspended at `await` is a normal exit, on every version."""
+    files = dict(FILES, **{"minipkg/flow.py": FLOW})
+    run = record_package(tmp_path, files, lambda imp: imp("minipkg.flow").run_async(), "ctrace")
+    parents = [c["returned"] for c in run["calls"] if c["function"] == "minipkg.flow:parent"]
+    children = [c["returned"] for c in run["calls"] if c["function"] == "minipkg.flow:child"]
+    assert parents[-1] == "list[3] (0, 1, -1)" and all(not r.startswith("raised") for r in parents)
+    assert children.count("raised LookupError") == 1 and "raised exception" not in children
