@@ -166,6 +166,12 @@ identity_of(Tracer *self, PyObject *code, PyObject *globals, int decide)
     if (identity == NULL) {
         return NULL;
     }
+    if (identity == Py_None && !(((PyCodeObject *)code)->co_flags & CO_NEWLOCALS)) {
+        /* Foreign module and class bodies (and exec'd top-level code) run about once: keeping
+         * them alive in the table would cost memory (tens of MiB on TensorFlow) for nothing. */
+        Py_DECREF(identity);
+        return Py_None;  /* borrowed, like every answer of this function */
+    }
     /* `decide` ran Python code: look the slot up again before filling it. */
     if ((self->used + 1) * 2 > self->mask + 1 && grow(self) < 0) {
         Py_DECREF(identity);
