@@ -132,13 +132,15 @@ class SettraceBackend(Backend):
         self.recorder.seen = next(self.counter)
 
 
-class _GlobalsOnly:
-    """Stands for a frame where only its globals are known (the C filter decides per globals)."""
+class _FrameToBe:
+    """Stands for a frame about to be evaluated, before it has a frame object (PEP 523 hook):
+    its code and globals, and the frame calling it as `f_back`. Enough for the recorder's
+    per-code decision, which reads `f_globals` (and, for an importer's place, walks `f_back`)."""
 
-    __slots__ = ("f_globals",)
+    __slots__ = ("f_code", "f_globals", "f_back", "f_lineno")
 
-    def __init__(self, namespace: dict) -> None:
-        self.f_globals = namespace
+    def __init__(self, code, namespace: dict, caller) -> None:
+        self.f_code, self.f_globals, self.f_back, self.f_lineno = code, namespace, caller, code.co_firstlineno
 
 
 class CTraceBackend(SettraceBackend):
@@ -168,11 +170,13 @@ class CTraceBackend(SettraceBackend):
         modules = recorder.module_filter()
         identify, on_call, on_return = recorder.identify, recorder.on_call, recorder.on_return
 
+        getframe = sys._getframe
+
         def decide(code, namespace):
             # Once per (code, globals) pair: the same two steps as settrace's global function.
             if not modules(namespace.get("__name__")):
                 return None
-            return identify(code, _GlobalsOnly(namespace))
+            return identify(code, _FrameToBe(code, namespace, getframe(1)))
 
         def local(frame, event, arg):
             if event == "return":
