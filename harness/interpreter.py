@@ -97,7 +97,8 @@ def accelerate(python: str, backend: str, wanted: Optional[str], cache: Path) ->
         return Accelerator("ctrace", path, f"yes (compiled filter built for this interpreter: {Path(path).name})")
     if wanted == "ctrace":
         raise HarnessError(f"the ctrace backend cannot be built for {python}: {reason}",
-                           "install a C compiler (e.g. gcc) and this Python's development headers, or use --backend settrace")
+                           "install a C compiler (e.g. gcc) and this Python's development headers, "
+                           "or use --backend settrace")
     return Accelerator("settrace", None, f"no ({reason})")
 
 
@@ -105,10 +106,12 @@ def build_for(python: str, cache: Path) -> Tuple[Optional[str], Optional[str]]:
     """(path, None) after building and loading the C tracer in `python`; else (None, reason)."""
     from .workspace import HARNESS_PARENT
 
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HARNESS_PARENT), os.environ.get("PYTHONPATH")])))
+    path = os.pathsep.join(filter(None, [str(HARNESS_PARENT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
-        done = subprocess.run([python, "-m", "harness.accel", str(cache)], capture_output=True, text=True, timeout=300, env=env)
+        done = subprocess.run([python, "-m", "harness.accel", str(cache)], capture_output=True, text=True,
+                              timeout=300, env=env)
     except (OSError, subprocess.TimeoutExpired) as error:
         return None, f"the build did not run ({error})"
     answer = (done.stdout.strip().splitlines() or [""])[-1]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
-from typing import Dict, List
+from typing import Dict
 
 from .recorder import Recorder, exited_normally
 
@@ -156,9 +156,11 @@ class CTraceBackend(SettraceBackend):
     """
 
     name = "ctrace"
-    seen_means = "frame evaluations of every module (3.10/3.11: calls, generator creations and resumptions; 3.12+: call events)"
-    settings = ("compiled filter per (code, globals): frame-evaluation hook (PEP 523) on 3.10/3.11, C trace function on 3.12+; "
-                "Python only for kept code; main thread")
+    all_threads = False  # as the other backends: main thread only (the hook itself sees every thread)
+    seen_means = ("frame evaluations of every module (3.10/3.11: calls, generator creations and resumptions; "
+                  "3.12+: call events)")
+    settings = ("compiled filter per (code, globals): frame-evaluation hook (PEP 523) on 3.10/3.11, "
+                "C trace function on 3.12+; Python only for kept code; main thread")
 
     def start(self) -> None:
         from . import accel
@@ -186,7 +188,7 @@ class CTraceBackend(SettraceBackend):
             return local
 
         self.tracer = module.Tracer(decide, on_call, on_return, local)
-        self.tracer.install()
+        self.tracer.install(all_threads=self.all_threads)
 
     def stop(self) -> None:
         self.tracer.uninstall()

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import traced_demo
+from helpers import body
+
 from harness import accel
 from harness.interpreter import check_interpreter, probe, supported_backends
-from helpers import body
 
 HERE = supported_backends(dict(probe(sys.executable), ctrace=accel.ensure()[0] is not None))
 OTHERS = [name for name in HERE if name != HERE[0]]  # HERE[0] is the default, run by demo_runs
@@ -47,11 +47,13 @@ OTHER_PYTHONS = [path for path in os.environ.get("CALLCHAIN_TEST_PYTHONS", "").s
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not OTHER_PYTHONS, reason="CALLCHAIN_TEST_PYTHONS is not set: name interpreters (with tensorflow and hunter) to compare backends with")
+@pytest.mark.skipif(not OTHER_PYTHONS, reason="CALLCHAIN_TEST_PYTHONS is not set: name interpreters "
+                    "(with tensorflow and hunter) to compare backends with")
 @pytest.mark.parametrize("python", OTHER_PYTHONS)
 def test_default_backend_equals_hunter_with_another_interpreter(python, tmp_path):
     """The user's interpreter (`--python`): whatever is the default there records what hunter does."""
-    newer = subprocess.run([python, "-c", "import sys; print(sys.version_info >= (3, 12))"], capture_output=True, text=True)
+    newer = subprocess.run([python, "-c", "import sys; print(sys.version_info >= (3, 12))"],
+                           capture_output=True, text=True)
     default = traced_demo(tmp_path / "default", "--python", python)
     reference = traced_demo(tmp_path / "hunter", "--python", python, "--backend", "hunter")
     assert default.record["recorder"]["backend"] == ("monitoring" if newer.stdout.strip() == "True" else "ctrace")

@@ -3,16 +3,15 @@ decorators, generators, exceptions and framework call-backs, and equality across
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import textwrap
 
 import pytest
-
-import importlib.util
-import sys
+from inprocess import record_package, stable
 
 from harness import accel
 from harness.interpreter import supported_backends
-from inprocess import record_package, stable
 
 BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter"),
                                "ctrace": accel.ensure()[0] is not None})
@@ -222,8 +221,10 @@ def test_ctrace_really_runs_the_compiled_filter(tmp_path):
     from harness import accel
 
     installed = []
-    run = _run(tmp_path, "ctrace", lambda imp: installed.append(accel.loaded().current()) or imp("minipkg.core").outer(1))
-    assert len(installed) == 1 and type(installed[0]).__name__ == "Tracer" and not installed[0].installed  # read after stop
+    run = _run(tmp_path, "ctrace",
+               lambda imp: installed.append(accel.loaded().current()) or imp("minipkg.core").outer(1))
+    assert len(installed) == 1 and type(installed[0]).__name__ == "Tracer"
+    assert not installed[0].installed  # read after stop
     hook = "frame-evaluation hook" if sys.version_info < (3, 12) else "C trace function"
     assert installed[0].mechanism.startswith(hook)
     assert accel.loaded().current() is None  # stopped
@@ -235,7 +236,8 @@ MANY = 1500  # more (code, globals) pairs than the C table's first size, so it g
 
 def _many_files():
     functions = "\n".join(f"def f{n}(x):\n    return x + {n}\n" for n in range(MANY))
-    return dict(FILES, **{"minipkg/many.py": functions + f"\n\ndef all_of_them():\n    return [globals()['f' + str(n)](1) for n in range({MANY})]\n",
+    every = f"\n\ndef all_of_them():\n    return [globals()['f' + str(n)](1) for n in range({MANY})]\n"
+    return dict(FILES, **{"minipkg/many.py": functions + every,
                           "minipkg/dynamic.py": """
                               def run(count):
                                   # Fresh code objects, each freed after its one call: a freed
@@ -243,7 +245,8 @@ def _many_files():
                                   total = 0
                                   for n in range(count):
                                       namespace = {'__name__': 'minipkg.dynamic'}
-                                      exec(compile(f'def made(x):\\n    return x + {n}\\n', '<made>', 'exec'), namespace)
+                                      source = f'def made(x):\\n    return x + {n}\\n'
+                                      exec(compile(source, '<made>', 'exec'), namespace)
                                       total += namespace['made'](n)
                                   return total
                           """})
