@@ -6,7 +6,9 @@ Each run is a real `callchain trace --python PY` (same subprocess set-up, import
 fresh-load process included); the measure is the run record's `durations.total` (wall time
 of the traced processes). Runs alternate untraced/traced so machine noise hits both alike;
 the ratio reported is the median of traced ÷ untraced over the pairs, with its spread
-(lowest–highest pair). Peak RSS is the largest `ru_maxrss` of a run's traced processes.
+(lowest–highest pair). The CPU time of the traced processes (user + system) is reported
+beside it: on a busy machine it moves much less than wall time. Peak RSS is the largest
+`ru_maxrss` of a run's traced processes.
 
 Interpreters: every `--python` given; else each of Python 3.10–3.13 found (this one, the
 `python3.X` on PATH, pyenv's versions) that can import what the scenario needs
@@ -81,9 +83,11 @@ def run_once(python: str, root: str | None, backend: str | None, out: Path) -> d
         raise SystemExit(f"benchmark run failed ({python}, {backend or 'untraced'}): {done.stderr.strip()}")
     record = json.loads((Path(done.stdout.strip().splitlines()[-1]) / "trace" / "run.json").read_text())
     rss = [p["peak_rss_kb"] for p in record["processes"] if p.get("peak_rss_kb")]
+    cpu = [p.get("cpu_seconds") for p in record["processes"]]
     recorder = record.get("recorder") or {}
     return {
         "total": record["durations"]["total"],
+        "cpu": round(sum(cpu), 3) if cpu and None not in cpu else None,
         "seen": record["events"]["seen"],
         "kept": record["events"]["kept"],
         "peak_rss_kb": max(rss) if rss else None,
@@ -111,12 +115,15 @@ def bench_one(
     for name in backends:
         runs = samples[name]
         ratios = [t["total"] / u["total"] for t, u in zip(runs, base)]
+        cpu = [t["cpu"] / u["cpu"] for t, u in zip(runs, base) if t["cpu"] and u["cpu"]]
         rss = max(s["peak_rss_kb"] or 0 for s in runs)
         result["backends"][name] = {
             "backend": runs[0]["backend"],
             "accelerated": runs[0]["accelerated"],
             "ratio_median": round(statistics.median(ratios), 3),
             "ratios": [round(r, 3) for r in ratios],
+            "cpu_ratio_median": round(statistics.median(cpu), 3) if cpu else None,
+            "cpu_ratios": [round(r, 3) for r in cpu],
             "total_median": statistics.median(s["total"] for s in runs),
             "seen_per_s": round(statistics.median(s["seen"] / s["total"] for s in runs)),
             "kept": runs[0]["kept"],
@@ -132,19 +139,19 @@ def bench_one(
 def table(results: dict[str, dict[str, object]], pairs: int) -> str:
     lines = [
         "| target | interpreter | backend | traced ÷ untraced (median) | spread (pairs) | untraced s "
-        "| peak RSS ÷ untraced | calls kept |",
-        "|---|---|---|---|---|---|---|---|",
+        "| CPU time ÷ untraced (spread) | peak RSS ÷ untraced | calls kept |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, result in results.items():
         target, version = label.split(" ", 1)
         for name, data in result["backends"].items():
             backend = f"`{data['backend']}`" + (" (default)" if name == "default" else "")
-            accelerated = " C" if str(data["accelerated"] or "").startswith("yes") else ""
-            ratios = data["ratios"]
+            ratios, cpu = data["ratios"], data["cpu_ratios"]
+            cpu_text = f"{data['cpu_ratio_median']:.2f} ({min(cpu):.2f}–{max(cpu):.2f})" if cpu else "—"
             lines.append(
-                f"| {target} | {version} | {backend}{accelerated} | {data['ratio_median']:.2f} | "
+                f"| {target} | {version} | {backend} | {data['ratio_median']:.2f} | "
                 f"{min(ratios):.2f}–{max(ratios):.2f} ({pairs}) | {result['untraced_total_median']:.1f} | "
-                f"{data['rss_ratio']:.2f} | {data['kept']} |"
+                f"{cpu_text} | {data['rss_ratio']:.2f} | {data['kept']} |"
             )
     return "\n".join(lines)
 

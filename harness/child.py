@@ -153,7 +153,7 @@ def main(config_path: str) -> int:
         recorder.config.check(None, recorder.phase)
         recorder.config.snapshot("end")
     stream.emit("end", seen=recorder.seen, kept=recorder.kept, scenario_seconds=round(total, 6),
-                peak_rss_kb=_peak_rss_kb(),
+                peak_rss_kb=_peak_rss_kb(), cpu_seconds=round(sum(os.times()[:2]), 3),
                 gaps=ctx.gaps, blocked_imports=guard.attempts, torch_imported=guard.imported(),
                 packages=_versions(), devices=_devices(), exit=code, t=stream.now())
     stream.close()

@@ -221,7 +221,8 @@ def _process_info(process: _Process, outcome: Dict[str, Any], scrub: PathScrubbe
             "seen": end.get("seen"), "kept": len(process.calls), "gaps": end.get("gaps", []),
             "blocked_imports": end.get("blocked_imports", []), "torch_imported": end.get("torch_imported"),
             "packages": end.get("packages"), "devices": end.get("devices"),
-            "peak_rss_kb": end.get("peak_rss_kb"), "seconds": end.get("t", process.last_t)}
+            "peak_rss_kb": end.get("peak_rss_kb"), "cpu_seconds": end.get("cpu_seconds"),
+            "seconds": end.get("t", process.last_t)}
 
 
 def _stacks(outcome: Dict[str, Any], scrub: PathScrubber) -> Optional[str]:

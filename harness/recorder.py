@@ -54,7 +54,7 @@ class EventStream:
     - `sink`: op, path, dest, by (anchor credited), mod, ph, native (sinks.py)
     - `error`: phase, type, message, scenario_error, last_call, traceback, namespace_frame,
       innermost_frame (child.py)
-    - `end`: seen, kept, scenario_seconds, peak_rss_kb, gaps, blocked_imports,
+    - `end`: seen, kept, scenario_seconds, peak_rss_kb, cpu_seconds, gaps, blocked_imports,
       torch_imported, packages, devices, exit, t (child.py)
     """
 

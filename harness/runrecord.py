@@ -128,6 +128,8 @@ class ProcessInfo(TypedDict, total=False):
     packages: Optional[Dict[str, Optional[str]]]
     devices: Optional[Dict[str, Any]]
     peak_rss_kb: Optional[int]
+    cpu_seconds: Optional[float]
+    """User + system CPU time of the process (all its threads): less sensitive to a busy machine than wall time."""
     seconds: float
     """Seconds from its stream start to its last event."""
 
