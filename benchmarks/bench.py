@@ -1,6 +1,7 @@
 """Overhead of the recorder: the same scenario untraced and traced, alternating, per interpreter.
 
     python benchmarks/bench.py [--root PTYCHO_ROOT] [--pairs 3] [--python PY]... [--backends default,settrace]
+                               [--variants default,train]
 
 Each run is a real `callchain trace --python PY` (same subprocess set-up, imports included,
 fresh-load process included); the measure is the run record's `durations.total` (wall time
@@ -74,8 +75,8 @@ def interpreters(given: list[str]) -> list[dict]:
     return sorted(chosen.values(), key=lambda info: tuple(map(int, info["version"].split("."))))
 
 
-def run_once(python: str, root: str | None, backend: str | None, out: Path) -> dict[str, object]:
-    args = [sys.executable, "-m", "harness", "trace", "--out", str(out), "--python", python]
+def run_once(python: str, root: str | None, backend: str | None, out: Path, variant: str) -> dict[str, object]:
+    args = [sys.executable, "-m", "harness", "trace", "--out", str(out), "--python", python, "--variant", variant]
     args += ["--root", root] if root else []
     args += ["--untraced"] if backend is None else ([] if backend == "default" else ["--backend", backend])
     done = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
@@ -97,13 +98,13 @@ def run_once(python: str, root: str | None, backend: str | None, out: Path) -> d
 
 
 def bench_one(
-    label: str, python: str, root: str | None, backends: list[str], pairs: int, out: Path
+    label: str, python: str, root: str | None, backends: list[str], pairs: int, out: Path, variant: str
 ) -> dict[str, object]:
     samples: dict[str, list[dict[str, object]]] = {name: [] for name in ["untraced", *backends]}
     for pair in range(pairs):
         order = ["untraced", *backends] if pair % 2 == 0 else [*backends, "untraced"]
         for name in order:
-            samples[name].append(run_once(python, root, None if name == "untraced" else name, out))
+            samples[name].append(run_once(python, root, None if name == "untraced" else name, out, variant))
             print(f"  {label} pair {pair + 1}/{pairs} {name}: {samples[name][-1]['total']:.2f} s", file=sys.stderr)
     base = samples["untraced"]
     base_rss = max(s["peak_rss_kb"] or 0 for s in base)
@@ -138,7 +139,7 @@ def bench_one(
 
 def table(results: dict[str, dict[str, object]], pairs: int) -> str:
     lines = [
-        "| target | interpreter | backend | traced ÷ untraced (median) | spread (pairs) | untraced s "
+        "| target/variant | interpreter | backend | traced ÷ untraced (median) | spread (pairs) | untraced s "
         "| CPU time ÷ untraced (spread) | peak RSS ÷ untraced | calls kept |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -173,6 +174,11 @@ def main() -> int:
         default="default",
         help="comma-separated: default (what a user gets), ctrace, settrace, monitoring, hunter",
     )
+    parser.add_argument(
+        "--variants",
+        default="default,train",
+        help="comma-separated scenario variants (default: default,train; train runs the training path: one epoch)",
+    )
     parser.add_argument("--no-demo", action="store_true", help="skip the embedded demo target")
     parser.add_argument("--out", default=str(REPO / "artifacts" / "bench"))
     args = parser.parse_args()
@@ -184,14 +190,16 @@ def main() -> int:
     backends = args.backends.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    targets = ({} if args.no_demo else {"demo": None}) | ({"ptychopinn": args.root} if args.root else {})
+    roots = ({} if args.no_demo else {"demo": None}) | ({"ptychopinn": args.root} if args.root else {})
+    variants = args.variants.split(",")
+    targets = {f"{name}/{variant}": (root, variant) for name, root in roots.items() for variant in variants}
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(dir=out, prefix="runs-") as runs:
         for info in found:
             print(f"Python {info['version']} ({info['python']})", file=sys.stderr)
-            for label, root in targets.items():
+            for label, (root, variant) in targets.items():
                 key = f"{label} {info['version']}"
-                results[key] = bench_one(key, info["python"], root, backends, args.pairs, Path(runs))
+                results[key] = bench_one(key, info["python"], root, backends, args.pairs, Path(runs), variant)
                 results[key]["python"] = info["python"]
     stamp = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime())
     command = shlex.join(["python", "benchmarks/bench.py", *sys.argv[1:]])
@@ -199,7 +207,7 @@ def main() -> int:
         "pairs": args.pairs,
         "command": command,
         "interpreters": found,
-        "targets": {k: v or "demo" for k, v in targets.items()},
+        "targets": {k: {"root": root or "demo", "variant": variant} for k, (root, variant) in targets.items()},
         "results": results,
     }
     path = out / f"bench-{stamp}.json"

@@ -8,6 +8,7 @@ import sys
 from typing import List, Optional
 
 from .diff import add_arguments as diff_arguments
+from . import scenario
 from .errors import HarnessError
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
 
@@ -18,8 +19,9 @@ def _trace_parser(sub) -> None:
     p.add_argument("--package", default="ptycho", help="the target's package the scenario drives (default: ptycho)")
     p.add_argument("--namespace", default="", help="keep calls of modules NAME and NAME.* only (default: the package)")
     p.add_argument("--scenario", default="tf-persistence", help="scenario to run (default: tf-persistence)")
-    p.add_argument("--variant", default="default", choices=["default", "trainflow"],
-                   help="default: ModelManager.save_multiple_models; trainflow: ptycho.model_manager.save(out)")
+    p.add_argument("--variant", default="default", choices=list(scenario.VARIANTS),
+                   help="default: ModelManager.save_multiple_models; trainflow: ptycho.model_manager.save(out); "
+                        "train: simulate data, run_cdi_example for one epoch, then model_manager.save(out)")
     p.add_argument("--initiative", default="INTEGRATE-PYTORCH-001", help="initiative id: <out>/<initiative>/reports/...")
     p.add_argument("--plan-phase", default="phase_d3_callchain", help="report subfolder (not a scenario phase)")
     p.add_argument("--question", default=DEFAULT_QUESTION, help="the analysis question the report answers")
@@ -46,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("report", help="a report folder (…/<plan phase>/)")
     inspect = sub.add_parser("inspect", help="describe a wts.h5.zip safely and check it against the contract")
     inspect.add_argument("archive")
-    inspect.add_argument("--json", action="store_true")
+    inspect.add_argument("--json", action="store_true", help="print the description as one JSON document")
+    from .archive_cli import add_limit_flags
+
+    add_limit_flags(inspect)
     diff_arguments(sub.add_parser("diff", help="compare the call chains of two report folders (exit 1 when they differ)"))
     return parser
 
@@ -78,7 +83,9 @@ def _render(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from .archive import main as inspect_main
 
-    return inspect_main([args.archive] + (["--json"] if args.json else []))
+    limits = ["--max-seconds", str(args.max_seconds), "--max-memory", str(args.max_memory),
+              "--max-ops", str(args.max_ops)]
+    return inspect_main([args.archive] + (["--json"] if args.json else []) + limits)
 
 
 def _diff(args: argparse.Namespace) -> int:
