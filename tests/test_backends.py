@@ -46,17 +46,24 @@ def _assert_same_evidence(one, other) -> None:
 OTHER_PYTHONS = [path for path in os.environ.get("CALLCHAIN_TEST_PYTHONS", "").split(os.pathsep) if path]
 
 
+TARGETS = [None] + ([os.environ["PTYCHO_ROOT"]] if os.environ.get("PTYCHO_ROOT") else [])  # None: the demo
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not OTHER_PYTHONS, reason="CALLCHAIN_TEST_PYTHONS is not set: name interpreters "
                     "(with tensorflow and hunter) to compare backends with")
+@pytest.mark.parametrize("root", TARGETS, ids=lambda root: "real" if root else "demo")
 @pytest.mark.parametrize("python", OTHER_PYTHONS)
-def test_default_backend_equals_hunter_with_another_interpreter(python, tmp_path):
-    """The user's interpreter (`--python`): whatever is the default there records what hunter does."""
+def test_default_backend_equals_hunter_with_another_interpreter(python, root, tmp_path):
+    """The user's interpreter (`--python`): whatever is the default there records what hunter does
+    (on the real PtychoPINN too when PTYCHO_ROOT is set: decorators, generators, exceptions, Keras call-backs)."""
     newer = subprocess.run([python, "-c", "import sys; print(sys.version_info >= (3, 12))"],
                            capture_output=True, text=True)
-    default = traced_demo(tmp_path / "default", "--python", python)
-    reference = traced_demo(tmp_path / "hunter", "--python", python, "--backend", "hunter")
+    target = ["--root", root] if root else []
+    default = traced_demo(tmp_path / "default", "--python", python, *target)
+    reference = traced_demo(tmp_path / "hunter", "--python", python, "--backend", "hunter", *target)
     assert default.record["recorder"]["backend"] == ("monitoring" if newer.stdout.strip() == "True" else "ctrace")
+    assert default.record["recorder"]["accelerated"].startswith("yes" if newer.stdout.strip() != "True" else "no")
     assert reference.record["recorder"]["backend"] == "hunter"
     _assert_same_evidence(reference, default)
 
