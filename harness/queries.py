@@ -158,7 +158,7 @@ def entry_calls(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     chosen, seen = [], set()
     phases = role(record, "entry")
     for call in record["calls"]:
-        if call["depth"] == 0 and call["phase"] in phases and call["function"] not in seen:
+        if call["depth"] == 0 and call.get("thread", "main") == "main" and call["phase"] in phases and call["function"] not in seen:
             seen.add(call["function"])
             chosen.append(call)
     return chosen
@@ -271,7 +271,7 @@ def scale_verdict(trained: Optional[float], configured: Optional[float], archive
 def sinks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     rows = []
     for sink in record["sinks"]:
-        outside = not sink["path"].startswith("<scratch>")
+        outside = any(path and not path.startswith("<scratch>") for path in (sink["path"], sink.get("dest")))
         rows.append(dict(sink, outside=outside, by=sink["by"] or "scenario / framework (no namespace frame)"))
     return rows
 

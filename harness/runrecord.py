@@ -37,7 +37,14 @@ class Call(TypedDict):
     phase: str
     """Scenario phase running when the call started."""
     depth: int
-    """Depth within the namespace: 0 for a call made from outside it (the scenario, Keras)."""
+    """Depth within the namespace in its own thread: 0 for a call made from outside it (the
+    scenario, Keras, a thread's start)."""
+    thread: str
+    """Stable label of the thread that made it: `main`, else the thread's name with numbers as `N`
+    (`ThreadPoolExecutor-N_N`), `native` for a thread not started through `threading`."""
+    thread_n: int
+    """Which thread of the process (order of its first kept call); tells same-label threads
+    apart on the timeline only, since it may differ between runs."""
     module: str
     qualname: str
     function: str
@@ -47,7 +54,7 @@ class Call(TypedDict):
     path: Optional[str]
     line: Optional[int]
     parent: Optional[int]
-    """`i` of the innermost kept call below which it ran, or None at depth 0."""
+    """`i` of the innermost kept call of the same thread below which it ran, or None at depth 0."""
     call_line: Optional[int]
     """Line in the parent's file that made the call (or called into framework code that did)."""
     call_site: Optional[str]
@@ -114,6 +121,10 @@ class ProcessInfo(TypedDict, total=False):
     """Exit code of the process as the harness saw it."""
     timed_out: bool
     interrupted: bool
+    """Stopped by SIGINT, SIGTERM or SIGHUP while it ran (`stopped_by` names the signal)."""
+    stopped_by: Optional[str]
+    leftover_processes: int
+    """Processes of its group still running when it ended; killed before the evidence check."""
     wall_seconds: float
     stderr: str
     """`<scratch>` path of its captured stderr."""
@@ -132,6 +143,23 @@ class ProcessInfo(TypedDict, total=False):
     """User + system CPU time of the process (all its threads): less sensitive to a busy machine than wall time."""
     seconds: float
     """Seconds from its stream start to its last event."""
+    fork: Optional[int]
+    """For a child the target forked (label `<parent>/fork<N>`): N. Its stream is its own."""
+    spawn: bool
+    """True for a Python process the target spawned (label `<parent>/spawn<N>`), traced with the same guard."""
+    losses: List[Dict[str, str]]
+    """Evidence the recorder found missing: reason, phase, process (each makes the run partial)."""
+    notes: List[str]
+    """Things the reader should know (a module that renamed itself, a thread still running at the end)."""
+    torch_executed: List[Dict[str, str]]
+    """torch/lightning/mlflow modules that ran however they were loaded: module, importer, phase, process."""
+    forks: List[Dict[str, Any]]
+    """Each fork this process made: n, phase, thread, process."""
+    threads: List[str]
+    """Labels of the threads that made its kept calls."""
+    started: List[Dict[str, Any]]
+    """Programs it started (subprocess, os.exec*, os.posix_spawn, os.system): how, program (file name),
+    by (`path:line` of the innermost kept call, or None), thread, phase, process."""
 
 
 class TapDeclared(TypedDict):
@@ -243,8 +271,12 @@ class EvidenceOnly(TypedDict):
     """The target tree before and after the run; any change fails the run."""
 
     before: Dict[str, Any]
+    """Counts (`files`, `entries`) and one digest over every entry's metadata (`target.fingerprint`)."""
     after: Dict[str, Any]
     changes: List[str]
+    """One line per entry added, removed, replaced, changed, re-moded or touched (`target.compare`)."""
+    notes: List[str]
+    """What could not be compared fully: unreadable entries, names that are not UTF-8, digest budget."""
 
 
 class Failure(TypedDict):
@@ -302,6 +334,8 @@ class RunRecord(TypedDict, total=False):
     mentions: Dict[str, List[Dict[str, Any]]]
     """Term → source lines of the namespace that mention it (e.g. `intensity_scale`)."""
     torch_delta: Dict[str, Any]
+    static_skipped: List[Dict[str, str]]
+    """Files the static passes did not read (`bounded.Budget`): path, reason, pass."""
     """The PyTorch side read statically (`torchscan.scan`)."""
     archive_description: Optional[Dict[str, Any]]
     """What `inspect` says of the archive the run produced; None when none was produced."""
