@@ -231,7 +231,11 @@ class CTraceBackend(SettraceBackend):
 
         def decide(code, namespace):
             # Once per (code, globals) pair: the same two steps as settrace's global function.
-            frame = _FrameToBe(code, namespace, getframe(1))
+            try:
+                caller = getframe(1)
+            except ValueError:  # the first frame of a new thread has no caller
+                caller = None
+            frame = _FrameToBe(code, namespace, caller)
             try:
                 verdict = by_name[namespace.get("__name__")]
             except (KeyError, TypeError):
@@ -247,8 +251,16 @@ class CTraceBackend(SettraceBackend):
                 errors.seen(frame, arg)
             return local
 
-        self.tracer = module.Tracer(decide, on_call, on_return, local)
-        self.tracer.install(all_threads=self.all_threads)
+        self.tracer = tracer = module.Tracer(decide, on_call, on_return, local)
+        tracer.install(all_threads=self.all_threads)
+        self.per_thread = tracer.mechanism.startswith("C trace function")
+        if self.per_thread and self.all_threads:
+            def bootstrap(frame, event, arg):
+                # A new thread's first event: install the C function there, and filter this event too.
+                tracer.install()
+                tracer(frame, event, arg)
+
+            threading.settrace(bootstrap)
 
     def check(self) -> list[str]:
         if self.tracer.installed:
@@ -257,6 +269,8 @@ class CTraceBackend(SettraceBackend):
                 "later calls were not recorded"]
 
     def stop(self) -> None:
+        if self.per_thread and self.all_threads:
+            threading.settrace(None)
         self.tracer.uninstall()
         self.recorder.seen = self.tracer.seen
 

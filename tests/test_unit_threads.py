@@ -13,12 +13,14 @@ import sys
 import pytest
 from inprocess import record_package
 
+from harness import accel
 from harness.interpreter import supported_backends
 from harness.record import _Process
 from harness.recorder import thread_label
 from harness.summarize import PathScrubber, summarize
 
-BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")})
+BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter"),
+                               "ctrace": accel.ensure()[0] is not None})
 
 THREADS = {
     "minipkg/__init__.py": "",
