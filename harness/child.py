@@ -19,11 +19,13 @@ import time
 import traceback
 from typing import Any, Dict, Optional
 
-from . import scenario
 from .anchors import AnchorIndex
 from .configflow import ConfigWatch
 from .guard import TorchBlocker
 from .recorder import EventStream, Recorder
+from .scenarios.contract import Context, ScenarioError, ScenarioFileError
+from .scenarios.contract import load as load_scenario
+from .scenarios.contract import run as run_scenario
 from .sinks import SinkWatch
 from .summarize import PathScrubber, set_scrubber
 from .taps import TapSet
@@ -115,26 +117,33 @@ def main(config_path: str) -> int:
     recorder = Recorder(namespace, anchors, stream, local_prefixes=_local_prefixes(root, namespace, config["package"]))
     if traced:
         recorder.taps = TapSet(config.get("taps", []), stream)
-        recorder.config = ConfigWatch(config["config_global"], stream)
+        recorder.config = ConfigWatch(config["config_global"], stream) if config["config_global"] else None
         recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe).install()
     stream.emit("start", pid=os.getpid(), python=sys.version.split()[0], executable=sys.executable,
                 implementation=platform.python_implementation(), platform=platform.platform(),
                 backend=config["backend"] if traced else None, t=stream.now())
-    ctx = scenario.Context(config["package"], config["scenario_out"], config["variant"], recorder.set_phase)
+    ctx = Context(root, config["scenario_out"], config["package"], namespace, config["variant"], recorder.set_phase)
+    try:  # checked by the probe already; loaded before the recorder starts, so its top level is not traced
+        loaded = load_scenario(config["scenario"])
+        ctx.start(loaded)
+    except ScenarioFileError as error:
+        loaded = error
     backend = BACKENDS[config["backend"]](recorder) if traced else None
     started = time.perf_counter()
     code = 0
     if backend is not None:
         backend.start()
     try:
-        scenario.run(ctx, config["phases"])
+        if isinstance(loaded, ScenarioFileError):
+            raise loaded
+        run_scenario(loaded, ctx, config["phases"])
     except BaseException as error:  # noqa: BLE001 - every failure becomes evidence
         if backend is not None:
             backend.stop()
             backend = None
         code = EXIT_SCENARIO_FAILED
         stream.emit("error", phase=recorder.phase, type=type(error).__name__, message=str(error)[:2000],
-                    scenario_error=isinstance(error, scenario.ScenarioError),
+                    scenario_error=isinstance(error, ScenarioError),
                     last_call=recorder.current(), traceback=traceback.format_exc()[-8000:],
                     **_failure_site(error, anchors, recorder))
     finally:
