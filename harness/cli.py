@@ -10,6 +10,7 @@ from typing import List, Optional
 from .diff import add_arguments as diff_arguments
 from .errors import HarnessError
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
+from .scenarios.resolve import is_shipped
 
 
 def _trace_parser(sub) -> None:
@@ -65,7 +66,7 @@ def _trace(args: argparse.Namespace, argv: List[str]) -> int:
     options = Options(
         root=args.root, namespace=args.namespace, package=args.package, scenario=args.scenario, variant=args.variant,
         initiative=args.initiative, plan_phase=args.plan_phase, question=args.question,
-        scope_hints=args.scope_hints or list(DEFAULT_SCOPE_HINTS), out=args.out, timeout=args.timeout,
+        scope_hints=args.scope_hints or (list(DEFAULT_SCOPE_HINTS) if is_shipped(args.scenario) else []), out=args.out, timeout=args.timeout,
         untraced=args.untraced, backend=args.backend, python=args.python, taps=args.taps,
         replace_taps=args.replace_taps, fresh_load=args.fresh_load, config_global=args.config_global, publish=args.publish,
         command="callchain " + " ".join(shlex.quote(a) for a in argv),
