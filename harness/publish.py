@@ -37,8 +37,11 @@ def copy(report: Path, base: Path, initiative: str, plan_phase: str) -> Path:
     """Copy the report folder to `<base>/<initiative>/reports/<stamp>/<plan phase>/`; never overwrite."""
     destination = base / initiative / "reports" / report.parent.name / plan_phase
     if destination.exists():
-        raise HarnessError(f"not published: {destination} already exists (the report is kept at {report})",
-                           "remove or rename that folder, or publish the next run", exit_code=2)
+        raise HarnessError(
+            f"not published: {destination} already exists (the report is kept at {report})",
+            "remove or rename that folder, or publish the next run",
+            exit_code=2,
+        )
     destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(report, destination)
     return destination

@@ -9,9 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import callchain
-from harness import publish, scenario as tf
+
+from harness import publish
+from harness import scenario as tf
 from harness.errors import HarnessError
 from harness.scenarios import contract
 from harness.scenarios.contract import Context, ScenarioFileError, describe, load
@@ -62,7 +63,7 @@ def test_a_missing_file_is_named(tmp_path):
 
 
 def test_a_syntax_error_names_its_line(tmp_path):
-    path = write(tmp_path, "def put(ctx):\n    pass\n\nPHASES = [(\"put\", put)\nx = (\n")
+    path = write(tmp_path, 'def put(ctx):\n    pass\n\nPHASES = [("put", put)\nx = (\n')
     error = refused(path)
     assert error.file == path and error.line is not None and "syntax error" in error.problem
 
@@ -90,23 +91,26 @@ def test_a_name_shared_with_the_fresh_process_is_a_duplicate(tmp_path):
     assert "duplicate phase name 'put'" in error.problem and error.line == 5
 
 
-@pytest.mark.parametrize("text, phrase", [
-    ('def put():\n    pass\n\nPHASES = [("put", put)]\n', "must take exactly one argument"),
-    ('def put(ctx):\n    pass\n\nPHASES = [put]\n', "must be a (name, function) pair"),
-    ('def put(ctx):\n    pass\n\nPHASES = {"put": put}\n', "must be a list of (name, function) pairs"),
-    ('PHASES = []\n', "PHASES is empty"),
-    ('def put(ctx):\n    pass\n\nPHASES = [("two words", put)]\n', "must be a word"),
-    ('def put(ctx):\n    pass\n\nPHASES = [("put", put)]\nROLES = {"save": ["flush"]}\n', "unknown: ['flush']"),
-    ('def put(ctx):\n    pass\n\nPHASES = [("put", put)]\nCHAINS = [("Save", "put")]\n', "CHAINS entries"),
-    ('def put(ctx):\n    pass\n\nPHASES = [("put", put)]\nSTATE = ["x"]\n', "STATE must be a dict"),
-])
+@pytest.mark.parametrize(
+    "text, phrase",
+    [
+        ('def put():\n    pass\n\nPHASES = [("put", put)]\n', "must take exactly one argument"),
+        ("def put(ctx):\n    pass\n\nPHASES = [put]\n", "must be a (name, function) pair"),
+        ('def put(ctx):\n    pass\n\nPHASES = {"put": put}\n', "must be a list of (name, function) pairs"),
+        ("PHASES = []\n", "PHASES is empty"),
+        ('def put(ctx):\n    pass\n\nPHASES = [("two words", put)]\n', "must be a word"),
+        ('def put(ctx):\n    pass\n\nPHASES = [("put", put)]\nROLES = {"save": ["flush"]}\n', "unknown: ['flush']"),
+        ('def put(ctx):\n    pass\n\nPHASES = [("put", put)]\nCHAINS = [("Save", "put")]\n', "CHAINS entries"),
+        ('def put(ctx):\n    pass\n\nPHASES = [("put", put)]\nSTATE = ["x"]\n', "STATE must be a dict"),
+    ],
+)
 def test_malformed_phases_and_metadata(tmp_path, text, phrase):
     error = refused(write(tmp_path, text))
     assert phrase in error.problem and error.line is not None
 
 
 def test_a_file_that_raises_when_loaded_names_the_line(tmp_path):
-    path = write(tmp_path, 'import os\n\nVALUE = 1 / 0\nPHASES = []\n')
+    path = write(tmp_path, "import os\n\nVALUE = 1 / 0\nPHASES = []\n")
     error = refused(path)
     assert error.line == 3 and "ZeroDivisionError" in error.problem
 
@@ -130,7 +134,10 @@ def test_a_file_without_metadata_gets_the_defaults(tmp_path):
 
 
 def test_fresh_phases_and_declared_metadata(tmp_path):
-    path = write(tmp_path, GOOD + textwrap.dedent('''
+    path = write(
+        tmp_path,
+        GOOD
+        + textwrap.dedent("""
         def reopen(ctx):
             pass
 
@@ -138,7 +145,8 @@ def test_fresh_phases_and_declared_metadata(tmp_path):
         ROLES = {"save": ["flush"], "load": ["reopen"], "entry": ["flush", "reopen"]}
         PROCESS_TITLES = ("Writer",)
         TAPS = ["taps/store.toml"]
-        '''))
+        """),
+    )
     described = describe(load(path))
     assert [p["label"] for p in described["processes"]] == ["cycle", "fresh"]
     assert [p["title"] for p in described["processes"]] == ["Writer", "In a fresh process"]
@@ -158,18 +166,26 @@ def test_phases_run_in_order_with_state_per_context(tmp_path):
 
 
 def test_a_phase_that_raises_ends_the_run(tmp_path):
-    loaded = load(write(tmp_path, 'def boom(ctx):\n    raise KeyError("x")\n\ndef never(ctx):\n    ctx.ran = True\n\n'
-                                  'PHASES = [("boom", boom), ("never", never)]\n'))
+    loaded = load(
+        write(
+            tmp_path,
+            'def boom(ctx):\n    raise KeyError("x")\n\ndef never(ctx):\n    ctx.ran = True\n\n'
+            'PHASES = [("boom", boom), ("never", never)]\n',
+        )
+    )
     ctx = Context("", "", "pkg", "pkg", "default", lambda name: None)
     with pytest.raises(KeyError):
         contract.run(loaded, ctx, ["boom", "never"])
     assert not hasattr(ctx, "ran")
 
 
-@pytest.mark.parametrize("module, variant, cycle", [
-    ("harness.scenarios.tf_persistence", "default", tf.CYCLE),
-    ("harness.scenarios.tf_persistence_train", "train", tf.TRAIN_CYCLE),
-])
+@pytest.mark.parametrize(
+    "module, variant, cycle",
+    [
+        ("harness.scenarios.tf_persistence", "default", tf.CYCLE),
+        ("harness.scenarios.tf_persistence_train", "train", tf.TRAIN_CYCLE),
+    ],
+)
 def test_the_shipped_scenario_describes_itself_as_before(module, variant, cycle):
     """The file form of tf-persistence carries the roles, chains, processes and prose the
     renderers had from harness/scenario.py."""

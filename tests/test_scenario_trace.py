@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import callchain, load_run, report_of
 from helpers import body, def_lines
 
@@ -18,8 +17,16 @@ pytestmark = pytest.mark.slow  # traced subprocesses
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 QUESTION = "Which file does the store's flush write, and from which line?"
-DELIVERABLES = ("callchain/static.md", "callchain/diagram.mmd", "callgraph/dynamic.txt", "trace/tap_points.md",
-                "trace/run.json", "trace/trace.json", "summary.md", "env/trace_env.json")
+DELIVERABLES = (
+    "callchain/static.md",
+    "callchain/diagram.mmd",
+    "callgraph/dynamic.txt",
+    "trace/tap_points.md",
+    "trace/run.json",
+    "trace/trace.json",
+    "summary.md",
+    "env/trace_env.json",
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +35,26 @@ def store_run(tmp_path_factory):
     root = shutil.copytree(FIXTURES / "jsonstore_root", tmp / "root")
     scenario = shutil.copy(FIXTURES / "jsonstore_scenario.py", tmp / "scenario.py")
     shutil.copy(FIXTURES / "jsonstore_taps.toml", tmp / "jsonstore_taps.toml")
-    done = callchain("trace", "--root", str(root), "--package", "jsonstore", "--scenario", str(scenario),
-                     "--question", QUESTION, "--initiative", "STORE-001", "--plan-phase", "phase_a",
-                     "--publish", "plans/active", "--out", str(tmp / "out"), timeout=300)
+    done = callchain(
+        "trace",
+        "--root",
+        str(root),
+        "--package",
+        "jsonstore",
+        "--scenario",
+        str(scenario),
+        "--question",
+        QUESTION,
+        "--initiative",
+        "STORE-001",
+        "--plan-phase",
+        "phase_a",
+        "--publish",
+        "plans/active",
+        "--out",
+        str(tmp / "out"),
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return root, report_of(done), tmp / "out"
 
@@ -88,11 +112,23 @@ def test_publish_copies_the_report_into_the_target_after_the_check(store_run):
 def test_a_phase_that_raises_keeps_a_partial_report(tmp_path):
     root = shutil.copytree(FIXTURES / "jsonstore_root", tmp_path / "root")
     scenario = tmp_path / "boom.py"
-    scenario.write_text("def put(ctx):\n    import jsonstore\n    jsonstore.Store('x').put('a', 1)\n\n"
-                        "def boom(ctx):\n    raise RuntimeError('no flush today')\n\n"
-                        "PHASES = [('put', put), ('boom', boom)]\n")
-    done = callchain("trace", "--root", str(root), "--package", "jsonstore", "--scenario", str(scenario),
-                     "--out", str(tmp_path / "out"), timeout=300)
+    scenario.write_text(
+        "def put(ctx):\n    import jsonstore\n    jsonstore.Store('x').put('a', 1)\n\n"
+        "def boom(ctx):\n    raise RuntimeError('no flush today')\n\n"
+        "PHASES = [('put', put), ('boom', boom)]\n"
+    )
+    done = callchain(
+        "trace",
+        "--root",
+        str(root),
+        "--package",
+        "jsonstore",
+        "--scenario",
+        str(scenario),
+        "--out",
+        str(tmp_path / "out"),
+        timeout=300,
+    )
     assert done.returncode == 3 and "no flush today" in done.stderr and "phase 'boom'" in done.stderr
     assert "report (partial)" in done.stderr and "Traceback" not in done.stderr
 
@@ -100,8 +136,22 @@ def test_a_phase_that_raises_keeps_a_partial_report(tmp_path):
 def test_a_hanging_phase_stops_at_the_timeout(tmp_path):
     root = shutil.copytree(FIXTURES / "jsonstore_root", tmp_path / "root")
     scenario = tmp_path / "hang.py"
-    scenario.write_text("import time\n\ndef put(ctx):\n    import jsonstore\n    jsonstore.Store('x')\n\n"
-                        "def hang(ctx):\n    time.sleep(600)\n\nPHASES = [('put', put), ('hang', hang)]\n")
-    done = callchain("trace", "--root", str(root), "--package", "jsonstore", "--scenario", str(scenario),
-                     "--timeout", "5", "--out", str(tmp_path / "out"), timeout=300)
+    scenario.write_text(
+        "import time\n\ndef put(ctx):\n    import jsonstore\n    jsonstore.Store('x')\n\n"
+        "def hang(ctx):\n    time.sleep(600)\n\nPHASES = [('put', put), ('hang', hang)]\n"
+    )
+    done = callchain(
+        "trace",
+        "--root",
+        str(root),
+        "--package",
+        "jsonstore",
+        "--scenario",
+        str(scenario),
+        "--timeout",
+        "5",
+        "--out",
+        str(tmp_path / "out"),
+        timeout=300,
+    )
     assert done.returncode == 3 and "did not finish within 5 s" in done.stderr

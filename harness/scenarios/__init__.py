@@ -7,10 +7,8 @@ path to a `.py` file or a `module:attribute`. The harness process never imports 
 
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 # Shipped scenario name → variant → the module that implements it.
-SHIPPED: Dict[str, Dict[str, str]] = {
+SHIPPED: dict[str, dict[str, str]] = {
     "tf-persistence": {
         "default": "harness.scenarios.tf_persistence",
         "trainflow": "harness.scenarios.tf_persistence",
@@ -20,7 +18,7 @@ SHIPPED: Dict[str, Dict[str, str]] = {
 DEFAULT_SCENARIO = "tf-persistence"
 
 
-def shipped_source(name: str, variant: str) -> Optional[str]:
+def shipped_source(name: str, variant: str) -> str | None:
     """The module of a shipped scenario's variant; None when `name` is not a shipped scenario."""
     variants = SHIPPED.get(name)
     if variants is None:

@@ -26,7 +26,8 @@ import os
 import re
 import sys
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 PHASE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # Roles the renderers place phases by; a file may add others (they are carried, not used).
@@ -42,11 +43,11 @@ class ScenarioError(Exception):
 class ScenarioFileError(Exception):
     """A scenario file that cannot be run: where (file, line) and what is wrong."""
 
-    def __init__(self, file: str, line: Optional[int], problem: str) -> None:
+    def __init__(self, file: str, line: int | None, problem: str) -> None:
         super().__init__(f"{file}{f':{line}' if line else ''}: {problem}")
         self.file, self.line, self.problem = file, line, problem
 
-    def as_data(self) -> Dict[str, Any]:
+    def as_data(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "problem": self.problem}
 
 
@@ -56,8 +57,9 @@ class Context:
     Any attribute may be set on it to carry state from one phase to the next (in the same
     process; a fresh process starts with a fresh context)."""
 
-    def __init__(self, root: str, out: str, package: str, namespace: str, variant: str,
-                 set_phase: Callable[[str], None]) -> None:
+    def __init__(
+        self, root: str, out: str, package: str, namespace: str, variant: str, set_phase: Callable[[str], None]
+    ) -> None:
         self.root = root
         self.out = out
         self.package = package
@@ -65,9 +67,9 @@ class Context:
         self.variant = variant
         self.set_phase = set_phase  # start a sub-phase: the calls after it are grouped under `name`
         self.phase = ""  # the phase running (set before each phase function is called)
-        self.gaps: List[Dict[str, str]] = []
+        self.gaps: list[dict[str, str]] = []
 
-    def start(self, scenario: "Scenario") -> "Context":
+    def start(self, scenario: Scenario) -> Context:
         """Give the context the scenario's `STATE` (initial attributes, a fresh copy per process)."""
         for name, value in copy.deepcopy(dict(scenario.get("STATE") or {})).items():
             setattr(self, name, value)
@@ -81,8 +83,14 @@ class Context:
 class Scenario:
     """A loaded, checked scenario: its phases by process, and the object that declared them."""
 
-    def __init__(self, source: str, file: str, obj: Any, phases: List[Tuple[str, Callable[..., Any]]],
-                 fresh: List[Tuple[str, Callable[..., Any]]]) -> None:
+    def __init__(
+        self,
+        source: str,
+        file: str,
+        obj: Any,
+        phases: list[tuple[str, Callable[..., Any]]],
+        fresh: list[tuple[str, Callable[..., Any]]],
+    ) -> None:
         self.source, self.file, self.obj = source, file, obj
         self.phases, self.fresh = phases, fresh
         self.functions = dict(phases + fresh)
@@ -101,13 +109,16 @@ def load(source: str) -> Scenario:
     attribute = source.rsplit(":", 1)[1] if _is_module_ref(source) and ":" in source else None
     phases = _phases(obj, "PHASES", file, tree, attribute, required=True)
     fresh = _phases(obj, "FRESH_PHASES", file, tree, attribute, required=False)
-    seen: Dict[str, str] = {}
+    seen: dict[str, str] = {}
     for list_name, entries in (("PHASES", phases), ("FRESH_PHASES", fresh)):
         for index, (name, _) in enumerate(entries):
             if name in seen:
-                raise ScenarioFileError(file, _element_line(tree, list_name, index, attribute),
-                                        f"duplicate phase name {name!r} (already in {seen[name]}); "
-                                        "phase names must be unique across PHASES and FRESH_PHASES")
+                raise ScenarioFileError(
+                    file,
+                    _element_line(tree, list_name, index, attribute),
+                    f"duplicate phase name {name!r} (already in {seen[name]}); "
+                    "phase names must be unique across PHASES and FRESH_PHASES",
+                )
             seen[name] = list_name
     scenario = Scenario(source, file, obj, phases, fresh)
     _check_metadata(scenario, tree, attribute)
@@ -120,12 +131,14 @@ def _is_module_ref(source: str) -> bool:
     return not head.endswith(".py") and "/" not in head and os.sep not in head and bool(re.fullmatch(r"[\w.]+", head))
 
 
-def _import(source: str) -> Tuple[str, Any]:
+def _import(source: str) -> tuple[str, Any]:
     if _is_module_ref(source):
         return _import_module(source)
     path = os.path.abspath(os.path.expanduser(source))
     if not os.path.isfile(path):
-        raise ScenarioFileError(source, None, "no such scenario file (pass a .py file, module:attribute, or a shipped name)")
+        raise ScenarioFileError(
+            source, None, "no such scenario file (pass a .py file, module:attribute, or a shipped name)"
+        )
     _compile(path)
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     if spec is None or spec.loader is None:
@@ -136,7 +149,7 @@ def _import(source: str) -> Tuple[str, Any]:
     return path, module
 
 
-def _import_module(source: str) -> Tuple[str, Any]:
+def _import_module(source: str) -> tuple[str, Any]:
     name, _, attribute = source.partition(":")
     try:
         found = importlib.util.find_spec(name)
@@ -177,7 +190,7 @@ def _execute(run: Callable[[], Any], path: str) -> Any:
         raise ScenarioFileError(path, line, f"raised {type(error).__name__} when loaded: {error}") from None
 
 
-def _tree(file: str) -> Optional[ast.Module]:
+def _tree(file: str) -> ast.Module | None:
     try:
         with open(file, "rb") as handle:
             return ast.parse(handle.read(), file)
@@ -188,8 +201,9 @@ def _tree(file: str) -> Optional[ast.Module]:
 # -- checking ---------------------------------------------------------------------------
 
 
-def _phases(obj: Any, list_name: str, file: str, tree: Optional[ast.Module], attribute: Optional[str],
-            required: bool) -> List[Tuple[str, Callable[..., Any]]]:
+def _phases(
+    obj: Any, list_name: str, file: str, tree: ast.Module | None, attribute: str | None, required: bool
+) -> list[tuple[str, Callable[..., Any]]]:
     """`PHASES` / `FRESH_PHASES` as checked `(name, function)` pairs."""
     value = getattr(obj, list_name, None)
     line = _assign_line(tree, list_name, attribute)
@@ -198,20 +212,27 @@ def _phases(obj: Any, list_name: str, file: str, tree: Optional[ast.Module], att
             raise ScenarioFileError(file, None, "defines no PHASES (an ordered list of (name, function) pairs)")
         return []
     if isinstance(value, (str, bytes, dict)) or not isinstance(value, Sequence):
-        raise ScenarioFileError(file, line, f"{list_name} must be a list of (name, function) pairs, not {type(value).__name__}")
+        raise ScenarioFileError(
+            file, line, f"{list_name} must be a list of (name, function) pairs, not {type(value).__name__}"
+        )
     if required and not value:
         raise ScenarioFileError(file, line, "PHASES is empty: a scenario needs at least one phase")
     checked = []
     for index, entry in enumerate(value):
         where = _element_line(tree, list_name, index, attribute) or line
         if not isinstance(entry, (tuple, list)) or len(entry) != 2:
-            raise ScenarioFileError(file, where, f"{list_name}[{index}] must be a (name, function) pair, got {entry!r:.80}")
+            raise ScenarioFileError(
+                file, where, f"{list_name}[{index}] must be a (name, function) pair, got {entry!r:.80}"
+            )
         name, function = entry
         if not isinstance(name, str) or not PHASE_NAME.match(name):
             raise ScenarioFileError(file, where, f"phase name {name!r} must be a word (letters, digits, _ . -)")
         if not callable(function):
-            raise ScenarioFileError(file, where, f"phase {name!r} is not callable ({type(function).__name__}); "
-                                                 "give a function that takes ctx")
+            raise ScenarioFileError(
+                file,
+                where,
+                f"phase {name!r} is not callable ({type(function).__name__}); give a function that takes ctx",
+            )
         if not _takes_one(function):
             raise ScenarioFileError(file, where, f"phase {name!r} must take exactly one argument, ctx")
         checked.append((name, function))
@@ -228,46 +249,70 @@ def _takes_one(function: Callable[..., Any]) -> bool:
     return True
 
 
-def _check_metadata(scenario: Scenario, tree: Optional[ast.Module], attribute: Optional[str]) -> None:
+def _check_metadata(scenario: Scenario, tree: ast.Module | None, attribute: str | None) -> None:
     """Roles and chains may only name phases the scenario has."""
     names = set(scenario.functions)
     roles = scenario.get("ROLES")
     if roles is not None:
         if not isinstance(roles, dict):
-            raise ScenarioFileError(scenario.file, _assign_line(tree, "ROLES", attribute), "ROLES must be a dict: role → list of phase names")
+            raise ScenarioFileError(
+                scenario.file,
+                _assign_line(tree, "ROLES", attribute),
+                "ROLES must be a dict: role → list of phase names",
+            )
         for role, phases in roles.items():
             unknown = [p for p in _names(phases) if p not in names]
             if unknown or isinstance(phases, str):
-                raise ScenarioFileError(scenario.file, _assign_line(tree, "ROLES", attribute),
-                                        f"ROLES[{role!r}] must list phase names of this scenario; unknown: {unknown or phases!r}")
+                raise ScenarioFileError(
+                    scenario.file,
+                    _assign_line(tree, "ROLES", attribute),
+                    f"ROLES[{role!r}] must list phase names of this scenario; unknown: {unknown or phases!r}",
+                )
     state = scenario.get("STATE")
-    if state is not None and not (isinstance(state, dict) and all(isinstance(k, str) and k.isidentifier() for k in state)):
-        raise ScenarioFileError(scenario.file, _assign_line(tree, "STATE", attribute),
-                                "STATE must be a dict of attribute name → initial value")
+    if state is not None and not (
+        isinstance(state, dict) and all(isinstance(k, str) and k.isidentifier() for k in state)
+    ):
+        raise ScenarioFileError(
+            scenario.file,
+            _assign_line(tree, "STATE", attribute),
+            "STATE must be a dict of attribute name → initial value",
+        )
     chains = scenario.get("CHAINS")
     if chains is not None:
         for chain in chains:
-            if not (isinstance(chain, (tuple, list)) and len(chain) == 2 and isinstance(chain[0], str)) or \
-                    isinstance(chain[1], str) or any(p not in names for p in _names(chain[1])):
-                raise ScenarioFileError(scenario.file, _assign_line(tree, "CHAINS", attribute),
-                                        f"CHAINS entries must be (title, [phase names of this scenario]), got {chain!r:.80}")
+            if (
+                not (isinstance(chain, (tuple, list)) and len(chain) == 2 and isinstance(chain[0], str))
+                or isinstance(chain[1], str)
+                or any(p not in names for p in _names(chain[1]))
+            ):
+                raise ScenarioFileError(
+                    scenario.file,
+                    _assign_line(tree, "CHAINS", attribute),
+                    f"CHAINS entries must be (title, [phase names of this scenario]), got {chain!r:.80}",
+                )
 
 
-def _names(value: Any) -> List[str]:
+def _names(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
-def _assign_node(tree: Optional[ast.Module], name: str, attribute: Optional[str]) -> Optional[ast.AST]:
+def _assign_node(tree: ast.Module | None, name: str, attribute: str | None) -> ast.AST | None:
     """The top-level (or, for `module:attribute`, the class body's) assignment of `name`."""
     if tree is None:
         return None
-    bodies: List[List[ast.stmt]] = [tree.body]
+    bodies: list[list[ast.stmt]] = [tree.body]
     if attribute:
         bodies = [n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == attribute] + bodies
     for body in bodies:
         found = None
         for node in body:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AnnAssign)
+                else []
+            )
             if any(isinstance(t, ast.Name) and t.id == name for t in targets):
                 found = node  # the last assignment wins, as at run time
         if found is not None:
@@ -275,12 +320,12 @@ def _assign_node(tree: Optional[ast.Module], name: str, attribute: Optional[str]
     return None
 
 
-def _assign_line(tree: Optional[ast.Module], name: str, attribute: Optional[str]) -> Optional[int]:
+def _assign_line(tree: ast.Module | None, name: str, attribute: str | None) -> int | None:
     node = _assign_node(tree, name, attribute)
     return getattr(node, "lineno", None)
 
 
-def _element_line(tree: Optional[ast.Module], name: str, index: int, attribute: Optional[str]) -> Optional[int]:
+def _element_line(tree: ast.Module | None, name: str, index: int, attribute: str | None) -> int | None:
     """The line of element `index` of a literal list assigned to `name` (else the assignment's)."""
     node = _assign_node(tree, name, attribute)
     value = getattr(node, "value", None)
@@ -292,7 +337,7 @@ def _element_line(tree: Optional[ast.Module], name: str, index: int, attribute: 
 # -- describing -------------------------------------------------------------------------
 
 
-def describe(scenario: Scenario) -> Dict[str, Any]:
+def describe(scenario: Scenario) -> dict[str, Any]:
     """Everything the harness and the renderers need, as plain data, defaults filled in.
 
     No save/load roles unless the file declares them (those report sections then say "not
@@ -304,7 +349,7 @@ def describe(scenario: Scenario) -> Dict[str, Any]:
     chains = scenario.get("CHAINS")
     chains = [(str(t), _names(p)) for t, p in chains] if chains is not None else [(n, [n]) for n in names]
     declared = [str(t) for t in scenario.get("PROCESS_TITLES") or ()]
-    titles = declared + list(DEFAULT_TITLES[len(declared):])
+    titles = declared + list(DEFAULT_TITLES[len(declared) :])
     processes = [{"label": "cycle", "title": titles[0], "phases": [n for n, _ in scenario.phases]}]
     if scenario.fresh:
         processes.append({"label": "fresh", "title": titles[1], "phases": [n for n, _ in scenario.fresh]})
@@ -312,11 +357,19 @@ def describe(scenario: Scenario) -> Dict[str, Any]:
     variants = scenario.get("VARIANTS")
     config_global = scenario.get("CONFIG_GLOBAL")
     return {
-        "source": scenario.source, "file": scenario.file,
-        "roles": roles, "chains": [{"title": t, "phases": p} for t, p in chains], "processes": processes,
-        "order": str(order), "why": str(scenario.get("WHY") or _docstring(scenario) or
-                                         f"these are the phases the scenario `{os.path.basename(scenario.file)}` declares."),
-        "taps": _taps(scenario), "contract": bool(scenario.get("CONTRACT", False)),
+        "source": scenario.source,
+        "file": scenario.file,
+        "roles": roles,
+        "chains": [{"title": t, "phases": p} for t, p in chains],
+        "processes": processes,
+        "order": str(order),
+        "why": str(
+            scenario.get("WHY")
+            or _docstring(scenario)
+            or f"these are the phases the scenario `{os.path.basename(scenario.file)}` declares."
+        ),
+        "taps": _taps(scenario),
+        "contract": bool(scenario.get("CONTRACT", False)),
         "variants": [str(v) for v in variants] if variants is not None else None,
         "config_global": str(config_global) if config_global is not None else None,
     }
@@ -330,7 +383,7 @@ def _docstring(scenario: Scenario) -> str:
     return " ".join(first.split())
 
 
-def _taps(scenario: Scenario) -> List[str]:
+def _taps(scenario: Scenario) -> list[str]:
     """`TAPS`: tap files, relative to the scenario file."""
     base = os.path.dirname(scenario.file)
     return [os.path.normpath(os.path.join(base, os.path.expanduser(str(p)))) for p in scenario.get("TAPS") or ()]

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
-from typing import Any, Dict, List
+from typing import Any
 
 from ..errors import HarnessError
 from ..workspace import HARNESS_PARENT
@@ -26,7 +26,9 @@ def source_of(name: str, variant: str) -> str:
     """What the probe and the traced process load for `--scenario NAME --variant V`."""
     source = shipped_source(name, variant)
     if source == "":
-        raise HarnessError(f"unknown variant {variant!r} of scenario {name!r}", f"use one of: {', '.join(SHIPPED[name])}")
+        raise HarnessError(
+            f"unknown variant {variant!r} of scenario {name!r}", f"use one of: {', '.join(SHIPPED[name])}"
+        )
     return source if source is not None else name
 
 
@@ -34,7 +36,7 @@ def is_shipped(name: str) -> bool:
     return name in SHIPPED
 
 
-def probe(name: str, variant: str, root: str, python: str) -> Dict[str, Any]:
+def probe(name: str, variant: str, root: str, python: str) -> dict[str, Any]:
     """Check the scenario and describe it (contract.describe), or raise a HarnessError naming file and line."""
     source = source_of(name, variant)
     if shipped_source(name, variant) is None and not _looks_like_module(source):
@@ -43,11 +45,19 @@ def probe(name: str, variant: str, root: str, python: str) -> Dict[str, Any]:
         result = os.path.join(folder, "result.json")
         probe_env = _env(folder)
         try:
-            completed = subprocess.run([python, "-m", "harness.scenarios.probe", source, root, result], cwd=folder,
-                                       env=probe_env, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT)
+            completed = subprocess.run(
+                [python, "-m", "harness.scenarios.probe", source, root, result],
+                cwd=folder,
+                env=probe_env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=PROBE_TIMEOUT,
+            )
         except subprocess.TimeoutExpired:
-            raise HarnessError(f"the scenario {name} did not finish loading within {PROBE_TIMEOUT:g} s",
-                               "a scenario file's top level must only define phases; do the work inside them") from None
+            raise HarnessError(
+                f"the scenario {name} did not finish loading within {PROBE_TIMEOUT:g} s",
+                "a scenario file's top level must only define phases; do the work inside them",
+            ) from None
         try:
             with open(result, encoding="utf-8") as handle:
                 answer = json.load(handle)
@@ -58,23 +68,31 @@ def probe(name: str, variant: str, root: str, python: str) -> Dict[str, Any]:
         error = answer["error"]
         where = error["file"] + (f":{error['line']}" if error.get("line") else "")
         raise HarnessError(f"bad scenario {where}: {error['problem']}", FIX)
-    described: Dict[str, Any] = answer["scenario"]
-    variants: List[str] | None = described.get("variants")
+    described: dict[str, Any] = answer["scenario"]
+    variants: list[str] | None = described.get("variants")
     if variants is not None and variant not in variants:
         raise HarnessError(f"the scenario {name} has no variant {variant!r}", f"use one of: {', '.join(variants)}")
     described["load"] = source  # what the traced process loads (a module, or an absolute path)
     return described
 
 
-def record_info(described: Dict[str, Any], name: str, variant: str, ran: List[str]) -> Dict[str, Any]:
+def record_info(described: dict[str, Any], name: str, variant: str, ran: list[str]) -> dict[str, Any]:
     """The scenario as the run record carries it (runrecord.ScenarioInfo): every phase name a renderer may need."""
-    return {"name": name, "variant": variant, "phases": ran, "roles": described["roles"],
-            "order": described["order"], "why": described["why"], "chains": described["chains"],
-            "processes": described["processes"], "source": described["load"] if is_shipped(name) else name,
-            "contract": described["contract"]}
+    return {
+        "name": name,
+        "variant": variant,
+        "phases": ran,
+        "roles": described["roles"],
+        "order": described["order"],
+        "why": described["why"],
+        "chains": described["chains"],
+        "processes": described["processes"],
+        "source": described["load"] if is_shipped(name) else name,
+        "contract": described["contract"],
+    }
 
 
-def _env(folder: str) -> Dict[str, str]:
+def _env(folder: str) -> dict[str, str]:
     """The probe's environment: the harness importable, bytecode and temporary files kept out of the way."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", TMPDIR=folder)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HARNESS_PARENT), env.get("PYTHONPATH")]))
@@ -84,4 +102,9 @@ def _env(folder: str) -> Dict[str, str]:
 
 def _looks_like_module(source: str) -> bool:
     head = source.split(":", 1)[0]
-    return not os.path.exists(source) and not head.endswith(".py") and "/" not in head and head.replace(".", "").replace("_", "").isalnum()
+    return (
+        not os.path.exists(source)
+        and not head.endswith(".py")
+        and "/" not in head
+        and head.replace(".", "").replace("_", "").isalnum()
+    )

@@ -9,7 +9,8 @@ listed in the contract's form. Variant `default` saves with
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from harness import scenario as tf
 
@@ -23,7 +24,7 @@ WHY = tf.WHY
 PROCESS_TITLES = tuple(p["title"] for p in tf.PROCESSES)
 
 
-def phases_of(names: Tuple[str, ...]) -> List[Tuple[str, Callable[[Any], None]]]:
+def phases_of(names: tuple[str, ...]) -> list[tuple[str, Callable[[Any], None]]]:
     """The phase functions of harness/scenario.py by name (`setup` and `fresh-import` import
     what could not be imported before setup themselves)."""
     return [(name, tf.PHASES[name]) for name in names]
