@@ -164,12 +164,18 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
 
     write_report(run.report, run_record)
     failure = run_record["failure"]
-    published = None
-    if publish_to is not None and not run_record["evidence_only"]["changes"]:
-        published = publish.copy(run.report, publish_to, options.initiative, options.plan_phase)
+    published, refused = None, None
+    if publish_to is not None and not run_record["evidence_only"]["changes"]:  # after the evidence check, never before
+        try:
+            published = publish.copy(run.report, publish_to, options.initiative, options.plan_phase)
+        except HarnessError as error:
+            refused = error
     if failure:
         where = f"\n  report (partial): {run.report}" + (f"\n  published: {published}" if published else "")
+        where += f"\n  {refused.problem}" if refused else ""
         raise HarnessError(failure["problem"], failure["fix"] + where, exit_code=failure["exit_code"])
+    if refused:
+        raise refused
     return (published or run.report), run_record
 
 

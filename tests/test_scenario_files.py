@@ -243,3 +243,8 @@ def test_publish_copies_once_and_never_over_a_folder(tmp_path):
     assert (copied / "summary.md").read_text() == "# s\n" and (copied / "trace").is_dir()
     with pytest.raises(HarnessError, match="already exists"):
         publish.copy(report, base, "INIT", "phase_x")
+
+
+def test_the_recorder_marks_are_reserved_names(tmp_path):
+    error = refused(write(tmp_path, 'def put(ctx):\n    pass\n\nPHASES = [("end", put)]\n'))
+    assert "'end' is reserved" in error.problem and error.line == 4

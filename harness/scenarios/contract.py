@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 PHASE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+RESERVED = ("start", "end")  # the recorder's marks before the first phase and after the last
 # Roles the renderers place phases by; a file may add others (they are carried, not used).
 KNOWN_ROLES = ("entry", "build", "data", "train", "save", "load", "fresh-load", "import")
 DEFAULT_TITLES = ("In the traced process", "In a fresh process")
@@ -227,6 +228,8 @@ def _phases(
         name, function = entry
         if not isinstance(name, str) or not PHASE_NAME.match(name):
             raise ScenarioFileError(file, where, f"phase name {name!r} must be a word (letters, digits, _ . -)")
+        if name in RESERVED:
+            raise ScenarioFileError(file, where, f"phase name {name!r} is reserved; choose another name")
         if not callable(function):
             raise ScenarioFileError(
                 file,
