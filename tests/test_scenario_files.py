@@ -248,3 +248,17 @@ def test_publish_copies_once_and_never_over_a_folder(tmp_path):
 def test_the_recorder_marks_are_reserved_names(tmp_path):
     error = refused(write(tmp_path, 'def put(ctx):\n    pass\n\nPHASES = [("end", put)]\n'))
     assert "'end' is reserved" in error.problem and error.line == 4
+
+
+def test_module_attribute_names_a_class_carrying_the_contract(tmp_path, monkeypatch):
+    (tmp_path / "questions_mod.py").write_text(
+        'def _put(ctx):\n    ctx.done = True\n\n\nclass Probe:\n    """Scale the probe."""\n\n'
+        '    PHASES = [("put", _put)]\n    ROLES = {"entry": ["put"], "save": ["put"]}\n\n\n'
+        'class Broken:\n    PHASES = [("put", 3)]\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    described = describe(load("questions_mod:Probe"))
+    assert described["roles"]["save"] == ["put"] and described["why"] == "Scale the probe."
+    error = refused("questions_mod:Broken")
+    assert error.line == 13 and "not callable" in error.problem
+    sys.modules.pop("questions_mod", None)
