@@ -280,6 +280,12 @@ def _check_metadata(scenario: Scenario, tree: ast.Module | None, attribute: str 
             _assign_line(tree, "STATE", attribute),
             "STATE must be a dict of attribute name → initial value",
         )
+    try:
+        copy.deepcopy(state)
+    except Exception as error:  # noqa: BLE001 - every process gets its own copy, so it must copy
+        raise ScenarioFileError(
+            scenario.file, _assign_line(tree, "STATE", attribute), f"STATE cannot be copied for each process: {error}"
+        ) from None
     chains = scenario.get("CHAINS")
     if chains is not None:
         for chain in chains:
