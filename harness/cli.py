@@ -11,6 +11,7 @@ from .diff import add_arguments as diff_arguments
 from .errors import HarnessError
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
 from .scenarios.resolve import is_shipped
+from .stop import Stopped, adopt_orphans
 
 
 def _trace_parser(sub) -> None:
@@ -71,6 +72,7 @@ def _trace(args: argparse.Namespace, argv: List[str]) -> int:
         replace_taps=args.replace_taps, fresh_load=args.fresh_load, config_global=args.config_global, publish=args.publish,
         command="callchain " + " ".join(shlex.quote(a) for a in argv),
     )
+    adopt_orphans()  # a process the target detaches from its group can still be ended
     report, record = trace(options)
     print(f"calls kept: {record['events']['kept']}, status: {record['status']}")
     print(report)
@@ -117,6 +119,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Stopped as stop:  # a second stop signal while the report was being written
+        print(f"error: interrupted by {stop} before the report was complete", file=sys.stderr)
+        return stop.exit_code
 
 
 if __name__ == "__main__":
