@@ -19,7 +19,10 @@ from ..workspace import HARNESS_PARENT
 from . import SHIPPED, shipped_source
 
 PROBE_TIMEOUT = 120.0
-FIX = "a scenario file defines PHASES = [(name, function), ...]; see README, 'Ask your own question'"
+FIX = (
+    "--scenario takes a shipped name (" + ", ".join(SHIPPED) + "), a .py file or module:attribute that defines "
+    "PHASES = [(name, function), ...]; see README, 'Ask your own question'"
+)
 
 
 def source_of(name: str, variant: str) -> str:
