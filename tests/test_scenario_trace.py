@@ -155,3 +155,25 @@ def test_a_hanging_phase_stops_at_the_timeout(tmp_path):
         timeout=300,
     )
     assert done.returncode == 3 and "did not finish within 5 s" in done.stderr
+
+
+def test_the_shipped_file_imports_after_setup_what_needs_it(tmp_path):
+    """A revision that builds models at import (torchapi-devel): the shipped scenario file
+    imports such a module again after setup, in both processes, and says so in the gaps."""
+    from helpers import tiny_target
+
+    model = (
+        "from ptycho import params\n\nif params.cfg['N'] != 64:\n    raise ValueError('N is not set up yet')\n\n\n"
+        "def create_model_with_gridsize(gridsize, N):\n    return ('autoencoder', 'diffraction_to_obj')\n"
+    )
+    root = tiny_target(tmp_path / "target", {"ptycho/model.py": model})
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = load_run(report_of(done))
+    phases = [(p["process"], p["name"]) for p in record["phases"]]
+    assert ("cycle", "import-after-setup") in phases and ("fresh", "fresh-setup") in phases
+    assert ("fresh", "fresh-import-after-setup") in phases
+    assert phases.index(("cycle", "setup")) + 1 == phases.index(("cycle", "import-after-setup"))
+    gaps = [gap["missing"] for process in record["processes"] for gap in process["gaps"]]
+    assert "ptycho.model importable before setup" in gaps
+    assert "a fresh process that can import the package without setup" in gaps
