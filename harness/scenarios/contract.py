@@ -107,7 +107,7 @@ def load(source: str) -> Scenario:
     """Import a scenario (`path/to/file.py`, `module`, or `module:attribute`) and check it."""
     file, obj = _import(source)
     tree = _tree(file)
-    attribute = source.rsplit(":", 1)[1] if _is_module_ref(source) and ":" in source else None
+    attribute = source.rsplit(":", 1)[1] if is_module_ref(source) and ":" in source else None
     phases = _phases(obj, "PHASES", file, tree, attribute, required=True)
     fresh = _phases(obj, "FRESH_PHASES", file, tree, attribute, required=False)
     seen: dict[str, str] = {}
@@ -126,14 +126,14 @@ def load(source: str) -> Scenario:
     return scenario
 
 
-def _is_module_ref(source: str) -> bool:
+def is_module_ref(source: str) -> bool:
     """`pkg.module` or `pkg.module:attr` (not a path to a .py file)."""
     head = source.split(":", 1)[0] if not os.path.exists(source) else source
     return not head.endswith(".py") and "/" not in head and os.sep not in head and bool(re.fullmatch(r"[\w.]+", head))
 
 
 def _import(source: str) -> tuple[str, Any]:
-    if _is_module_ref(source):
+    if is_module_ref(source):
         return _import_module(source)
     path = os.path.abspath(os.path.expanduser(source))
     if not os.path.isfile(path):

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import HarnessError
 from ..workspace import HARNESS_PARENT
 from . import SHIPPED, shipped_source
+from .contract import is_module_ref
 
 PROBE_TIMEOUT = 120.0
 FIX = (
@@ -42,7 +43,7 @@ def is_shipped(name: str) -> bool:
 def probe(name: str, variant: str, root: str, python: str) -> dict[str, Any]:
     """Check the scenario and describe it (contract.describe), or raise a HarnessError naming file and line."""
     source = source_of(name, variant)
-    if shipped_source(name, variant) is None and not _looks_like_module(source):
+    if shipped_source(name, variant) is None and not is_module_ref(source):
         source = os.path.abspath(os.path.expanduser(source))
     with tempfile.TemporaryDirectory(prefix="callchain-probe-") as folder:
         result = os.path.join(folder, "result.json")
@@ -101,13 +102,3 @@ def _env(folder: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HARNESS_PARENT), env.get("PYTHONPATH")]))
     env.pop("PYTHONHUNTER", None)
     return env
-
-
-def _looks_like_module(source: str) -> bool:
-    head = source.split(":", 1)[0]
-    return (
-        not os.path.exists(source)
-        and not head.endswith(".py")
-        and "/" not in head
-        and head.replace(".", "").replace("_", "").isalnum()
-    )
