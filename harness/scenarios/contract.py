@@ -59,7 +59,14 @@ class Context:
     process; a fresh process starts with a fresh context)."""
 
     def __init__(
-        self, root: str, out: str, package: str, namespace: str, variant: str, set_phase: Callable[[str], None]
+        self,
+        root: str,
+        out: str,
+        package: str,
+        namespace: str,
+        variant: str,
+        set_phase: Callable[[str], None],
+        state: dict[str, Any] | None = None,
     ) -> None:
         self.root = root
         self.out = out
@@ -69,10 +76,12 @@ class Context:
         self.set_phase = set_phase  # start a sub-phase: the calls after it are grouped under `name`
         self.phase = ""  # the phase running (set before each phase function is called)
         self.gaps: list[dict[str, str]] = []
+        for name, value in (state or {}).items():  # no call here: the recorder may be running
+            setattr(self, name, value)
 
     def start(self, scenario: Scenario) -> Context:
         """Give the context the scenario's `STATE` (initial attributes, a fresh copy per process)."""
-        for name, value in copy.deepcopy(dict(scenario.get("STATE") or {})).items():
+        for name, value in initial_state(scenario).items():
             setattr(self, name, value)
         return self
 
@@ -98,6 +107,11 @@ class Scenario:
 
     def get(self, name: str, default: Any = None) -> Any:
         return getattr(self.obj, name, default)
+
+
+def initial_state(scenario: Scenario) -> dict[str, Any]:
+    """A fresh copy of the scenario's `STATE`, made before the recorder starts (copying runs code)."""
+    return copy.deepcopy(dict(scenario.get("STATE") or {}))
 
 
 # -- loading ----------------------------------------------------------------------------
