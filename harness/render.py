@@ -1,6 +1,6 @@
 """Renderers: the run record → the deliverables of the report folder.
 
-Python turns the record into plain view data; the Jinja templates in `templates/` hold
+Python turns the record into plain view data; the Jinja templates (`templates/`, see resources.py) hold
 only layout. Every file is written atomically (temp file, then rename), so a report
 folder never holds half a deliverable.
 """
@@ -17,8 +17,9 @@ import jinja2
 
 from . import views
 from .perfetto import trace_events
+from .privacy import report_environment
+from .resources import require_dir
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NO_SOURCE = "(no source file)"
 
 
@@ -28,7 +29,7 @@ def _cell(value: Any) -> str:
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(require_dir("templates"))), trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
                               autoescape=False)
     env.filters["cell"] = _cell
@@ -112,7 +113,7 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
         "evidence_only": record["evidence_only"],
         "torch": {"imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
                   "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []]},
-        "environment": record.get("environment", {}),
+        "environment": report_environment(record.get("environment") or {}),
         "command": record["command"],
         "started_at": record["started_at"],
         "durations": record["durations"],

@@ -22,18 +22,18 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import __version__, record, scenario
 from .errors import HarnessError
+from .privacy import report_environment
+from .resources import package_dir
 from .target import Target, check_root, compare, fingerprint, revision
 from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
 from .tracer import BACKENDS
 
-HARNESS_PARENT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTION = (
     "How does the TensorFlow workflow produce and consume `wts.h5.zip` bundles (train → "
     "`ModelManager.save_multiple_models` → archive layout → `load_inference_bundle`), and which "
     "touchpoints must the PyTorch backend replicate to stay spec-compliant? Contrast with the "
     "Lightning checkpoint and MLflow outputs of `ptycho_torch.train`."
 )
-RELEVANT_ENV = ("CUDA_VISIBLE_DEVICES", "TF_", "KERAS_", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "TMPDIR", "MPLCONFIGDIR")
 DEFAULT_SCOPE_HINTS = ["ModelManager", "persistence", "archives", "load_inference_bundle"]
 
 
@@ -103,9 +103,25 @@ def allocate(options: Options) -> Run:
     raise HarnessError(f"could not allocate a new report folder under {base / 'reports'}", "remove stale report folders")
 
 
+def _harness_path(run: Run) -> str:
+    """A sys.path entry for the traced process holding the `harness` package and nothing else.
+
+    The package's own parent folder will not do: in a clone it also holds tests/ and
+    benchmarks/, and in an installed callchain it is site-packages, whose numpy, h5py and
+    TensorFlow — built for this interpreter — would shadow those of a `--python` interpreter
+    of another version. The child needs only `harness` (standard library only)."""
+    folder = run.scratch / "callchain-path"
+    folder.mkdir(exist_ok=True)
+    try:
+        (folder / "harness").symlink_to(package_dir(), target_is_directory=True)
+    except OSError:  # no symlinks here (some Windows setups): fall back to the parent folder
+        return str(package_dir().parent)
+    return str(folder)
+
+
 def _child_env(run: Run) -> Dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HARNESS_PARENT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_harness_path(run), env.get("PYTHONPATH")]))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONHASHSEED"] = env.get("PYTHONHASHSEED", "0")
     env["TMPDIR"] = str(run.scratch / "tmp")
@@ -185,7 +201,7 @@ def trace(options: Options) -> Tuple[Path, Dict[str, Any]]:
         children.append(_run_child(run, options, target, "fresh", scenario.FRESH_LOAD, taps, backend, env))
     after = fingerprint(target.root)
     meta = _meta(options, target, run, taps, backend, started_at, children, before, after)
-    meta["environment"] = {k: env[k] for k in sorted(env) if k.startswith(RELEVANT_ENV)}
+    meta["environment"] = report_environment(env)
     streams = [(child["label"], record.read_events(child["events"])) for child in children]
     run_record = record.build(meta, streams, str(run.scratch), str(target.root))
     add_static_evidence(run_record, target, options)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from .privacy import report_environment
 from .summarize import PathScrubber
 
 SAVE_PHASES = ("save",)
@@ -353,7 +354,7 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
 
 def _environment(record: Dict[str, Any]) -> str:
     scrub = PathScrubber(record["scratch"])
-    pairs = sorted(record.get("environment", {}).items())
+    pairs = sorted(report_environment(record.get("environment") or {}).items())
     return ", ".join(f"{key}={scrub(value)}" for key, value in pairs) or "none"
 
 
