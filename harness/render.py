@@ -17,6 +17,7 @@ import jinja2
 
 from . import views
 from .perfetto import trace_events
+from .completeness import complete
 from .privacy import report_environment
 from .resources import require_dir
 
@@ -124,25 +125,49 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def write_report(report: Path, record: Dict[str, Any]) -> None:
-    """Every deliverable of one run, from the run record alone."""
+    """Every deliverable of one run, from the run record alone (stored as it is)."""
     write_atomic(report / "trace" / "run.json", dump_json(record))
-    write_atomic(report / "trace" / "trace.json", json.dumps(trace_events(record)))
-    write_atomic(report / "env" / "trace_env.json", dump_json(env_view(record)))
+    full = complete(record)
+    for name, build in (("trace/trace.json", lambda: json.dumps(trace_events(full))),
+                        ("env/trace_env.json", lambda: dump_json(env_view(full)))):
+        write_atomic(report / name, _guarded(name, build))
     render_markdown(report, record)
+
+
+# Markdown/Mermaid deliverable → (template, view builder). `callchain render` rebuilds these.
+OUTPUTS = {
+    "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view),
+    "callchain/static.md": ("static.md.j2", views.static_view),
+    "callchain/diagram.mmd": ("diagram.mmd.j2", views.diagram),
+    "trace/tap_points.md": ("tap_points.md.j2", views.taps_view),
+    "summary.md": ("summary.md.j2", views.summary_view),
+}
+
+
+def render_texts(record: Dict[str, Any]) -> Dict[str, str]:
+    """The text of every rendered deliverable, from any run record (completed first)."""
+    env = environment()
+    full = complete(record)
+    return {name: env.get_template(template).render(**build(full)) for name, (template, build) in OUTPUTS.items()}
+
+
+def _guarded(name: str, build) -> str:
+    """A deliverable's text; should its renderer still fail, a stub that says so, not a crash.
+
+    A renderer bug must not cost the user the report of a run that took minutes (and the
+    run record beside it holds everything); the tests check that no record reaches this."""
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - the last line of defence, said in the file itself
+        return f"# {name} could not be rendered: {type(error).__name__}: {error}\n# the run record is complete in trace/run.json; `callchain render REPORT` retries\n"
 
 
 def render_markdown(report: Path, record: Dict[str, Any]) -> None:
     """The files that `callchain render` can rebuild from trace/run.json."""
     env = environment()
-    outputs = {
-        "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view(record)),
-        "callchain/static.md": ("static.md.j2", views.static_view(record)),
-        "callchain/diagram.mmd": ("diagram.mmd.j2", views.diagram(record)),
-        "trace/tap_points.md": ("tap_points.md.j2", views.taps_view(record)),
-        "summary.md": ("summary.md.j2", views.summary_view(record)),
-    }
-    for name, (template, view) in outputs.items():
-        write_atomic(report / name, env.get_template(template).render(**view))
+    full = complete(record)
+    for name, (template, build) in OUTPUTS.items():
+        write_atomic(report / name, _guarded(name, lambda: env.get_template(template).render(**build(full))))
 
 
 def rerender(report_dir: str) -> Path:

@@ -17,6 +17,7 @@ from .summarize import PathScrubber
 SAVE_PHASES = ("save",)
 LOAD_PHASES = ("load", "fresh-load")
 MAX_DIAGRAM_NODES = 60
+NO_AUTHOR = "scenario / framework (no namespace frame)"
 
 # What the contract asks of each archive member, and the hook a PyTorch shim needs for it.
 MEMBER_ROLES: List[Tuple[str, str, Tuple[str, ...], str]] = [
@@ -180,7 +181,7 @@ def sinks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     rows = []
     for sink in record["sinks"]:
         outside = not sink["path"].startswith("<scratch>")
-        rows.append(dict(sink, outside=outside, by=sink["by"] or "scenario / framework (no namespace frame)"))
+        rows.append(dict(sink, outside=outside, by=sink["by"] or NO_AUTHOR))
     return rows
 
 
@@ -192,7 +193,7 @@ def member_writers(record: Dict[str, Any]) -> Dict[str, str]:
             continue
         for member in _members(record):
             if sink["path"].endswith("/" + member) and member not in writers:
-                writers[member] = sink["by"] + (", native write: line unknown" if sink["native"] else "")
+                writers[member] = (sink["by"] or NO_AUTHOR) + (", native write: line unknown" if sink["native"] else "")
     return writers
 
 
@@ -326,8 +327,29 @@ def _gaps(record: Dict[str, Any]) -> List[Dict[str, str]]:
     return list(unique.values())
 
 
-def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
+def _run_gaps(record: Dict[str, Any]) -> List[str]:
+    """What this run could not see, and why: failure, nothing kept, no archive, anonymous writes."""
     items = []
+    failure = record.get("failure")
+    if failure:
+        items.append(f"The run did not complete ({record['status']}): {failure['problem']}." + (f" Fix: {failure['fix']}" if failure.get("fix") else ""))
+    if record["recorder"].get("untraced"):
+        items.append("Untraced run: no call was recorded by design (overhead baseline).")
+    elif not record["calls"]:
+        items.append(f"No call of the namespace `{record['namespace']}` was kept, so the call chain, the edges and the diagram are empty.")
+    if record.get("archive_description") is None:
+        items.append(f"No archive was produced at `{PathScrubber(record['scratch'])(record['archive']) or 'the scenario output'}`: the archive sections are empty.")
+    anonymous = [s for s in record["sinks"] if not s["by"] and s["op"] == "write"]
+    if anonymous:
+        items.append(f"{len(anonymous)} file writes ran with no frame of `{record['namespace']}` on the stack (scenario or framework code): "
+                     + ", ".join(f"`{s['path']}`" for s in anonymous[:5]))
+    if record.get("missing_fields"):
+        items.append("The run record lacks " + ", ".join(f"`{k}`" for k in record["missing_fields"]) + "; those sections are empty.")
+    return items
+
+
+def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[str]:
+    items = _run_gaps(record)
     for tap in taps:
         if tap["status"] != "hit":
             items.append(f"Tap `{tap['key']}` on `{tap['function']}`: {tap['status']} — check the function name/capture against this revision.")
