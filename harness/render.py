@@ -7,6 +7,7 @@ folder never holds half a deliverable.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -29,7 +30,9 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+@functools.lru_cache(maxsize=None)
 def environment() -> jinja2.Environment:
+    """The Jinja environment over callchain's templates (built once per process)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(require_dir("templates"))), trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
                               autoescape=False)
