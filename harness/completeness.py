@@ -1,68 +1,142 @@
 """A run record with every field the renderers read, whatever the run managed to produce.
 
 A run can end anywhere: nothing kept, a namespace that matched nothing, a phase that raised,
-a process killed before its `end` event, an archive never written, a `run.json` from an
-older callchain or edited by hand. The renderers must still write every deliverable and say
-what is missing, so they read a completed copy: each absent (or null, or wrongly typed)
-field gets the empty value of its kind, and list items get the fields an item has. The
-record on disk is never changed; what is missing is reported by `missing_fields`.
+a process killed before its `end` event, an archive never written, a `run.json` edited by
+hand. The renderers must still write every deliverable and say what is missing, so they
+read a completed copy: each field absent, null where it may not be, or of the wrong kind
+gets the empty value of its declared type (`runrecord`: the one home of the record's shape),
+recursively through lists and nested records. The few parts typed only as `Dict[str, Any]`
+there (archive description, PyTorch surfaces, errors, …) get their fields from `LOOSE`.
+The record itself is never changed; the top-level fields it lacked are listed in
+`missing_fields` for the report's gaps.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List
+import functools
+from typing import Any, Dict, List, Union, get_args, get_origin, get_type_hints, is_typeddict
+
+from . import runrecord
 
 UNKNOWN = "unknown"
 
-# Top-level fields: the empty value of each (a dict default lists the keys it must have).
-TOP: Dict[str, Any] = {
-    "callchain_version": UNKNOWN, "question": "", "scope_hints": [], "initiative": UNKNOWN,
-    "plan_phase": UNKNOWN, "namespace": UNKNOWN, "package": UNKNOWN, "config_global": "params.cfg",
-    "command": "", "started_at": UNKNOWN, "report": "", "scratch": "", "archive": "", "status": UNKNOWN,
-    "failure": None, "archive_description": None, "schema": None,
-    "scenario": {"name": UNKNOWN, "variant": UNKNOWN, "phases": []},
-    "recorder": {"backend": None, "settings": None, "seen_means": None, "untraced": False},
-    "target": {"root": UNKNOWN, "demo": False, "git": False, "commit": None, "branch": None, "dirty": None},
-    "config": {"changes": [], "snapshots": {}},
-    "events": {"seen": 0, "kept": 0},
-    "evidence_only": {"before": {}, "after": {}, "changes": []},
+# Text shown where the record has nothing better (instead of an empty string).
+TEXT = {"status": UNKNOWN, "namespace": UNKNOWN, "initiative": UNKNOWN, "plan_phase": UNKNOWN,
+        "root": UNKNOWN, "name": UNKNOWN, "variant": UNKNOWN, "function": "?", "problem": "no reason recorded"}
+
+# Fields of the parts `runrecord` types loosely (`Dict[str, Any]`), by path in the record.
+LOOSE: Dict[str, Dict[str, Any]] = {
+    "errors[]": {"phase": "?", "type": "error", "message": "", "namespace_frame": None, "innermost_frame": None},
+    "entry_points[]": {"function": "?", "anchor": None, "confidence": "", "score": 0, "matched": [], "doc": "",
+                       "exercised": False, "kind": "", "name": "?"},
+    "mentions{}[]": {"anchor": "?", "function": "?", "text": ""},
     "torch_delta": {"package": "ptycho_torch", "present": False, "surfaces": []},
-    "calls": [], "edges": [], "phases": [], "processes": [], "children": [], "errors": [], "sinks": [],
-    "tap_hits": [], "taps_declared": [], "entry_points": [], "durations": {}, "environment": {},
-    "docs": {}, "mentions": {},
+    "torch_delta.surfaces[]": {"kind": "?", "anchor": "?", "function": "?", "path": "?", "line": 0, "detail": "",
+                               "describe": ""},
+    "archive_description": {"members": [], "clauses": [], "models": {}, "status": UNKNOWN, "backend": None,
+                            "total_size": None, "display_path": "(unknown path)"},
+    "archive_description.members[]": {"name": "?", "size": None},
+    "archive_description.clauses[]": {"status": "?", "text": "", "detail": ""},
+    "archive_description.models{}": {"params_values": {}, "h5_attrs": {}, "params_keys": []},
+    "scenario.processes[]": {"label": "?", "title": "?", "phases": []},
+    "scenario.chains[]": {"title": "?", "phases": []},
+    "processes[].start": {"python": None, "implementation": None, "executable": None, "platform": None},
 }
-
-# Fields of the items of a list (by the list's name), with their empty values.
-ITEMS: Dict[str, Dict[str, Any]] = {
-    "calls": {"i": -1, "function": "?", "module": "?", "qualname": "?", "anchor": None, "path": None, "line": None,
-              "call_site": None, "call_line": None, "depth": 0, "direct": False, "parent": None, "phase": "?",
-              "process": "?", "returned": None, "t0": 0.0, "t1": None},
-    "edges": {"caller": "?", "callee": "?", "callee_anchor": None, "call_site": None, "count": 1, "direct": False, "phases": []},
-    "phases": {"name": "?", "process": "?", "calls": 0, "seconds": 0.0, "t": 0.0},
-    "processes": {"label": "?", "gaps": [], "blocked_imports": [], "torch_imported": [], "packages": {}, "devices": {},
-                  "start": {}, "completed": False, "exit": None, "seconds": 0.0, "seen": 0, "kept": 0},
-    "children": {"label": "?", "phases": [], "exit": None, "timed_out": False, "interrupted": False, "wall_seconds": 0.0},
-    "errors": {"phase": "?", "type": "error", "message": "", "namespace_frame": None, "innermost_frame": None},
-    "sinks": {"op": "?", "path": "?", "dest": None, "by": None, "module": None, "native": False, "phase": "?", "process": "?"},
-    "tap_hits": {"key": "?", "call": -1, "status": "?", "value": "", "error": None, "process": "?"},
-    "taps_declared": {"key": "?", "function": "?", "when": "call", "capture": "", "purpose": "", "units": "", "source": "?"},
-    "entry_points": {"function": "?", "anchor": None, "confidence": "", "score": 0, "matched": [], "doc": "", "exercised": False},
-}
-CONFIG_CHANGE = {"key": "?", "op": "?", "old": None, "new": None, "by": None, "phase": "?", "process": "?"}
-FAILURE = {"problem": "the run failed (no reason recorded)", "fix": "", "exit_code": 3}
-ARCHIVE = {"members": [], "clauses": [], "models": {}, "status": UNKNOWN, "backend": None, "total_size": None,
-           "display_path": "(unknown path)"}
-ARCHIVE_MEMBER = {"name": "?", "size": None}
-ARCHIVE_CLAUSE = {"status": "?", "text": "", "detail": ""}
-GAP = {"phase": "?", "missing": "?", "used": "?"}
-BLOCKED = {"module": "?", "importer": "?"}
-SURFACE = {"kind": "?", "anchor": "?", "function": "?", "path": "?", "line": 0, "detail": "", "describe": ""}
-MENTION = {"anchor": "?", "function": "?", "text": ""}
+_MISSING = object()
 
 
-def _like(value: Any, default: Any) -> bool:
-    """Whether `value` has the kind of `default` (any value is fine where the default is None)."""
+def _empty(tp: Any, name: str = "") -> Any:
+    """The empty value of a declared type (None where the type allows it)."""
+    origin = get_origin(tp)
+    if origin is Union:
+        return None if type(None) in get_args(tp) else _empty(get_args(tp)[0], name)
+    if origin in (list, List) or tp is list:
+        return []
+    if origin in (dict, Dict) or tp is dict:
+        return {}
+    if is_typeddict(tp):
+        return _record({}, tp, name)
+    if tp is bool:
+        return False
+    if tp is int:
+        return 0
+    if tp is float:
+        return 0.0
+    if tp is str:
+        return TEXT.get(name.rsplit(".", 1)[-1].rstrip("[]{}"), "")
+    return None  # Any
+
+
+def _conform(value: Any, tp: Any, path: str) -> Any:
+    """`value` if it has the declared type, else the type's empty value; containers conformed inside."""
+    origin = get_origin(tp)
+    if value is _MISSING:
+        return _loose(_empty(tp, path), path)
+    if origin is Union:
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if value is None and len(args) < len(get_args(tp)):
+            return None
+        return _conform(value, args[0], path)
+    if origin in (list, List):
+        (item,) = get_args(tp) or (Any,)
+        if not isinstance(value, list):
+            return []
+        return [_conform(v, item, path + "[]") for v in value if not is_typeddict(item) or isinstance(v, dict)]
+    if origin in (dict, Dict):
+        _, item = get_args(tp) or (str, Any)
+        if not isinstance(value, dict):
+            return _loose({}, path)
+        return _loose({k: _conform(v, item, path + "{}") for k, v in value.items()}, path)
+    if is_typeddict(tp):
+        return _record(value, tp, path)
+    if tp is bool:
+        return value if isinstance(value, bool) else False
+    if tp in (int, float):
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else tp()
+    if tp is str:
+        return value if isinstance(value, str) else _empty(str, path)
+    return _loose(value, path)  # Any: whatever it is, with the loose fields if it is a dict
+
+
+@functools.lru_cache(maxsize=None)
+def _fields(tp: Any) -> Dict[str, Any]:
+    return get_type_hints(tp)
+
+
+def _record(value: Any, tp: Any, path: str) -> Dict[str, Any]:
+    data = value if isinstance(value, dict) else {}
+    done = dict(data)
+    for key, declared in _fields(tp).items():
+        done[key] = _conform(data.get(key, _MISSING), declared, f"{path}.{key}" if path else key)
+    return _loose(done, path)
+
+
+def _loose(value: Any, path: str) -> Any:
+    """Fill a loosely typed part from LOOSE (its fields, and its lists' items)."""
+    fields = LOOSE.get(path)
+    if fields is None:
+        if path + "{}" in LOOSE and isinstance(value, dict):
+            return {k: _loose(v if isinstance(v, dict) else {}, path + "{}") for k, v in value.items()}
+        if path + "[]" in LOOSE and isinstance(value, list):
+            return [_loose(v, path + "[]") for v in value if isinstance(v, dict)]
+        if path + "{}[]" in LOOSE and isinstance(value, dict):
+            return {k: [_loose(i, path + "{}[]") for i in v if isinstance(i, dict)] if isinstance(v, list) else []
+                    for k, v in value.items()}
+        return value
+    if not isinstance(value, dict):
+        return value
+    done = dict(value)
+    for key, default in fields.items():
+        if done.get(key) is None and default is not None or not _same_kind(done.get(key, _MISSING), default):
+            done[key] = copy.deepcopy(default)
+        done[key] = _loose(done[key], f"{path}.{key}")
+    return done
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if value is _MISSING:
+        return False
     if default is None:
         return True
     if isinstance(default, bool):
@@ -72,45 +146,15 @@ def _like(value: Any, default: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def _fill(data: Any, defaults: Dict[str, Any]) -> Dict[str, Any]:
-    """`data` as a dict with every key of `defaults` present and of the right kind."""
-    filled = dict(data) if isinstance(data, dict) else {}
-    for key, default in defaults.items():
-        if key not in filled or filled[key] is None and default is not None or not _like(filled[key], default):
-            filled[key] = copy.deepcopy(default)
-    return filled
-
-
-def _items(values: Any, defaults: Dict[str, Any]) -> List[Dict[str, Any]]:
-    return [_fill(item, defaults) for item in values if isinstance(item, dict)] if isinstance(values, list) else []
-
-
 def complete(record: Any) -> Dict[str, Any]:
     """A copy of `record` that every renderer can read without a KeyError or TypeError."""
-    done = _fill(record, {k: v for k, v in TOP.items() if not isinstance(v, dict) or not v})
-    for key, default in TOP.items():
-        if isinstance(default, dict) and default:
-            done[key] = _fill(done.get(key), default)
-    for key, defaults in ITEMS.items():
-        done[key] = _items(done[key], defaults)
-    for process in done["processes"]:
-        process["gaps"] = _items(process["gaps"], GAP)
-        process["blocked_imports"] = _items(process["blocked_imports"], BLOCKED)
-    done["config"]["changes"] = _items(done["config"]["changes"], CONFIG_CHANGE)
-    done["torch_delta"]["surfaces"] = _items(done["torch_delta"]["surfaces"], SURFACE)
-    done["mentions"] = {key: _items(found, MENTION) for key, found in done["mentions"].items()}
-    if done["failure"] is not None:
-        done["failure"] = _fill(done["failure"], FAILURE)
-    if done["archive_description"] is not None:
-        archive = _fill(done["archive_description"], ARCHIVE)
-        archive["members"] = _items(archive["members"], ARCHIVE_MEMBER)
-        archive["clauses"] = _items(archive["clauses"], ARCHIVE_CLAUSE)
-        done["archive_description"] = archive
+    done = _record(copy.deepcopy(record) if isinstance(record, dict) else {}, runrecord.RunRecord, "")
     done["missing_fields"] = missing_fields(record)
     return done
 
 
 def missing_fields(record: Any) -> List[str]:
-    """Top-level fields absent from a record (named in the report's gaps, never silently filled)."""
+    """Top-level fields a record lacks (named in the report's gaps, not silently filled)."""
     present = record if isinstance(record, dict) else {}
-    return sorted(key for key in TOP if key not in present and key not in ("failure", "archive_description", "schema"))
+    optional = {"failure", "archive_description", "schema_version"}
+    return sorted(key for key in _fields(runrecord.RunRecord) if key not in present and key not in optional)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .errors import HarnessError
+from .runrecord import SCHEMA_VERSION, Call, RunRecord
 from .summarize import PathScrubber
 
-SCHEMA = 1
 
-
-def load(path: str) -> Dict[str, Any]:
+def load(path: str) -> RunRecord:
     """The run record of a report folder, its trace/ folder, or the run.json file itself."""
     given = Path(path).expanduser()
     candidates = [given] if given.is_file() else [given / "trace" / "run.json", given / "run.json"]
@@ -35,10 +34,24 @@ def load(path: str) -> Dict[str, Any]:
     if not isinstance(record, dict) or not isinstance(record.get("calls"), list) or not isinstance(record.get("edges"), list):
         raise HarnessError(f"{source} is not a callchain run record (no calls/edges)",
                            "pass the trace/run.json of a callchain trace report")
+    version = record.get("schema_version")
+    if version != SCHEMA_VERSION:
+        written = f"schema version {version}" if version is not None else "an older callchain (no schema_version)"
+        raise HarnessError(f"{source} was written by {written}; this callchain reads schema version {SCHEMA_VERSION}",
+                           "re-run callchain trace with this version, or use the callchain version that wrote the report")
     # Name the folder the user gave (report folders can be moved), not where it was written.
     folder = source.parent.parent if source.parent.name == "trace" else source.parent
     record["report"] = str(folder.resolve())
-    return record
+    return record  # type: ignore[no-any-return]
+
+
+def dumps(record: RunRecord) -> str:
+    """`trace/run.json`: `schema_version` first, every other key sorted, so the file diffs cleanly."""
+    rest = {key: value for key, value in record.items() if key != "schema_version"}
+    body = json.dumps(rest, indent=2, sort_keys=True, default=str)
+    if not rest:
+        return json.dumps({"schema_version": record.get("schema_version")}, indent=2) + "\n"
+    return "{\n  " + f'"schema_version": {json.dumps(record.get("schema_version"))},' + body[1:] + "\n"
 
 
 def read_events(path: str) -> List[Dict[str, Any]]:
@@ -154,28 +167,30 @@ def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return sorted(merged.values(), key=lambda e: (e["caller"], e["callee"], e["call_site"] or "", e["callee_anchor"] or ""))
 
 
-def build(meta: Dict[str, Any], streams: Iterable[tuple], scratch: str, root: str) -> Dict[str, Any]:
-    """The run record from `meta` (what the harness knows) and (label, events) per process."""
-    scrub = PathScrubber(scratch, root)
+def scrubber(record: Dict[str, Any]) -> PathScrubber:
+    """The one rule for run-specific paths in a record: scratch → `<scratch>`, root → `<root>`."""
+    return PathScrubber(record.get("scratch"), (record.get("target") or {}).get("root"))
+
+
+def build(meta: Dict[str, Any], outcomes: List[Dict[str, Any]],
+          static: Callable[[List[Call]], Dict[str, Any]]) -> RunRecord:
+    """The run record from what the harness knew (`meta`), how each traced process ended
+    (`outcomes`, in the order they ran, each naming its events file) and the static evidence
+    read beside the trace (`static(calls)`: entry points, docs, archive, PyTorch side).
+
+    Every run-specific path is scrubbed here, once; the renderers print what they get."""
+    record: Dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    record.update(meta)
+    scrub = scrubber(record)
     processes: List[_Process] = []
     offset = 0
-    for label, events in streams:
-        process = _Process(label, events, offset, scrub)
+    for outcome in outcomes:
+        process = _Process(outcome["label"], read_events(outcome["events"]), offset, scrub)
         processes.append(process)
         offset += len(process.calls)
     calls = [call for p in processes for call in p.calls]
-    errors = [p.error for p in processes if p.error]
-    record = dict(meta)
     record.update({
-        "schema": SCHEMA,
-        "processes": [{"label": p.label, "start": p.start, "completed": p.end is not None,
-                       "exit": (p.end or {}).get("exit"), "seen": (p.end or {}).get("seen"),
-                       "kept": len(p.calls), "gaps": (p.end or {}).get("gaps", []),
-                       "blocked_imports": (p.end or {}).get("blocked_imports", []),
-                       "torch_imported": (p.end or {}).get("torch_imported"),
-                       "packages": (p.end or {}).get("packages"), "devices": (p.end or {}).get("devices"),
-                       "peak_rss_kb": (p.end or {}).get("peak_rss_kb"),
-                       "seconds": (p.end or {}).get("t", p.last_t)} for p in processes],
+        "processes": [_process_info(p, o, scrub) for p, o in zip(processes, outcomes)],
         "phases": _phase_spans(processes),
         "calls": calls,
         "edges": _edges(calls),
@@ -183,10 +198,37 @@ def build(meta: Dict[str, Any], streams: Iterable[tuple], scratch: str, root: st
         "config": {"changes": [c for p in processes for c in p.config_changes],
                    "snapshots": {k: v for p in processes for k, v in p.snapshots.items()}},
         "sinks": [s for p in processes for s in p.sinks],
-        "errors": errors,
+        "errors": [p.error for p in processes if p.error],
         "events": {"seen": sum((p.end or {}).get("seen") or 0 for p in processes), "kept": len(calls)},
     })
-    return record
+    record["environment"] = {key: scrub(value) for key, value in sorted(record.get("environment", {}).items())}
+    record.update(static(calls))
+    description = record.get("archive_description")
+    if description:
+        description["display_path"] = PathScrubber(record["scratch"])(description["path"])
+    record["durations"] = _durations(record["phases"], outcomes)
+    return record  # type: ignore[return-value]
+
+
+def _process_info(process: _Process, outcome: Dict[str, Any], scrub: PathScrubber) -> Dict[str, Any]:
+    """One process: how the harness ran it (`outcome`) and what its end event reported."""
+    end = process.end or {}
+    return {"label": process.label, "phases": outcome["phases"], "start": process.start,
+            "completed": process.end is not None, "exit": outcome["exit"],
+            "timed_out": outcome["timed_out"], "interrupted": outcome["interrupted"],
+            "wall_seconds": outcome["wall_seconds"], "stderr": scrub(outcome["stderr"]),
+            "seen": end.get("seen"), "kept": len(process.calls), "gaps": end.get("gaps", []),
+            "blocked_imports": end.get("blocked_imports", []), "torch_imported": end.get("torch_imported"),
+            "packages": end.get("packages"), "devices": end.get("devices"),
+            "peak_rss_kb": end.get("peak_rss_kb"), "seconds": end.get("t", process.last_t)}
+
+
+def _durations(spans: List[Dict[str, Any]], outcomes: List[Dict[str, Any]]) -> Dict[str, float]:
+    durations: Dict[str, float] = {}
+    for span in spans:
+        durations[span["name"]] = round(durations.get(span["name"], 0.0) + span["seconds"], 6)
+    durations["total"] = round(sum(outcome["wall_seconds"] for outcome in outcomes), 6)
+    return durations
 
 
 def _phase_spans(processes: List[_Process]) -> List[Dict[str, Any]]:

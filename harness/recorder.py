@@ -36,7 +36,27 @@ def exited_normally(frame) -> bool:
 
 
 class EventStream:
-    """Line-buffered JSON lines: each event reaches the file before the next one starts."""
+    """Line-buffered JSON lines: each event reaches the file before the next one starts.
+
+    Every line is one event; `e` names its kind, the other keys are short because a run
+    writes thousands of them. `record.build` is their only reader. The kinds and keys:
+
+    - `start`: pid, python, executable, implementation, platform, backend, t (child.py)
+    - `phase`: name, t — a scenario phase begins (Recorder.set_phase)
+    - `call`: i (index in this stream), p (parent's i or null), d (depth in the namespace),
+      mod (module), q (qualname), path/line (the `def` anchor, path relative to the root),
+      cl (line in the parent's frame that led here), dr (true: called directly by the
+      parent), ph (phase), t (Recorder)
+    - `ret`: i, v (stable summary of the value returned), t (Recorder)
+    - `tap`: key, call (the call's i), status (`hit`/`error`), value or error (taps.py)
+    - `cfg`: key, op, old, new, by (innermost kept call's i or null), ph (configflow.py)
+    - `cfgsnap`: at (phase name or `end`), present, values (configflow.py)
+    - `sink`: op, path, dest, by (anchor credited), mod, ph, native (sinks.py)
+    - `error`: phase, type, message, scenario_error, last_call, traceback, namespace_frame,
+      innermost_frame (child.py)
+    - `end`: seen, kept, scenario_seconds, peak_rss_kb, gaps, blocked_imports,
+      torch_imported, packages, devices, exit, t (child.py)
+    """
 
     def __init__(self, path: str) -> None:
         self._file: IO[str] = open(path, "w", buffering=1, encoding="utf-8")

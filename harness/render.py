@@ -20,6 +20,7 @@ from . import views
 from .perfetto import trace_events
 from .completeness import complete
 from .privacy import report_environment
+from .record import dumps
 from .resources import require_dir
 
 NO_SOURCE = "(no source file)"
@@ -85,7 +86,7 @@ def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
     for call in record["calls"]:
         if (call["process"], call["phase"]) != current:
             current = (call["process"], call["phase"])
-            lines.append({"phase": call["phase"], "process": call["process"]})
+            lines.append({"phase": call["phase"] or "(unnamed)", "process": call["process"]})
         lines.append({"phase": None, "indent": "  " * call["depth"], "function": call["function"],
                       "anchor": call["anchor"] or NO_SOURCE, "site": call["call_site"],
                       "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"})
@@ -98,6 +99,7 @@ def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
         "started_at": record["started_at"],
         "durations": _durations(record),
         "lines": lines, "incomplete": failure["problem"] if failure else None,
+        "first_process": record["processes"][0]["label"] if record["processes"] else None,
     }
 
 
@@ -129,7 +131,7 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
 
 def write_report(report: Path, record: Dict[str, Any]) -> None:
     """Every deliverable of one run, from the run record alone (stored as it is)."""
-    write_atomic(report / "trace" / "run.json", dump_json(record))
+    write_atomic(report / "trace" / "run.json", dumps(record))
     full = complete(record)
     for name, build in (("trace/trace.json", lambda: json.dumps(trace_events(full))),
                         ("env/trace_env.json", lambda: dump_json(env_view(full)))):

@@ -26,6 +26,34 @@ from typing import Any, Callable, Dict, List, Optional
 VARIANTS = ("default", "trainflow")
 CYCLE = ("import", "setup", "build", "save", "load")
 FRESH_LOAD = ("fresh-import", "fresh-load")
+# The processes the harness starts, in order; `title` is how the report names each in prose.
+PROCESSES = (
+    {"label": "cycle", "title": "In the process that saved", "phases": CYCLE},
+    {"label": "fresh", "title": "In a fresh process (inference)", "phases": FRESH_LOAD},
+)
+# What each phase is for: the renderers pick the save chain, the load chains and the entry
+# points by role, never by a phase name. `titles` names the chains in prose.
+ROLES: Dict[str, List[str]] = {
+    "build": ["build"], "save": ["save"], "load": ["load", "fresh-load"], "fresh-load": ["fresh-load"],
+    "entry": ["build", "save", "load", "fresh-load"],
+}
+CHAINS = (("Save", ["save"]), ("Load", ["load"]), ("Fresh load", ["fresh-load"]))
+ORDER = "build, save, load"
+WHY = ("these are the calls the training and inference workflows make around `wts.h5.zip` (persistence contract: "
+       "save with `ModelManager.save_multiple_models` or `model_manager.save`, load with `load_inference_bundle`), "
+       "run without training so the trace holds persistence only.")
+
+
+def processes(fresh_load: bool = True) -> List[Dict[str, Any]]:
+    """The processes to run: the cycle, then (unless switched off) the fresh load."""
+    return [dict(p) for p in PROCESSES if fresh_load or p["label"] == PROCESSES[0]["label"]]
+
+
+def describe(name: str, variant: str, phases: List[str]) -> Dict[str, Any]:
+    """The scenario as the run record carries it: every phase name a renderer may need."""
+    return {"name": name, "variant": variant, "phases": phases, "roles": ROLES, "order": ORDER, "why": WHY,
+            "chains": [{"title": title, "phases": chain} for title, chain in CHAINS],
+            "processes": [{"label": p["label"], "title": p["title"], "phases": list(p["phases"])} for p in PROCESSES]}
 
 
 class ScenarioError(Exception):

@@ -13,10 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from typing import get_args, get_origin, get_type_hints, is_typeddict
+
 from conftest import callchain, load_run
-from harness.completeness import ITEMS, TOP
 from harness.perfetto import trace_events
 from harness.render import env_view, render_texts, rerender, write_report
+from harness.runrecord import RunRecord
+
+TOP = get_type_hints(RunRecord)
+# List fields whose items are records of their own: field → the item's field names.
+ITEMS = {name: list(get_type_hints(get_args(tp)[0])) for name, tp in TOP.items()
+         if get_origin(tp) is list and is_typeddict(get_args(tp)[0])}
 
 EMPTIES = (None, "", [], {}, 7, ["x"], {"x": 1})
 
@@ -67,8 +74,9 @@ def test_rendering_leaves_the_record_unchanged():
 
 def test_write_report_keeps_the_record_as_given(tmp_path):
     write_report(tmp_path, {"status": "failed", "failure": {"problem": "it broke", "fix": "f", "exit_code": 3}})
-    assert json.loads((tmp_path / "trace" / "run.json").read_text()) == {
-        "status": "failed", "failure": {"problem": "it broke", "fix": "f", "exit_code": 3}}
+    stored = json.loads((tmp_path / "trace" / "run.json").read_text())
+    stored.pop("schema_version", None)
+    assert stored == {"status": "failed", "failure": {"problem": "it broke", "fix": "f", "exit_code": 3}}
     static = (tmp_path / "callchain" / "static.md").read_text()
     assert "it broke" in static and "could not be rendered" not in static
     for name in ("summary.md", "callgraph/dynamic.txt", "trace/trace.json", "env/trace_env.json"):

@@ -1,0 +1,69 @@
+"""Outcome policy: from a built run record to its status and the one message a user sees.
+
+The order of the checks is the order of importance: a touched target tree outranks
+everything (the run broke its promise), then an interrupt, a timeout, a scenario error, a
+process that died, and a namespace that matched nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from .runrecord import Failure, RunRecord
+
+
+def judge(record: RunRecord, timeout: float, untraced: bool) -> Tuple[str, Optional[Failure]]:
+    """`(status, failure)`: `ok`, `partial` (some calls kept) or `failed` (none)."""
+    failure = _failure(record, timeout, untraced)
+    status = "ok" if failure is None else ("failed" if not record["calls"] else "partial")
+    return status, failure
+
+
+def _failure(record: RunRecord, timeout: float, untraced: bool) -> Optional[Failure]:
+    root = record["target"]["root"]
+    changes = record["evidence_only"]["changes"]
+    inside = sorted({sink["path"] for sink in record["sinks"] if sink["path"].startswith("<root>")})
+    changes = changes + [f"written: {path}" for path in inside if path not in changes]
+    if changes:
+        return {"problem": f"the target tree changed during the run ({len(changes)} files: {', '.join(changes[:5])})",
+                "fix": "this must never happen; restore the tree from git and report it with this report", "exit_code": 4}
+    for process in record["processes"]:
+        if process.get("interrupted"):
+            return {"problem": f"the run was interrupted (process '{process['label']}')",
+                    "fix": "run it again; what was recorded is kept", "exit_code": 130}
+        if process.get("timed_out"):
+            last = record["calls"][-1]["anchor"] if record["calls"] else "none"
+            return {"problem": f"the scenario did not finish within {timeout:g} s (stopped in process '{process['label']}', last call reached: {last})",
+                    "fix": "raise --timeout if the target is just slow, or look at the last calls in callgraph/dynamic.txt", "exit_code": 3}
+    if record["errors"]:
+        return _scenario_failure(record["errors"][0], root)
+    for process in record["processes"]:
+        if process.get("exit") != 0:
+            return {"problem": f"the traced process '{process['label']}' exited with code {process.get('exit')} before finishing",
+                    "fix": f"read its stderr: {_real(record, process.get('stderr') or '')}", "exit_code": 3}
+    if not untraced and not record["calls"]:
+        return {"problem": f"the namespace '{record['namespace']}' matched no call during the run",
+                "fix": f"check --namespace: it must name the package under {root} (e.g. ptycho)", "exit_code": 3}
+    return None
+
+
+def _scenario_failure(error: Dict[str, Any], root: str) -> Failure:
+    where = error.get("namespace_frame") or error.get("innermost_frame") or "unknown"
+    text = f"{error['type']}: {error['message']}"
+    if "import" in error["phase"] and error["type"] in ("ModuleNotFoundError", "ImportError"):
+        if "callchain blocked" in error["message"]:
+            fix = "the TensorFlow side must not need torch; see the importing line above"
+        else:
+            fix = ("install the target's dependencies into the tracing interpreter "
+                   "(make install PTYCHO_ROOT=... installs the 'ptychopinn' extra), or pass --python with the target's own environment")
+        return {"problem": f"the target package failed to import ({text}) at {where}", "fix": fix, "exit_code": 3}
+    if error.get("scenario_error"):
+        return {"problem": f"the scenario cannot run against {root}: {error['message']}",
+                "fix": "point --root at a ptycho-like checkout (README, 'What a run does', lists what the scenario calls)", "exit_code": 3}
+    return {"problem": f"the scenario raised {text} in phase '{error['phase']}' at {where}",
+            "fix": "the traceback is in trace/run.json (errors); the calls up to the failure are in callgraph/dynamic.txt", "exit_code": 3}
+
+
+def _real(record: RunRecord, path: str) -> str:
+    """A scrubbed `<scratch>/…` path as the user can open it."""
+    return path.replace("<scratch>", record["scratch"], 1)

@@ -1,0 +1,240 @@
+"""Record queries: the facts a deliverable needs, computed from the run record.
+
+Which calls are pipeline stages, which keys loading changed, what a tap observed, who wrote
+an archive member. Phase names come from the record's scenario (`roles`), never from here.
+Every list is sorted or kept in call order, never in dict order, so two runs on the same
+code give the same answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+# What the contract asks of each archive member, and the hook a PyTorch shim needs for it.
+MEMBER_ROLES: List[Tuple[str, str, Tuple[str, ...], str]] = [
+    ("manifest.dill", "root manifest: {'models': [...], 'version': 'X.Y'}; PyTorch adds 'backend': 'pytorch'",
+     ("manifest-writer", "archive-member"), "archive writer that emits manifest.dill with the backend tag"),
+    ("model.keras", "the weights (Keras format); PyTorch carries a Lightning .ckpt payload instead",
+     ("lightning-checkpoint", "save-checkpoint", "torch-save"), "save hook that writes each model's .ckpt into <model>/"),
+    ("params.dill", "all of params.cfg + intensity_scale + _version, restored into params.cfg on load",
+     ("save-hyperparameters", "pickle-dump"), "params snapshot: dump the config (incl. intensity_scale) as params.dill"),
+    ("custom_objects.dill", "name → class map needed to deserialise custom layers",
+     ("pickle-dump",), "none needed for .ckpt; document what replaces it (hyperparameters + model class)"),
+    ("model.h5", "HDF5 holding only the attribute intensity_scale",
+     (), "write intensity_scale where the TensorFlow loader looks for it, or record it in params.dill"),
+]
+
+
+def role(record: Dict[str, Any], name: str) -> Tuple[str, ...]:
+    """The phase names the scenario gave a role (`save`, `load`, `fresh-load`, `entry`, …)."""
+    return tuple(((record.get("scenario") or {}).get("roles") or {}).get(name, ()))
+
+
+def calls_by_index(record: Dict[str, Any]) -> Dict[int, Dict[str, Any]]:
+    return {call["i"]: call for call in record["calls"]}
+
+
+def _anchor_of(record: Dict[str, Any], function: str) -> Optional[str]:
+    for call in record["calls"]:
+        if call["function"] == function:
+            return call["anchor"]
+    return None
+
+
+def short_name(function: str) -> str:
+    return function.split(":", 1)[1] if ":" in function else function
+
+
+# -- taps -------------------------------------------------------------------------------
+
+
+def tap_rows(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One row per declared tap: where it lives, what it saw, and whether it was hit."""
+    calls = calls_by_index(record)
+    rows = []
+    for tap in sorted(record.get("taps_declared", []), key=lambda t: t["key"]):
+        hits = [hit for hit in record.get("tap_hits", []) if hit["key"] == tap["key"]]
+        observed = _observed(hits, calls)
+        errors = sorted({hit["error"] for hit in hits if hit["status"] == "error"})
+        status = "hit" if any(h["status"] == "hit" for h in hits) else ("error: " + "; ".join(errors) if errors else "not hit")
+        rows.append(dict(tap, owner_anchor=_anchor_of(record, tap["function"]), observed=observed,
+                         hits=len(hits), status=status))
+    return rows
+
+
+def _observed(hits: List[Dict[str, Any]], calls: Dict[int, Dict[str, Any]]) -> str:
+    values: Dict[str, List[str]] = {}
+    for hit in hits:
+        if hit["status"] != "hit":
+            continue
+        phase = calls[hit["call"]]["phase"] if hit["call"] in calls else "?"
+        values.setdefault(hit["value"], [])
+        if phase not in values[hit["value"]]:
+            values[hit["value"]].append(phase)
+    if not values:
+        return "—"
+    if len(values) == 1:
+        value = next(iter(values))
+        return value + (f" ({len(hits)} hits)" if len(hits) > 1 else "")
+    return "; ".join(f"{', '.join(phases)}: {value}" for value, phases in values.items())
+
+
+# -- config flow ------------------------------------------------------------------------
+
+
+def config_changes(record: Dict[str, Any], phases: Optional[Tuple[str, ...]] = None) -> List[Dict[str, Any]]:
+    calls = calls_by_index(record)
+    rows = []
+    for change in record["config"]["changes"]:
+        if phases and change["phase"] not in phases:
+            continue
+        by = calls.get(change["by"]) if change["by"] is not None else None
+        rows.append(dict(change, by_function=by["function"] if by else "scenario (outside the namespace)",
+                         by_anchor=by["anchor"] if by else None))
+    return rows
+
+
+def net_changes(record: Dict[str, Any], process: str, phase: str) -> Optional[List[Dict[str, Any]]]:
+    """Keys whose value differs between the start and the end of one phase (None: not run)."""
+    snapshots = record["config"]["snapshots"]
+    order = [span["name"] for span in record["phases"] if span["process"] == process]
+    if phase not in order or f"{process}:{phase}" not in snapshots:
+        return None
+    following = order[order.index(phase) + 1:]
+    after_key = f"{process}:{following[0]}" if following else f"{process}:end"
+    before, after = snapshots.get(f"{process}:{phase}") or {}, snapshots.get(after_key) or {}
+    rows = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            op = "added" if old is None else "removed" if new is None else "changed"
+            rows.append({"key": key, "op": op, "old": old, "new": new})
+    return rows
+
+
+def load_side_effects(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """What loading leaves in the global config, per process that loads: the net change per
+    key, plus keys changed and changed back on the way (transient)."""
+    loads = role(record, "load")
+    result = []
+    for process in (record.get("scenario") or {}).get("processes", []):
+        phase = next((name for name in process["phases"] if name in loads), None)
+        if phase is None:
+            continue
+        net = net_changes(record, process["label"], phase)
+        changes = config_changes(record, (phase,))
+        writers: Dict[str, Dict[str, Any]] = {}
+        for change in changes:
+            writers.setdefault(change["key"], change)
+        rows = [dict(row, by_function=writers.get(row["key"], {}).get("by_function", "?"),
+                     by_anchor=writers.get(row["key"], {}).get("by_anchor")) for row in net or []]
+        net_keys = {row["key"] for row in rows}
+        result.append({"process": process["label"], "title": process["title"], "phase": phase,
+                       "fresh": phase in role(record, "fresh-load"), "ran": net is not None, "net": rows,
+                       "transient": sorted({c["key"] for c in changes} - net_keys),
+                       "added": sum(r["op"] == "added" for r in rows), "changed": sum(r["op"] == "changed" for r in rows)})
+    return result
+
+
+# -- pipeline ---------------------------------------------------------------------------
+
+
+def stages(record: Dict[str, Any], phases: Tuple[str, ...], max_depth: int = 2) -> List[Dict[str, Any]]:
+    """Distinct functions of the given phases, in first-call order, shallow ones only."""
+    docs = record.get("docs", {})
+    seen: Dict[str, Dict[str, Any]] = {}
+    for call in record["calls"]:
+        if call["phase"] not in phases or call["depth"] > max_depth or call["qualname"] == "<module>":
+            continue
+        entry = seen.get(call["function"])
+        if entry is None:
+            seen[call["function"]] = {"function": call["function"], "anchor": call["anchor"], "depth": call["depth"],
+                                      "purpose": docs.get(call["function"], ""), "count": 1, "phase": call["phase"],
+                                      "returned": call["returned"], "direct": call["direct"] or call["depth"] == 0}
+        else:
+            entry["count"] += 1
+    return list(seen.values())
+
+
+def entry_calls(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The calls the scenario made itself (depth 0) in the phases of its `entry` role."""
+    chosen, seen = [], set()
+    phases = role(record, "entry")
+    for call in record["calls"]:
+        if call["depth"] == 0 and call["phase"] in phases and call["function"] not in seen:
+            seen.add(call["function"])
+            chosen.append(call)
+    return chosen
+
+
+def edges(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    rows = []
+    for edge in record["edges"]:
+        how = "direct call" if edge["direct"] else "called back by framework code (e.g. Keras)"
+        phases = ", ".join(edge["phases"])
+        rows.append(dict(edge, why=f"{how}; {phases}" + (f"; ×{edge['count']}" if edge["count"] > 1 else "")))
+    return rows
+
+
+# -- sinks ------------------------------------------------------------------------------
+
+
+def sinks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    rows = []
+    for sink in record["sinks"]:
+        outside = not sink["path"].startswith("<scratch>")
+        rows.append(dict(sink, outside=outside, by=sink["by"] or "scenario / framework (no namespace frame)"))
+    return rows
+
+
+def member_writers(record: Dict[str, Any]) -> Dict[str, str]:
+    """Archive member → the function line that wrote the file it was zipped from."""
+    writers: Dict[str, str] = {}
+    for sink in record["sinks"]:
+        if sink["op"] != "write" or sink["phase"] not in role(record, "save"):
+            continue
+        for member in _members(record):
+            if sink["path"].endswith("/" + member) and member not in writers:
+                by = sink["by"] or "scenario / framework (no namespace frame)"
+                writers[member] = by + (", native write: line unknown" if sink["native"] else "")
+    return writers
+
+
+def _members(record: Dict[str, Any]) -> List[str]:
+    description = record.get("archive_description") or {}
+    return [member["name"] for member in description.get("members", [])]
+
+
+def archive_rows(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    description = record.get("archive_description") or {}
+    writers = member_writers(record)
+    rows = []
+    for member in description.get("members", []):
+        base = member["name"].rsplit("/", 1)[-1]
+        role = next((r[1] for r in MEMBER_ROLES if r[0] == base), "")
+        rows.append(dict(member, role=role, writer=writers.get(member["name"], "—")))
+    return rows
+
+
+# -- the PyTorch delta ------------------------------------------------------------------
+
+
+def torch_contrast(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    delta = record.get("torch_delta") or {}
+    surfaces = delta.get("surfaces", [])
+    rows = []
+    for member, requirement, kinds, hook in MEMBER_ROLES:
+        today = [f"{s['kind']} `{s['anchor']}`" for s in surfaces if s["kind"] in kinds]
+        shown = ", ".join(today[:4]) + (f" (+{len(today) - 4} more)" if len(today) > 4 else "")
+        rows.append({"member": member, "requirement": requirement, "today": shown or "nothing found", "hook": hook})
+    return rows
+
+
+def torch_groups(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    delta = record.get("torch_delta") or {}
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for surface in delta.get("surfaces", []):
+        groups.setdefault(surface["kind"], []).append(surface)
+    return [{"kind": kind, "surfaces": groups[kind]} for kind in sorted(groups)]
+
+

@@ -1,0 +1,302 @@
+"""The run record's types: every fact a trace run records, with what it means.
+
+This module is the one home of the record's shape. `record.build` assembles a `RunRecord`
+from the event streams and what the harness knew about the run; `render`, `views`,
+`diff`, `perfetto` and the pytest plugin only read it. The record is plain JSON-able data
+(TypedDicts over dicts and lists), written to `trace/run.json` with `schema_version` at the
+top, so a report folder can be re-rendered, diffed or loaded by a test without the harness
+that wrote it knowing about the reader.
+
+Conventions that hold for every field:
+- Paths inside the target are relative to its root; the run's scratch folder is written
+  `<scratch>`, the target root `<root>` where a path must stay absolute-looking, and random
+  temp names `<tmp>` (`record.scrub_paths` decides this, once).
+- `path:line` strings are "anchors": a function's anchor is its `def` line, a call site is
+  the line of the call in the caller.
+- Times (`t`, `t0`, `t1`, `seconds`, `started_at`, `durations`) are the only fields that
+  differ between two runs of the same code.
+
+Bump `SCHEMA_VERSION` when a field changes meaning or is removed; `record.load` refuses
+other versions with a message instead of failing somewhere in a renderer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, TypedDict
+
+SCHEMA_VERSION = 2
+
+
+class Call(TypedDict):
+    """One kept call of the namespace, in the order calls started across all processes."""
+
+    i: int
+    """Index of this call in `RunRecord.calls` (unique across processes)."""
+    process: str
+    """Label of the traced process that made it (`ProcessInfo.label`)."""
+    phase: str
+    """Scenario phase running when the call started."""
+    depth: int
+    """Depth within the namespace: 0 for a call made from outside it (the scenario, Keras)."""
+    module: str
+    qualname: str
+    function: str
+    """`module:qualname`, the identity of the function across runs."""
+    anchor: Optional[str]
+    """`path:line` of its `def` line; None for generated code without a source file."""
+    path: Optional[str]
+    line: Optional[int]
+    parent: Optional[int]
+    """`i` of the innermost kept call below which it ran, or None at depth 0."""
+    call_line: Optional[int]
+    """Line in the parent's file that made the call (or called into framework code that did)."""
+    call_site: Optional[str]
+    """`path:line` of that line, or None when the parent has no source file."""
+    direct: bool
+    """True when the parent called it directly; False for framework call-backs (e.g. Keras)."""
+    returned: Optional[str]
+    """Short, stable summary of the return value; None when no return was recorded."""
+    t0: float
+    t1: Optional[float]
+
+
+class Edge(TypedDict):
+    """A distinct caller → callee pair at one call site, with how often it happened."""
+
+    caller: str
+    """`module:qualname` of the caller, or `<scenario>` for calls from outside the namespace."""
+    callee: str
+    call_site: Optional[str]
+    callee_anchor: Optional[str]
+    count: int
+    phases: List[str]
+    direct: bool
+
+
+class PhaseSpan(TypedDict):
+    """One scenario phase as it ran in one process."""
+
+    name: str
+    process: str
+    t: float
+    """Seconds since the process's stream started."""
+    seconds: float
+    calls: int
+    """Calls kept during the phase."""
+
+
+class Gap(TypedDict):
+    """An entry point the scenario did not find, and what it used instead."""
+
+    phase: str
+    missing: str
+    used: str
+
+
+class BlockedImport(TypedDict):
+    module: str
+    importer: str
+    """`path:line` (or module) of the import statement that tried."""
+
+
+class ProcessInfo(TypedDict, total=False):
+    """One traced process: how the harness ran it and what it reported at its end."""
+
+    label: str
+    """Stable name given by the scenario (e.g. `cycle`, `fresh`)."""
+    phases: List[str]
+    """Phases the harness asked it to run."""
+    start: Dict[str, Any]
+    """Its `start` event: interpreter, platform, executable."""
+    completed: bool
+    """True when it reached its end marker (an `end` event)."""
+    exit: Optional[int]
+    """Exit code of the process as the harness saw it."""
+    timed_out: bool
+    interrupted: bool
+    wall_seconds: float
+    stderr: str
+    """`<scratch>` path of its captured stderr."""
+    seen: Optional[int]
+    """Events the recorder saw (what counts depends on the backend: `Recorder.seen_means`)."""
+    kept: int
+    gaps: List[Gap]
+    blocked_imports: List[BlockedImport]
+    torch_imported: Optional[List[str]]
+    packages: Optional[Dict[str, Optional[str]]]
+    devices: Optional[Dict[str, Any]]
+    peak_rss_kb: Optional[int]
+    seconds: float
+    """Seconds from its stream start to its last event."""
+
+
+class TapDeclared(TypedDict):
+    """A tap point as declared in a tap file."""
+
+    key: str
+    purpose: str
+    function: str
+    when: str
+    capture: str
+    units: str
+    source: str
+    """`file:line` of its declaration."""
+
+
+class TapHit(TypedDict, total=False):
+    """One observation of a tap: the value (or the error) at one call."""
+
+    key: str
+    call: int
+    """`Call.i` of the call it was taken in."""
+    status: str
+    """`hit` or `error`."""
+    value: str
+    error: str
+    process: str
+
+
+class ConfigChange(TypedDict):
+    """One change of the followed config global (e.g. `ptycho.params.cfg`)."""
+
+    key: str
+    op: str
+    """`added`, `changed` or `removed`."""
+    old: Optional[str]
+    new: Optional[str]
+    by: Optional[int]
+    """`Call.i` of the innermost kept call when it happened; None outside the namespace."""
+    phase: str
+    process: str
+
+
+class ConfigFlow(TypedDict):
+    changes: List[ConfigChange]
+    snapshots: Dict[str, Optional[Dict[str, str]]]
+    """`<process>:<phase>` (value at the phase's start) or `<process>:end` → key → summary."""
+
+
+class FileOp(TypedDict):
+    """A file operation seen by the audit hook (or the native-write sweep)."""
+
+    op: str
+    """`write`, `remove`, `rename`, `mkdir`, …"""
+    path: str
+    dest: Optional[str]
+    by: Optional[str]
+    """Anchor of the namespace line credited with it, or None (scenario / framework)."""
+    module: Optional[str]
+    phase: str
+    native: bool
+    """True when found by the sweep for files written by native code (h5py)."""
+    process: str
+
+
+class ScenarioInfo(TypedDict, total=False):
+    """The scenario as the run used it; renderers take every phase name from here."""
+
+    name: str
+    variant: str
+    phases: List[str]
+    """Phases in the order they were run, across processes."""
+    roles: Dict[str, List[str]]
+    """Role → phase names: `build`, `save`, `load` (a load in the process that saved),
+    `fresh-load` (a load in a process that never built a model), `entry` (phases whose
+    depth-0 calls are the scenario's entry points)."""
+    processes: List[Dict[str, Any]]
+    """Per process label: `label`, `title` (for prose), `phases`."""
+    chains: List[Dict[str, Any]]
+    """Chains the summary tells as a path: `title` and the `phases` whose direct calls form it."""
+    order: str
+    """The cycle in a few words, for prose (e.g. `build, save, load`)."""
+    why: str
+    """Why the scenario's entry points were chosen, for static.md § Selected Entrypoint(s)."""
+
+
+class Recorder(TypedDict):
+    backend: Optional[str]
+    settings: Optional[str]
+    seen_means: Optional[str]
+    untraced: bool
+
+
+class TargetInfo(TypedDict, total=False):
+    root: str
+    demo: bool
+    git: bool
+    commit: Optional[str]
+    branch: Optional[str]
+    dirty: Optional[bool]
+
+
+class EvidenceOnly(TypedDict):
+    """The target tree before and after the run; any change fails the run."""
+
+    before: Dict[str, Any]
+    after: Dict[str, Any]
+    changes: List[str]
+
+
+class Failure(TypedDict):
+    problem: str
+    fix: str
+    exit_code: int
+
+
+class EventCounts(TypedDict):
+    seen: int
+    kept: int
+
+
+class RunRecord(TypedDict, total=False):
+    """Everything one trace run knows. Built by `record.build`, read by every renderer."""
+
+    schema_version: int
+    callchain_version: str
+    question: str
+    scope_hints: List[str]
+    initiative: str
+    plan_phase: str
+    scenario: ScenarioInfo
+    namespace: str
+    package: str
+    config_global: str
+    recorder: Recorder
+    target: TargetInfo
+    report: str
+    """Absolute path of the report folder (as loaded: where it is now)."""
+    scratch: str
+    """Absolute path of the scratch folder the traced code ran in."""
+    archive: str
+    """Absolute path where the scenario's archive was expected."""
+    command: str
+    started_at: str
+    environment: Dict[str, str]
+    """Allow-listed environment variables of the traced processes."""
+    taps_declared: List[TapDeclared]
+    processes: List[ProcessInfo]
+    phases: List[PhaseSpan]
+    calls: List[Call]
+    edges: List[Edge]
+    tap_hits: List[TapHit]
+    config: ConfigFlow
+    sinks: List[FileOp]
+    errors: List[Dict[str, Any]]
+    """Exceptions that ended a process: type, message, phase, traceback, frames."""
+    events: EventCounts
+    evidence_only: EvidenceOnly
+    entry_points: List[Dict[str, Any]]
+    """Candidate entry points ranked against the question (`analysis.rank_entry_points`)."""
+    docs: Dict[str, str]
+    """`module:qualname` → first docstring line, for kept functions."""
+    mentions: Dict[str, List[Dict[str, Any]]]
+    """Term → source lines of the namespace that mention it (e.g. `intensity_scale`)."""
+    torch_delta: Dict[str, Any]
+    """The PyTorch side read statically (`torchscan.scan`)."""
+    archive_description: Optional[Dict[str, Any]]
+    """What `inspect` says of the archive the run produced; None when none was produced."""
+    status: str
+    """`ok`, `partial` (some evidence) or `failed` (none)."""
+    failure: Optional[Failure]
+    durations: Dict[str, float]
+    """Seconds per phase name (summed over processes) and `total` wall time."""

@@ -1,0 +1,92 @@
+"""Record a tiny package in this process: the fast way to test the recorder and the views.
+
+The package is real code written to a temp folder and imported for real; a real backend
+feeds the real `Recorder`, which streams real events; `record.build` turns them into a run
+record exactly as after a traced subprocess. Only the subprocess is left out, so a test
+takes milliseconds instead of starting TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+from harness import record
+from harness.anchors import AnchorIndex
+from harness.configflow import ConfigWatch
+from harness.recorder import EventStream, Recorder
+from harness.tracer import BACKENDS
+from helpers import write_target
+
+PACKAGE = "minipkg"
+
+
+def _forget(prefixes: tuple) -> None:
+    for name in [n for n in sys.modules if n in prefixes or n.startswith(tuple(p + "." for p in prefixes))]:
+        del sys.modules[name]
+
+
+def record_package(tmp: Path, files: Dict[str, str], drive: Callable[[Callable[[str], Any]], Any],
+                   backend: str, config_global: Optional[str] = None, phase: str = "run") -> Dict[str, Any]:
+    """Trace `drive(import_module)` over the package written from `files`; the run record."""
+    root = write_target(tmp / "root", files)
+    tops = tuple(sorted({name.split("/", 1)[0].removesuffix(".py") for name in files}))
+    _forget(tops)
+    sys.path.insert(0, str(root))
+    events = tmp / f"events-{backend}.jsonl"
+    stream = EventStream(str(events))
+    recorder = Recorder(PACKAGE, AnchorIndex(str(root)), stream, local_prefixes=(str(root) + "/", "<"))
+    if config_global:
+        recorder.config = ConfigWatch(config_global, stream)
+    stream.emit("start", python=sys.version.split()[0], t=stream.now())
+    tracer = BACKENDS[backend](recorder)
+    error = None
+    try:
+        tracer.start()
+        try:
+            recorder.set_phase(phase)
+            drive(importlib.import_module)
+        finally:
+            tracer.stop()
+    except Exception as raised:  # noqa: BLE001 - the test asserts on it
+        error = raised
+    if recorder.config is not None:
+        recorder.config.check(None, recorder.phase)
+        recorder.config.snapshot("end")
+    stream.emit("end", seen=recorder.seen, kept=recorder.kept, gaps=[], blocked_imports=[], exit=0, t=stream.now())
+    stream.close()
+    sys.path.remove(str(root))
+    _forget(tops)
+    outcome = {"label": "main", "phases": [phase], "exit": 0, "timed_out": False, "interrupted": False,
+               "wall_seconds": 0.0, "events": str(events), "stderr": str(tmp / "stderr.txt")}
+    built = record.build(fixture_meta(tmp, root, backend), [outcome], lambda calls: {"archive_description": None})
+    built["status"], built["failure"] = "ok", None
+    built["raised"] = repr(error) if error else None
+    return built
+
+
+def fixture_meta(tmp: Path, root: Path, backend: str) -> Dict[str, Any]:
+    """The harness-side facts of a run, for a record built in-process."""
+    return {
+        "callchain_version": "test", "question": "How does minipkg save?", "scope_hints": [],
+        "initiative": "TEST-001", "plan_phase": "unit",
+        "scenario": {"name": "unit", "variant": "default", "phases": ["run"],
+                     "roles": {"save": ["run"], "load": [], "entry": ["run"]},
+                     "chains": [{"title": "Run", "phases": ["run"]}],
+                     "processes": [{"label": "main", "title": "In the test process", "phases": ["run"]}],
+                     "order": "run", "why": "a unit test"},
+        "namespace": PACKAGE, "package": PACKAGE, "config_global": f"{PACKAGE}.params:cfg",
+        "recorder": {"backend": backend, "settings": "in-process", "seen_means": "calls", "untraced": False},
+        "target": {"root": str(root), "demo": False, "git": False},
+        "report": str(tmp / "report"), "scratch": str(tmp), "archive": str(tmp / "out" / "wts.h5.zip"),
+        "command": "pytest", "started_at": "2026-01-01T00:00:00+00:00", "environment": {},
+        "taps_declared": [],
+        "evidence_only": {"before": {"files": 0, "sha256": ""}, "after": {"files": 0, "sha256": ""}, "changes": []},
+    }
+
+
+def stable(calls) -> list:
+    """Calls without their times: what must be identical between backends and runs."""
+    return [{k: v for k, v in call.items() if k not in ("t0", "t1")} for call in calls]
