@@ -11,7 +11,7 @@ PY          := $(VENV)/bin/python
 BOOT_PYTHON ?= $(shell for c in python3.12 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3 2>/dev/null | sort -V | tail -1) python3.13 python3; do \
                  $$c -c 'import sys; assert sys.version_info >= (3, 10)' >/dev/null 2>&1 && { echo $$c; break; }; done)
 
-.PHONY: install trace test bench clean-venv
+.PHONY: install trace test lint bench clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(BOOT_PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(VENV)/.installed-ptychopinn: $(VENV)/.installed
 	@$(PY) -m pip install --quiet -e '.[test,ptychopinn]'
 	@touch $@
 
+$(VENV)/.installed-lint: $(VENV)/.installed
+	@$(PY) -m pip install --quiet -e '.[test,lint]'
+	@touch $@
+
 # `make install` (add PTYCHO_ROOT=... to also install what PtychoPINN's TensorFlow side imports)
 install: $(VENV)/.installed $(if $(PTYCHO_ROOT),$(VENV)/.installed-ptychopinn)
 
@@ -31,6 +35,12 @@ trace: install
 
 test: install
 	@$(PY) -m pytest $(ARGS)
+
+# ruff (lint + format check) and mypy on the package; the tests and benchmarks are linted too.
+lint: $(VENV)/.installed-lint
+	@$(VENV)/bin/ruff check harness tests benchmarks
+	@$(VENV)/bin/ruff format --check harness tests benchmarks
+	@$(VENV)/bin/mypy harness
 
 bench: install
 	@$(PY) benchmarks/bench.py --out "$(OUT)/bench" $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") $(ARGS)

@@ -9,8 +9,10 @@ here may import anything the traced interpreter might lack beyond the chosen bac
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
+import signal
 import platform
 import sys
 import time
@@ -88,6 +90,14 @@ def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder
     return {"namespace_frame": inner_ns, "innermost_frame": innermost}
 
 
+def _stacks_on_request(path: Optional[str]) -> None:
+    """On SIGUSR1 (sent by the harness when --timeout expires), write every thread's stack."""
+    if not path or not hasattr(signal, "SIGUSR1"):
+        return
+    handle = open(path, "w", encoding="utf-8")  # kept open for the life of the process
+    faulthandler.register(signal.SIGUSR1, file=handle, all_threads=True, chain=False)
+
+
 def main(config_path: str) -> int:
     with open(config_path, encoding="utf-8") as handle:
         config = json.load(handle)
@@ -95,6 +105,7 @@ def main(config_path: str) -> int:
     sys.dont_write_bytecode = True
     sys.path.insert(0, root)
     stream = EventStream(config["events"])
+    _stacks_on_request(config.get("stacks"))
     anchors = AnchorIndex(root)
     set_scrubber(PathScrubber(config["scratch"], root))
     describe = lambda filename, line: f"{anchors.relpath(filename) or filename}:{line}"  # noqa: E731

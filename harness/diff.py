@@ -225,7 +225,7 @@ def render_text(result: Dict[str, Any]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of `callchain diff`, shared by the main command line and `python -m harness.diff`."""
+    """The arguments of `callchain diff` (the command line in cli.py is its only entry point)."""
     parser.add_argument("a", metavar="A", help="a report folder (…/<plan phase>/) or its trace/run.json")
     parser.add_argument("b", metavar="B", help="the report folder (or run.json) to compare it with")
     parser.add_argument("--json", action="store_true", help="print the differences as one JSON document (stable key order)")
@@ -241,21 +241,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_text(result), end="")
     return 0 if result["same"] else 1
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="callchain diff", description="Compare the call chains of two callchain runs.")
-    add_arguments(parser)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed usage; keep main() returning an int
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return run(args)
-    except HarnessError as error:
-        print(error.message(), file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Optional
+from typing import List, Optional
 
 from .errors import HarnessError
 
@@ -37,6 +37,12 @@ def probe(python: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def supported_backends(info: dict) -> List[str]:
+    """The one rule for which recorder backends an interpreter can run, fastest first:
+    `monitoring` needs sys.monitoring (3.12+), `hunter` needs hunter, `settrace` always works."""
+    return (["monitoring"] if info["monitoring"] else []) + ["settrace"] + (["hunter"] if info["hunter"] else [])
+
+
 def check_interpreter(python: str, wanted: Optional[str]) -> str:
     """The backend to use with `python`: the one asked for, else the fastest it supports."""
     info = probe(python)
@@ -44,7 +50,7 @@ def check_interpreter(python: str, wanted: Optional[str]) -> str:
     if version < (3, 10):
         raise HarnessError(f"{python} is Python {'.'.join(map(str, version))}; the recorder needs 3.10 or newer",
                            "pass --python a Python 3.10+ interpreter")
-    supported = (["monitoring"] if info["monitoring"] else []) + ["settrace"] + (["hunter"] if info["hunter"] else [])
+    supported = supported_backends(info)
     if wanted is None:
         return supported[0]
     if wanted in supported:

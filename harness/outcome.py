@@ -33,8 +33,10 @@ def _failure(record: RunRecord, timeout: float, untraced: bool) -> Optional[Fail
                     "fix": "run it again; what was recorded is kept", "exit_code": 130}
         if process.get("timed_out"):
             last = record["calls"][-1]["anchor"] if record["calls"] else "none"
-            return {"problem": f"the scenario did not finish within {timeout:g} s (stopped in process '{process['label']}', last call reached: {last})",
-                    "fix": "raise --timeout if the target is just slow, or look at the last calls in callgraph/dynamic.txt", "exit_code": 3}
+            where = _innermost_frame(process.get("stacks"))
+            return {"problem": f"the scenario did not finish within {timeout:g} s (stopped in process '{process['label']}', "
+                               f"last call reached: {last}" + (f"; it was at {where}" if where else "") + ")",
+                    "fix": "raise --timeout if the target is just slow; summary.md holds every thread's stack at the stop", "exit_code": 3}
     if record["errors"]:
         return _scenario_failure(record["errors"][0], root)
     for process in record["processes"]:
@@ -62,6 +64,19 @@ def _scenario_failure(error: Dict[str, Any], root: str) -> Failure:
                 "fix": "point --root at a ptycho-like checkout (README, 'What a run does', lists what the scenario calls)", "exit_code": 3}
     return {"problem": f"the scenario raised {text} in phase '{error['phase']}' at {where}",
             "fix": "the traceback is in trace/run.json (errors); the calls up to the failure are in callgraph/dynamic.txt", "exit_code": 3}
+
+
+def _innermost_frame(stacks: Optional[str]) -> Optional[str]:
+    """`file:line in function` of the main thread's innermost frame in a faulthandler dump."""
+    if not stacks:
+        return None
+    blocks = stacks.split("\n\n")
+    main = next((b for b in blocks if "most recent call first" in b and b.lstrip().startswith("Current thread")), blocks[0])
+    for line in main.splitlines():
+        line = line.strip()
+        if line.startswith("File "):
+            return line[5:].replace('"', "")
+    return None
 
 
 def _real(record: RunRecord, path: str) -> str:

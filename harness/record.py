@@ -217,10 +217,24 @@ def _process_info(process: _Process, outcome: Dict[str, Any], scrub: PathScrubbe
             "completed": process.end is not None, "exit": outcome["exit"],
             "timed_out": outcome["timed_out"], "interrupted": outcome["interrupted"],
             "wall_seconds": outcome["wall_seconds"], "stderr": scrub(outcome["stderr"]),
+            "stacks": _stacks(outcome, scrub),
             "seen": end.get("seen"), "kept": len(process.calls), "gaps": end.get("gaps", []),
             "blocked_imports": end.get("blocked_imports", []), "torch_imported": end.get("torch_imported"),
             "packages": end.get("packages"), "devices": end.get("devices"),
             "peak_rss_kb": end.get("peak_rss_kb"), "seconds": end.get("t", process.last_t)}
+
+
+def _stacks(outcome: Dict[str, Any], scrub: PathScrubber) -> Optional[str]:
+    """The thread stacks a hung process wrote when it was stopped (None when it was not)."""
+    path = outcome.get("stacks")
+    if not outcome.get("timed_out") or not path:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(20000)
+    except OSError:
+        return None
+    return scrub(text.strip()) or None
 
 
 def _durations(spans: List[Dict[str, Any]], outcomes: List[Dict[str, Any]]) -> Dict[str, float]:

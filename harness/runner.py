@@ -64,11 +64,12 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
                taps: List[Tap], backend: str, env: Dict[str, str]) -> Dict[str, Any]:
     """Run one traced process; returns how it ended. Never raises for the child's failures."""
     events = run.trace_dir / f"events-{label}.jsonl"
+    stacks = run.scratch / f"child-{label}.stacks.txt"
     config = {
         "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
         "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
         "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
-        "config_global": options.config_global,
+        "config_global": options.config_global, "stacks": str(stacks),
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
@@ -84,11 +85,30 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
         except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
             # The child runs in its own session: stop it here, or it would outlive us.
             timed_out, interrupted = isinstance(stop, subprocess.TimeoutExpired), isinstance(stop, KeyboardInterrupt)
+            if timed_out:
+                _dump_stacks(process, stacks)
             os.killpg(process.pid, signal.SIGKILL)
             code = process.wait()
     return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out, "interrupted": interrupted,
             "wall_seconds": round(time.perf_counter() - started, 6), "events": str(events),
-            "stderr": str(run.scratch / f"child-{label}.stderr.txt")}
+            "stderr": str(run.scratch / f"child-{label}.stderr.txt"), "stacks": str(stacks)}
+
+
+def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> None:
+    """Ask a hung traced process for the Python stack of every thread (faulthandler, on
+    SIGUSR1) before it is killed, so the report says where it hung, not only that it did."""
+    try:
+        os.kill(process.pid, signal.SIGUSR1)
+    except OSError:
+        return
+    deadline = time.monotonic() + wait
+    size = -1
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        current = stacks.stat().st_size if stacks.exists() else 0
+        if current and current == size:
+            return  # written and no longer growing
+        size = current
 
 
 def resolve_taps(options: Options) -> List[Tap]:

@@ -117,6 +117,8 @@ class ProcessInfo(TypedDict, total=False):
     wall_seconds: float
     stderr: str
     """`<scratch>` path of its captured stderr."""
+    stacks: Optional[str]
+    """For a process stopped by --timeout: the Python stack of every thread at that moment."""
     seen: Optional[int]
     """Events the recorder saw (what counts depends on the backend: `Recorder.seen_means`)."""
     kept: int

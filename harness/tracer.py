@@ -181,18 +181,3 @@ class MonitoringBackend(Backend):
 
 
 BACKENDS = {backend.name: backend for backend in (HunterBackend, SettraceBackend, MonitoringBackend)}
-
-
-def available() -> List[str]:
-    """Backends this interpreter can run, fastest first."""
-    names = ["monitoring"] if sys.version_info >= (3, 12) else []
-    names.append("settrace")
-    try:
-        import hunter  # noqa: F401
-    except ImportError:
-        return names
-    return names + ["hunter"]
-
-
-def default_backend() -> str:
-    return available()[0]

@@ -69,6 +69,7 @@ def _common(record: Dict[str, Any]) -> Dict[str, Any]:
         "target": where, "namespace": record.get("namespace"), "command": record.get("command"),
         "scenario": f"{scenario.get('name')} ({scenario.get('variant')})",
         "recorder": (record.get("recorder") or {}).get("backend") or "none", "kept": len(calls),
+        "stacks": [{"label": p["label"], "text": p["stacks"]} for p in record.get("processes") or [] if p.get("stacks")],
     }
 
 

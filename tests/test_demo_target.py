@@ -20,9 +20,9 @@ MODELS = ("autoencoder", "diffraction_to_obj")
 PER_MODEL = ("model.keras", "model.h5", "params.dill", "custom_objects.dill")
 EXPECTED_MEMBERS = {"manifest.dill"} | {f"{m}/{f}" for m in MODELS for f in PER_MODEL}
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None for name in ("tensorflow", "keras", "h5py", "dill")),
-    reason="the demo target needs tensorflow, keras, h5py and dill")
+    reason="the demo target needs tensorflow, keras, h5py and dill")]
 
 PRELUDE = f"""
 import json, math, os, sys

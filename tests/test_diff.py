@@ -13,6 +13,9 @@ import pytest
 from conftest import DEMO, callchain, report_of
 from harness.diff import diff_records, render_text
 
+pytestmark = pytest.mark.slow  # every test here traces in a subprocess
+
+
 MOVED = "ptycho.model:create_model_with_gridsize"
 BLANK_LINES = 3
 
@@ -115,11 +118,24 @@ def test_edges_compare_by_names_unless_lines(pair):
     result = diff_records(a, b, lines=True)
     assert [e["call_site"] for e in result["edges"]["added"]] == [edge["call_site"]]
     assert len(result["edges"]["removed"]) == 1
+
+
+def test_an_edge_removed_is_named_once_by_its_functions(pair):
+    a, b = pair
+    pairs = [(e["caller"], e["callee"]) for e in b["edges"]]
+    edge = next(e for e in b["edges"] if pairs.count((e["caller"], e["callee"])) == 1)
     b["edges"].remove(edge)
-    result = diff_records(a, b)
-    removed = [(e["caller"], e["callee"]) for e in result["edges"]["removed"]]
-    still = {(e["caller"], e["callee"]) for e in b["edges"]}
-    assert removed == ([] if (edge["caller"], edge["callee"]) in still else [(edge["caller"], edge["callee"])])
+    removed = [(e["caller"], e["callee"]) for e in diff_records(a, b)["edges"]["removed"]]
+    assert removed == [(edge["caller"], edge["callee"])]
+
+
+def test_an_edge_still_present_at_another_line_is_not_removed_by_name(pair):
+    a, b = pair
+    pairs = [(e["caller"], e["callee"]) for e in b["edges"]]
+    twice = [e for e in b["edges"] if pairs.count((e["caller"], e["callee"])) > 1]
+    assert twice, "the demo has a caller → callee pair at two call sites"
+    b["edges"].remove(twice[0])
+    assert diff_records(a, b)["edges"]["removed"] == []
 
 
 def test_functions_only_on_one_side(pair):

@@ -11,6 +11,8 @@ from conftest import callchain, load_run
 from helpers import body, tiny_target
 
 
+pytestmark = pytest.mark.slow  # every test here traces in a subprocess
+
 def _report_from_message(stderr: str) -> Path:
     line = next(l for l in stderr.splitlines() if "report (partial):" in l)
     return Path(line.split("report (partial):", 1)[1].strip())
@@ -94,6 +96,13 @@ def test_scenario_that_hangs(tmp_path):
     assert record["status"] == "partial"
     assert record["calls"][-1]["function"] == "ptycho.model:create_model_with_gridsize"
     assert record["calls"][-1]["returned"] is None
+    # where it hung, not only that it did: the stack of every thread at the stop
+    model = str(root / "ptycho" / "model.py").replace(str(root), "<root>")
+    assert f"{model}, line 6 in create_model_with_gridsize" in done.stderr
+    stacks = record["processes"][0]["stacks"]
+    assert "most recent call first" in stacks and f'File "{model}", line 6 in create_model_with_gridsize' in stacks
+    summary = (_report_from_message(done.stderr) / "summary.md").read_text()
+    assert "Every thread of process `cycle` when it was stopped" in summary and stacks in summary
 
 
 def test_unwritable_out(tmp_path):

@@ -6,7 +6,12 @@ import copy
 import json
 from collections import defaultdict
 
+import pytest
+
 from harness.perfetto import CALLS_TID, PHASES_TID, trace_events
+
+
+pytestmark = pytest.mark.slow  # every test here traces in a subprocess
 
 
 def load_trace(run) -> dict:

@@ -18,7 +18,7 @@ from harness.target import fingerprint
 from helpers import call_lines
 
 ROOT = os.environ.get("PTYCHO_ROOT")
-pytestmark = pytest.mark.skipif(not ROOT, reason="PTYCHO_ROOT is not set: point it at a PtychoPINN checkout to run the real-target tests")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not ROOT, reason="PTYCHO_ROOT is not set: point it at a PtychoPINN checkout to run the real-target tests")]
 ANCHOR = re.compile(r"((?:ptycho|ptycho_torch)/[\w/.\-]+\.py):(\d+)")
 
 

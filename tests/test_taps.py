@@ -83,6 +83,7 @@ def tapped(tmp_path_factory):
     return rows, load_run(report), root
 
 
+@pytest.mark.slow
 def test_each_capture_kind(tapped):
     rows, _, _ = tapped
     assert rows["t.arg"][-2:] == ["988.2117688026185", "hit"]
@@ -91,17 +92,20 @@ def test_each_capture_kind(tapped):
     assert rows["t.global"][-2:] == ["64", "hit"]
 
 
+@pytest.mark.slow
 def test_tap_on_function_that_never_runs(tapped):
     rows, _, _ = tapped
     assert rows["t.never"][-2:] == ["—", "not hit"]
 
 
+@pytest.mark.slow
 def test_capture_that_fails_is_an_error_not_a_crash(tapped):
     rows, record, _ = tapped
     assert rows["t.broken"][-1] == "error: LookupError: argument 'no_such_argument' not found"
     assert record["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_owning_function_anchor_is_its_def_line(tapped):
     rows, _, root = tapped
     anchor = rows["t.arg"][2].split("`")[3]
@@ -109,6 +113,7 @@ def test_owning_function_anchor_is_its_def_line(tapped):
     assert (root / path).read_text().splitlines()[int(line) - 1].strip().startswith("def save_multiple_models")
 
 
+@pytest.mark.slow
 def test_file_write_is_attributed_to_the_namespace_line(tapped):
     _, record, root = tapped
     writes = [s for s in record["sinks"] if s["op"] == "write" and s["path"].endswith("wts.h5.zip")]
@@ -147,6 +152,7 @@ def test_return_capture_needs_when_return(tmp_path):
     assert 'when = "return"' in message
 
 
+@pytest.mark.slow
 def test_bad_tap_file_on_the_command_line(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[tap]]\nkey = "a"\nfunction = "m:f"\nwhen = "sometimes"\ncapture = "return"\n')

@@ -14,6 +14,9 @@ from conftest import callchain, load_run, report_of
 from helpers import tiny_target
 
 
+pytestmark = pytest.mark.slow  # every test here traces in a subprocess
+
+
 def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
                    env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import DEMO
 from helpers import body, call_lines, def_lines
+
+pytestmark = pytest.mark.slow  # every test here traces in a subprocess
+
 
 PHASES = ["import", "setup", "build", "save", "load"]
 

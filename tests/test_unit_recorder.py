@@ -7,10 +7,13 @@ import textwrap
 
 import pytest
 
-from harness.tracer import available
+import importlib.util
+import sys
+
+from harness.interpreter import supported_backends
 from inprocess import record_package, stable
 
-BACKENDS = available()
+BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")})
 
 FILES = {
     "minipkg/__init__.py": "",
