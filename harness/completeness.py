@@ -15,27 +15,59 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Any, Dict, List, Union, get_args, get_origin, get_type_hints, is_typeddict
+from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from . import runrecord
 
 UNKNOWN = "unknown"
 
 # Text shown where the record has nothing better (instead of an empty string).
-TEXT = {"status": UNKNOWN, "namespace": UNKNOWN, "initiative": UNKNOWN, "plan_phase": UNKNOWN,
-        "root": UNKNOWN, "name": UNKNOWN, "variant": UNKNOWN, "function": "?", "problem": "no reason recorded"}
+TEXT = {
+    "status": UNKNOWN,
+    "namespace": UNKNOWN,
+    "initiative": UNKNOWN,
+    "plan_phase": UNKNOWN,
+    "root": UNKNOWN,
+    "name": UNKNOWN,
+    "variant": UNKNOWN,
+    "function": "?",
+    "problem": "no reason recorded",
+}
 
 # Fields of the parts `runrecord` types loosely (`Dict[str, Any]`), by path in the record.
-LOOSE: Dict[str, Dict[str, Any]] = {
+LOOSE: dict[str, dict[str, Any]] = {
     "errors[]": {"phase": "?", "type": "error", "message": "", "namespace_frame": None, "innermost_frame": None},
-    "entry_points[]": {"function": "?", "anchor": None, "confidence": "", "score": 0, "matched": [], "doc": "",
-                       "exercised": False, "kind": "", "name": "?"},
+    "entry_points[]": {
+        "function": "?",
+        "anchor": None,
+        "confidence": "",
+        "score": 0,
+        "matched": [],
+        "doc": "",
+        "exercised": False,
+        "kind": "",
+        "name": "?",
+    },
     "mentions{}[]": {"anchor": "?", "function": "?", "text": ""},
     "torch_delta": {"package": "ptycho_torch", "present": False, "surfaces": []},
-    "torch_delta.surfaces[]": {"kind": "?", "anchor": "?", "function": "?", "path": "?", "line": 0, "detail": "",
-                               "describe": ""},
-    "archive_description": {"members": [], "clauses": [], "models": {}, "status": UNKNOWN, "backend": None,
-                            "total_size": None, "display_path": "(unknown path)"},
+    "torch_delta.surfaces[]": {
+        "kind": "?",
+        "anchor": "?",
+        "function": "?",
+        "path": "?",
+        "line": 0,
+        "detail": "",
+        "describe": "",
+    },
+    "archive_description": {
+        "members": [],
+        "clauses": [],
+        "models": {},
+        "status": UNKNOWN,
+        "backend": None,
+        "total_size": None,
+        "display_path": "(unknown path)",
+    },
     "archive_description.members[]": {"name": "?", "size": None},
     "archive_description.clauses[]": {"status": "?", "text": "", "detail": ""},
     "archive_description.models{}": {"params_values": {}, "h5_attrs": {}, "params_keys": []},
@@ -51,9 +83,9 @@ def _empty(tp: Any, name: str = "") -> Any:
     origin = get_origin(tp)
     if origin is Union:
         return None if type(None) in get_args(tp) else _empty(get_args(tp)[0], name)
-    if origin in (list, List) or tp is list:
+    if origin in (list, list) or tp is list:
         return []
-    if origin in (dict, Dict) or tp is dict:
+    if origin in (dict, dict) or tp is dict:
         return {}
     if is_typeddict(tp):
         return _record({}, tp, name)
@@ -78,12 +110,12 @@ def _conform(value: Any, tp: Any, path: str) -> Any:
         if value is None and len(args) < len(get_args(tp)):
             return None
         return _conform(value, args[0], path)
-    if origin in (list, List):
+    if origin in (list, list):
         (item,) = get_args(tp) or (Any,)
         if not isinstance(value, list):
             return []
         return [_conform(v, item, path + "[]") for v in value if not is_typeddict(item) or isinstance(v, dict)]
-    if origin in (dict, Dict):
+    if origin in (dict, dict):
         _, item = get_args(tp) or (str, Any)
         if not isinstance(value, dict):
             return _loose({}, path)
@@ -99,12 +131,12 @@ def _conform(value: Any, tp: Any, path: str) -> Any:
     return _loose(value, path)  # Any: whatever it is, with the loose fields if it is a dict
 
 
-@functools.lru_cache(maxsize=None)
-def _fields(tp: Any) -> Dict[str, Any]:
+@functools.cache
+def _fields(tp: Any) -> dict[str, Any]:
     return get_type_hints(tp)
 
 
-def _record(value: Any, tp: Any, path: str) -> Dict[str, Any]:
+def _record(value: Any, tp: Any, path: str) -> dict[str, Any]:
     data = value if isinstance(value, dict) else {}
     done = dict(data)
     for key, declared in _fields(tp).items():
@@ -121,8 +153,10 @@ def _loose(value: Any, path: str) -> Any:
         if path + "[]" in LOOSE and isinstance(value, list):
             return [_loose(v, path + "[]") for v in value if isinstance(v, dict)]
         if path + "{}[]" in LOOSE and isinstance(value, dict):
-            return {k: [_loose(i, path + "{}[]") for i in v if isinstance(i, dict)] if isinstance(v, list) else []
-                    for k, v in value.items()}
+            return {
+                k: [_loose(i, path + "{}[]") for i in v if isinstance(i, dict)] if isinstance(v, list) else []
+                for k, v in value.items()
+            }
         return value
     if not isinstance(value, dict):
         return value
@@ -146,14 +180,14 @@ def _same_kind(value: Any, default: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def complete(record: Any) -> Dict[str, Any]:
+def complete(record: Any) -> dict[str, Any]:
     """A copy of `record` that every renderer can read without a KeyError or TypeError."""
     done = _record(copy.deepcopy(record) if isinstance(record, dict) else {}, runrecord.RunRecord, "")
     done["missing_fields"] = missing_fields(record)
     return done
 
 
-def missing_fields(record: Any) -> List[str]:
+def missing_fields(record: Any) -> list[str]:
     """Top-level fields a record lacks (named in the report's gaps, not silently filled)."""
     present = record if isinstance(record, dict) else {}
     optional = {"failure", "archive_description", "schema_version"}

@@ -40,8 +40,11 @@ def require_dir(name: str) -> Path:
     """`data_dir`, or one plain error when this installation lacks the folder."""
     folder = data_dir(name)
     if not folder.is_dir():
-        raise HarnessError(f"callchain is installed without its {name}/ folder (looked in {' and '.join(map(str, _candidates(name)))})",
-                           "reinstall it from a clone or a wheel: pip install --force-reinstall callchain")
+        looked = " and ".join(map(str, _candidates(name)))
+        raise HarnessError(
+            f"callchain is installed without its {name}/ folder (looked in {looked})",
+            "reinstall it from a clone or a wheel: pip install --force-reinstall callchain",
+        )
     return folder
 
 

@@ -85,7 +85,7 @@ def load_tap_file(path: str) -> List[Tap]:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10: the same parser, installed as `tomli` (a dependency there)
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib
         except ModuleNotFoundError:
             raise TapFileError("reading tap files on Python 3.10 needs the 'tomli' package; pip install tomli")
     try:

@@ -13,9 +13,9 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, callchain, load_run, report_of
 from helpers import tiny_target
+
 from harness import __version__
 from harness.resources import data_dir
 
@@ -53,8 +53,12 @@ def test_version_option_prints_the_version(tmp_path):
 
 def _sources(tmp: Path) -> Path:
     """This clone's files (tracked, or new and not ignored), copied: the build writes nothing here."""
-    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                             capture_output=True, text=True)
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     if listing.returncode != 0:
         pytest.skip("not a git clone: cannot tell the project's files from build leftovers")
     src = tmp / "src"
@@ -73,8 +77,12 @@ def _venv_reusing_our_dependencies(tmp: Path) -> Path:
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     Path(purelib, "zz_reuse_callchain_deps.pth").write_text("\n".join(sorted(ours)) + "\n")
     return python
@@ -84,13 +92,30 @@ def _venv_reusing_our_dependencies(tmp: Path) -> Path:
 def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
     pytest.importorskip("setuptools", reason="building the wheel offline needs setuptools in this environment")
     src = _sources(tmp_path)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr
     wheel = next((tmp_path / "dist").glob("callchain-*.whl"))
     python = _venv_reusing_our_dependencies(tmp_path)
-    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                                "-q", str(wheel)], capture_output=True, text=True)
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+    )
     assert installed.returncode == 0, installed.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -100,9 +125,15 @@ def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
     def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
         return subprocess.run(list(args), cwd=elsewhere, env=env, capture_output=True, text=True, timeout=timeout)
 
-    where = run(str(python), "-c", "import harness, harness.render as r; print(harness.__file__); print(r.require_dir('templates'))")
+    where = run(
+        str(python),
+        "-c",
+        "import harness, harness.render as r; print(harness.__file__); print(r.require_dir('templates'))",
+    )
     package, templates = where.stdout.split()
-    assert Path(package).is_relative_to(tmp_path / "venv") and Path(templates).is_relative_to(tmp_path / "venv"), where.stdout
+    assert Path(package).is_relative_to(tmp_path / "venv") and Path(templates).is_relative_to(tmp_path / "venv"), (
+        where.stdout
+    )
     assert run(str(bin_dir / "callchain"), "--version").stdout.strip() == f"callchain {__version__}"
 
     traced = run(str(bin_dir / "callchain"), "trace", "--out", "out")
@@ -112,7 +143,9 @@ def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
     record = load_run(report)
     assert record["status"] == "ok" and record["calls"] and len(record["taps_declared"]) >= 5
     assert record["torch_delta"]["present"] and record["torch_delta"]["surfaces"]  # the shipped PyTorch rules were read
-    assert "ptycho.model_manager:ModelManager.save_multiple_models" in (report / "callgraph" / "dynamic.txt").read_text()
+    assert (
+        "ptycho.model_manager:ModelManager.save_multiple_models" in (report / "callgraph" / "dynamic.txt").read_text()
+    )
 
     inspected = run(str(bin_dir / "callchain"), "inspect", record["archive"], "--json")
     assert inspected.returncode == 0, inspected.stderr
@@ -121,8 +154,11 @@ def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
     assert run(str(bin_dir / "callchain"), "diff", str(report), str(report)).returncode == 0
 
     (elsewhere / "test_user.py").write_text(
-        "def test_run(callchain_run):\n    assert callchain_run.status == 'ok' and callchain_run.functions()\n")
-    plugin = run(str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py", "--callchain-out", "plugin-out")
+        "def test_run(callchain_run):\n    assert callchain_run.status == 'ok' and callchain_run.functions()\n"
+    )
+    plugin = run(
+        str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py", "--callchain-out", "plugin-out"
+    )
     assert plugin.returncode == 0, plugin.stdout + plugin.stderr
 
 
@@ -133,8 +169,13 @@ def _interpreter(version: str):
     """A working Python `version` on this machine (pyenv shims of inactive versions do not run)."""
     home = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     for candidate in [shutil.which(f"python{version}")] + sorted(glob.glob(f"{home}/versions/{version}.*/bin/python3")):
-        if candidate and subprocess.run([candidate, "-c", f"import sys; assert sys.version.startswith('{version}.')"],
-                                        capture_output=True).returncode == 0:
+        if (
+            candidate
+            and subprocess.run(
+                [candidate, "-c", f"import sys; assert sys.version.startswith('{version}.')"], capture_output=True
+            ).returncode
+            == 0
+        ):
             return candidate
     return None
 
@@ -146,7 +187,10 @@ def test_traced_child_runs_on_another_python_without_callchain_installed(tmp_pat
     python = _interpreter(version)
     if python is None:
         pytest.skip(f"no Python {version} interpreter on this machine")
-    if subprocess.run([python, "-c", "import harness"], capture_output=True, cwd=tmp_path, env=_clean_env()).returncode == 0:
+    if (
+        subprocess.run([python, "-c", "import harness"], capture_output=True, cwd=tmp_path, env=_clean_env()).returncode
+        == 0
+    ):
         pytest.skip(f"{python} already has a harness package; the test needs one without callchain")
     root = tiny_target(tmp_path / "target")  # no TensorFlow: the bare interpreter can run it
     done = callchain("trace", "--root", str(root), "--python", python, "--out", str(tmp_path / "out"), cwd=tmp_path)
@@ -163,8 +207,10 @@ def test_demo_on_another_python_with_its_dependencies(tmp_path, version):
     """The demo needs TensorFlow in that interpreter: CALLCHAIN_PYTHON_<3_10> names one that has it."""
     python = os.environ.get(f"CALLCHAIN_PYTHON_{version.replace('.', '_')}")
     if not python:
-        pytest.skip(f"set CALLCHAIN_PYTHON_{version.replace('.', '_')} to a Python {version} with numpy, h5py, "
-                    "tensorflow-cpu and dill installed (building one downloads ~300 MB)")
+        pytest.skip(
+            f"set CALLCHAIN_PYTHON_{version.replace('.', '_')} to a Python {version} with numpy, h5py, "
+            "tensorflow-cpu and dill installed (building one downloads ~300 MB)"
+        )
     done = callchain("trace", "--python", python, "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     record = load_run(report_of(done))

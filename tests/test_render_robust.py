@@ -10,20 +10,22 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-
-import pytest
-
 from typing import get_args, get_origin, get_type_hints, is_typeddict
 
+import pytest
 from conftest import callchain, load_run
+
 from harness.perfetto import trace_events
 from harness.render import env_view, render_texts, rerender, write_report
 from harness.runrecord import RunRecord
 
 TOP = get_type_hints(RunRecord)
 # List fields whose items are records of their own: field → the item's field names.
-ITEMS = {name: list(get_type_hints(get_args(tp)[0])) for name, tp in TOP.items()
-         if get_origin(tp) is list and is_typeddict(get_args(tp)[0])}
+ITEMS = {
+    name: list(get_type_hints(get_args(tp)[0]))
+    for name, tp in TOP.items()
+    if get_origin(tp) is list and is_typeddict(get_args(tp)[0])
+}
 
 EMPTIES = (None, "", [], {}, 7, ["x"], {"x": 1})
 
@@ -40,13 +42,18 @@ def _renders(record) -> dict:
 
 def _gaps(texts: dict) -> str:
     static = texts["callchain/static.md"]
-    return static[static.index("## 11."):]
+    return static[static.index("## 11.") :]
 
 
 def test_an_empty_record_renders_and_says_what_is_missing():
     texts = _renders({})
-    assert set(texts) == {"callgraph/dynamic.txt", "callchain/static.md", "callchain/diagram.mmd",
-                          "trace/tap_points.md", "summary.md"}
+    assert set(texts) == {
+        "callgraph/dynamic.txt",
+        "callchain/static.md",
+        "callchain/diagram.mmd",
+        "trace/tap_points.md",
+        "summary.md",
+    }
     gaps = _gaps(texts)
     assert "The run record lacks" in gaps and "`calls`" in gaps
     assert "No archive was produced" in gaps
@@ -60,8 +67,15 @@ def test_any_top_level_field_emptied_or_wrong_renders(field, value):
 
 @pytest.mark.parametrize("field", sorted(ITEMS))
 def test_list_items_with_fields_missing_or_wrong_render(field):
-    for value in ({}, {"x": 1}, None, "text", dict.fromkeys(ITEMS[field]),
-                  {key: "" for key in ITEMS[field]}, {key: [] for key in ITEMS[field]}):
+    for value in (
+        {},
+        {"x": 1},
+        None,
+        "text",
+        dict.fromkeys(ITEMS[field]),
+        {key: "" for key in ITEMS[field]},
+        {key: [] for key in ITEMS[field]},
+    ):
         _renders({field: [value], "calls": [{"i": 0, "function": "m:f"}], "tap_hits": [{"call": 0, "status": "hit"}]})
 
 
@@ -84,9 +98,14 @@ def test_write_report_keeps_the_record_as_given(tmp_path):
 
 
 def test_a_write_with_no_namespace_author_renders_with_its_reason():
-    record = {"namespace": "ptycho.params", "scratch": "/s",
-              "sinks": [{"op": "write", "phase": "save", "path": "<scratch>/tmp/x/manifest.dill", "by": None, "native": False}],
-              "archive_description": {"members": [{"name": "manifest.dill", "size": 80}], "clauses": []}}
+    record = {
+        "namespace": "ptycho.params",
+        "scratch": "/s",
+        "sinks": [
+            {"op": "write", "phase": "save", "path": "<scratch>/tmp/x/manifest.dill", "by": None, "native": False}
+        ],
+        "archive_description": {"members": [{"name": "manifest.dill", "size": 80}], "clauses": []},
+    }
     texts = _renders(record)
     assert "scenario / framework (no namespace frame)" in texts["callchain/static.md"]
     assert "1 file writes ran with no frame of `ptycho.params`" in _gaps(texts)
