@@ -20,6 +20,8 @@ the their them then this to which with what when where who why stay stays should
 compliant produce consume contrast outputs replicate touchpoints workflow""".split())
 DOC_FOLDERS = ("docs", "specs")
 TOP_N = 8
+DOC_SLOTS = 2  # doc sections always shown among the candidates (doc-first)
+CLAUSE_BONUS = 4  # per normative clause a doc section states (up to 4)
 
 
 def terms(text: str) -> Set[str]:
@@ -48,16 +50,25 @@ def _headings(root: Path) -> Iterable[Dict[str, Any]]:
         if not path.is_file():
             continue
         rel = path.relative_to(root).as_posix()
+        fence = ""
         for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-            if line.startswith("#"):
+            opened = re.match(r" {0,3}(`{3,}|~{3,})", line)
+            if opened and (not fence or opened.group(1).startswith(fence)):
+                fence = "" if fence else opened.group(1)  # a '# comment' inside a code block is no heading
+            elif line.startswith("#") and not fence:
                 title = line.lstrip("#").strip()
                 yield {"function": f"{rel} § {title}", "name": title, "anchor": f"{rel}:{number}", "doc": "", "kind": "doc"}
 
 
-def rank_entry_points(root: Path, package: str, question: str, hints: List[str], exercised: Set[str]) -> List[Dict[str, Any]]:
-    """Top candidates by overlap of the question's and hints' terms with names and docs."""
+def rank_entry_points(root: Path, package: str, question: str, hints: List[str], exercised: Set[str],
+                      sections: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
+    """Top candidates by overlap of the question's and hints' terms with names and docs.
+
+    Doc-first: a doc section that states contract clauses (`sections`, from harness.spec) gains
+    CLAUSE_BONUS per clause, and the best doc sections always get DOC_SLOTS places in the list."""
     wanted = terms(question)
     hinted = {h.lower() for h in hints} | {t for h in hints for t in terms(h)}
+    clauses = {s["anchor"]: s["clauses"] for s in sections or [] if s.get("clauses")}
     ranked = []
     for item in list(_functions(root, package)) + list(_headings(root)):
         if item["kind"] == "function" and item["name"].startswith("_"):
@@ -65,13 +76,20 @@ def rank_entry_points(root: Path, package: str, question: str, hints: List[str],
         name_terms = terms(item["name"])
         score = 3 * len(name_terms & wanted) + len(terms(item["doc"]) & wanted) + 4 * len(name_terms & hinted)
         score += 6 if item["name"].lower() in hinted else 0
+        stated = clauses.get(item["anchor"], 0) if item["kind"] == "doc" else 0
+        score += CLAUSE_BONUS * min(stated, 4)
         if score:
             matched = sorted((name_terms | terms(item["doc"])) & (wanted | hinted))
-            ranked.append(dict(item, score=score, matched=matched, exercised=item["function"] in exercised))
-    ranked.sort(key=lambda c: (-c["score"], not c["exercised"], c["kind"] != "function", c["anchor"]))
+            matched += [f"{stated} spec clause{'s' if stated > 1 else ''}"] if stated else []
+            ranked.append(dict(item, score=score, matched=matched, exercised=item["function"] in exercised, clauses=stated))
+    order = lambda c: (-c["score"], not c["exercised"], c["kind"] != "function", c["anchor"])  # noqa: E731
+    ranked.sort(key=order)
     top = ranked[:TOP_N]
+    docs_shown = sum(item["kind"] == "doc" for item in top)
+    top += [item for item in ranked[TOP_N:] if item["kind"] == "doc"][:max(0, DOC_SLOTS - docs_shown)]
+    top.sort(key=order)
     for position, item in enumerate(top):
-        item["confidence"] = "high" if item["exercised"] else ("medium" if position < TOP_N // 2 else "low")
+        item["confidence"] = "high" if item["exercised"] or item["clauses"] else ("medium" if position < TOP_N // 2 else "low")
     return top
 
 

@@ -26,6 +26,7 @@ from .runrecord import Call, RunRecord
 from .target import Target, check_root, compare, fingerprint, revision
 from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
 from .tracer import BACKENDS
+from .verdicts import judge_spec
 from .workspace import Run, allocate, child_env, recorded_env
 
 DEFAULT_QUESTION = (
@@ -151,6 +152,7 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
     meta["evidence_only"] = {"before": {k: before[k] for k in ("files", "sha256")},
                              "after": {k: after[k] for k in ("files", "sha256")}, "changes": compare(before, after)}
     run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run))
+    judge_spec(run_record)
     run_record["status"], run_record["failure"] = outcome.judge(run_record, options.timeout, options.untraced)
     from .render import write_report
 
@@ -200,14 +202,18 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
 
 
 def static_evidence(target: Target, options: Options, calls: List[Call], run: Run) -> Dict[str, Any]:
-    """What the report needs beside the trace: the archive, the PyTorch side, the candidates."""
+    """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
     from .analysis import function_docs, mentions, rank_entry_points
     from .archive import describe_archive
+    from .spec import read_contract
     from .torchscan import scan
 
     exercised = {call["function"] for call in calls}
+    spec = read_contract(target.root)  # judged once the record is whole (verdicts.judge_spec)
     static: Dict[str, Any] = {
-        "entry_points": rank_entry_points(target.root, options.package, options.question, options.scope_hints, exercised),
+        "spec": spec,
+        "entry_points": rank_entry_points(target.root, options.package, options.question, options.scope_hints,
+                                          exercised, spec["sections"]),
         "docs": function_docs(target.root, calls),
         "mentions": {"intensity_scale": mentions(target.root, calls, "intensity_scale")},
     }

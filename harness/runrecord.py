@@ -297,6 +297,10 @@ class RunRecord(TypedDict, total=False):
     """The PyTorch side read statically (`torchscan.scan`)."""
     archive_description: Optional[Dict[str, Any]]
     """What `inspect` says of the archive the run produced; None when none was produced."""
+    spec: Dict[str, Any]
+    """The target's persistence contract read from its docs (`spec.read_contract`: `source` docs or
+    builtin, `sections`, `skipped`, `missing`), each clause with `id`, `text`, `anchor`, and its
+    `verdict` and `evidence` from this run (`verdicts.judge_spec`)."""
     status: str
     """`ok`, `partial` (some evidence) or `failed` (none)."""
     failure: Optional[Failure]

@@ -52,6 +52,45 @@ def diagram(record: Dict[str, Any]) -> Dict[str, Any]:
     return {"groups": groups}
 
 
+# -- spec clauses -----------------------------------------------------------------------
+
+_EVIDENCE_LABELS = {"archive": "archive check", "run": "run", "delta": "PyTorch delta", "scenario": "scenario"}
+
+
+def _evidence_text(item: Dict[str, Any]) -> str:
+    label = _EVIDENCE_LABELS.get(item["source"], item["source"])
+    head = f"{label} `{item['check']}`" if item.get("check") else label
+    status = f" {item['status']}" if item["status"] != "none" else ""
+    text = f"{head}{status}: {item['detail']}"
+    if item.get("anchor"):
+        text += f" — `{item['anchor']}`"
+    written = item.get("written_by")
+    if written:
+        text += f" (written at `{written}`)" if re.fullmatch(r"[\w./\-]+:\d+", written) else f" (written {written})"
+    return text
+
+
+def spec_view(record: Dict[str, Any]) -> Dict[str, Any]:
+    """The spec clauses (record['spec'], built by harness.spec and harness.verdicts) as table rows."""
+    spec = record.get("spec") or {}
+    rows = [{"id": c["id"], "anchor": c.get("anchor"), "level": c["level"], "text": c["text"], "section": c["section"],
+             "section_anchor": c.get("section_anchor"), "verdict": c.get("verdict", "not judged"),
+             "evidence": [_evidence_text(e) for e in c.get("evidence", [])]} for c in spec.get("clauses", [])]
+    return {"present": bool(spec), "source": spec.get("source", "builtin"), "clauses": rows,
+            "sections": [s for s in spec.get("sections", []) if s.get("clauses")],
+            "skipped": spec.get("skipped", []), "missing": spec.get("missing")}
+
+
+def _spec_items(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """What the spec part leaves open: no contract in the docs, broken clauses, docs not read."""
+    spec = spec_view(record)
+    items = [dict(spec["missing"], kind="spec_missing")] if spec["missing"] else []
+    items += [dict(c, kind="spec_broken") for c in spec["clauses"] if c["verdict"] == "broken"]
+    if spec["skipped"]:
+        items.append({"kind": "spec_skipped", "count": len(spec["skipped"]), "files": spec["skipped"][:5]})
+    return items
+
+
 # -- whole deliverables -----------------------------------------------------------------
 
 
@@ -149,6 +188,7 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[Dict[s
     for error in record["errors"]:
         items.append({"kind": "error", "type": error["type"], "message": error["message"][:200],
                       "where": error.get("namespace_frame") or error.get("innermost_frame")})
+    items += _spec_items(record)
     description = record.get("archive_description")
     if description:
         items += [dict(c, kind="clause") for c in description.get("clauses", []) if c["status"] == "fail"]
@@ -166,6 +206,7 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
     scenario = record.get("scenario") or {}
     return dict(
         _common(record),
+        spec=spec_view(record),
         scope_hints=record.get("scope_hints", []), candidates=record.get("entry_points", []), entries=entries,
         order=scenario.get("order", ""), why=scenario.get("why", ""), gaps=_gaps(record),
         config_global=record.get("config_global", "params.cfg"), config=config_changes(record),
@@ -204,6 +245,7 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
     taps = tap_rows(record)
     return dict(
         _common(record), chains=_chains(record), archive=archive, effects=load_side_effects(record),
+        spec=spec_view(record),
         torch_package=delta.get("package", "ptycho_torch"), torch_present=delta.get("present", False),
         torch_error=delta.get("error"),
         contrast=torch_contrast(record), torch_groups=torch_groups(record),

@@ -112,3 +112,21 @@ def test_inspect_accepts_the_real_archive(real):
     _, done, _, _ = real
     inspected = callchain("inspect", load_run(report_of(done))["archive"])
     assert inspected.returncode == 0, inspected.stdout + inspected.stderr
+
+
+def test_static_md_cites_the_spec_clauses_with_archive_backed_verdicts(real):
+    root, done, _, _ = real
+    static = (report_of(done) / "callchain/static.md").read_text()
+    part = static[static.index("## Spec Clauses"):static.index("## 1. Analysis Question")]
+    spec = root / "specs" / "ptychodus_api_spec.md"
+    if not spec.is_file():
+        pytest.skip("this checkout has no specs/ptychodus_api_spec.md")
+    lines = spec.read_text().splitlines()
+    for words, check in (("canonical base name `wts.h5`", "archive.basename"), ("`manifest.dill` at the root", "manifest")):
+        line = next(n for n, text in enumerate(lines, 1) if words in text)
+        row = next(r for r in part.splitlines() if f"`specs/ptychodus_api_spec.md:{line}`" in r)
+        assert row.endswith("| **holds** |") and f"archive check `{check}" in row and "wts.h5.zip" in row, row
+    record = load_run(report_of(done))
+    for clause in record["spec"]["clauses"]:
+        cited = (root / clause["path"]).read_text().splitlines()[clause["line"] - 1]
+        assert clause["text"].split()[0] in cited, clause["anchor"]

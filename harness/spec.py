@@ -1,0 +1,455 @@
+"""The target's own persistence contract, read from its docs: normative clauses at their exact lines.
+
+The request asks for a doc-first call chain: cite the spec before the code. This module finds
+the sections of `specs/` and `docs/` that state the persistence contract (by heading and by
+keywords such as "persistence", "wts.h5", "manifest" — never by remembered line numbers, which
+differ between branches), and extracts each normative sentence (MUST, MUST NOT, SHALL, SHOULD,
+MAY) with its `path:line` relative to the target root and an id derived from its section and
+its text, so the same clause keeps its id when lines shift.
+
+It reads text only (the target is never imported), walks the folders without following links,
+and is linear in the size of what it reads, within fixed budgets; whatever it did not read is
+listed in `skipped`. A target without such docs gets the built-in contract instead (`source`
+says which, `missing` says why), and the report says so.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DOC_FOLDERS = ("specs", "docs")  # specs first: they are normative, docs explain
+DOC_SUFFIXES = (".md", ".markdown", ".rst")
+MAX_FILES = 400
+MAX_FILE_BYTES = 2 << 20
+MAX_TOTAL_BYTES = 16 << 20
+MAX_CLAUSES = 200
+MAX_TEXT = 600  # characters of a clause kept for the report
+
+# A section whose heading matches states (part of) the contract: all its normative sentences count.
+SECTION_TERMS = re.compile(r"persist|archiv|wts\.h5|manifest|checkpoint|serializ|(?:model|inference) bundle", re.I)
+# Elsewhere, a normative sentence counts only when it names the persistence surface itself.
+CLAUSE_TERMS = re.compile(
+    r"wts\.h5|manifest\.dill|\barchives?\b|params\.dill|custom_objects|load_inference_bundle|"
+    r"ModelManager|\.ckpt\b|(?:model|inference) bundle",
+    re.I,
+)
+# RFC 2119 keywords, upper case only (a lower-case "must" is prose); the longest forms first.
+NORMATIVE = re.compile(r"\b(MUST NOT|SHALL NOT|SHOULD NOT|MUST|SHALL|SHOULD|MAY)\b")
+STRENGTH = ("MUST NOT", "SHALL NOT", "MUST", "SHALL", "SHOULD NOT", "SHOULD", "MAY")
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?=[ \t]|$)")  # the title is cut with str methods: no backtracking
+_UNDERLINE = re.compile(r"^ {0,3}([=\-~^\"'`*+#:.])\1*[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+")
+_QUOTE = re.compile(r"^\s*(?:>\s?)+")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+_SENTENCE_END = re.compile(r"[.!?][\"')\]*_]*\s+")
+_ABBREVIATIONS = frozenset("e.g i.e etc vs cf al approx resp fig eq sec no ca incl viz".split())
+_NUMBERING = re.compile(r"^(?:§\s*)?(?:\d+[.)]?)+\s*|^[A-Z][.)]\s+")
+
+# The contract in our own words, for a target whose docs do not state it (see reference notes).
+BUILTIN_CLAUSES: tuple[tuple[str, str, str], ...] = (
+    ("archive-name", "SHALL", "The model archive SHALL be named `wts.h5.zip` (callers pass the base name `wts.h5`)."),
+    ("manifest", "SHALL", "The archive SHALL hold `manifest.dill` at its root, with at least 'models' and 'version'."),
+    (
+        "backend-tag",
+        "MUST",
+        "PyTorch archives MUST set `'backend': 'pytorch'` in the manifest; without a tag the archive is TensorFlow's.",
+    ),
+    ("two-models", "MUST", "The archive MUST hold the two models `autoencoder` and `diffraction_to_obj`."),
+    ("params-restore", "SHALL", "Loading SHALL restore the global `params.cfg` from the archive's `params.dill`."),
+    (
+        "cross-backend",
+        "MUST",
+        "A loader that cannot read an archive's backend MUST raise an error naming that backend.",
+    ),
+    (
+        "torch-payload",
+        "MUST",
+        "PyTorch archives MUST carry Lightning `.ckpt` payloads and the hyperparameters to reload them "
+        "without global state.",
+    ),
+)
+
+
+@dataclass
+class _Heading:
+    level: int
+    title: str
+    line: int
+    contract: bool
+
+
+@dataclass
+class _Block:
+    """Consecutive source lines read as one paragraph, list item or table row."""
+
+    headings: tuple[_Heading, ...]
+    kind: str  # paragraph, item or row
+    lines: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Budget:
+    files: int = 0
+    bytes: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def read_contract(root: Path | str) -> dict[str, Any]:
+    """The clauses of the target's persistence contract (plain data, for the run record's `spec`)."""
+    root = Path(root)
+    budget = _Budget()
+    folders = [name for name in DOC_FOLDERS if (root / name).is_dir() and not (root / name).is_symlink()]
+    clauses: list[dict[str, Any]] = []
+    sections: list[dict[str, Any]] = []
+    for path in _doc_files(root, folders, budget):
+        text = _read(path, root, budget)
+        if text is None:
+            continue
+        rel = path.relative_to(root).as_posix()
+        found, headings = extract(text, rel)
+        sections += headings
+        clauses += found
+    if len(clauses) > MAX_CLAUSES:
+        budget.skipped.append(
+            {"path": "(all docs)", "reason": f"{len(clauses) - MAX_CLAUSES} clauses beyond the first {MAX_CLAUSES}"}
+        )
+        clauses = clauses[:MAX_CLAUSES]
+    _unique_ids(clauses)
+    source = "docs" if clauses else "builtin"
+    return {
+        "source": source,
+        "folders": folders,
+        "files_read": budget.files,
+        "bytes_read": budget.bytes,
+        "sections": sections,
+        "clauses": clauses if clauses else builtin_clauses(),
+        "skipped": budget.skipped,
+        "missing": _missing(folders, sections, clauses),
+    }
+
+
+def builtin_clauses() -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"builtin/{key}",
+            "level": level,
+            "keywords": [level],
+            "text": text,
+            "path": None,
+            "line": None,
+            "end_line": None,
+            "anchor": None,
+            "section": "built-in persistence contract",
+            "section_anchor": None,
+            "in_contract_section": True,
+        }
+        for key, level, text in BUILTIN_CLAUSES
+    ]
+
+
+def _missing(
+    folders: list[str], sections: list[dict[str, Any]], clauses: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Why the docs gave no clause (None when they did): no doc folder, no persistence section,
+    or persistence sections without a normative sentence. The templates word it."""
+    if clauses:
+        return None
+    if not folders:
+        return {"reason": "no_folders", "wanted": [f"{d}/" for d in DOC_FOLDERS]}
+    if not sections:
+        return {"reason": "no_sections", "folders": [f"{d}/" for d in folders]}
+    return {"reason": "no_clauses", "sections": [s["anchor"] for s in sections[:3]]}
+
+
+# -- files ------------------------------------------------------------------------------
+
+
+def _doc_files(root: Path, folders: list[str], budget: _Budget) -> Iterator[Path]:
+    """Doc files in a fixed order (specs before docs, sorted paths), links never followed."""
+    for folder in folders:
+        for directory, subfolders, files in os.walk(root / folder, followlinks=False):
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(directory) / name
+                if not name.lower().endswith(DOC_SUFFIXES):
+                    continue
+                rel = path.relative_to(root).as_posix()
+                if path.is_symlink():
+                    budget.skipped.append({"path": rel, "reason": "symbolic link, not followed"})
+                    continue
+                if budget.files >= MAX_FILES:
+                    budget.skipped.append({"path": rel, "reason": f"beyond the first {MAX_FILES} doc files"})
+                    continue
+                yield path
+
+
+def _read(path: Path, root: Path, budget: _Budget) -> str | None:
+    rel = path.relative_to(root).as_posix()
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            budget.skipped.append(
+                {"path": rel, "reason": f"{size} bytes, over the {MAX_FILE_BYTES}-byte limit per file"}
+            )
+            return None
+        if budget.bytes + size > MAX_TOTAL_BYTES:
+            budget.skipped.append({"path": rel, "reason": f"over the {MAX_TOTAL_BYTES}-byte budget for all docs"})
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        budget.skipped.append({"path": rel, "reason": f"unreadable ({error.strerror or error})"})
+        return None
+    if b"\0" in data:
+        budget.skipped.append({"path": rel, "reason": "binary (NUL bytes)"})
+        return None
+    budget.files += 1
+    budget.bytes += len(data)
+    return data.decode("utf-8", errors="replace")
+
+
+# -- one document -----------------------------------------------------------------------
+
+
+def extract(text: str, rel: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(normative clauses, contract sections) of one document; `rel` is its path for anchors."""
+    clauses: list[dict[str, Any]] = []
+    sections: dict[int, dict[str, Any]] = {}
+    for block in _blocks(text.splitlines(), rel.lower().endswith(".rst")):
+        for heading in block.headings:
+            if heading.contract and heading.line not in sections:
+                sections[heading.line] = _section(heading, rel)
+        in_section = any(h.contract for h in block.headings)
+        for start, end, sentence in _sentences(block):
+            keywords = _keywords(sentence)
+            if not keywords or not (in_section or CLAUSE_TERMS.search(sentence)):
+                continue
+            clause = _clause(sentence, keywords, rel, start, end, block.headings, in_section)
+            clauses.append(clause)
+            owner = block.headings[-1] if block.headings else None
+            if owner is not None:
+                sections.setdefault(owner.line, _section(owner, rel))["clauses"] += 1
+    return clauses, [sections[line] for line in sorted(sections)]
+
+
+def _section(heading: _Heading, rel: str) -> dict[str, Any]:
+    return {
+        "path": rel,
+        "line": heading.line,
+        "anchor": f"{rel}:{heading.line}",
+        "title": heading.title,
+        "level": heading.level,
+        "contract": heading.contract,
+        "clauses": 0,
+    }
+
+
+def _heading(level: int, title: str, line: int) -> _Heading:
+    title = _plain(title)
+    return _Heading(level, title, line, bool(SECTION_TERMS.search(title)))
+
+
+def _blocks(lines: list[str], rst: bool) -> list[_Block]:
+    """Paragraphs, list items and table rows with their source lines; code blocks are left out."""
+    blocks: list[_Block] = []
+    stack: list[_Heading] = []
+    levels: dict[str, int] = {}
+    current: _Block | None = None
+    fence: str | None = None
+
+    def close() -> None:
+        nonlocal current
+        if current is not None and current.lines:
+            blocks.append(current)
+        current = None
+
+    for number, raw in enumerate(lines, 1):
+        if fence is not None:
+            if raw.strip().startswith(fence) and set(raw.strip()) == {fence[0]}:
+                fence = None
+            continue
+        opened = _FENCE.match(raw)
+        if opened:
+            close()
+            fence = opened.group(1)
+            continue
+        heading = _as_heading(raw, number, current, rst, levels)
+        if heading is not None:
+            if heading.line == number:
+                close()
+            current = None  # an underline: the one-line paragraph above was the title
+            while stack and stack[-1].level >= heading.level:
+                stack.pop()
+            stack.append(heading)
+            continue
+        text = _QUOTE.sub("", raw)
+        if (
+            not text.strip()
+            or _UNDERLINE.match(text)
+            or (rst and text.strip().startswith(".."))
+            or (_TABLE_RULE.match(text) and "|" in text)
+        ):
+            close()
+            continue
+        item = _ITEM.match(text)
+        row = text.lstrip().startswith("|")
+        if item or row or current is None:
+            close()
+            current = _Block(tuple(stack), "item" if item else "row" if row else "paragraph")
+            text = text[item.end() :] if item else text.replace("|", " ") if row else text
+        current.lines.append((number, " ".join(text.split())))
+        if row:
+            close()
+    close()
+    return blocks
+
+
+def _as_heading(raw: str, number: int, block: _Block | None, rst: bool, levels: dict[str, int]) -> _Heading | None:
+    """An ATX heading on this line, or this line underlining a one-line paragraph (setext / rst)."""
+    if not rst:
+        atx = _ATX.match(raw)
+        if atx:
+            title = raw[atx.end() :].strip()
+            closing = title.rstrip("#")
+            title = closing.rstrip() if not closing or closing[-1] in " \t" else title  # `## Title ##`
+            return _heading(len(atx.group(1)), title, number)
+    underline = _UNDERLINE.match(raw)
+    if (
+        underline
+        and block is not None
+        and block.kind == "paragraph"
+        and len(block.lines) == 1
+        and len(raw.strip()) >= 2
+    ):
+        char = underline.group(1)
+        if not rst and char not in "=-":
+            return None
+        level = (1 if char == "=" else 2) if not rst else levels.setdefault(char, len(levels) + 1)
+        title_line, title = block.lines[0]
+        return _heading(level, title, title_line)
+    return None
+
+
+def _sentences(block: _Block) -> Iterator[tuple[int, int, str]]:
+    """(first line, last line, text) of each sentence of a block, wrapped lines joined."""
+    starts: list[int] = []
+    parts: list[str] = []
+    offset = 0
+    for _, text in block.lines:
+        starts.append(offset)
+        parts.append(text)
+        offset += len(text) + 1
+    joined = " ".join(parts)
+    spans = [(m.start(), m.end()) for m in _CODE_SPAN.finditer(joined)]
+    span_starts = [s for s, _ in spans]
+    begin = 0
+    for match in _SENTENCE_END.finditer(joined):
+        cut = match.end()
+        if not _is_boundary(joined, match.start(), cut, spans, span_starts):
+            continue
+        yield from _one(block, starts, joined, begin, match.start() + 1)
+        begin = cut
+    yield from _one(block, starts, joined, begin, len(joined))
+
+
+def _is_boundary(text: str, stop: int, cut: int, spans: list[tuple[int, int]], span_starts: list[int]) -> bool:
+    at = bisect.bisect_right(span_starts, stop) - 1
+    if at >= 0 and spans[at][0] <= stop < spans[at][1]:
+        return False  # a dot inside `wts.h5.zip`
+    if cut < len(text) and text[cut].islower():
+        return False
+    word = re.search(r"([\w.]+)$", text[max(0, stop - 12) : stop])
+    if text[stop] == "." and word and (word.group(1).lower().rstrip(".") in _ABBREVIATIONS or len(word.group(1)) == 1):
+        return False
+    return True
+
+
+def _one(block: _Block, starts: list[int], joined: str, begin: int, end: int) -> Iterator[tuple[int, int, str]]:
+    while begin < end and joined[begin] == " ":
+        begin += 1
+    sentence = joined[begin:end].strip()
+    if not sentence:
+        return
+    first = block.lines[bisect.bisect_right(starts, begin) - 1][0]
+    last = block.lines[bisect.bisect_right(starts, max(begin, end - 1)) - 1][0]
+    yield first, last, sentence
+
+
+# -- clauses ----------------------------------------------------------------------------
+
+
+def _keywords(sentence: str) -> list[str]:
+    found = {m.group(1) for m in NORMATIVE.finditer(sentence)}
+    return [word for word in STRENGTH if word in found]
+
+
+def _clause(
+    sentence: str, keywords: list[str], rel: str, start: int, end: int, headings: tuple[_Heading, ...], in_section: bool
+) -> dict[str, Any]:
+    owner = headings[-1] if headings else None
+    section = owner.title if owner else Path(rel).stem
+    text = sentence if len(sentence) <= MAX_TEXT else sentence[:MAX_TEXT].rstrip() + " …"
+    digest = hashlib.sha1(_normal(sentence).encode("utf-8")).hexdigest()[:8]
+    return {
+        "id": f"{_slug(section)}/{keywords[0].lower().replace(' ', '-')}-{digest}",
+        "level": keywords[0],
+        "keywords": keywords,
+        "text": text,
+        "path": rel,
+        "line": start,
+        "end_line": end,
+        "anchor": f"{rel}:{start}",
+        "section": section,
+        "section_anchor": f"{rel}:{owner.line}" if owner else None,
+        "in_contract_section": in_section,
+    }
+
+
+def _unique_ids(clauses: list[dict[str, Any]]) -> None:
+    """The same sentence twice in one section: the later ones get -2, -3 (document order)."""
+    seen: dict[str, int] = {}
+    for clause in clauses:
+        count = seen.get(clause["id"], 0) + 1
+        seen[clause["id"]] = count
+        if count > 1:
+            clause["id"] += f"-{count}"
+
+
+def _plain(text: str) -> str:
+    """Heading text without markup: `code`, **bold**, links."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    return " ".join(text.replace("`", "").replace("*", "").split())
+
+
+def _slug(title: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", _NUMBERING.sub("", _plain(title)).lower()).strip("-")
+    return words[:48].rstrip("-") or "untitled"
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def anchor_holds(root: Path | str, clause: dict[str, Any]) -> bool:
+    """Whether the lines a clause cites hold its text (markup and wrapping aside): for checks."""
+    if not clause.get("path"):
+        return False
+    lines = (Path(root) / clause["path"]).read_text(encoding="utf-8", errors="replace").splitlines()
+    if not 1 <= clause["line"] <= clause["end_line"] <= len(lines):
+        return False
+    cited = " ".join(
+        _QUOTE.sub("", _ITEM.sub("", line, count=1)).replace("|", " ").strip()
+        for line in lines[clause["line"] - 1 : clause["end_line"]]
+    )
+    wanted = clause["text"].removesuffix(" …")
+    return " ".join(wanted.split()) in " ".join(cited.split())
