@@ -36,6 +36,28 @@ TEXT = {
 
 # Fields of the parts `runrecord` types loosely (`Dict[str, Any]`), by path in the record.
 LOOSE: dict[str, dict[str, Any]] = {
+    "spec": {"source": "builtin", "clauses": [], "sections": [], "skipped": [], "missing": None},
+    "spec.clauses[]": {
+        "id": "?",
+        "level": "",
+        "text": "",
+        "section": "",
+        "anchor": None,
+        "section_anchor": None,
+        "verdict": "not judged",
+        "evidence": [],
+    },
+    "spec.clauses[].evidence[]": {
+        "source": "?",
+        "status": "none",
+        "detail": "",
+        "check": None,
+        "anchor": None,
+        "written_by": "",
+    },
+    "spec.sections[]": {"title": "?", "anchor": None, "clauses": []},
+    "spec.skipped[]": {"path": "?", "reason": ""},
+    "spec.missing": {"reason": "", "wanted": [], "folders": [], "sections": []},
     "errors[]": {"phase": "?", "type": "error", "message": "", "namespace_frame": None, "innermost_frame": None},
     "entry_points[]": {
         "function": "?",
@@ -164,6 +186,8 @@ def _loose(value: Any, path: str) -> Any:
     for key, default in fields.items():
         if done.get(key) is None and default is not None or not _same_kind(done.get(key, _MISSING), default):
             done[key] = copy.deepcopy(default)
+        if f"{path}.{key}" in LOOSE and done[key] is not None and not isinstance(done[key], dict):
+            done[key] = None  # a nested part that may be absent, but not of another kind
         done[key] = _loose(done[key], f"{path}.{key}")
     return done
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import get_args, get_origin, get_type_hints, is_typeddict
 
 import pytest
 from conftest import callchain, load_run
 
+from harness.completeness import LOOSE
 from harness.perfetto import trace_events
 from harness.render import env_view, render_texts, rerender, write_report
 from harness.runrecord import RunRecord
@@ -77,6 +79,23 @@ def test_list_items_with_fields_missing_or_wrong_render(field):
         {key: [] for key in ITEMS[field]},
     ):
         _renders({field: [value], "calls": [{"i": 0, "function": "m:f"}], "tap_hits": [{"call": 0, "status": "hit"}]})
+
+
+def _nest(path: str, value):
+    """A record holding `value` at a LOOSE path (`a.b[]`: an item of list a.b; `a{}`: a value of dict a)."""
+    for step in reversed(re.findall(r"[^.\[\]{}]+|\[\]|\{\}", path)):
+        value = [value] if step == "[]" else {"k": value} if step == "{}" else {step: value}
+    return value
+
+
+@pytest.mark.parametrize("path", sorted(LOOSE))
+def test_loosely_typed_parts_with_fields_missing_or_wrong_render(path):
+    """The parts runrecord types as Dict[str, Any] (archive description, spec, errors, …)."""
+    for value in (None, "text", 7, [], {}, {"x": 1}):
+        _renders(_nest(path, value))
+    for field in LOOSE[path]:
+        for wrong in (None, "", 7, ["x"], {"x": 1}):
+            _renders(_nest(path, dict(LOOSE[path], **{field: wrong})))
 
 
 def test_rendering_leaves_the_record_unchanged():
