@@ -21,6 +21,16 @@ from . import runrecord
 
 UNKNOWN = "unknown"
 
+
+class Maybe:
+    """A LOOSE default: the field is None or of `kind` (anything else becomes None)."""
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+
+
+TEXT_OR_NONE = Maybe(str)
+
 # Text shown where the record has nothing better (instead of an empty string).
 TEXT = {
     "status": UNKNOWN,
@@ -53,12 +63,18 @@ LOOSE: dict[str, dict[str, Any]] = {
         "detail": "",
         "check": None,
         "anchor": None,
-        "written_by": "",
+        "written_by": TEXT_OR_NONE,
     },
-    "spec.sections[]": {"title": "?", "anchor": None, "clauses": []},
+    "spec.sections[]": {"title": "?", "anchor": None, "clauses": 0},
     "spec.skipped[]": {"path": "?", "reason": ""},
     "spec.missing": {"reason": "", "wanted": [], "folders": [], "sections": []},
-    "errors[]": {"phase": "?", "type": "error", "message": "", "namespace_frame": None, "innermost_frame": None},
+    "errors[]": {
+        "phase": "?",
+        "type": "error",
+        "message": "",
+        "namespace_frame": TEXT_OR_NONE,
+        "innermost_frame": TEXT_OR_NONE,
+    },
     "entry_points[]": {
         "function": "?",
         "anchor": None,
@@ -126,7 +142,7 @@ def _conform(value: Any, tp: Any, path: str) -> Any:
     """`value` if it has the declared type, else the type's empty value; containers conformed inside."""
     origin = get_origin(tp)
     if value is _MISSING:
-        return _loose(_empty(tp, path), path)
+        return _empty(tp, path)
     if origin is Union:
         args = [a for a in get_args(tp) if a is not type(None)]
         if value is None and len(args) < len(get_args(tp)):
@@ -180,10 +196,14 @@ def _loose(value: Any, path: str) -> Any:
                 for k, v in value.items()
             }
         return value
-    if not isinstance(value, dict):
-        return value
+    if not isinstance(value, dict) or not value and not path.endswith(("[]", "{}")):
+        return value  # an empty part (no spec, no description) stays empty: the views say so
     done = dict(value)
     for key, default in fields.items():
+        if isinstance(default, Maybe):
+            if not isinstance(done.get(key), default.kind):
+                done[key] = None
+            continue
         if done.get(key) is None and default is not None or not _same_kind(done.get(key, _MISSING), default):
             done[key] = copy.deepcopy(default)
         if f"{path}.{key}" in LOOSE and done[key] is not None and not isinstance(done[key], dict):

@@ -16,7 +16,7 @@ from typing import get_args, get_origin, get_type_hints, is_typeddict
 import pytest
 from conftest import callchain, load_run
 
-from harness.completeness import LOOSE
+from harness.completeness import LOOSE, complete
 from harness.perfetto import trace_events
 from harness.render import env_view, render_texts, rerender, write_report
 from harness.runrecord import RunRecord
@@ -98,6 +98,46 @@ def test_loosely_typed_parts_with_fields_missing_or_wrong_render(path):
             _renders(_nest(path, dict(LOOSE[path], **{field: wrong})))
 
 
+def _assert_preserved(original, completed, where: str = "record") -> None:
+    """Completion only adds: every value the record holds is still there, unchanged."""
+    if isinstance(original, dict):
+        assert isinstance(completed, dict), where
+        for key, value in original.items():
+            _assert_preserved(value, completed[key], f"{where}.{key}")
+    elif isinstance(original, list):
+        assert isinstance(completed, list) and len(completed) == len(original), where
+        for i, (value, done) in enumerate(zip(original, completed)):
+            _assert_preserved(value, done, f"{where}[{i}]")
+    else:
+        assert completed == original, where
+
+
+def test_completion_keeps_every_value_of_a_real_record(tmp_path):
+    """Defaults fill holes only: a record with every part present (calls, config, archive,
+    spec with verdicts, PyTorch surfaces) comes out of `complete` with all its values."""
+    from conftest import DEMO
+    from inprocess import record_package
+    from test_archive import tf_members, write_zip
+    from test_unit_recorder import BACKENDS as RECORDERS
+    from test_unit_recorder import FILES
+
+    from harness.archive import describe_archive
+    from harness.completeness import complete
+    from harness.spec import read_contract
+    from harness.torchscan import scan
+    from harness.verdicts import judge_spec
+
+    record = record_package(tmp_path, FILES, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
+    (tmp_path / "out").mkdir()
+    archive = write_zip(tmp_path / "out" / "wts.h5.zip", tf_members())
+    record["archive_description"] = dict(describe_archive(str(archive)), display_path="<scratch>/out/wts.h5.zip")
+    record["spec"] = read_contract(DEMO)
+    record["torch_delta"] = scan(DEMO)
+    judge_spec(record)
+    assert record["spec"]["clauses"] and record["spec"]["sections"] and record["torch_delta"]["surfaces"]
+    _assert_preserved(record, complete(record))
+
+
 def test_rendering_leaves_the_record_unchanged():
     record = {"calls": [{"i": 0}], "failure": {"problem": "p"}}
     before = copy.deepcopy(record)
@@ -148,6 +188,7 @@ def test_every_field_of_a_real_record_removed_or_emptied_renders(demo_run):
             else:
                 continue
             _renders(changed)
+    _assert_preserved(record, complete(record))
 
 
 @pytest.mark.slow
