@@ -8,7 +8,7 @@ import sys
 from typing import List, Optional
 
 from .diff import add_arguments as diff_arguments
-from . import __version__
+from . import __version__, scenario
 from .errors import HarnessError
 from .privacy import scrub_argv
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
@@ -20,8 +20,9 @@ def _trace_parser(sub) -> None:
     p.add_argument("--package", default="ptycho", help="the target's package the scenario drives (default: ptycho)")
     p.add_argument("--namespace", default="", help="keep calls of modules NAME and NAME.* only (default: the package)")
     p.add_argument("--scenario", default="tf-persistence", help="scenario to run (default: tf-persistence)")
-    p.add_argument("--variant", default="default", choices=["default", "trainflow"],
-                   help="default: ModelManager.save_multiple_models; trainflow: ptycho.model_manager.save(out)")
+    p.add_argument("--variant", default="default", choices=list(scenario.VARIANTS),
+                   help="default: ModelManager.save_multiple_models; trainflow: ptycho.model_manager.save(out); "
+                        "train: simulate data, run_cdi_example for one epoch, then model_manager.save(out)")
     p.add_argument("--initiative", default="INTEGRATE-PYTORCH-001", help="initiative id: <out>/<initiative>/reports/...")
     p.add_argument("--plan-phase", default="phase_d3_callchain", help="report subfolder (not a scenario phase)")
     p.add_argument("--question", default=DEFAULT_QUESTION, help="the analysis question the report answers")

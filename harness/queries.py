@@ -8,7 +8,12 @@ code give the same answers.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Dict, List, Optional, Tuple
+
+HOOK_CLASS = "ModelManager"  # the contract's persistence class: where the workflow hands over
+SCALE_TOLERANCE = 1e-6  # relative: float32 round trips and exp(log(x)) stay within it
 
 # What the contract asks of each archive member, and the hook a PyTorch shim needs for it.
 MEMBER_ROLES: List[Tuple[str, str, Tuple[str, ...], str]] = [
@@ -167,6 +172,26 @@ def entry_calls(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     return chosen
 
 
+def hooks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Where the workflow hands over to ModelManager: calls into the class from outside it."""
+    calls = calls_by_index(record)
+    found: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
+    for call in record["calls"]:
+        if not short_name(call["function"]).startswith(HOOK_CLASS + "."):
+            continue
+        parent = calls.get(call["parent"]) if call["parent"] is not None else None
+        caller = parent["function"] if parent else "<scenario>"
+        if short_name(caller).startswith(HOOK_CLASS + "."):
+            continue
+        key = (caller, call["function"], call["call_site"] or "")
+        entry = found.setdefault(key, {"caller": caller, "caller_anchor": parent["anchor"] if parent else None,
+                                       "callee": call["function"], "callee_anchor": call["anchor"],
+                                       "site": call["call_site"], "phases": []})
+        if call["phase"] not in entry["phases"]:
+            entry["phases"].append(call["phase"])
+    return list(found.values())
+
+
 def edges(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     rows = []
     for edge in record["edges"]:
@@ -174,6 +199,78 @@ def edges(record: Dict[str, Any]) -> List[Dict[str, Any]]:
         phases = ", ".join(edge["phases"])
         rows.append(dict(edge, why=f"{how}; {phases}" + (f"; ×{edge['count']}" if edge["count"] > 1 else "")))
     return rows
+
+
+# -- the trained scale ------------------------------------------------------------------
+
+
+def tap_values(record: Dict[str, Any], key: str) -> List[str]:
+    """Values a tap observed (hits only), in observation order."""
+    return [hit["value"] for hit in record.get("tap_hits", []) if hit["key"] == key and hit["status"] == "hit"]
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")  # not the 32 of float32
+
+
+def number(text: Any) -> Optional[float]:
+    """The first number in a summary ('float32(988.2)', '[6.89] (Variable float32)', 988.2)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    found = _NUMBER.search(str(text)) if text is not None else None
+    return float(found.group()) if found else None
+
+
+def _close(a: Optional[float], b: Optional[float]) -> bool:
+    return a is not None and b is not None and abs(a - b) <= SCALE_TOLERANCE * max(abs(a), abs(b))
+
+
+def trained_scale(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Which intensity_scale the archive carries: the trained one (exp of the log-scale variable
+    after training, tap `train.log_scale`) or the configured one (params.cfg at save, tap
+    `save.cfg_intensity_scale`), against params.dill and model.h5. None when neither tap ran."""
+    logs = tap_values(record, "train.log_scale")
+    log_value = number(logs[-1]) if logs else None
+    trained = math.exp(log_value) if log_value is not None else None
+    configured_values = tap_values(record, "save.cfg_intensity_scale")
+    configured, source = (number(configured_values[-1]), "at save") if configured_values else (None, None)
+    if configured is None:  # e.g. a revision that restores params.cfg when training returns
+        during = [c["new"] for c in record.get("config", {}).get("changes", [])
+                  if c["key"] == "intensity_scale" and c["phase"] in role(record, "train") and c["new"] is not None]
+        configured, source = (number(during[-1]), "during training (absent from params.cfg at save)") if during else (None, None)
+    if trained is None and configured is None:
+        return None
+    models = (record.get("archive_description") or {}).get("models") or {}
+    archived = [{"model": name, "params": number((info.get("params_values") or {}).get("intensity_scale")),
+                 "h5": number((info.get("h5_attrs") or {}).get("intensity_scale"))} for name, info in sorted(models.items())]
+    values = [v for row in archived for v in (row["params"], row["h5"]) if v is not None]
+    verdict = scale_verdict(trained, configured, values)
+    return {"log_scale": log_value, "trained": trained, "configured": configured, "configured_source": source,
+            "archived": archived, "verdict": verdict, "tolerance": SCALE_TOLERANCE,
+            "nearest": nearest_scale(trained, configured, values)}
+
+
+def nearest_scale(trained: Optional[float], configured: Optional[float], archived: List[float]) -> Optional[str]:
+    """`trained` or `configured`: the one every archived value is nearer to (even inside the
+    tolerance, e.g. a float32 round trip of one of them); None when they disagree or tie."""
+    if trained is None or configured is None or not archived:
+        return None
+    sides = {"trained" if abs(v - trained) < abs(v - configured) else
+             "configured" if abs(v - configured) < abs(v - trained) else "tie" for v in archived}
+    return next(iter(sides)) if len(sides) == 1 and "tie" not in sides else None
+
+
+def scale_verdict(trained: Optional[float], configured: Optional[float], archived: List[float]) -> str:
+    """`trained`, `configured`, `indistinct` (training left the scale where it was), `neither`, or
+    `unknown` (a value is missing)."""
+    if not archived or trained is None or configured is None:
+        return "unknown"
+    if _close(trained, configured):
+        return "indistinct" if all(_close(v, trained) for v in archived) else "neither"
+    if all(_close(v, trained) for v in archived):
+        return "trained"
+    if all(_close(v, configured) for v in archived):
+        return "configured"
+    return "neither"
 
 
 # -- sinks ------------------------------------------------------------------------------

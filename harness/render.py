@@ -17,6 +17,7 @@ from typing import Any, Dict, List
 import jinja2
 
 from . import views
+from .fold import fold
 from .perfetto import trace_events
 from .completeness import complete
 from .privacy import report_environment
@@ -80,16 +81,34 @@ def _durations(record: Dict[str, Any]) -> str:
     return ", ".join(f"{name} {durations[name]:.2f}" for name in names if name in durations)
 
 
+def _line(call: Dict[str, Any]) -> Dict[str, Any]:
+    """What one call's line shows; folding compares exactly these fields."""
+    return {"indent": "  " * call["depth"], "function": call["function"], "anchor": call["anchor"] or NO_SOURCE,
+            "site": call["call_site"], "thread": call.get("thread"),
+            "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"}
+
+
+def _line_key(call: Dict[str, Any]) -> tuple:
+    return tuple(sorted(_line(call).items()))
+
+
+def _blocks(record: Dict[str, Any]) -> List[tuple]:
+    """(process, phase, calls) in run order: every phase the scenario marked, even one that
+    kept no call, then any calls whose phase has no mark (a damaged stream)."""
+    grouped: Dict[tuple, List[Dict[str, Any]]] = {}
+    for call in record["calls"]:
+        grouped.setdefault((call["process"], call["phase"]), []).append(call)
+    order = list(dict.fromkeys((span["process"], span["name"]) for span in record["phases"]))
+    order += [key for key in grouped if key not in order]
+    return [(process, phase, grouped.get((process, phase), [])) for process, phase in order]
+
+
 def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
     lines: List[Dict[str, Any]] = []
-    current = None
-    for call in record["calls"]:
-        if (call["process"], call["phase"]) != current:
-            current = (call["process"], call["phase"])
-            lines.append({"phase": call["phase"] or "(unnamed)", "process": call["process"]})
-        lines.append({"phase": None, "indent": "  " * call["depth"], "function": call["function"],
-                      "anchor": call["anchor"] or NO_SOURCE, "site": call["call_site"],
-                      "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"})
+    for process, phase, calls in _blocks(record):
+        folded = fold(calls, _line_key)
+        lines.append({"phase": phase or "(unnamed)", "process": process, "kept": len(calls), "shown": len(folded)})
+        lines += [dict(_line(item.call), phase=None, count=item.count) for item in folded]
     failure = record.get("failure")
     return {
         "command": record["command"], "target": _target_line(record), "namespace": record["namespace"],

@@ -24,7 +24,7 @@ from . import __version__, outcome, record, scenario
 from .errors import HarnessError
 from .runrecord import Call, RunRecord
 from .target import Target, check_root, compare, fingerprint, revision
-from .taps import Tap, TapFileError, default_tap_files, load_tap_files, taps_as_data
+from .taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
 from .tracer import BACKENDS
 from .verdicts import judge_spec
 from .workspace import Run, allocate, child_env, recorded_env
@@ -113,9 +113,10 @@ def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> 
 
 
 def resolve_taps(options: Options) -> List[Tap]:
+    """The taps of the run: the shipped files and --taps, those meant for this variant only."""
     files = list(options.taps) if options.replace_taps else default_tap_files() + list(options.taps)
     try:
-        return load_tap_files(files)
+        return for_variant(load_tap_files(files), options.variant)
     except TapFileError as error:
         raise HarnessError(f"bad tap file: {error}", "correct that line; the format is described at the top of tap_points/ptycho_persistence.toml")
 
@@ -167,7 +168,7 @@ def _run_processes(run: Run, options: Options, target: Target, taps: List[Tap], 
                    env: Dict[str, str]) -> List[Dict[str, Any]]:
     """The scenario's processes in order; a later one runs only when the one before succeeded."""
     outcomes: List[Dict[str, Any]] = []
-    for process in scenario.processes(options.fresh_load):
+    for process in scenario.processes(options.fresh_load, options.variant):
         if outcomes and outcomes[-1]["exit"] != 0:
             break
         outcomes.append(_run_child(run, options, target, process["label"], list(process["phases"]), taps, backend, env))

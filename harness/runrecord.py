@@ -143,6 +143,10 @@ class TapDeclared(TypedDict):
     units: str
     source: str
     """`file:line` of its declaration."""
+    read: str
+    """`summary` (shape, dtype, type) or `value` (the numbers of a small tensor/variable)."""
+    variants: List[str]
+    """Scenario variants the tap applies to; empty: all."""
 
 
 class TapHit(TypedDict, total=False):
@@ -202,7 +206,7 @@ class ScenarioInfo(TypedDict, total=False):
     phases: List[str]
     """Phases in the order they were run, across processes."""
     roles: Dict[str, List[str]]
-    """Role → phase names: `build`, `save`, `load` (a load in the process that saved),
+    """Role → phase names: `build`, `data` and `train` (variant `train`), `save`, `load` (a load in the process that saved),
     `fresh-load` (a load in a process that never built a model), `entry` (phases whose
     depth-0 calls are the scenario's entry points)."""
     processes: List[Dict[str, Any]]

@@ -6,25 +6,35 @@ one revision: where the target lacks an entry point, the next one is used and th
 recorded (`ctx.gap`) instead of failing the run.
 
 Variants: `default` calls `ModelManager.save_multiple_models` with a custom-objects map;
-`trainflow` calls the module-level `ptycho.model_manager.save(out)` the training scripts use.
+`trainflow` calls the module-level `ptycho.model_manager.save(out)` the training scripts use;
+`train` replaces the build with the real training path: simulate a tiny dataset with the
+target's own API (`data`), run `workflows.components.run_cdi_example` for one epoch
+(`train`), then save with `model_manager.save(out)` as `scripts/training/train.py` does.
 A second, fresh process can run `fresh-import` + `fresh-load` to show what loading does to
 the global config of a process that never built a model (inference).
+
+Which phases a variant runs, and what role each phase plays (the renderers pick "the save
+path", "the train path" by role), is said here and nowhere else: `describe` hands it to the
+run record.
 
 Runs inside the traced process: standard library only, Python 3.10+.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import math
+import random
 import sys
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-VARIANTS = ("default", "trainflow")
+VARIANTS = ("default", "trainflow", "train")
 CYCLE = ("import", "setup", "build", "save", "load")
+TRAIN_CYCLE = ("import", "setup", "data", "train", "save", "load")
 FRESH_LOAD = ("fresh-import", "fresh-load")
 # The processes the harness starts, in order; `title` is how the report names each in prose.
 PROCESSES = (
@@ -42,18 +52,43 @@ ORDER = "build, save, load"
 WHY = ("these are the calls the training and inference workflows make around `wts.h5.zip` (persistence contract: "
        "save with `ModelManager.save_multiple_models` or `model_manager.save`, load with `load_inference_bundle`), "
        "run without training so the trace holds persistence only.")
+# The `train` variant: the training path replaces the build (data, then train), and the path
+# the report shows starts at the training entry point.
+TRAIN_ROLES: Dict[str, List[str]] = dict(ROLES, data=["data"], train=["train"], entry=["train", "save", "load", "fresh-load"])
+TRAIN_CHAINS = (("Train", ["train"]),) + CHAINS
+TRAIN_ORDER = "train, save, load"
+TRAIN_WHY = ("this is the path the training script takes: `run_cdi_example` trains for one short epoch on a tiny dataset "
+             "simulated with the target's own API and publishes the trained models as `ptycho.model`'s module-level "
+             "singletons; `model_manager.save(out)` archives them through `ModelManager`; `load_inference_bundle` loads "
+             "the archive as inference does.")
+SEED = 0
+# The training run: small enough for a 2-core CPU, big enough to run every stage once.
+TRAIN_SETTINGS = {"nepochs": 1, "n_groups": 64, "batch_size": 16}
+SIM_POSITIONS = 64
+SIM_OBJECT = 256
 
 
-def processes(fresh_load: bool = True) -> List[Dict[str, Any]]:
-    """The processes to run: the cycle, then (unless switched off) the fresh load."""
-    return [dict(p) for p in PROCESSES if fresh_load or p["label"] == PROCESSES[0]["label"]]
+def cycle(variant: str) -> tuple:
+    """The phases the first (saving) process runs for a variant."""
+    return TRAIN_CYCLE if variant == "train" else CYCLE
+
+
+def processes(fresh_load: bool = True, variant: str = "default") -> List[Dict[str, Any]]:
+    """The processes to run: the cycle (its phases per variant), then (unless switched off) the fresh load."""
+    chosen = [dict(p) for p in PROCESSES if fresh_load or p["label"] == PROCESSES[0]["label"]]
+    chosen[0]["phases"] = cycle(variant)
+    return chosen
 
 
 def describe(name: str, variant: str, phases: List[str]) -> Dict[str, Any]:
     """The scenario as the run record carries it: every phase name a renderer may need."""
-    return {"name": name, "variant": variant, "phases": phases, "roles": ROLES, "order": ORDER, "why": WHY,
-            "chains": [{"title": title, "phases": chain} for title, chain in CHAINS],
-            "processes": [{"label": p["label"], "title": p["title"], "phases": list(p["phases"])} for p in PROCESSES]}
+    train = variant == "train"
+    chains = TRAIN_CHAINS if train else CHAINS
+    return {"name": name, "variant": variant, "phases": phases, "roles": TRAIN_ROLES if train else ROLES,
+            "order": TRAIN_ORDER if train else ORDER, "why": TRAIN_WHY if train else WHY,
+            "chains": [{"title": title, "phases": chain} for title, chain in chains],
+            "processes": [{"label": p["label"], "title": p["title"], "phases": list(p["phases"])}
+                          for p in processes(True, variant)]}
 
 
 class ScenarioError(Exception):
@@ -106,6 +141,12 @@ def _require(module: Any, attribute: str, what: str) -> Any:
 
 IMPORTS = (("params", True), ("config.config", False), ("probe", False),
            ("model", True), ("model_manager", True), ("workflows.components", False))
+TRAIN_IMPORTS = (("raw_data", False),)
+
+
+def imports(variant: str) -> tuple:
+    """The modules the import phase brings in: the train variant also needs the simulation API."""
+    return IMPORTS + TRAIN_IMPORTS if variant == "train" else IMPORTS
 
 
 def _where(error: BaseException, package: str) -> str:
@@ -122,7 +163,7 @@ def phase_import(ctx: Context) -> None:
     """Import the package's modules. A module that cannot be imported before the config is
     set up (some revisions build models at import time) is imported again after setup, and
     the gap is recorded; a missing dependency still fails the run."""
-    for name, required in IMPORTS:
+    for name, required in imports(ctx.variant):
         if name != "params" and ctx.deferred:
             ctx.deferred.append(name)
             continue
@@ -139,10 +180,26 @@ def phase_import(ctx: Context) -> None:
 
 
 def import_deferred(ctx: Context) -> None:
-    for name, required in IMPORTS:
+    for name, required in imports(ctx.variant):
         if name in ctx.deferred:
             ctx.module(name, required)
     ctx.deferred.clear()
+
+
+def _training_config(ctx: Context, config: Any) -> Any:
+    """`TrainingConfig(model=ModelConfig(N, gridsize), output_dir=out[, nepochs, n_groups, batch_size])`.
+
+    For the `train` variant the training settings are passed too; a setting the revision's
+    dataclass lacks is left out and recorded as a gap."""
+    extra: Dict[str, Any] = {}
+    if ctx.variant == "train":
+        known = {f.name for f in dataclasses.fields(config.TrainingConfig)} if dataclasses.is_dataclass(config.TrainingConfig) else set()
+        for name, value in TRAIN_SETTINGS.items():
+            if name in known:
+                extra[name] = value
+            else:
+                ctx.gap("setup", f"TrainingConfig.{name}", f"the target's default (wanted {value})")
+    return config.TrainingConfig(model=config.ModelConfig(N=ctx.N, gridsize=ctx.gridsize), output_dir=Path(ctx.out), **extra)
 
 
 def phase_setup(ctx: Context) -> None:
@@ -150,17 +207,25 @@ def phase_setup(ctx: Context) -> None:
     cfg = _require(params, "cfg", f"{ctx.package}.params.cfg")
     names = ("update_legacy_dict", "TrainingConfig", "ModelConfig")
     if config is not None and all(hasattr(config, n) for n in names):
-        training = config.TrainingConfig(model=config.ModelConfig(N=ctx.N, gridsize=ctx.gridsize), output_dir=Path(ctx.out))
-        config.update_legacy_dict(cfg, training)
+        ctx.modules["training_config"] = _training_config(ctx, config)
+        config.update_legacy_dict(cfg, ctx.modules["training_config"])
     else:
         ctx.gap("setup", "config.config.update_legacy_dict(TrainingConfig(ModelConfig))", "params.set('N'/'gridsize')")
         params.set("N", ctx.N)
         params.set("gridsize", ctx.gridsize)
+        if ctx.variant == "train":
+            for name, value in TRAIN_SETTINGS.items():
+                params.set(name, value)
     probe = ctx.modules.get("probe")
     if probe is not None and hasattr(probe, "set_default_probe"):
         probe.set_default_probe()
     else:
         ctx.gap("setup", "probe.set_default_probe", "none")
+    if ctx.variant == "train" and not ctx.deferred:
+        return  # the training path computes intensity_scale from the data, as the training script lets it
+    if ctx.variant == "train":
+        ctx.gap("setup", "intensity_scale left to the training path",
+                f"set in setup, because {ctx.package}.{ctx.deferred[0]} cannot be imported before setup")
     nphotons = cfg.get("nphotons", 1e9)
     params.set("intensity_scale", math.sqrt(nphotons) / (ctx.N / 2))
 
@@ -190,13 +255,115 @@ def custom_objects(namespace: str) -> Dict[str, Any]:
 def phase_save(ctx: Context) -> None:
     Path(ctx.out).mkdir(parents=True, exist_ok=True)
     manager = ctx.modules["model_manager"]
-    if ctx.variant == "trainflow":
+    if ctx.variant in ("trainflow", "train"):
         _require(manager, "save", f"module-level {ctx.package}.model_manager.save(out_prefix)")(ctx.out)
         return
     cls = _require(manager, "ModelManager", f"{ctx.package}.model_manager.ModelManager")
     save = _require(cls, "save_multiple_models", "ModelManager.save_multiple_models")
     scale = ctx.modules["params"].cfg["intensity_scale"]  # read directly: keep the trace to the save itself
     save(ctx.modules["built"], f"{ctx.out}/wts.h5", custom_objects(ctx.package), scale)
+
+
+# -- the training path (variant `train`) -------------------------------------------------
+
+
+def fix_seeds(seed: int = SEED) -> None:
+    """Python, numpy and TensorFlow/Keras seeds, so two runs train (and trace) alike.
+
+    Only frameworks the target already imported are seeded: the scenario never imports
+    TensorFlow itself (an untraced import would change what the trace sees)."""
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed)
+    keras = sys.modules.get("keras")
+    utils = getattr(keras, "utils", None)
+    if utils is not None and hasattr(utils, "set_random_seed"):
+        utils.set_random_seed(seed)  # python, numpy and the backend's seed in one call
+        return
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(getattr(tf, "random", None), "set_seed"):
+        tf.random.set_seed(seed)
+
+
+def _simulation_inputs(ctx: Context) -> Dict[str, Any]:
+    """Scan positions inside a small random-phase object, and the target's default probe."""
+    import numpy
+
+    rng = numpy.random.default_rng(SEED)
+    size, n = SIM_OBJECT, ctx.N
+    phase = rng.uniform(-numpy.pi / 4, numpy.pi / 4, (size, size))
+    obj = numpy.exp(1j * phase).astype(numpy.complex64)
+    low, high = n / 2 + 4, size - n / 2 - 4
+    xcoords, ycoords = rng.uniform(low, high, SIM_POSITIONS), rng.uniform(low, high, SIM_POSITIONS)
+    return {"xcoords": xcoords, "ycoords": ycoords, "objectGuess": obj, "probeGuess": _default_probe(ctx)}
+
+
+def _default_probe(ctx: Context) -> Any:
+    """The target's default probe as a 2-D array: `get_default_probe(N, fmt='np')`, else `(N)`."""
+    probe = ctx.modules.get("probe")
+    getter = getattr(probe, "get_default_probe", None) if probe is not None else None
+    if getter is None:
+        raise ScenarioError(f"the target has no {ctx.package}.probe.get_default_probe; the train variant needs a default probe to simulate data")
+    try:
+        takes_fmt = "fmt" in inspect.signature(getter).parameters
+    except (TypeError, ValueError):
+        takes_fmt = False
+    return getter(ctx.N, fmt="np") if takes_fmt else getter(ctx.N)
+
+
+def phase_data(ctx: Context) -> None:
+    """A tiny dataset from the target's own simulation API (`raw_data.RawData.from_simulation`)."""
+    fix_seeds()
+    raw = ctx.modules.get("raw_data")
+    cls = getattr(raw, "RawData", None) if raw is not None else None
+    simulate = getattr(cls, "from_simulation", None) if cls is not None else None
+    if simulate is None:
+        ctx.gap("data", f"{ctx.package}.raw_data.RawData.from_simulation", "none: this revision cannot simulate data")
+        raise ScenarioError(f"the target has no {ctx.package}.raw_data.RawData.from_simulation; the train variant "
+                            "simulates its dataset with it, so nothing could be trained")
+    inputs = _simulation_inputs(ctx)
+    ctx.modules["train_data"] = simulate(inputs["xcoords"], inputs["ycoords"], inputs["probeGuess"], inputs["objectGuess"], None)
+
+
+def phase_train(ctx: Context) -> None:
+    """One short epoch through `run_cdi_example(train_data, None, config)`; else `train_cdi_model`."""
+    fix_seeds()
+    components = ctx.modules.get("workflows.components")
+    config = ctx.modules.get("training_config")
+    if config is None:
+        raise ScenarioError(f"the target has no {ctx.package}.config.config.TrainingConfig; the training entry points take one")
+    run = getattr(components, "run_cdi_example", None) if components is not None else None
+    if run is not None:
+        _train(ctx, "run_cdi_example", run, config)
+        return
+    train = getattr(components, "train_cdi_model", None) if components is not None else None
+    if train is None:
+        raise ScenarioError(f"the target has neither {ctx.package}.workflows.components.run_cdi_example nor "
+                            "train_cdi_model; nothing could be trained")
+    ctx.gap("train", "workflows.components.run_cdi_example", "workflows.components.train_cdi_model (after update_legacy_dict)")
+    ctx.modules["config.config"].update_legacy_dict(ctx.modules["params"].cfg, config)
+    _train(ctx, "train_cdi_model", train, config)
+
+
+def _train(ctx: Context, name: str, entry: Callable[..., Any], config: Any) -> None:
+    """Call the training entry point. If it raises while the simulated data still carries its
+    optional ground truth `Y`, record the error as a gap and train once more without `Y`:
+    PINN training needs no ground truth, and some revisions cannot group the `Y` their own
+    simulation produces. Both attempts are in the trace; a second failure fails the run."""
+    data = ctx.modules["train_data"]
+    try:
+        entry(data, None, config)
+        return
+    except Exception as error:  # noqa: BLE001 - retried once, then it propagates
+        if getattr(data, "Y", None) is None:
+            raise
+        ctx.gap("train", f"{name} accepting the ground truth Y of RawData.from_simulation "
+                f"({type(error).__name__}: {error} at {_where(error, ctx.package)})",
+                "trained again with Y = None (PINN training needs no ground truth)")
+    data.Y = None
+    fix_seeds()
+    entry(data, None, config)
 
 
 def phase_load(ctx: Context) -> None:
@@ -211,7 +378,7 @@ def phase_load(ctx: Context) -> None:
 
 
 PHASES: Dict[str, Callable[[Context], None]] = {
-    "import": phase_import, "setup": phase_setup, "build": phase_build, "save": phase_save,
+    "import": phase_import, "setup": phase_setup, "build": phase_build, "data": phase_data, "train": phase_train, "save": phase_save,
     "load": phase_load, "fresh-import": phase_import, "fresh-load": phase_load,
 }
 

@@ -8,7 +8,14 @@ A tap file (`tap_points/*.toml`) declares, per tap, a stable `key`, the owning f
     return[.attr…]            the return value
     global.<module>:<name>[.attr…]   a module global, e.g. global.ptycho.params:cfg
 
-Captures are dotted lookups only (attribute, or key for dicts); nothing is evaluated.
+A capture may list alternatives, `A | B`: the first that resolves is taken (revisions keep
+the same value under different names). Optional fields: `read = "value"` shows the concrete
+numbers of a small numpy/TensorFlow/Keras scalar or array (a trained variable) instead of its
+shape and dtype; `variants = [...]` limits the tap to those scenario variants.
+
+Captures are dotted lookups only (attribute, or key for dicts); nothing is evaluated: a module
+global is read from the module's namespace, so a module `__getattr__` (which may build models)
+is never triggered.
 Parsing happens in the harness process (`load_tap_files`); capturing happens in the traced
 process (`TapSet`), which receives the parsed taps as plain data.
 """
@@ -16,13 +23,15 @@ process (`TapSet`), which receives the parsed taps as plain data.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .configflow import lookup_global
 from .summarize import summarize
 
 KINDS = ("arg", "local", "return", "global")
+READS = ("summary", "value")
+MAX_VALUES = 16
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*$")
 _CAPTURE = re.compile(r"^(arg|local)\.\w+(\.\w+)*$|^return(\.\w+)*$|^global\.[\w.]+:\w+(\.\w+)*$")
@@ -42,10 +51,24 @@ class Tap:
     purpose: str = ""
     units: str = ""
     source: str = ""
+    read: str = "summary"
+    variants: Tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
         return self.capture.split(".", 1)[0]
+
+    @property
+    def alternatives(self) -> List[str]:
+        return alternatives(self.capture)
+
+    def applies_to(self, variant: str) -> bool:
+        return not self.variants or variant in self.variants
+
+
+def alternatives(capture: str) -> List[str]:
+    """`A | B | C` → [A, B, C]: lookups tried in order."""
+    return [part.strip() for part in capture.split("|")]
 
 
 def _line_of(text: str, key: str) -> int:
@@ -56,13 +79,33 @@ def _line_of(text: str, key: str) -> int:
     return 1
 
 
+FIELDS = ("key", "function", "when", "capture", "purpose", "units", "read", "variants")
+
+
+def _check_capture(capture: str, when: str, where: str) -> None:
+    for one in alternatives(capture):
+        if one.split(".", 1)[0] not in KINDS:
+            raise TapFileError(f"{where}: unknown capture kind in {one!r}; use arg.<name>, local.<name>, return, or global.<module>:<name>")
+        if not _CAPTURE.match(one):
+            raise TapFileError(f"{where}: capture {one!r} is not a dotted lookup; e.g. arg.base_path, return, global.ptycho.params:cfg")
+        if one.startswith(("return", "local.")) and when != "return":
+            raise TapFileError(f"{where}: capture {one!r} is only available at return; set when = \"return\"")
+
+
+def _variants(entry: Dict[str, Any], where: str) -> Tuple[str, ...]:
+    value = entry.get("variants", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise TapFileError(f"{where}: variants must be a list of scenario variant names, e.g. variants = [\"train\"]")
+    return tuple(value)
+
+
 def _check(entry: Dict[str, Any], where: str) -> Tap:
     missing = [name for name in ("key", "function", "when", "capture") if not entry.get(name)]
     if missing:
         raise TapFileError(f"{where}: tap is missing {', '.join(missing)}; every [[tap]] needs key, function, when, capture")
-    unknown = sorted(set(entry) - {"key", "function", "when", "capture", "purpose", "units"})
+    unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
-        raise TapFileError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: key, function, when, capture, purpose, units")
+        raise TapFileError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
     key, function, when, capture = (str(entry[k]) for k in ("key", "function", "when", "capture"))
     if not _KEY.match(key):
         raise TapFileError(f"{where}: key {key!r} must be letters, digits, '_', '.', '-' (a stable name)")
@@ -70,13 +113,12 @@ def _check(entry: Dict[str, Any], where: str) -> Tap:
         raise TapFileError(f"{where}: function {function!r} must be 'module:qualname', e.g. 'ptycho.model_manager:ModelManager.save_model'")
     if when not in ("call", "return"):
         raise TapFileError(f"{where}: when = {when!r}; use 'call' or 'return'")
-    if capture.split(".", 1)[0] not in KINDS:
-        raise TapFileError(f"{where}: unknown capture kind in {capture!r}; use arg.<name>, local.<name>, return, or global.<module>:<name>")
-    if not _CAPTURE.match(capture):
-        raise TapFileError(f"{where}: capture {capture!r} is not a dotted lookup; e.g. arg.base_path, return, global.ptycho.params:cfg")
-    if capture.startswith(("return", "local.")) and when != "return":
-        raise TapFileError(f"{where}: capture {capture!r} is only available at return; set when = \"return\"")
-    return Tap(key, function, when, capture, str(entry.get("purpose", "")), str(entry.get("units", "")), where)
+    _check_capture(capture, when, where)
+    read = str(entry.get("read", "summary"))
+    if read not in READS:
+        raise TapFileError(f"{where}: read = {read!r}; use 'summary' (shape, type) or 'value' (the numbers of a small tensor)")
+    return Tap(key, function, when, capture, str(entry.get("purpose", "")), str(entry.get("units", "")), where,
+               read, _variants(entry, where))
 
 
 def load_tap_file(path: str) -> List[Tap]:
@@ -126,8 +168,13 @@ def default_tap_files() -> List[str]:
     return sorted(str(path) for path in folder.iterdir() if path.suffix == ".toml" and path.name != "torch_persistence.toml")
 
 
-def taps_as_data(taps: List[Tap]) -> List[Dict[str, str]]:
-    return [asdict(tap) for tap in taps]
+def for_variant(taps: List[Tap], variant: str) -> List[Tap]:
+    """The taps a run of `variant` declares (a tap with `variants` applies to those only)."""
+    return [tap for tap in taps if tap.applies_to(variant)]
+
+
+def taps_as_data(taps: List[Tap]) -> List[Dict[str, Any]]:
+    return [dict(asdict(tap), variants=list(tap.variants)) for tap in taps]
 
 
 # -- capture, in the traced process ------------------------------------------------------
@@ -151,13 +198,14 @@ class TapSet:
         self.pending: Dict[int, List[Tuple[Dict[str, str], Any]]] = {}
         self.hits: Dict[str, int] = {}
 
-    def _emit(self, tap: Dict[str, str], index: int, read) -> None:
+    def _emit(self, tap: Dict[str, Any], index: int, read) -> None:
         count = self.hits.get(tap["key"], 0) + 1
         self.hits[tap["key"]] = count
         if count > MAX_HITS:
             return
         try:
-            value = summarize(read())
+            found = read()
+            value = concrete(found) if tap.get("read") == "value" else summarize(found)
         except Exception as error:  # noqa: BLE001 - a failed capture is evidence, not a crash
             self.stream.emit("tap", key=tap["key"], call=index, status="error", error=f"{type(error).__name__}: {error}")
             return
@@ -169,7 +217,7 @@ class TapSet:
             return
         for tap in taps:
             if tap["when"] == "call":
-                self._emit(tap, index, lambda: self._read(tap["capture"], frame, None))
+                self._emit(tap, index, lambda: self._first(tap["capture"], frame, None))
             else:
                 self.pending.setdefault(index, []).append((tap, frame))
 
@@ -178,7 +226,19 @@ class TapSet:
             if raised:
                 self.stream.emit("tap", key=tap["key"], call=index, status="error", error=f"function raised {raised} before returning")
                 continue
-            self._emit(tap, index, lambda: self._read(tap["capture"], frame, value))
+            self._emit(tap, index, lambda: self._first(tap["capture"], frame, value))
+
+    @classmethod
+    def _first(cls, capture: str, frame, value: Any) -> Any:
+        """The first alternative that resolves; the error of the last one when none does."""
+        options = alternatives(capture)
+        for position, one in enumerate(options):
+            try:
+                return cls._read(one, frame, value)
+            except (LookupError, AttributeError, TypeError):
+                if position == len(options) - 1:
+                    raise
+        raise LookupError(capture)  # unreachable: options is never empty
 
     @staticmethod
     def _read(capture: str, frame, value: Any) -> Any:
@@ -188,9 +248,42 @@ class TapSet:
         if kind == "global":
             spec, _, tail = rest.partition(":")
             name, *attrs = tail.split(".")
-            return _walk(lookup_global(f"{spec}:{name}"), attrs)
+            return _walk(module_global(spec, name), attrs)
         name, *attrs = rest.split(".")
         scope = frame.f_locals
         if name not in scope:
             raise LookupError(f"{'argument' if kind == 'arg' else 'local'} {name!r} not found")
         return _walk(scope[name], attrs)
+
+
+def module_global(module_name: str, name: str) -> Any:
+    """A module's global read from its namespace: a module `__getattr__` is never run."""
+    module = sys.modules.get(module_name)
+    if module is None:
+        raise LookupError(f"module {module_name} is not imported")
+    namespace = vars(module)
+    if name not in namespace:
+        raise LookupError(f"{module_name} has no global {name!r}")
+    return namespace[name]
+
+
+_ARRAY_MODULES = ("numpy", "tensorflow", "keras", "tf_keras")
+
+
+def concrete(value: Any) -> str:
+    """The numbers of a small array-like (a trained scalar variable), exactly; else the summary.
+
+    Only numpy, TensorFlow and Keras objects are asked for their values (`numpy()`), and only
+    when they hold at most MAX_VALUES numbers: the traced code's own objects are never called."""
+    if type(value).__module__.split(".")[0] not in _ARRAY_MODULES:
+        return summarize(value)
+    try:
+        to_numpy = getattr(value, "numpy", None)
+        array = to_numpy() if callable(to_numpy) else value
+        size, dtype = int(getattr(array, "size", MAX_VALUES + 1)), getattr(array, "dtype", None)
+        if size > MAX_VALUES or dtype is None:
+            return summarize(value)
+        numbers = array.tolist()
+    except Exception:  # noqa: BLE001 - symbolic tensors have no value: show what they are
+        return summarize(value)
+    return f"{numbers!r} ({type(value).__name__} {getattr(dtype, 'name', dtype)})"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List
 
-from .queries import (calls_by_index, short_name, archive_rows, config_changes, edges, entry_calls,
-                      load_side_effects, role, sinks, stages, tap_rows, torch_contrast, torch_groups)
+from .queries import (calls_by_index, short_name, archive_rows, config_changes, edges, entry_calls, hooks,
+                      load_side_effects, role, sinks, stages, tap_rows, tap_values, torch_contrast, torch_groups,
+                      trained_scale)
 from .privacy import report_environment
 from .summarize import PathScrubber
 
@@ -27,15 +28,18 @@ def _mermaid(text: str) -> str:
 
 
 def diagram(record: Dict[str, Any]) -> Dict[str, Any]:
-    """Mermaid nodes and edges of the save and load chains: kept calls, repeats collapsed."""
+    """Mermaid nodes and edges of the (train,) save and load chains: kept calls, repeats collapsed.
+    Training is drawn two levels deep only, so it cannot crowd out the persistence chains."""
     calls = calls_by_index(record)
     groups = []
     ids: Dict[str, str] = {}
-    for label in ("save", "load"):
-        phases = role(record, label)
+    for label in ("train", "save", "load"):
+        phases, max_depth = role(record, label), (2 if label == "train" else 3)
+        if label == "train" and not phases:
+            continue
         nodes, links = [], []
         for call in record["calls"]:
-            if call["phase"] not in phases or call["depth"] > 3:
+            if call["phase"] not in phases or call["depth"] > max_depth:
                 continue
             key = f"{label}:{call['function']}"
             if key not in ids:
@@ -210,8 +214,10 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
         scope_hints=record.get("scope_hints", []), candidates=record.get("entry_points", []), entries=entries,
         order=scenario.get("order", ""), why=scenario.get("why", ""), gaps=_gaps(record),
         config_global=record.get("config_global", "params.cfg"), config=config_changes(record),
+        train_stages=stages(record, role(record, "train")),
         save_stages=stages(record, role(record, "save")), load_stages=stages(record, role(record, "load")),
-        scale_taps=[t for t in taps if "intensity_scale" in t["key"] or "intensity_scale" in t["capture"]],
+        hooks=hooks(record), trained_scale=trained_scale(record),
+        scale_taps=[t for t in taps if any(w in t["key"] or w in t["capture"] for w in ("intensity_scale", "log_scale"))],
         scale_config=[c for c in config_changes(record) if c["key"] == "intensity_scale"],
         scale_archive=_scale_archive(record), scale_mentions=(record.get("mentions") or {}).get("intensity_scale", []),
         archive_path=description.get("display_path", "not produced"), archive_members=archive_rows(record),
@@ -233,6 +239,12 @@ def _chains(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     return chains
 
 
+def _singleton(record: Dict[str, Any]) -> Dict[str, Any] | None:
+    """The module-level model after training (tap `train.autoencoder`) and what save() handed on."""
+    model, saved = tap_values(record, "train.autoencoder"), tap_values(record, "save.models")
+    return {"model": model[-1], "saved": saved[-1] if saved else None} if model else None
+
+
 def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
     description = record.get("archive_description")
     archive = None
@@ -245,6 +257,7 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
     taps = tap_rows(record)
     return dict(
         _common(record), chains=_chains(record), archive=archive, effects=load_side_effects(record),
+        hooks=[h for h in hooks(record) if h["site"]], singleton=_singleton(record), trained_scale=trained_scale(record),
         spec=spec_view(record),
         torch_package=delta.get("package", "ptycho_torch"), torch_present=delta.get("present", False),
         torch_error=delta.get("error"),

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-CALL_LINE = re.compile(r"^(?P<indent> *)(?P<function>\S+:\S+)  (?P<anchor>\S+:\d+|\(no source file\))(?:  <- (?P<site>\S+:\d+))?  => (?P<returned>.*)$")
+CALL_LINE = re.compile(r"^(?P<indent> *)(?P<function>\S+:\S+)  (?P<anchor>\S+:\d+|\(no source file\))(?:  <- (?P<site>\S+:\d+))?  => (?P<returned>.*?)(?:  ×(?P<count>\d+))?$")
 
 
 def body(text: str) -> List[str]:

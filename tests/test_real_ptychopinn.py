@@ -130,3 +130,38 @@ def test_static_md_cites_the_spec_clauses_with_archive_backed_verdicts(real):
     for clause in record["spec"]["clauses"]:
         cited = (root / clause["path"]).read_text().splitlines()[clause["line"] - 1]
         assert clause["text"].split()[0] in cited, clause["anchor"]
+
+
+# -- `--variant train`: the training path the request names --------------------------------
+
+TRAIN_PATH = {"ptycho.workflows.components:run_cdi_example": "ptycho/workflows/components.py",
+              "ptycho.workflows.components:train_cdi_model": "ptycho/workflows/components.py",
+              "ptycho.model_manager:save": "ptycho/model_manager.py",
+              "ptycho.model_manager:ModelManager.save_multiple_models": "ptycho/model_manager.py",
+              "ptycho.workflows.components:load_inference_bundle": "ptycho/workflows/components.py"}
+
+
+@pytest.fixture(scope="module")
+def real_train(tmp_path_factory):
+    root = Path(ROOT).expanduser().resolve()
+    before = fingerprint(root)
+    out = tmp_path_factory.mktemp("real-train-out")
+    done = callchain("trace", "--root", str(root), "--out", str(out), "--variant", "train", timeout=1800)
+    return root, done, before, fingerprint(root)
+
+
+def test_train_variant_runs_the_path_at_def_lines(real_train):
+    root, done, before, after = real_train
+    assert done.returncode == 0, done.stderr
+    assert before["digests"] == after["digests"]
+    shown = {m.group("function"): m.group("anchor") for m in call_lines((report_of(done) / "callgraph/dynamic.txt").read_text())}
+    for function, path in TRAIN_PATH.items():
+        assert shown[function] == f"{path}:{_def_line(root, path, function.split(':')[1])}", function
+
+
+def test_train_variant_says_which_scale_the_archive_carries(real_train):
+    _, done, _, _ = real_train
+    summary = (report_of(done) / "summary.md").read_text()
+    assert "**Which intensity_scale the archive carries:**" in summary and "**Train:**" in summary
+    record = load_run(report_of(done))
+    assert any(h["key"] == "train.log_scale" and h["status"] == "hit" for h in record["tap_hits"])

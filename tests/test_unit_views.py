@@ -35,7 +35,7 @@ def test_every_deliverable_renders_from_the_record(run, tmp_path):
     tree = tree[tree.index("minipkg.core:outer"):]  # the imports (and the decorator they apply) come first
     assert tree[:4] == ["minipkg.core:outer", "minipkg.core:leaf", "minipkg.core:traced.<locals>.wrapper",
                         "minipkg.core:decorated"]
-    assert "[phase run]" in files["callgraph/dynamic.txt"] and "process main" not in files["callgraph/dynamic.txt"]
+    assert "[phase run · " in files["callgraph/dynamic.txt"] and "process main" not in files["callgraph/dynamic.txt"]
     assert "## 1. Analysis Question\n\nHow does minipkg save?" in files["callchain/static.md"]
     assert "in this order (run):" in files["callchain/static.md"]
     assert "`minipkg.core:outer` → `minipkg.core:leaf`" in files["callchain/static.md"]
@@ -53,7 +53,7 @@ def test_dynamic_marks_a_later_process(run, tmp_path):
     calls = run["calls"] + [dict(run["calls"][0], i=len(run["calls"]), process="fresh")]
     text = render.environment().get_template("dynamic.txt.j2").render(
         **render.dynamic_view(dict(run, calls=calls, processes=run["processes"] + [second])))
-    assert "[phase run · process fresh]" in text
+    assert "[phase run · process fresh · 1 call kept]" in text
 
 
 def test_config_flow_rows_name_the_writer(run):

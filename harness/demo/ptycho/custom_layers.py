@@ -1,11 +1,34 @@
 """Intensity-scale layers: the network works on normalised diffraction data.
 
-Both layers hold ``log(intensity_scale)`` as a non-trainable weight, so the
-scale travels with the weights and with the layer config.
+Both layers share one variable, ``log(intensity_scale)``, created on first use
+from ``params.cfg`` (see ``log_scale_variable``); it is trainable when
+``params.cfg['intensity_scale.trainable']`` is set, so training can move the
+scale away from the configured value. The initial value also travels with the
+layer config.
 """
+
+import math
 
 import keras
 import tensorflow as tf
+
+from ptycho import params
+
+_shared = {}
+
+
+def log_scale_variable():
+    """Return the shared ``log(intensity_scale)`` variable, creating it on first use.
+
+    Once created it is never reset from ``params.cfg``: after training it holds
+    the trained value, which is what ``model_manager.save`` archives.
+    """
+    if 'log_scale' not in _shared:
+        _shared['log_scale'] = keras.Variable(
+            math.log(params.get('intensity_scale')), dtype='float32',
+            trainable=bool(params.cfg.get('intensity_scale.trainable', False)),
+            name='log_intensity_scale')
+    return _shared['log_scale']
 
 
 class _LogScaleLayer(keras.layers.Layer):
@@ -16,10 +39,7 @@ class _LogScaleLayer(keras.layers.Layer):
         self.log_scale = float(log_scale)
 
     def build(self, input_shape):
-        self.log_scale_weight = self.add_weight(
-            name='log_scale', shape=(),
-            initializer=keras.initializers.Constant(self.log_scale),
-            trainable=False)
+        self.log_scale_weight = log_scale_variable()
 
     @property
     def scale(self):

@@ -8,28 +8,17 @@ Module attributes ``autoencoder`` and ``diffraction_to_obj`` are built lazily
 from ``params.cfg`` on first access (see ``__getattr__``).
 """
 
-import math
-
 import keras
 import tensorflow as tf
 
 from ptycho import params
-from ptycho.custom_layers import InvScaleLayer, ScaleLayer
+from ptycho.custom_layers import InvScaleLayer, ScaleLayer, log_scale_variable
 from ptycho.tf_helper import CenterMaskLayer, CombineComplexLayer, DiffractionAmplitudeLayer
-
-_log_scale = None
 
 
 def _get_log_scale():
-    """Return the shared ``tf.Variable`` holding ``log(params['intensity_scale'])``."""
-    global _log_scale
-    value = math.log(params.get('intensity_scale'))
-    if _log_scale is None:
-        _log_scale = tf.Variable(value, dtype=tf.float32, trainable=False,
-                                 name='log_intensity_scale')
-    else:
-        _log_scale.assign(value)
-    return _log_scale
+    """Return the shared variable holding ``log(intensity_scale)`` (trained, if training ran)."""
+    return log_scale_variable()
 
 
 @keras.saving.register_keras_serializable(package="ptycho")

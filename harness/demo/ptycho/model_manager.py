@@ -116,7 +116,11 @@ def custom_objects_map():
 
 
 def save(out_prefix):
-    """Save the module-level models of ``ptycho.model`` to ``<out_prefix>/<h5_path>.zip``."""
+    """Save the module-level models of ``ptycho.model`` to ``<out_prefix>/<h5_path>.zip``.
+
+    The scale archived is the log-scale variable's value (trained, after training),
+    not ``params.cfg['intensity_scale']``, which training does not update.
+    """
     models = {'autoencoder': model_module.autoencoder,
               'diffraction_to_obj': model_module.diffraction_to_obj}
     intensity_scale = float(tf.exp(model_module._get_log_scale()).numpy())

@@ -27,9 +27,10 @@ class TrainingConfig:
     nphotons: float = 1e9
     batch_size: int = 16
     nepochs: int = 50
+    n_groups: Optional[int] = None
     mae_weight: float = 0.0
     nll_weight: float = 1.0
-    intensity_scale_trainable: bool = False
+    intensity_scale_trainable: bool = True
 
 
 # Dataclass field name -> legacy key, where the two differ.
