@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("report", help="a report folder (…/<plan phase>/)")
     inspect = sub.add_parser("inspect", help="describe a wts.h5.zip safely and check it against the contract")
     inspect.add_argument("archive")
-    inspect.add_argument("--json", action="store_true")
+    inspect.add_argument("--json", action="store_true", help="print the description as one JSON document")
+    from .archive_cli import add_limit_flags
+
+    add_limit_flags(inspect)
     diff_arguments(sub.add_parser("diff", help="compare the call chains of two report folders (exit 1 when they differ)"))
     return parser
 
@@ -81,7 +84,9 @@ def _render(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from .archive import main as inspect_main
 
-    return inspect_main([args.archive] + (["--json"] if args.json else []))
+    limits = ["--max-seconds", str(args.max_seconds), "--max-memory", str(args.max_memory),
+              "--max-ops", str(args.max_ops)]
+    return inspect_main([args.archive] + (["--json"] if args.json else []) + limits)
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import pytest
 
-ARCHIVE_NAME = "wts.h5.zip"
+from .contract import ARCHIVE_NAME
 
 
 @dataclass(frozen=True)

@@ -12,22 +12,14 @@ import math
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import contract
+
 HOOK_CLASS = "ModelManager"  # the contract's persistence class: where the workflow hands over
 SCALE_TOLERANCE = 1e-6  # relative: float32 round trips and exp(log(x)) stay within it
 
 # What the contract asks of each archive member, and the hook a PyTorch shim needs for it.
 MEMBER_ROLES: List[Tuple[str, str, Tuple[str, ...], str]] = [
-    ("manifest.dill", "root manifest: {'models': [...], 'version': 'X.Y'}; PyTorch adds 'backend': 'pytorch'",
-     ("manifest-writer", "archive-member"), "archive writer that emits manifest.dill with the backend tag"),
-    ("model.keras", "the weights (Keras format); PyTorch carries a Lightning .ckpt payload instead",
-     ("lightning-checkpoint", "save-checkpoint", "torch-save"), "save hook that writes each model's .ckpt into <model>/"),
-    ("params.dill", "all of params.cfg + intensity_scale + _version, restored into params.cfg on load",
-     ("save-hyperparameters", "pickle-dump"), "params snapshot: dump the config (incl. intensity_scale) as params.dill"),
-    ("custom_objects.dill", "name → class map needed to deserialise custom layers",
-     ("pickle-dump",), "none needed for .ckpt; document what replaces it (hyperparameters + model class)"),
-    ("model.h5", "HDF5 holding only the attribute intensity_scale",
-     (), "write intensity_scale where the TensorFlow loader looks for it, or record it in params.dill"),
-]
+    (m.name, m.role, m.torch_kinds, m.hook) for m in contract.MEMBERS]
 
 
 def role(record: Dict[str, Any], name: str) -> Tuple[str, ...]:
@@ -307,9 +299,7 @@ def archive_rows(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     writers = member_writers(record)
     rows = []
     for member in description.get("members", []):
-        base = member["name"].rsplit("/", 1)[-1]
-        role = next((r[1] for r in MEMBER_ROLES if r[0] == base), "")
-        rows.append(dict(member, role=role, writer=writers.get(member["name"], "—")))
+        rows.append(dict(member, role=contract.role_of(member["name"]), writer=writers.get(member["name"], "—")))
     return rows
 
 

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 
 import jinja2
 
-from . import views
+from . import contract, views
 from .fold import fold
 from .perfetto import trace_events
 from .completeness import complete
@@ -39,6 +39,7 @@ def environment() -> jinja2.Environment:
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
                               autoescape=False)
     env.filters["cell"] = _cell
+    env.globals["contract"] = contract  # member names and keys, written once
     return env
 
 

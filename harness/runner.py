@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from . import __version__, outcome, record, scenario
+from . import __version__, contract, outcome, record, scenario
 from .errors import HarnessError
 from .runrecord import Call, RunRecord
 from .target import Target, check_root, compare, fingerprint, revision
@@ -194,7 +194,7 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "target": dict({"root": str(target.root), "demo": target.is_demo}, **revision(target.root)),
         "report": str(run.report),
         "scratch": str(run.scratch),
-        "archive": str(run.scratch / "out" / "wts.h5.zip"),
+        "archive": str(run.scratch / "out" / contract.ARCHIVE_NAME),
         "config_global": options.config_global,
         "command": options.command,
         "started_at": started_at,
@@ -222,6 +222,6 @@ def static_evidence(target: Target, options: Options, calls: List[Call], run: Ru
         static["torch_delta"] = scan(target.root)
     except (ValueError, RuntimeError, OSError) as error:  # a broken patterns file must not cost the report
         static["torch_delta"] = {"package": "ptycho_torch", "present": False, "surfaces": [], "error": str(error)}
-    archive = run.scratch / "out" / "wts.h5.zip"
+    archive = run.scratch / "out" / contract.ARCHIVE_NAME
     static["archive_description"] = describe_archive(str(archive)) if archive.is_file() else None
     return static

@@ -32,6 +32,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from .contract import ARCHIVE_BASE, ARCHIVE_NAME, REQUIRED_MODELS
+
 VARIANTS = ("default", "trainflow", "train")
 CYCLE = ("import", "setup", "build", "save", "load")
 TRAIN_CYCLE = ("import", "setup", "data", "train", "save", "load")
@@ -49,7 +51,7 @@ ROLES: Dict[str, List[str]] = {
 }
 CHAINS = (("Save", ["save"]), ("Load", ["load"]), ("Fresh load", ["fresh-load"]))
 ORDER = "build, save, load"
-WHY = ("these are the calls the training and inference workflows make around `wts.h5.zip` (persistence contract: "
+WHY = (f"these are the calls the training and inference workflows make around `{ARCHIVE_NAME}` (persistence contract: "
        "save with `ModelManager.save_multiple_models` or `model_manager.save`, load with `load_inference_bundle`), "
        "run without training so the trace holds persistence only.")
 # The `train` variant: the training path replaces the build (data, then train), and the path
@@ -234,8 +236,8 @@ def phase_build(ctx: Context) -> None:
     create = _require(ctx.modules["model"], "create_model_with_gridsize", f"{ctx.package}.model.create_model_with_gridsize")
     built = create(ctx.gridsize, ctx.N)
     if not isinstance(built, (tuple, list)) or len(built) < 2:
-        raise ScenarioError("create_model_with_gridsize did not return (autoencoder, diffraction_to_obj)")
-    ctx.modules["built"] = {"autoencoder": built[0], "diffraction_to_obj": built[1]}
+        raise ScenarioError(f"create_model_with_gridsize did not return ({', '.join(REQUIRED_MODELS)})")
+    ctx.modules["built"] = dict(zip(REQUIRED_MODELS, built))
 
 
 def custom_objects(namespace: str) -> Dict[str, Any]:
@@ -261,7 +263,7 @@ def phase_save(ctx: Context) -> None:
     cls = _require(manager, "ModelManager", f"{ctx.package}.model_manager.ModelManager")
     save = _require(cls, "save_multiple_models", "ModelManager.save_multiple_models")
     scale = ctx.modules["params"].cfg["intensity_scale"]  # read directly: keep the trace to the save itself
-    save(ctx.modules["built"], f"{ctx.out}/wts.h5", custom_objects(ctx.package), scale)
+    save(ctx.modules["built"], f"{ctx.out}/{ARCHIVE_BASE}", custom_objects(ctx.package), scale)
 
 
 # -- the training path (variant `train`) -------------------------------------------------
@@ -374,7 +376,7 @@ def phase_load(ctx: Context) -> None:
         return
     ctx.gap("load", "workflows.components.load_inference_bundle", "ModelManager.load_multiple_models")
     manager = _require(ctx.modules["model_manager"], "ModelManager", f"{ctx.package}.model_manager.ModelManager")
-    _require(manager, "load_multiple_models", "ModelManager.load_multiple_models")(f"{ctx.out}/wts.h5")
+    _require(manager, "load_multiple_models", "ModelManager.load_multiple_models")(f"{ctx.out}/{ARCHIVE_BASE}")
 
 
 PHASES: Dict[str, Callable[[Context], None]] = {

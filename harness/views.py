@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List
 
+from . import contract
 from .queries import (calls_by_index, short_name, archive_rows, config_changes, edges, entry_calls, hooks,
                       load_side_effects, role, sinks, stages, tap_rows, tap_values, torch_contrast, torch_groups,
                       trained_scale)
@@ -121,8 +122,8 @@ def _scale_archive(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     rows = []
     for name in sorted(models):
         info = models[name]
-        rows.append({"model": name, "params": (info.get("params_values") or {}).get("intensity_scale", "—"),
-                     "h5": (info.get("h5_attrs") or {}).get("intensity_scale", "—")})
+        rows.append({"model": name, "params": (info.get("params_values") or {}).get(contract.SCALE_KEY, "—"),
+                     "h5": (info.get("h5_attrs") or {}).get(contract.SCALE_KEY, "—")})
     return rows
 
 
@@ -131,7 +132,7 @@ def _constants(record: Dict[str, Any]) -> List[Dict[str, str]]:
     rows = []
     manifest = description.get("manifest")
     if manifest is not None:
-        rows.append({"name": "manifest.dill", "value": str(manifest), "units": "dict"})
+        rows.append({"name": contract.MANIFEST, "value": str(manifest), "units": "dict"})
     for name, info in sorted((description.get("models") or {}).items()):
         for key, value in sorted((info.get("params_values") or {}).items()):
             rows.append({"name": f"{name}/params.dill[{key}]", "value": str(value), "units": "from the archive"})

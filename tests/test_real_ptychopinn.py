@@ -7,6 +7,7 @@ PtychoPINN's code is never part of this repository; point PTYCHO_ROOT at a check
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 from pathlib import Path
@@ -112,6 +113,9 @@ def test_inspect_accepts_the_real_archive(real):
     _, done, _, _ = real
     inspected = callchain("inspect", load_run(report_of(done))["archive"])
     assert inspected.returncode == 0, inspected.stdout + inspected.stderr
+    described = json.loads(callchain("inspect", "--json", load_run(report_of(done))["archive"]).stdout)
+    assert described["warnings"] == [] and described["problems"] == []
+    assert all(p["hazards"] == [] for p in described["pickles"].values())
 
 
 def test_static_md_cites_the_spec_clauses_with_archive_backed_verdicts(real):
