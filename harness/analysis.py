@@ -11,9 +11,10 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from .anchors import walk_defs
+from .bounded import Budget, files_under
 
 STOPWORDS = set("""a an and are as at be by does for from how in into is it its must of on or
 the their them then this to which with what when where who why stay stays should can could
@@ -30,13 +31,13 @@ def terms(text: str) -> Set[str]:
     return {w.lower() for w in words if len(w) > 1 and w.lower() not in STOPWORDS}
 
 
-def _functions(root: Path, package: str) -> Iterable[Dict[str, Any]]:
+def _functions(root: Path, package: str, budget: Budget) -> Iterable[Dict[str, Any]]:
     """Functions and methods of the package (not nested helpers), with their first doc line."""
-    for path in sorted((root / package).rglob("*.py")):
-        tree = _parse(path)
+    for path in files_under(root / package, ".py", budget, root, "entry-point ranking"):
+        rel = path.relative_to(root).as_posix()
+        tree = _parse(root, rel, budget, "entry-point ranking")
         if tree is None:
             continue
-        rel = path.relative_to(root).as_posix()
         module = rel[:-3].replace("/", ".").removesuffix(".__init__")
         for node, qualname in walk_defs(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "<" not in qualname:
@@ -44,14 +45,14 @@ def _functions(root: Path, package: str) -> Iterable[Dict[str, Any]]:
                        "doc": (ast.get_docstring(node) or "").strip().split("\n")[0], "kind": "function"}
 
 
-def _headings(root: Path) -> Iterable[Dict[str, Any]]:
-    paths = [root / "README.md"] + [p for folder in DOC_FOLDERS for p in sorted((root / folder).rglob("*.md"))]
+def _headings(root: Path, budget: Budget) -> Iterable[Dict[str, Any]]:
+    paths = [root / "README.md"] + [p for folder in DOC_FOLDERS for p in files_under(root / folder, ".md", budget, root, "docs ranking")]
     for path in paths:
-        if not path.is_file():
+        if not path.exists():
             continue
         rel = path.relative_to(root).as_posix()
         fence = ""
-        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        for number, line in enumerate((budget.read_text(path, rel, "docs ranking") or "").splitlines(), 1):
             opened = re.match(r" {0,3}(`{3,}|~{3,})", line)
             if opened and (not fence or opened.group(1).startswith(fence)):
                 fence = "" if fence else opened.group(1)  # a '# comment' inside a code block is no heading
@@ -61,16 +62,17 @@ def _headings(root: Path) -> Iterable[Dict[str, Any]]:
 
 
 def rank_entry_points(root: Path, package: str, question: str, hints: List[str], exercised: Set[str],
-                      sections: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
+                      sections: Optional[List[Dict[str, Any]]] = None, budget: Optional[Budget] = None) -> List[Dict[str, Any]]:
     """Top candidates by overlap of the question's and hints' terms with names and docs.
 
     Doc-first: a doc section that states contract clauses (`sections`, from harness.spec) gains
     CLAUSE_BONUS per clause, and the best doc sections always get DOC_SLOTS places in the list."""
+    budget = budget or Budget()
     wanted = terms(question)
     hinted = {h.lower() for h in hints} | {t for h in hints for t in terms(h)}
     clauses = {s["anchor"]: s["clauses"] for s in sections or [] if s.get("clauses")}
     ranked = []
-    for item in list(_functions(root, package)) + list(_headings(root)):
+    for item in list(_functions(root, package, budget)) + list(_headings(root, budget)):
         if item["kind"] == "function" and item["name"].startswith("_"):
             continue
         name_terms = terms(item["name"])
@@ -93,47 +95,75 @@ def rank_entry_points(root: Path, package: str, question: str, hints: List[str],
     return top
 
 
-def function_docs(root: Path, calls: List[Dict[str, Any]]) -> Dict[str, str]:
+def function_docs(root: Path, calls: List[Dict[str, Any]], budget: Optional[Budget] = None) -> Dict[str, str]:
     """First docstring line of every kept function, keyed by `module:qualname`."""
-    wanted: Dict[str, Tuple[str, int]] = {c["function"]: (c["path"], c["line"]) for c in calls if c["path"] and not c["path"].startswith("/")}
+    budget = budget or Budget()
+    wanted: Dict[str, Tuple[str, int]] = {c["function"]: (c["path"], c["line"]) for c in calls if _local(c["path"])}
     docs: Dict[str, str] = {}
-    trees: Dict[str, Optional[ast.AST]] = {}
+    files = _Files(root, budget, "docstrings")
     for function, (path, line) in sorted(wanted.items()):
-        tree = trees.setdefault(path, _parse(root / path))
-        node = _def_at(tree, line) if tree else None
+        node = files.defs(path).get(line)
         if node is not None:
             docs[function] = (ast.get_docstring(node) or "").strip().split("\n")[0]
     return docs
 
 
-def _parse(path: Path) -> Optional[ast.AST]:
+def _local(path: Optional[str]) -> bool:
+    """A path relative to the root (kept calls outside it carry absolute paths)."""
+    return bool(path) and not str(path).startswith(("/", "<"))
+
+
+def _parse(root: Path, rel: str, budget: Budget, what: str) -> Optional[ast.AST]:
+    text = budget.read_text(root / rel, rel, what)
+    if text is None:
+        return None
     try:
-        return ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, SyntaxError):
+        return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 
-def _def_at(tree: ast.AST, line: int) -> Optional[ast.AST]:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.lineno == line:
-            return node
-    return None
+_Def = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
 
 
-def mentions(root: Path, calls: List[Dict[str, Any]], word: str) -> List[Dict[str, Any]]:
+class _Files:
+    """Each source file read and parsed once per pass, its definitions indexed by `def` line."""
+
+    def __init__(self, root: Path, budget: Budget, what: str) -> None:
+        self.root, self.budget, self.what = root, budget, what
+        self._defs: Dict[str, Dict[int, _Def]] = {}
+        self._lines: Dict[str, List[str]] = {}
+
+    def defs(self, rel: str) -> Dict[int, _Def]:
+        if rel not in self._defs:
+            tree = _parse(self.root, rel, self.budget, self.what)
+            found: Dict[int, _Def] = {}
+            for node in ast.walk(tree) if tree is not None else ():
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    found.setdefault(node.lineno, node)
+            self._defs[rel] = found
+        return self._defs[rel]
+
+    def lines(self, rel: str) -> List[str]:
+        if rel not in self._lines:
+            self._lines[rel] = (self.budget.read_text(self.root / rel, rel, self.what) or "").splitlines()
+        return self._lines[rel]
+
+
+def mentions(root: Path, calls: List[Dict[str, Any]], word: str, budget: Optional[Budget] = None) -> List[Dict[str, Any]]:
     """Lines inside kept functions that mention `word`: the static side of a value's chain."""
+    budget = budget or Budget()
     found: List[Dict[str, Any]] = []
     spans: Dict[Tuple[str, int], str] = {(c["path"], c["line"]): c["function"] for c in calls
-                                         if c["path"] and not c["path"].startswith("/") and c["qualname"] != "<module>"}
-    trees: Dict[str, Optional[ast.AST]] = {}
+                                         if _local(c["path"]) and c["qualname"] != "<module>"}
+    files = _Files(root, budget, "mentions")
     for (path, line), function in sorted(spans.items()):
-        tree = trees.setdefault(path, _parse(root / path))
-        node = _def_at(tree, line) if tree else None
+        node = files.defs(path).get(line)
         if node is None or isinstance(node, ast.ClassDef):
             continue
-        source = (root / path).read_text(encoding="utf-8", errors="replace").splitlines()
+        source = files.lines(path)
         docstring = _docstring_lines(node)
-        for number in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+        for number in range(node.lineno, min(node.end_lineno or node.lineno, len(source)) + 1):
             text = source[number - 1].strip()
             if word in text and not text.startswith("#") and number not in docstring:
                 found.append({"anchor": f"{path}:{number}", "function": function, "text": text[:140]})
@@ -143,7 +173,7 @@ def mentions(root: Path, calls: List[Dict[str, Any]], word: str) -> List[Dict[st
 
 def _docstring_lines(node: ast.AST) -> Set[int]:
     body = getattr(node, "body", [])
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        return set(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        return set(range(first.lineno, (first.end_lineno or first.lineno) + 1))
     return set()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import os
 from dataclasses import dataclass
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -39,21 +39,26 @@ def _reported_line(node: ast.AST) -> int:
 
 
 def walk_defs(tree: ast.AST) -> Iterator[Tuple[ast.AST, str]]:
-    """Every def, class and lambda of a module with its qualname, named as Python names it."""
+    """Every def, class and lambda of a module with its qualname, named as Python names it.
 
-    def visit(node: ast.AST, prefix: str) -> Iterator[Tuple[ast.AST, str]]:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, _DEFS):
-                qual = f"{prefix}{child.name}"
-                yield child, qual
-                yield from visit(child, f"{qual}." if isinstance(child, ast.ClassDef) else f"{qual}.<locals>.")
-            elif isinstance(child, ast.Lambda):
-                yield child, f"{prefix}<lambda>"
-                yield from visit(child, f"{prefix}<lambda>.<locals>.")
-            else:
-                yield from visit(child, prefix)
-
-    return visit(tree, "")
+    Depth-first in source order, with an explicit stack: a machine-written expression
+    thousands of nodes deep (`1 + 1 + ... + 1`) must not hit the recursion limit."""
+    stack: List[Tuple[Iterator[ast.AST], str]] = [(ast.iter_child_nodes(tree), "")]
+    while stack:
+        children, prefix = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
+        if isinstance(child, _DEFS):
+            qual = f"{prefix}{child.name}"
+            yield child, qual
+            stack.append((ast.iter_child_nodes(child), f"{qual}." if isinstance(child, ast.ClassDef) else f"{qual}.<locals>."))
+        elif isinstance(child, ast.Lambda):
+            yield child, f"{prefix}<lambda>"
+            stack.append((ast.iter_child_nodes(child), f"{prefix}<lambda>.<locals>."))
+        else:
+            stack.append((ast.iter_child_nodes(child), prefix))
 
 
 def index_source(source: str) -> Dict[Tuple[int, str], Tuple[int, str]]:
@@ -86,7 +91,7 @@ class AnchorIndex:
             try:
                 with open(filename, "rb") as handle:
                     self._files[filename] = index_source(handle.read().decode("utf-8", "replace"))
-            except (OSError, SyntaxError, ValueError):
+            except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
                 self._files[filename] = None
         return self._files[filename]
 

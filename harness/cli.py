@@ -12,6 +12,7 @@ from . import __version__, scenario
 from .errors import HarnessError
 from .privacy import scrub_argv
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
+from .stop import Stopped, adopt_orphans
 
 
 def _trace_parser(sub) -> None:
@@ -68,6 +69,7 @@ def _trace(args: argparse.Namespace, argv: List[str]) -> int:
         replace_taps=args.replace_taps, fresh_load=args.fresh_load, config_global=args.config_global,
         command="callchain " + " ".join(shlex.quote(a) for a in scrub_argv(argv)),
     )
+    adopt_orphans()  # a process the target detaches from its group can still be ended
     report, record = trace(options)
     print(f"calls kept: {record['events']['kept']}, status: {record['status']}")
     print(report)
@@ -114,6 +116,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Stopped as stop:  # a second stop signal while the report was being written
+        print(f"error: interrupted by {stop} before the report was complete", file=sys.stderr)
+        return stop.exit_code
 
 
 if __name__ == "__main__":

@@ -7,30 +7,34 @@ process that died, and a namespace that matched nothing.
 
 from __future__ import annotations
 
+import signal
 from typing import Any, Dict, Optional, Tuple
 
 from .runrecord import Failure, RunRecord
+from .stop import signal_name
 
 
-def judge(record: RunRecord, timeout: float, untraced: bool) -> Tuple[str, Optional[Failure]]:
-    """`(status, failure)`: `ok`, `partial` (some calls kept) or `failed` (none)."""
-    failure = _failure(record, timeout, untraced)
+def judge(record: RunRecord, timeout: float, untraced: bool, stopped: Optional[int] = None) -> Tuple[str, Optional[Failure]]:
+    """`(status, failure)`: `ok`, `partial` (some calls kept) or `failed` (none).
+
+    `stopped` is the stop signal (SIGINT/SIGTERM/SIGHUP) the harness received, if any."""
+    failure = _failure(record, timeout, untraced, stopped)
     status = "ok" if failure is None else ("failed" if not record["calls"] else "partial")
     return status, failure
 
 
-def _failure(record: RunRecord, timeout: float, untraced: bool) -> Optional[Failure]:
+def _failure(record: RunRecord, timeout: float, untraced: bool, stopped: Optional[int] = None) -> Optional[Failure]:
     root = record["target"]["root"]
     changes = record["evidence_only"]["changes"]
-    inside = sorted({sink["path"] for sink in record["sinks"] if sink["path"].startswith("<root>")})
+    touched = [path for sink in record["sinks"] for path in (sink["path"], sink.get("dest")) if path]
+    inside = sorted({path for path in touched if path == "<root>" or path.startswith("<root>/")})
     changes = changes + [f"written: {path}" for path in inside if path not in changes]
     if changes:
-        return {"problem": f"the target tree changed during the run ({len(changes)} files: {', '.join(changes[:5])})",
+        return {"problem": f"the target tree changed during the run ({len(changes)} changes: {', '.join(changes[:5])})",
                 "fix": "this must never happen; restore the tree from git and report it with this report", "exit_code": 4}
+    if stopped is not None or any(process.get("interrupted") for process in record["processes"]):
+        return _stop_failure(record, stopped or signal.SIGINT)
     for process in record["processes"]:
-        if process.get("interrupted"):
-            return {"problem": f"the run was interrupted (process '{process['label']}')",
-                    "fix": "run it again; what was recorded is kept", "exit_code": 130}
         if process.get("timed_out"):
             last = record["calls"][-1]["anchor"] if record["calls"] else "none"
             where = _innermost_frame(process.get("stacks"))
@@ -47,6 +51,17 @@ def _failure(record: RunRecord, timeout: float, untraced: bool) -> Optional[Fail
         return {"problem": f"the namespace '{record['namespace']}' matched no call during the run",
                 "fix": f"check --namespace: it must name the package under {root} (e.g. ptycho)", "exit_code": 3}
     return None
+
+
+def _stop_failure(record: RunRecord, signum: int) -> Failure:
+    """A run stopped by SIGINT/SIGTERM/SIGHUP: exit 128 + the signal number, report kept."""
+    ended = [p["label"] for p in record["processes"] if p.get("interrupted")]
+    if ended:
+        what = f"the traced process '{ended[0]}' and its process group were ended"
+    else:
+        what = "after the traced processes had finished" if record["processes"] else "before a traced process started"
+    return {"problem": f"the run was interrupted by {signal_name(signum)} ({what})",
+            "fix": "run it again when it may finish; what was recorded is kept", "exit_code": 128 + signum}
 
 
 def _scenario_failure(error: Dict[str, Any], root: str) -> Failure:

@@ -271,7 +271,7 @@ def scale_verdict(trained: Optional[float], configured: Optional[float], archive
 def sinks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     rows = []
     for sink in record["sinks"]:
-        outside = not sink["path"].startswith("<scratch>")
+        outside = any(path and not path.startswith("<scratch>") for path in (sink["path"], sink.get("dest")))
         rows.append(dict(sink, outside=outside, by=sink["by"] or "scenario / framework (no namespace frame)"))
     return rows
 

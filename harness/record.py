@@ -216,6 +216,7 @@ def _process_info(process: _Process, outcome: Dict[str, Any], scrub: PathScrubbe
     return {"label": process.label, "phases": outcome["phases"], "start": process.start,
             "completed": process.end is not None, "exit": outcome["exit"],
             "timed_out": outcome["timed_out"], "interrupted": outcome["interrupted"],
+            "stopped_by": outcome.get("stopped_by"), "leftover_processes": outcome.get("leftover_processes", 0),
             "wall_seconds": outcome["wall_seconds"], "stderr": scrub(outcome["stderr"]),
             "stacks": _stacks(outcome, scrub),
             "seen": end.get("seen"), "kept": len(process.calls), "gaps": end.get("gaps", []),

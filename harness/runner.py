@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional
 from . import __version__, contract, outcome, record, scenario
 from .errors import HarnessError
 from .runrecord import Call, RunRecord
+from .stop import StopSignals, Stopped, end_adopted, end_group, signal_name
 from .target import Target, check_root, compare, fingerprint, revision
 from .taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
 from .tracer import BACKENDS
@@ -62,8 +63,11 @@ class Options:
 
 
 def _run_child(run: Run, options: Options, target: Target, label: str, phases: List[str],
-               taps: List[Tap], backend: str, env: Dict[str, str]) -> Dict[str, Any]:
-    """Run one traced process; returns how it ended. Never raises for the child's failures."""
+               taps: List[Tap], backend: str, env: Dict[str, str], stop: StopSignals) -> Dict[str, Any]:
+    """Run one traced process; returns how it ended. Never raises for the child's failures.
+
+    However it ends, its whole process group is ended before the evidence check, so a
+    subprocess it did not wait for cannot write into the target afterwards."""
     events = run.trace_dir / f"events-{label}.jsonl"
     stacks = run.scratch / f"child-{label}.stacks.txt"
     config = {
@@ -76,21 +80,25 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
     config_path.write_text(json.dumps(config, indent=2))
     python = options.python or sys.executable
     started = time.perf_counter()
+    timed_out, stopped_by = False, None
     with open(run.scratch / f"child-{label}.stdout.txt", "wb") as out, open(run.scratch / f"child-{label}.stderr.txt", "wb") as err:
         process = subprocess.Popen([python, "-m", "harness.child", str(config_path)], cwd=run.scratch,
                                    env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
-        timed_out = interrupted = False
         try:
-            code = process.wait(timeout=options.timeout)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
+            with stop.interruptible():
+                code = process.wait(timeout=options.timeout)
+        except (subprocess.TimeoutExpired, Stopped) as reason:
             # The child runs in its own session: stop it here, or it would outlive us.
-            timed_out, interrupted = isinstance(stop, subprocess.TimeoutExpired), isinstance(stop, KeyboardInterrupt)
+            timed_out = isinstance(reason, subprocess.TimeoutExpired)
+            stopped_by = signal_name(reason.signum) if isinstance(reason, Stopped) else None
             if timed_out:
                 _dump_stacks(process, stacks)
-            os.killpg(process.pid, signal.SIGKILL)
+            end_group(process.pid)
             code = process.wait()
-    return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out, "interrupted": interrupted,
+        leftover = end_group(process.pid) + end_adopted()
+    return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out,
+            "interrupted": stopped_by is not None, "stopped_by": stopped_by, "leftover_processes": leftover,
             "wall_seconds": round(time.perf_counter() - started, 6), "events": str(events),
             "stderr": str(run.scratch / f"child-{label}.stderr.txt"), "stacks": str(stacks)}
 
@@ -145,16 +153,24 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
     run = allocate(options.out, options.initiative, options.plan_phase)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     env = child_env(run)
+    with StopSignals() as stop:
+        return _traced(options, target, taps, backend, run, started_at, env, stop)
+
+
+def _traced(options: Options, target: Target, taps: List[Tap], backend: str, run: Run, started_at: str,
+            env: Dict[str, str], stop: StopSignals) -> tuple[Path, RunRecord]:
+    """The run proper, with stop signals handled: the report is written however it ends."""
     before = fingerprint(target.root)
-    outcomes = _run_processes(run, options, target, taps, backend, env)
+    outcomes = _run_processes(run, options, target, taps, backend, env, stop)
     after = fingerprint(target.root)
     meta = _meta(options, target, run, taps, backend, started_at, outcomes)
     meta["environment"] = recorded_env(env)
-    meta["evidence_only"] = {"before": {k: before[k] for k in ("files", "sha256")},
-                             "after": {k: after[k] for k in ("files", "sha256")}, "changes": compare(before, after)}
+    meta["evidence_only"] = {"before": {k: before[k] for k in ("files", "entries", "sha256")},
+                             "after": {k: after[k] for k in ("files", "entries", "sha256")},
+                             "changes": compare(before, after), "notes": sorted(set(before["notes"]) | set(after["notes"]))}
     run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run))
     judge_spec(run_record)
-    run_record["status"], run_record["failure"] = outcome.judge(run_record, options.timeout, options.untraced)
+    run_record["status"], run_record["failure"] = outcome.judge(run_record, options.timeout, options.untraced, stop.received)
     from .render import write_report
 
     write_report(run.report, run_record)
@@ -165,13 +181,14 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
 
 
 def _run_processes(run: Run, options: Options, target: Target, taps: List[Tap], backend: str,
-                   env: Dict[str, str]) -> List[Dict[str, Any]]:
-    """The scenario's processes in order; a later one runs only when the one before succeeded."""
+                   env: Dict[str, str], stop: StopSignals) -> List[Dict[str, Any]]:
+    """The scenario's processes in order; a later one runs only when the one before succeeded
+    and no stop signal came."""
     outcomes: List[Dict[str, Any]] = []
     for process in scenario.processes(options.fresh_load, options.variant):
-        if outcomes and outcomes[-1]["exit"] != 0:
+        if (outcomes and outcomes[-1]["exit"] != 0) or stop.received is not None:
             break
-        outcomes.append(_run_child(run, options, target, process["label"], list(process["phases"]), taps, backend, env))
+        outcomes.append(_run_child(run, options, target, process["label"], list(process["phases"]), taps, backend, env, stop))
     return outcomes
 
 
@@ -206,22 +223,25 @@ def static_evidence(target: Target, options: Options, calls: List[Call], run: Ru
     """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
     from .analysis import function_docs, mentions, rank_entry_points
     from .archive import describe_archive
+    from .bounded import Budget
     from .spec import read_contract
     from .torchscan import scan
 
     exercised = {call["function"] for call in calls}
+    budget = Budget()  # every static pass together: bounded in time, what it skipped is listed
     spec = read_contract(target.root)  # judged once the record is whole (verdicts.judge_spec)
     static: Dict[str, Any] = {
         "spec": spec,
         "entry_points": rank_entry_points(target.root, options.package, options.question, options.scope_hints,
-                                          exercised, spec["sections"]),
-        "docs": function_docs(target.root, calls),
-        "mentions": {"intensity_scale": mentions(target.root, calls, "intensity_scale")},
+                                          exercised, spec["sections"], budget),
+        "docs": function_docs(target.root, calls, budget),
+        "mentions": {"intensity_scale": mentions(target.root, calls, "intensity_scale", budget)},
     }
     try:
-        static["torch_delta"] = scan(target.root)
+        static["torch_delta"] = scan(target.root, budget=budget)
     except (ValueError, RuntimeError, OSError) as error:  # a broken patterns file must not cost the report
         static["torch_delta"] = {"package": "ptycho_torch", "present": False, "surfaces": [], "error": str(error)}
+    static["static_skipped"] = budget.skipped
     archive = run.scratch / "out" / contract.ARCHIVE_NAME
     static["archive_description"] = describe_archive(str(archive)) if archive.is_file() else None
     return static

@@ -114,6 +114,10 @@ class ProcessInfo(TypedDict, total=False):
     """Exit code of the process as the harness saw it."""
     timed_out: bool
     interrupted: bool
+    """Stopped by SIGINT, SIGTERM or SIGHUP while it ran (`stopped_by` names the signal)."""
+    stopped_by: Optional[str]
+    leftover_processes: int
+    """Processes of its group still running when it ended; killed before the evidence check."""
     wall_seconds: float
     stderr: str
     """`<scratch>` path of its captured stderr."""
@@ -239,8 +243,12 @@ class EvidenceOnly(TypedDict):
     """The target tree before and after the run; any change fails the run."""
 
     before: Dict[str, Any]
+    """Counts (`files`, `entries`) and one digest over every entry's metadata (`target.fingerprint`)."""
     after: Dict[str, Any]
     changes: List[str]
+    """One line per entry added, removed, replaced, changed, re-moded or touched (`target.compare`)."""
+    notes: List[str]
+    """What could not be compared fully: unreadable entries, names that are not UTF-8, digest budget."""
 
 
 class Failure(TypedDict):
@@ -298,6 +306,8 @@ class RunRecord(TypedDict, total=False):
     mentions: Dict[str, List[Dict[str, Any]]]
     """Term → source lines of the namespace that mention it (e.g. `intensity_scale`)."""
     torch_delta: Dict[str, Any]
+    static_skipped: List[Dict[str, str]]
+    """Files the static passes did not read (`bounded.Budget`): path, reason, pass."""
     """The PyTorch side read statically (`torchscan.scan`)."""
     archive_description: Optional[Dict[str, Any]]
     """What `inspect` says of the archive the run produced; None when none was produced."""

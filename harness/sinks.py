@@ -11,24 +11,142 @@ Runs inside the traced process: standard library only, Python 3.10+.
 
 from __future__ import annotations
 
+import dis
 import os
 import sys
+import threading
 import time
-from typing import Callable, Dict, Optional, Set, Tuple
+from collections.abc import Callable
 
 _CLOCK_SLACK_NS = 100_000_000  # file-system timestamps can be as coarse as a few ms
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_UNKNOWN = "<dir_fd ?>"  # a relative path whose folder could not be named: never guess the cwd
+# Audit event -> (op, where the affected path is, where its dir_fd is or None, follows a final symlink).
+# The affected path is the one the operation creates, writes or removes (the new name of a
+# symlink or hard link, not its target); renames and copies also have a destination.
 _PATH_EVENTS = {
-    "os.mkdir": "mkdir", "os.remove": "remove", "os.rmdir": "rmdir", "shutil.rmtree": "rmtree",
-    "os.truncate": "truncate", "os.symlink": "symlink", "os.link": "link",
+    "os.mkdir": ("mkdir", 0, 2, False),
+    "os.remove": ("remove", 0, 1, False),
+    "os.rmdir": ("rmdir", 0, 1, False),
+    "shutil.rmtree": ("rmtree", 0, 1, False),
+    "os.truncate": ("truncate", 0, None, True),
+    "os.symlink": ("symlink", 1, 2, False),
+    "os.chmod": ("chmod", 0, 2, True),
+    "os.chown": ("chown", 0, 3, True),
+    "os.utime": ("utime", 0, 3, True),
+    "os.chflags": ("chflags", 0, None, True),
+    "os.lchflags": ("chflags", 0, None, False),
+    "os.lchmod": ("chmod", 0, None, False),
+    "os.lchown": ("chown", 0, None, False),
 }
-_PAIR_EVENTS = {"os.rename": "rename", "shutil.copyfile": "copy", "shutil.move": "move"}
+# Audit event -> (op, source index, its dir_fd index, destination index, its dir_fd index).
+_PAIR_EVENTS = {
+    "os.rename": ("rename", 0, 2, 1, 3),
+    "os.link": ("link", 0, 2, 1, 3),
+    "shutil.copyfile": ("copy", 0, None, 1, None),
+    "shutil.copymode": ("copymode", 0, None, 1, None),
+    "shutil.copystat": ("copystat", 0, None, 1, None),
+    "shutil.copytree": ("copytree", 0, None, 1, None),
+    "shutil.move": ("move", 0, None, 1, None),
+}
+_SIMPLE_LOADS = {"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_DEREF", "LOAD_CONST", "LOAD_NAME", "LOAD_GLOBAL"}
 
 
 def _is_write(mode, flags) -> bool:
     if isinstance(mode, str):
         return any(ch in mode for ch in "wax+")
     return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+
+
+def fd_path(fd: int) -> str | None:
+    """The path an open descriptor names (Linux /proc, macOS F_GETPATH), or None."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        pass
+    try:
+        import fcntl
+
+        if hasattr(fcntl, "F_GETPATH"):
+            return fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024)).rstrip(b"\0").decode()
+    except (OSError, ValueError, ImportError):
+        pass
+    return None
+
+
+def resolve(path, dir_fd: int | None, follow: bool) -> str:
+    """Absolute real path an operation acts on: relative paths against `dir_fd`'s folder
+    (or the cwd when there is none), the final component kept as is unless the operation
+    follows symlinks (removing or renaming a symlink acts on the link, not its target)."""
+    if isinstance(path, int):
+        return fd_path(path) or f"<fd {path}>"
+    text = os.fsdecode(path)
+    if not os.path.isabs(text) and dir_fd is not None and dir_fd >= 0:
+        base = fd_path(dir_fd)
+        text = os.path.join(base if base else _UNKNOWN, text)
+        if not base:
+            return text
+    if follow:
+        return os.path.realpath(text)
+    head, tail = os.path.split(os.path.abspath(text))
+    return os.path.join(os.path.realpath(head), tail)
+
+
+def _kw_values(code, lasti: int) -> tuple[tuple[str, ...], list] | None:
+    """The keyword names of the call at `lasti` and the instructions that pushed their
+    values, when each value is one plain load; None when the call cannot be read."""
+    instructions = [i for i in dis.get_instructions(code) if i.offset <= lasti]
+    if not instructions or not instructions[-1].opname.startswith("CALL"):
+        return None
+    call = instructions.pop()
+    if call.opname == "CALL_FUNCTION_EX":  # f(*args, **kwargs): the keywords are not in the code
+        return (("dir_fd",), []) if call.arg and call.arg & 1 else ((), [])
+    names: tuple[str, ...] = ()
+    if call.opname == "CALL_KW" and instructions and instructions[-1].opname == "LOAD_CONST":
+        names = instructions.pop().argval
+    elif instructions and instructions[-1].opname == "KW_NAMES":
+        names = instructions.pop().argval
+    loads = instructions[-len(names) :] if names else []
+    if len(loads) != len(names) or any(i.opname not in _SIMPLE_LOADS for i in loads):
+        return names, []
+    return names, loads
+
+
+def open_dir_fd(frame) -> tuple[bool, int | None]:
+    """Whether the `os.open` call running in `frame` passed `dir_fd`, and its value.
+
+    The `open` audit event carries no dir_fd, so the calling instruction is read: dir_fd is
+    keyword-only, and a value loaded from a plain variable is read without running code."""
+    if frame is None:
+        return False, None
+    found = _kw_values(frame.f_code, frame.f_lasti)
+    if found is None:
+        return False, None
+    names, loads = found
+    if "dir_fd" not in names:
+        return False, None
+    if not loads:
+        return True, None
+    load = loads[names.index("dir_fd")]
+    if load.opname == "LOAD_CONST":
+        value = load.argval
+    elif load.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+        value = frame.f_globals.get(
+            load.argval, frame.f_locals.get(load.argval) if load.opname == "LOAD_NAME" else None
+        )
+    else:
+        value = frame.f_locals.get(load.argval)
+    return True, value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def shown(path: str) -> str:
+    """A path as text any report can hold: bytes that are not UTF-8 become `\\xNN`, as in
+    the evidence check (a lone surrogate from `os.fsdecode` cannot be written as UTF-8)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _arg(args: tuple, index: int | None):
+    return args[index] if index is not None and index < len(args) else None
 
 
 class SinkWatch:
@@ -39,55 +157,88 @@ class SinkWatch:
         self.in_namespace = in_namespace
         self.describe = describe
         self.active = False
-        self._inside = False
+        self._local = threading.local()  # re-entry guard per thread: another thread's events still count
         self.phase = "start"
-        self.known: Set[str] = set()
-        self.folders: Dict[str, Optional[Tuple[int, int]]] = {}
+        self.known: set[str] = set()
+        self.folders: dict[str, tuple[int, int] | None] = {}
 
-    def install(self) -> "SinkWatch":
+    @property
+    def _inside(self) -> bool:
+        return getattr(self._local, "inside", False)
+
+    @_inside.setter
+    def _inside(self, value: bool) -> None:
+        self._local.inside = value
+
+    def install(self) -> SinkWatch:
         sys.addaudithook(self._hook)
         self.active = True
         return self
 
-    def _responsible(self) -> Tuple[Optional[str], Optional[str]]:
-        frame = sys._getframe(2)
+    def _responsible(self, frame) -> tuple[str | None, str | None]:
         while frame is not None:
             module = frame.f_globals.get("__name__")
-            if module and self.in_namespace(module):
+            if isinstance(module, str) and self.in_namespace(module):
                 return module, self.describe(frame.f_code.co_filename, frame.f_lineno)
             frame = frame.f_back
         return None, None
 
     def _hook(self, event: str, args: tuple) -> None:
+        """Audit hook: nothing may escape into the target, whatever the arguments are."""
         if not self.active or self._inside:
             return
-        if event == "open":
-            if len(args) < 3 or not _is_write(args[1], args[2]) or isinstance(args[0], int):
-                return
-            self._record("write", args[0])
-        elif event in _PATH_EVENTS:
-            self._record(_PATH_EVENTS[event], args[0])
-        elif event in _PAIR_EVENTS:
-            self._record(_PAIR_EVENTS[event], args[0], args[1])
-
-    def _record(self, op: str, path, dest=None, native: bool = False) -> None:
         self._inside = True
         try:
-            real = os.path.realpath(os.fsdecode(path))
-            if real.startswith(("/dev/", "/proc/")):  # devices, not files
-                return
-            module, where = self._responsible() if not native else (None, None)
-            target = os.path.realpath(os.fsdecode(dest)) if dest is not None else None
-            if op == "mkdir":
-                self.folders[real] = None
-            self.known.add(target or real)
-            self.stream.emit("sink", op=op, path=real, dest=target, by=where, mod=module, ph=self.phase, native=native)
-        except (TypeError, ValueError):
+            self._dispatch(event, args, sys._getframe(1))
+        except Exception:  # noqa: BLE001 - a recorder failure must not change what the target does
             pass
         finally:
             self._inside = False
 
-    def sweep(self, where: Optional[str]) -> None:
+    def _dispatch(self, event: str, args: tuple, caller) -> None:
+        if event == "open":
+            if len(args) < 3 or not _is_write(args[1], args[2]) or isinstance(args[0], int):
+                return
+            # Only os.open (mode None) takes dir_fd; the built-in open() passes its mode string.
+            relative = args[1] is None and not os.path.isabs(os.fsdecode(args[0]))
+            given, dir_fd = open_dir_fd(caller) if relative else (False, None)
+            path = resolve(args[0], dir_fd if given and dir_fd is not None else None, True)
+            if given and dir_fd is None:
+                path = os.path.join(_UNKNOWN, os.fsdecode(args[0]))
+            self._record("write", path, caller=caller)
+        elif event in _PATH_EVENTS:
+            op, at, fd_at, follow = _PATH_EVENTS[event]
+            if isinstance(args[at], int) and op in ("mkdir", "remove", "rmdir", "symlink"):
+                return
+            self._record(op, resolve(args[at], _arg(args, fd_at), follow), caller=caller)
+        elif event in _PAIR_EVENTS:
+            op, src, src_fd, dst, dst_fd = _PAIR_EVENTS[event]
+            self._record(
+                op,
+                resolve(args[src], _arg(args, src_fd), False),
+                resolve(args[dst], _arg(args, dst_fd), False),
+                caller=caller,
+            )
+
+    def _record(self, op: str, real: str, dest: str | None = None, native: bool = False, caller=None) -> None:
+        if real.startswith(("/dev/", "/proc/")):  # devices, not files
+            return
+        module, where = self._responsible(caller) if not native else (None, None)
+        if op == "mkdir":
+            self.folders[real] = None
+        self.known.add(dest or real)
+        self.stream.emit(
+            "sink",
+            op=op,
+            path=shown(real),
+            dest=shown(dest) if dest else None,
+            by=where,
+            mod=module,
+            ph=self.phase,
+            native=native,
+        )
+
+    def sweep(self, where: str | None) -> None:
         """Report files in run-created folders that no audited call announced (native writes).
 
         Called at every kept return, so a folder is listed again only when its mtime moved,
@@ -107,6 +258,17 @@ class SinkWatch:
                     path = os.path.join(folder, name)
                     if path not in self.known and not os.path.isdir(path):
                         self.known.add(path)
-                        self.stream.emit("sink", op="write", path=path, dest=None, by=where, mod=None, ph=self.phase, native=True)
+                        self.stream.emit(
+                            "sink",
+                            op="write",
+                            path=shown(path),
+                            dest=None,
+                            by=where,
+                            mod=None,
+                            ph=self.phase,
+                            native=True,
+                        )
+        except Exception:  # noqa: BLE001 - runs inside the target: a listing failure must not reach it
+            pass
         finally:
             self._inside = False

@@ -19,6 +19,7 @@ import bisect
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,7 +197,11 @@ def _doc_files(root: Path, folders: list[str], budget: _Budget) -> Iterator[Path
 def _read(path: Path, root: Path, budget: _Budget) -> str | None:
     rel = path.relative_to(root).as_posix()
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO named x.md would block the read forever
+            budget.skipped.append({"path": rel, "reason": "not a regular file (never opened)"})
+            return None
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             budget.skipped.append(
                 {"path": rel, "reason": f"{size} bytes, over the {MAX_FILE_BYTES}-byte limit per file"}
@@ -205,7 +210,7 @@ def _read(path: Path, root: Path, budget: _Budget) -> str | None:
         if budget.bytes + size > MAX_TOTAL_BYTES:
             budget.skipped.append({"path": rel, "reason": f"over the {MAX_TOTAL_BYTES}-byte budget for all docs"})
             return None
-        with open(path, "rb") as handle:
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         budget.skipped.append({"path": rel, "reason": f"unreadable ({error.strerror or error})"})

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .bounded import Budget, files_under
 from .resources import data_dir
 
 try:  # Python 3.11+
@@ -53,6 +54,7 @@ DEFAULT_PATTERNS = data_dir("tap_points") / "torch_persistence.toml"
 DEFAULT_PACKAGE = "ptycho_torch"
 MAX_VALUE = 60  # one keyword value or literal in a summary
 MAX_DETAIL = 200  # a whole `detail` string
+MAX_SEGMENT = 4000  # source text looked at for one node (matching and summaries)
 
 _LIST_KEYS = (
     "call", "call_dotted", "call_prefix", "keywords",
@@ -204,38 +206,47 @@ def _parse_arg_rule(raw: Any, fail: Any) -> Optional[ArgRule]:
 
 
 def scan(root: Path | str, package: str = DEFAULT_PACKAGE,
-         patterns: Optional[Sequence[Pattern]] = None) -> Dict[str, Any]:
+         patterns: Optional[Sequence[Pattern]] = None, budget: Optional[Budget] = None) -> Dict[str, Any]:
     """List every persistence surface under `<root>/<package>` without importing it.
 
     A missing package is a normal answer (`present: False`): not every branch has a
     PyTorch side. A file that does not parse is recorded and skipped, because one broken
-    file must not hide the surfaces of the others.
+    file must not hide the surfaces of the others. Reading is bounded (`harness.bounded`):
+    time linear in the size of the package, non-regular, oversized files and whatever is
+    left when the time budget is used up are listed under `skipped`.
     """
     root = Path(root)
+    budget = budget or Budget()
     rules = list(load_patterns(DEFAULT_PATTERNS) if patterns is None else patterns)
     package_dir = root / package
     result: Dict[str, Any] = {"package": package, "present": package_dir.is_dir(),
                               "files_scanned": 0, "surfaces": [], "parse_errors": []}
     if not result["present"]:
         return result
+    result["skipped"] = []
+    first_skip = len(budget.skipped)
     found: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
-    for file in _python_files(package_dir):
+    for file in _python_files(package_dir, budget, root):
         rel = file.relative_to(root).as_posix()
+        data = budget.read_bytes(file, rel, "PyTorch scan")
+        if data is None:
+            continue
         result["files_scanned"] += 1
         try:
-            source = _read_source(file)
+            source = _decode_source(data)
             tree = _parse(source, rel)
+            visitor = _SurfaceVisitor(source, rel, _module_name(rel), tree, rules)
+            visitor.visit(tree)
         except SyntaxError as exc:
             result["parse_errors"].append(_parse_error(rel, exc.lineno, exc.msg))
             continue
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            result["parse_errors"].append(_parse_error(rel, None, str(exc)))
+        except (UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
+            result["parse_errors"].append(_parse_error(rel, None, f"{type(exc).__name__}: {exc}"[:200]))
             continue
-        visitor = _SurfaceVisitor(source, rel, _module_name(rel), tree, rules)
-        visitor.visit(tree)
         found.extend(visitor.found)
     found.sort(key=lambda item: item[0])
     result["surfaces"] = [surface for _, surface in found]
+    result["skipped"] = [dict(item) for item in budget.skipped[first_skip:] if item["pass"] == "PyTorch scan"]
     return result
 
 
@@ -247,15 +258,13 @@ def group_by_kind(scan_result: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]
     return {kind: groups[kind] for kind in sorted(groups)}
 
 
-def _python_files(package_dir: Path) -> List[Path]:
-    """All `.py` files below the package, in a stable (path) order."""
-    return sorted((p for p in package_dir.rglob("*.py") if p.is_file()),
-                  key=lambda p: p.as_posix())
+def _python_files(package_dir: Path, budget: Budget, root: Path) -> List[Path]:
+    """All `.py` files below the package, in a stable (path) order, folder symlinks not followed."""
+    return files_under(package_dir, ".py", budget, root, "PyTorch scan")
 
 
-def _read_source(file: Path) -> str:
+def _decode_source(data: bytes) -> str:
     """Decode like Python does (PEP 263 coding cookie, BOM), so columns stay right."""
-    data = file.read_bytes()
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     return data.decode(encoding)
 
@@ -375,12 +384,49 @@ def _arg_rule_holds(call: ast.Call, rule: ArgRule) -> bool:
     return True
 
 
+class _Lines:
+    """A file's lines, split as `ast` splits them, for slicing node text by position.
+
+    Column offsets are UTF-8 byte offsets; each line is encoded once, when first needed."""
+
+    _SPLIT = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+    def __init__(self, source: str) -> None:
+        self.lines = self._SPLIT.findall(source)
+        self._encoded: Dict[int, bytes] = {}
+
+    def _bytes(self, index: int) -> bytes:
+        if index not in self._encoded:
+            self._encoded[index] = self.lines[index].encode("utf-8")
+        return self._encoded[index]
+
+    def segment(self, node: ast.AST) -> Optional[str]:
+        first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        start, end = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if first is None or last is None or start is None or end is None or last > len(self.lines):
+            return None
+        first, last = first - 1, last - 1
+        if first == last:
+            return self._bytes(first)[start:min(end, start + 4 * MAX_SEGMENT)].decode("utf-8", "replace")
+        parts = [self._bytes(first)[start:start + 4 * MAX_SEGMENT].decode("utf-8", "replace")]
+        size = len(parts[0])
+        for index in range(first + 1, last):
+            if size >= MAX_SEGMENT:
+                break
+            parts.append(self.lines[index])
+            size += len(parts[-1])
+        if size < MAX_SEGMENT:
+            parts.append(self._bytes(last)[:end].decode("utf-8", "replace"))
+        return "".join(parts)[:MAX_SEGMENT]
+
+
 class _SurfaceVisitor(ast.NodeVisitor):
     """Walks one module, tracking the enclosing qualname, and records matching nodes."""
 
     def __init__(self, source: str, rel: str, module: str, tree: ast.AST,
                  rules: Sequence[Pattern]) -> None:
         self.source = source
+        self.lines = _Lines(source)
         self.rel = rel
         self.aliases = import_aliases(tree, module)
         self.call_rules = [r for r in rules if r.family == "call"]
@@ -498,9 +544,10 @@ class _SurfaceVisitor(ast.NodeVisitor):
         return _shorten(text, MAX_DETAIL)
 
     def _segment(self, node: ast.AST) -> str:
-        """Source text of a node as written (falls back to `ast.unparse`)."""
-        text = ast.get_source_segment(self.source, node)
-        return text if text is not None else ast.unparse(node)
+        """Source text of a node as written (falls back to `ast.unparse`), at most
+        MAX_SEGMENT characters: `ast.get_source_segment` splits the whole file on every
+        call, which made a file with thousands of matches quadratic."""
+        return self.lines.segment(node) or _shorten(ast.unparse(node), MAX_SEGMENT)
 
     def _record(self, rule: Pattern, node: ast.AST, detail: str, **target: Any) -> None:
         line = node.lineno

@@ -178,6 +178,20 @@ def _run_gaps(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     return items
 
 
+def _unseen(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """What the run could not read or had to end: evidence-check notes, processes left
+    running by a traced process, files the static passes skipped."""
+    items: List[Dict[str, Any]] = [{"kind": "evidence_note", "note": note}
+                                   for note in (record.get("evidence_only") or {}).get("notes", [])]
+    items += [{"kind": "leftover", "label": p["label"], "count": p["leftover_processes"]}
+              for p in record["processes"] if p.get("leftover_processes")]
+    skipped = record.get("static_skipped") or []
+    items += [dict(item, kind="static_skipped") for item in skipped[:10]]
+    if len(skipped) > 10:
+        items.append({"kind": "static_skipped_more", "count": len(skipped) - 10})
+    return items
+
+
 def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Gaps and unknowns as items (`kind` + data); the templates word them."""
     items: List[Dict[str, Any]] = _run_gaps(record)
@@ -187,6 +201,7 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[Dict[s
     no_source = sorted({c["function"] for c in record["calls"] if c["anchor"] is None})
     if no_source:
         items.append({"kind": "no_source", "count": len(no_source), "functions": no_source[:5]})
+    items += _unseen(record)
     outside = [s["path"] for s in sinks(record) if s["outside"]]
     if outside:
         items.append({"kind": "outside", "count": len(outside), "paths": outside[:5]})

@@ -79,3 +79,17 @@ def tiny_target(root: Path, overrides: Dict[str, str] = None) -> Path:
 
 def anchors_in(text: str) -> List[Tuple[str, int]]:
     return [(m.group(1), int(m.group(2))) for m in re.finditer(r"((?:ptycho|ptycho_torch)/[\w/]+\.py):(\d+)", text)]
+
+
+def hostile_target(root: Path, build: str, imports: str = "", extra: Dict[str, str] = None) -> Path:
+    """The TF-free miniature whose `create_model_with_gridsize` (phase build, first process
+    only) runs `build` (a block of statements, any indentation) with `ROOT` (the target
+    root) and `HERE` (its ptycho/ folder) defined, after `imports`: one hostile change per target."""
+    model = (f"import os\n{imports}\n\nHERE = os.path.dirname(os.path.abspath(__file__))\n"
+             "ROOT = os.path.dirname(HERE)\n\n\ndef create_model_with_gridsize(gridsize, N):\n"
+             + textwrap.indent(textwrap.dedent(build).strip("\n"), "    ") + "\n    return 'autoencoder', 'diffraction_to_obj'\n")
+    files = dict(TINY_TARGET)
+    files.update(extra or {})
+    tree = write_target(root, files)
+    (tree / "ptycho" / "model.py").write_text(model)
+    return tree
