@@ -12,12 +12,12 @@ from __future__ import annotations
 import faulthandler
 import json
 import os
-import signal
 import platform
+import signal
 import sys
 import time
 import traceback
-from typing import Any, Dict, Optional
+from typing import Any
 
 from . import scenario
 from .anchors import AnchorIndex
@@ -33,10 +33,10 @@ EXIT_SCENARIO_FAILED = 3
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "h5py", "numpy", "dill", "hunter", "jinja2")
 
 
-def _versions() -> Dict[str, Optional[str]]:
+def _versions() -> dict[str, str | None]:
     from importlib import metadata
 
-    found: Dict[str, Optional[str]] = {}
+    found: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
@@ -47,7 +47,7 @@ def _versions() -> Dict[str, Optional[str]]:
     return found
 
 
-def _devices() -> Dict[str, Any]:
+def _devices() -> dict[str, Any]:
     """Visible devices, only if the target already imported TensorFlow (never import it here)."""
     tf = sys.modules.get("tensorflow")
     if tf is None:
@@ -60,18 +60,7 @@ def _devices() -> Dict[str, Any]:
         return {"tensorflow_imported": True, "error": str(error)}
 
 
-def _local_prefixes(root: str, namespace: str, package: str):
-    """File prefixes the namespace's code can come from: the target root, and generated code.
-
-    Only valid when the namespace is the package found under the root (it is first on
-    sys.path); for any other namespace every frame is looked at."""
-    if namespace.split(".")[0] != package:
-        return None
-    roots = {os.path.join(root, ""), os.path.join(os.path.realpath(root), "")}
-    return tuple(sorted(roots)) + ("<",)
-
-
-def _peak_rss_kb() -> Optional[int]:
+def _peak_rss_kb() -> int | None:
     try:
         import resource
     except ImportError:  # not on this platform
@@ -79,7 +68,22 @@ def _peak_rss_kb() -> Optional[int]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder) -> Dict[str, Any]:
+def _text_of(error: BaseException) -> str:
+    """str(error), which runs the target's code: a failing __str__ must not lose the report."""
+    try:
+        return str(error)
+    except Exception as inner:  # noqa: BLE001
+        return f"<str() of the exception failed: {type(inner).__name__}>"
+
+
+def _traceback_text() -> str:
+    try:
+        return traceback.format_exc()
+    except Exception as inner:  # noqa: BLE001
+        return f"<the traceback could not be formatted: {type(inner).__name__}>"
+
+
+def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder) -> dict[str, Any]:
     """Where it failed: the innermost frame of the namespace in the traceback, and any frame."""
     inner_ns, innermost = None, None
     for frame, line in traceback.walk_tb(error.__traceback__):
@@ -90,7 +94,69 @@ def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder
     return {"namespace_frame": inner_ns, "innermost_frame": innermost}
 
 
-def _stacks_on_request(path: Optional[str]) -> None:
+def _finish(recorder: Recorder, stream: EventStream, backend, guard: TorchBlocker) -> None:
+    """Check the evidence of the whole process before the end marker is written."""
+    recorder.verify(final=True)
+    for name, current in recorder.renamed_modules():
+        stream.emit("note", text=f"module {name} renamed itself (__name__ = {current!r}); "
+                                 f"its calls are reported as {name}")
+    for name in guard.imported():
+        if name not in recorder.torch_executed:
+            recorder.torch_executed[name] = "<unknown>"
+            stream.emit("torch", module=name, importer="<unknown> (found in sys.modules)", ph=recorder.phase,
+                        t=stream.now())
+
+
+BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot")
+
+
+def _offer_to_spawned(config_path: str) -> None:
+    """Python processes started from here load harness/boot/sitecustomize.py: guarded and traced."""
+    os.environ["CALLCHAIN_CHILD_CONFIG"] = config_path
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [BOOT, os.environ.get("PYTHONPATH")]))
+
+
+def start_spawned(config_path: str) -> None:
+    """In a spawned interpreter: the torch guard and the recorder, into `events-<label>.spawn<pid>.jsonl`.
+
+    Its end marker is written at interpreter exit; a worker killed by its pool has none,
+    which is not counted as a loss (the parent's evidence does not depend on it)."""
+    import atexit
+
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+        root = config["root"]
+        base = config["events"][:-len(".jsonl")] if config["events"].endswith(".jsonl") else config["events"]
+        stream = EventStream(f"{base}.spawn{os.getpid()}.jsonl")
+        anchors = AnchorIndex(root)
+        set_scrubber(PathScrubber(config["scratch"], root))
+        describe = lambda filename, line: f"{anchors.relpath(filename) or filename}:{line}"  # noqa: E731
+        guard = TorchBlocker(describe).install()
+        recorder = Recorder(config["namespace"], anchors, stream, describe=describe)
+        recorder.phase = "spawned"
+        recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe).install()
+        backend = BACKENDS[config["backend"]](recorder)
+        backend.start()
+        recorder.backend_check = backend.check
+        recorder.install_fork_handlers()
+        recorder.watch_process_starts()
+        stream.emit("start", pid=os.getpid(), spawn=True, wall=time.time(), python=sys.version.split()[0],
+                    backend=config["backend"], ph="spawned", t=stream.now())
+    except Exception:  # noqa: BLE001 - never stop the target's interpreter from starting
+        return
+
+    def finish() -> None:
+        recorder.busy = True
+        _finish(recorder, stream, backend, guard)
+        backend.stop()
+        stream.emit("end", seen=recorder.seen, kept=recorder.kept, gaps=[], blocked_imports=guard.attempts,
+                    torch_imported=guard.imported(), exit=0, t=stream.now())
+
+    atexit.register(finish)
+
+
+def _stacks_on_request(path: str | None) -> None:
     """On SIGUSR1 (sent by the harness when --timeout expires), write every thread's stack."""
     if not path or not hasattr(signal, "SIGUSR1"):
         return
@@ -112,36 +178,48 @@ def main(config_path: str) -> int:
     guard = TorchBlocker(describe).install()
     traced = not config.get("untraced")
     namespace = config["namespace"]
-    recorder = Recorder(namespace, anchors, stream, local_prefixes=_local_prefixes(root, namespace, config["package"]))
+    recorder = Recorder(namespace, anchors, stream, describe=describe)
     if traced:
         recorder.taps = TapSet(config.get("taps", []), stream)
         recorder.config = ConfigWatch(config["config_global"], stream)
         recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe).install()
+    backend = BACKENDS[config["backend"]](recorder) if traced else None
+    start_error = None
+    if backend is not None:
+        try:
+            backend.start()
+            recorder.backend_check = backend.check
+        except Exception as error:  # noqa: BLE001 - e.g. both monitoring tool ids taken
+            start_error, backend = error, None
+    if traced:
+        recorder.install_fork_handlers()
+        _offer_to_spawned(config_path)
     stream.emit("start", pid=os.getpid(), python=sys.version.split()[0], executable=sys.executable,
                 implementation=platform.python_implementation(), platform=platform.platform(),
-                backend=config["backend"] if traced else None, t=stream.now())
+                backend=config["backend"] if traced else None, t=stream.now(),
+                **(dict(backend.details) if backend is not None else {}))
+    if traced:
+        recorder.watch_process_starts()  # after platform.platform(), which may run `uname` itself
     ctx = scenario.Context(config["package"], config["scenario_out"], config["variant"], recorder.set_phase)
-    backend = BACKENDS[config["backend"]](recorder) if traced else None
     started = time.perf_counter()
     code = 0
-    if backend is not None:
-        backend.start()
     try:
+        if start_error is not None:
+            raise start_error
         scenario.run(ctx, config["phases"])
     except BaseException as error:  # noqa: BLE001 - every failure becomes evidence
-        if backend is not None:
-            backend.stop()
-            backend = None
         code = EXIT_SCENARIO_FAILED
-        stream.emit("error", phase=recorder.phase, type=type(error).__name__, message=str(error)[:2000],
+        recorder.busy = True  # the target's __str__ may run: not evidence
+        stream.emit("error", phase=recorder.phase, type=type(error).__name__, message=_text_of(error)[:2000],
                     scenario_error=isinstance(error, scenario.ScenarioError),
-                    last_call=recorder.current(), traceback=traceback.format_exc()[-8000:],
+                    last_call=recorder.current(), traceback=_traceback_text()[-8000:],
                     **_failure_site(error, anchors, recorder))
-    finally:
-        if backend is not None:
-            backend.stop()
     total = time.perf_counter() - started
     recorder.busy = True
+    if traced:
+        _finish(recorder, stream, backend, guard)
+    if backend is not None:
+        backend.stop()
     if recorder.sinks is not None:
         recorder.sinks.sweep(None)
         recorder.sinks.active = False

@@ -13,7 +13,7 @@ Runs inside the traced process: standard library only, Python 3.10+.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 BLOCKED = ("torch", "lightning", "pytorch_lightning", "mlflow")
 _IMPORT_MACHINERY = ("<frozen importlib", "importlib/", "importlib\\")
@@ -36,13 +36,13 @@ class TorchBlocker:
     def __init__(self, describe: Callable[[str, int], str], blocked=BLOCKED) -> None:
         self.blocked = tuple(blocked)
         self.describe = describe
-        self.attempts: List[Dict[str, str]] = []
+        self.attempts: list[dict[str, str]] = []
 
     def _is_blocked(self, fullname: str) -> bool:
         top = fullname.split(".", 1)[0]
         return top in self.blocked
 
-    def find_spec(self, fullname: str, path=None, target=None) -> Optional[object]:
+    def find_spec(self, fullname: str, path=None, target=None) -> object | None:
         if not self._is_blocked(fullname):
             return None
         where = _importer(self.describe)
@@ -53,13 +53,13 @@ class TorchBlocker:
             name=fullname,
         )
 
-    def install(self) -> "TorchBlocker":
+    def install(self) -> TorchBlocker:
         for name in list(sys.modules):
             if self._is_blocked(name):
                 raise RuntimeError(f"{name} was imported before the torch guard was installed")
         sys.meta_path.insert(0, self)
         return self
 
-    def imported(self) -> List[str]:
+    def imported(self) -> list[str]:
         """Blocked modules present in sys.modules anyway (should always be empty)."""
         return sorted(name for name in sys.modules if self._is_blocked(name))

@@ -1,8 +1,9 @@
 """Outcome policy: from a built run record to its status and the one message a user sees.
 
 The order of the checks is the order of importance: a touched target tree outranks
-everything (the run broke its promise), then an interrupt, a timeout, a scenario error, a
-process that died, and a namespace that matched nothing.
+everything (the run broke its promise), then an interrupt, a timeout, a scenario error, torch
+that ran or evidence the recorder lost, a process that died or never reached its end, and a
+namespace that matched nothing.
 """
 
 from __future__ import annotations
@@ -43,13 +44,45 @@ def _failure(record: RunRecord, timeout: float, untraced: bool, stopped: Optiona
                     "fix": "raise --timeout if the target is just slow; summary.md holds every thread's stack at the stop", "exit_code": 3}
     if record["errors"]:
         return _scenario_failure(record["errors"][0], root)
+    recorder_failure = _recorder_failure(record)
+    if recorder_failure:
+        return recorder_failure
     for process in record["processes"]:
-        if process.get("exit") != 0:
+        if process.get("exit") != 0 and not _subprocess(process):
             return {"problem": f"the traced process '{process['label']}' exited with code {process.get('exit')} before finishing",
                     "fix": f"read its stderr: {_real(record, process.get('stderr') or '')}", "exit_code": 3}
     if not untraced and not record["calls"]:
         return {"problem": f"the namespace '{record['namespace']}' matched no call during the run",
                 "fix": f"check --namespace: it must name the package under {root} (e.g. ptycho)", "exit_code": 3}
+    return None
+
+
+def _subprocess(process: Any) -> bool:
+    """A process the target forked or spawned (its own stream; the harness did not start it)."""
+    return bool(process.get("fork") or process.get("spawn"))
+
+
+def _recorder_failure(record: RunRecord) -> Optional[Failure]:
+    """Torch that executed, evidence the recorder lost, or a traced process that never reached
+    its end marker (os._exit, killed): each makes the run partial, with the phase it happened in."""
+    for process in record["processes"]:
+        for found in process.get("torch_executed") or []:
+            return {"problem": f"module '{found['module']}' executed in the traced process '{process['label']}' "
+                               f"(loaded from {found['importer']}, phase '{found['phase']}'): the run must stay torch-free",
+                    "fix": "the TensorFlow side must not load torch/lightning/mlflow by any means; see the importing line above",
+                    "exit_code": 3}
+    for process in record["processes"]:
+        for loss in process.get("losses") or []:
+            return {"problem": f"evidence was lost in process '{process['label']}', phase '{loss['phase']}': {loss['reason']}",
+                    "fix": "the target interfered with tracing (summary.md lists what was lost); what was recorded is kept",
+                    "exit_code": 3}
+    for process in record["processes"]:
+        if not process["completed"] and not _subprocess(process):
+            phases = [span["name"] for span in record["phases"] if span["process"] == process["label"]]
+            last = phases[-1] if phases else "start"
+            return {"problem": f"the traced process '{process['label']}' ended in phase '{last}' without reaching its end "
+                               "marker (it called os._exit or was killed): later phases never ran",
+                    "fix": "the target must return from the scenario's calls; what was recorded is kept", "exit_code": 3}
     return None
 
 

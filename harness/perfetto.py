@@ -7,9 +7,12 @@ Trace Event format that Perfetto and chrome://tracing both read:
 
 * one process (`pid`) per traced process (`cycle`, `fresh`), laid end to end on the time
   axis in the order they ran, so the fresh load does not appear to overlap the cycle;
-* thread `calls` (tid 1): one complete event (`ph: "X"`) per kept call, plus the tap
-  observations as thread-scoped instant events (`ph: "i"`) at the moment they were taken;
-* thread `phases` (tid 2): one complete event per scenario phase.
+* thread `calls` (tid 1): one complete event (`ph: "X"`) per kept call of the main thread,
+  plus the tap observations as thread-scoped instant events (`ph: "i"`) at the moment they
+  were taken (on the track of the call they belong to);
+* thread `phases` (tid 2): one complete event per scenario phase;
+* one more track per other thread that ran namespace code (tid 3, 4, …), named
+  `calls · <thread label>` (`#2`, `#3` when several threads share a label).
 
 Events are sorted per track (by start, longer first on ties) because viewers expect it.
 """
@@ -62,18 +65,41 @@ def _offsets(labels: List[str], ends: Dict[str, float]) -> Dict[str, int]:
     return offsets
 
 
+def _thread_tracks(record: Dict[str, Any], pids: Dict[str, int]) -> Dict[Tuple[str, str, int], Tuple[int, str]]:
+    """(process, thread label, thread number) → (tid, track name), main thread on CALLS_TID."""
+    tracks: Dict[Tuple[str, str, int], Tuple[int, str]] = {}
+    used: Dict[str, int] = {}
+    for call in record.get("calls", []):
+        label = call.get("thread", "main")
+        key = (call["process"], label, call.get("thread_n", 0))
+        if key in tracks:
+            continue
+        if label == "main":
+            tracks[key] = (CALLS_TID, TRACK_NAMES[CALLS_TID])
+            continue
+        count = used[f"{call['process']}:{label}"] = used.get(f"{call['process']}:{label}", 0) + 1
+        tid = 3 + sum(1 for k, v in tracks.items() if k[0] == call["process"] and v[0] != CALLS_TID)
+        tracks[key] = (tid, f"calls · {label}" + (f" #{count}" if count > 1 else ""))
+    return tracks
+
+
+def _tid(call: Dict[str, Any], tracks: Dict[Tuple[str, str, int], Tuple[int, str]]) -> int:
+    return tracks.get((call["process"], call.get("thread", "main"), call.get("thread_n", 0)), (CALLS_TID, ""))[0]
+
+
 def _call_events(record: Dict[str, Any], pids: Dict[str, int], ends: Dict[str, float],
-                 offsets: Dict[str, int]) -> List[Dict[str, Any]]:
+                 offsets: Dict[str, int], tracks) -> List[Dict[str, Any]]:
     events = []
     for call in record.get("calls", []):
         label = call["process"]
         # A call that never returned (crash, kill) lasts until its process's last event.
         stop = call["t1"] if call["t1"] is not None else ends[label]
         events.append({
-            "name": call["function"], "cat": call["phase"], "ph": "X", "pid": pids[label], "tid": CALLS_TID,
+            "name": call["function"], "cat": call["phase"], "ph": "X", "pid": pids[label], "tid": _tid(call, tracks),
             "ts": offsets[label] + _us(call["t0"]), "dur": max(0, _us(stop) - _us(call["t0"])),
             "args": {"anchor": call["anchor"], "returned": call["returned"], "call_site": call["call_site"],
-                     "i": call["i"], "depth": call["depth"], "completed": call["t1"] is not None},
+                     "i": call["i"], "depth": call["depth"], "completed": call["t1"] is not None,
+                     "thread": call.get("thread", "main")},
         })
     return events
 
@@ -85,7 +111,7 @@ def _phase_events(record: Dict[str, Any], pids: Dict[str, int], offsets: Dict[st
             for span in record.get("phases", [])]
 
 
-def _tap_events(record: Dict[str, Any], pids: Dict[str, int], offsets: Dict[str, int]) -> List[Dict[str, Any]]:
+def _tap_events(record: Dict[str, Any], pids: Dict[str, int], offsets: Dict[str, int], tracks) -> List[Dict[str, Any]]:
     """A tap has no time of its own: it was taken when its call started or returned."""
     by_index = {call["i"]: call for call in record.get("calls", [])}
     when = {tap["key"]: tap.get("when", "call") for tap in record.get("taps_declared", [])}
@@ -98,12 +124,16 @@ def _tap_events(record: Dict[str, Any], pids: Dict[str, int], offsets: Dict[str,
         summary = {"status": hit["status"], "function": call["function"], "anchor": call["anchor"], "call": call["i"]}
         summary.update({"value": hit["value"]} if "value" in hit else {"error": hit.get("error")})
         events.append({"name": hit["key"], "cat": "tap", "ph": "i", "s": "t", "pid": pids[hit["process"]],
-                       "tid": CALLS_TID, "ts": offsets[hit["process"]] + _us(moment), "args": summary})
+                       "tid": _tid(call, tracks), "ts": offsets[hit["process"]] + _us(moment), "args": summary})
     return events
 
 
-def _metadata(labels: List[str], pids: Dict[str, int]) -> List[Dict[str, Any]]:
+def _metadata(labels: List[str], pids: Dict[str, int], tracks) -> List[Dict[str, Any]]:
     events = []
+    for (process, _, _), (tid, name) in sorted(tracks.items(), key=lambda item: (item[0][0], item[1][0])):
+        if tid != CALLS_TID:
+            events.append({"name": "thread_name", "ph": "M", "pid": pids[process], "tid": tid, "args": {"name": name}})
+            events.append({"name": "thread_sort_index", "ph": "M", "pid": pids[process], "tid": tid, "args": {"sort_index": tid}})
     for position, label in enumerate(labels):
         pid = pids[label]
         events.append({"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": label}})
@@ -125,10 +155,12 @@ def trace_events(record: Dict[str, Any]) -> Dict[str, Any]:
     pids = {label: position + 1 for position, label in enumerate(labels)}
     ends = _process_ends(record, labels)
     offsets = _offsets(labels, ends)
-    timed = _call_events(record, pids, ends, offsets) + _phase_events(record, pids, offsets) + _tap_events(record, pids, offsets)
+    tracks = _thread_tracks(record, pids)
+    timed = (_call_events(record, pids, ends, offsets, tracks) + _phase_events(record, pids, offsets)
+             + _tap_events(record, pids, offsets, tracks))
     timed.sort(key=_track_order)  # stable: calls keep their record order on full ties
     return {
-        "traceEvents": _metadata(labels, pids) + timed,
+        "traceEvents": _metadata(labels, pids, tracks) + timed,
         "displayTimeUnit": "ms",
         "otherData": {"callchain_version": record.get("callchain_version"), "status": record.get("status"),
                       "target": (record.get("target") or {}).get("root"), "command": record.get("command"),

@@ -158,7 +158,7 @@ def entry_calls(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     chosen, seen = [], set()
     phases = role(record, "entry")
     for call in record["calls"]:
-        if call["depth"] == 0 and call["phase"] in phases and call["function"] not in seen:
+        if call["depth"] == 0 and call.get("thread", "main") == "main" and call["phase"] in phases and call["function"] not in seen:
             seen.add(call["function"])
             chosen.append(call)
     return chosen

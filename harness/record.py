@@ -9,8 +9,10 @@ the line of the call. Times are kept (for the timeline) but never used for ident
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import HarnessError
 from .runrecord import SCHEMA_VERSION, Call, RunRecord
@@ -74,31 +76,47 @@ def anchor(path: Optional[str], line: Optional[int]) -> Optional[str]:
 
 
 class _Process:
-    """Folds one process's events into calls, phases and observations."""
+    """Folds one process's events into calls, phases and observations.
+
+    Calls are collected by the index the recorder gave them (threads write their events
+    concurrently, so the file order is not the index order), then put in a canonical order
+    that does not depend on how threads were scheduled: per phase, the main thread's calls,
+    then each other thread's (by label), each thread's root calls with their subtrees in
+    the order they started. Indices are renumbered in that order, so everything downstream
+    (dynamic.txt, edges, diagrams) is identical between runs of deterministic code."""
 
     def __init__(self, label: str, events: List[Dict[str, Any]], offset: int, scrub: PathScrubber) -> None:
         self.label = label
         self.offset = offset
         self.scrub = scrub
         self.calls: List[Dict[str, Any]] = []
+        self._raw: Dict[int, Dict[str, Any]] = {}
         self.phases: List[Dict[str, Any]] = []
         self.taps: List[Dict[str, Any]] = []
         self.config_changes: List[Dict[str, Any]] = []
         self.snapshots: Dict[str, Dict[str, Any]] = {}
         self.sinks: List[Dict[str, Any]] = []
+        self.losses: List[Dict[str, Any]] = []
+        self.notes: List[str] = []
+        self.torch: List[Dict[str, Any]] = []
+        self.forks: List[Dict[str, Any]] = []
+        self.started: List[Dict[str, Any]] = []
         self.start: Dict[str, Any] = {}
         self.end: Optional[Dict[str, Any]] = None
         self.error: Optional[Dict[str, Any]] = None
         self.last_t = 0.0
         for event in events:
             self.last_t = max(self.last_t, event.get("t") or 0.0)
-            getattr(self, "_on_" + event["e"], self._ignore)(event)
+            getattr(self, "_on_" + str(event.get("e")), self._ignore)(event)
+        self._order()
 
     def _ignore(self, event: Dict[str, Any]) -> None:
         pass
 
     def _on_start(self, event):
         self.start = event
+        if (event.get("fork") is not None or event.get("spawn")) and not self.phases:
+            self.phases.append({"name": event.get("ph") or "start", "process": self.label, "t": event["t"], "calls": 0})
 
     def _on_end(self, event):
         self.end = event
@@ -109,35 +127,48 @@ class _Process:
     def _on_phase(self, event):
         self.phases.append({"name": event["name"], "process": self.label, "t": event["t"], "calls": 0})
 
+    def _on_lost(self, event):
+        self.losses.append({"reason": event["reason"], "phase": event["ph"], "process": self.label})
+
+    def _on_note(self, event):
+        if event["text"] not in self.notes:
+            self.notes.append(event["text"])
+
+    def _on_torch(self, event):
+        self.torch.append({"module": event["module"], "importer": event["importer"], "phase": event["ph"], "process": self.label})
+
+    def _on_proc(self, event):
+        self.started.append({"how": event["how"], "program": event["program"], "by": event.get("by"),
+                             "thread": event.get("th", "main"), "phase": event["ph"], "process": self.label})
+
+    def _on_fork(self, event):
+        self.forks.append({"n": event["n"], "phase": event["ph"], "thread": event.get("th", "main"), "process": self.label})
+
     def _on_call(self, event):
-        index = event["i"] + self.offset
-        parent = self.calls[event["p"]] if event["p"] is not None and event["p"] < len(self.calls) else None
-        call = {
-            "i": index, "process": self.label, "phase": event["ph"], "depth": event["d"],
+        parent = self._raw.get(event["p"]) if event["p"] is not None else None
+        self._raw[event["i"]] = {
+            "i": event["i"], "process": self.label, "phase": event["ph"], "depth": parent["depth"] + 1 if parent else 0,
+            "thread": event.get("th", "main"), "thread_n": event.get("tn", 0),
             "module": event["mod"], "qualname": event["q"], "function": f"{event['mod']}:{event['q']}",
             "anchor": anchor(event["path"], event["line"]), "path": event["path"], "line": event["line"],
-            "parent": None if event["p"] is None else event["p"] + self.offset, "call_line": event["cl"],
+            "parent": event["p"] if parent else None, "call_line": event["cl"] if parent else None,
             "call_site": f"{parent['path']}:{event['cl']}" if parent and parent["path"] else None,
-            "direct": event.get("dr", False),
+            "direct": event.get("dr", False) if parent else False,
             "returned": None, "t0": event["t"], "t1": None,
         }
-        self.calls.append(call)
-        if self.phases:
-            self.phases[-1]["calls"] += 1
 
     def _on_ret(self, event):
-        position = event["i"]
-        if 0 <= position < len(self.calls):
-            self.calls[position]["returned"] = event["v"]
-            self.calls[position]["t1"] = event["t"]
+        call = self._raw.get(event["i"])
+        if call is not None:
+            call["returned"] = event["v"]
+            call["t1"] = event["t"]
 
     def _on_tap(self, event):
-        self.taps.append(dict(event, call=event["call"] + self.offset, process=self.label))
+        self.taps.append(dict(event, process=self.label))
 
     def _on_cfg(self, event):
-        by = None if event["by"] is None else event["by"] + self.offset
         self.config_changes.append({"key": event["key"], "op": event["op"], "old": event["old"], "new": event["new"],
-                                    "by": by, "phase": event["ph"], "process": self.label})
+                                    "by": event["by"], "phase": event["ph"], "process": self.label})
 
     def _on_cfgsnap(self, event):
         self.snapshots[f"{self.label}:{event['at']}"] = event["values"] if event["present"] else None
@@ -148,6 +179,39 @@ class _Process:
                            "by": event["by"], "module": event["mod"], "phase": event["ph"],
                            "native": event["native"], "process": self.label})
 
+    def _order(self) -> None:
+        """Canonical order and final indices (see the class docstring)."""
+        raw = self._raw
+        phase_rank: Dict[str, int] = {}
+        for phase in self.phases:
+            phase_rank.setdefault(phase["name"], len(phase_rank))
+        roots: Dict[int, Dict[str, Any]] = {}
+        for index in sorted(raw):
+            call = raw[index]
+            roots[index] = roots[call["parent"]] if call["parent"] is not None else call
+
+        def key(index: int) -> tuple:
+            call, root = raw[index], roots[index]
+            main = call["thread"] == "main"
+            return (phase_rank.get(root["phase"], len(phase_rank)), 0 if main else 1, "" if main else call["thread"],
+                    0 if main else root["i"], index)
+
+        order = sorted(raw, key=key)
+        final = {old: self.offset + position for position, old in enumerate(order)}
+        for old in order:
+            call = raw[old]
+            call["i"] = final[old]
+            call["parent"] = final.get(call["parent"]) if call["parent"] is not None else None
+            self.calls.append(call)
+        for phase in self.phases:
+            phase["calls"] = sum(1 for call in self.calls if call["phase"] == phase["name"])
+        for tap in self.taps:
+            tap["call"] = final.get(tap["call"], tap["call"])
+        for change in self.config_changes:
+            change["by"] = final.get(change["by"]) if change["by"] is not None else None
+        if self.error and self.error.get("last_call") is not None:
+            self.error["last_call"] = final.get(self.error["last_call"])
+
 
 def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Distinct caller → callee edges with the call site, in a stable order."""
@@ -155,7 +219,8 @@ def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     merged: Dict[tuple, Dict[str, Any]] = {}
     for call in calls:
         parent = by_index.get(call["parent"]) if call["parent"] is not None else None
-        caller = parent["function"] if parent else "<scenario>"
+        thread = call.get("thread", "main")
+        caller = parent["function"] if parent else ("<scenario>" if thread == "main" else f"<thread {thread}>")
         site = call["call_site"]
         key = (caller, call["function"], site, call["anchor"])
         edge = merged.setdefault(key, {"caller": caller, "callee": call["function"], "call_site": site,
@@ -165,6 +230,41 @@ def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         if call["phase"] not in edge["phases"]:
             edge["phases"].append(call["phase"])
     return sorted(merged.values(), key=lambda e: (e["caller"], e["callee"], e["call_site"] or "", e["callee_anchor"] or ""))
+
+
+def _relevant(events: List[Dict[str, Any]]) -> bool:
+    """A forked or spawned process's stream matters when namespace or blocked code ran there,
+    it wrote files, or it lost events."""
+    return any(event.get("e") in ("call", "torch", "lost", "sink") or (event.get("e") == "end" and event.get("blocked_imports"))
+               for event in events)
+
+
+def streams_of(label: str, path: str) -> List[Tuple[str, List[Dict[str, Any]]]]:
+    """One traced process's stream, then the streams of the children it forked
+    (`events-<label>.fork<N>.jsonl`, labelled `<label>/fork<N>`, nested forks likewise)."""
+    found = [(label, read_events(path))]
+    base = path[:-len(".jsonl")] if path.endswith(".jsonl") else path
+    folder = os.path.dirname(path) or "."
+    prefix = os.path.basename(base) + ".fork"
+    names = sorted((name for name in os.listdir(folder) if name.startswith(prefix) and name.endswith(".jsonl")
+                    and ".spawn" not in name),
+                   key=lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)])
+    for name in names:
+        forks = name[len(os.path.basename(base)) + 1:-len(".jsonl")]
+        events = read_events(os.path.join(folder, name))
+        if _relevant(events):  # a fork that only exec'd another program (preexec_fn) ran no namespace code
+            found.append((f"{label}/{forks.replace('.', '/')}", events))
+    spawned = []
+    for name in os.listdir(folder):
+        if name.startswith(os.path.basename(base) + ".spawn") and name.endswith(".jsonl"):
+            events = read_events(os.path.join(folder, name))
+            if not _relevant(events):  # e.g. multiprocessing's resource tracker: no namespace code ran
+                continue
+            wall = events[0].get("wall", 0.0) if events else 0.0
+            spawned.append((wall, name, events))
+    for number, (_, _, events) in enumerate(sorted(spawned, key=lambda item: item[:2]), 1):
+        found.append((f"{label}/spawn{number}", events))
+    return found
 
 
 def scrubber(record: Dict[str, Any]) -> PathScrubber:
@@ -183,14 +283,17 @@ def build(meta: Dict[str, Any], outcomes: List[Dict[str, Any]],
     record.update(meta)
     scrub = scrubber(record)
     processes: List[_Process] = []
+    expanded: List[Dict[str, Any]] = []
     offset = 0
     for outcome in outcomes:
-        process = _Process(outcome["label"], read_events(outcome["events"]), offset, scrub)
-        processes.append(process)
-        offset += len(process.calls)
+        for label, events in streams_of(outcome["label"], outcome["events"]):
+            process = _Process(label, events, offset, scrub)
+            processes.append(process)
+            expanded.append(outcome if label == outcome["label"] else _subprocess_outcome(label, process))
+            offset += len(process.calls)
     calls = [call for p in processes for call in p.calls]
     record.update({
-        "processes": [_process_info(p, o, scrub) for p, o in zip(processes, outcomes)],
+        "processes": [_process_info(p, o, scrub) for p, o in zip(processes, expanded)],
         "phases": _phase_spans(processes),
         "calls": calls,
         "edges": _edges(calls),
@@ -198,7 +301,7 @@ def build(meta: Dict[str, Any], outcomes: List[Dict[str, Any]],
         "config": {"changes": [c for p in processes for c in p.config_changes],
                    "snapshots": {k: v for p in processes for k, v in p.snapshots.items()}},
         "sinks": [s for p in processes for s in p.sinks],
-        "errors": [p.error for p in processes if p.error],
+        "errors": [p.error for p in processes if p.error and not p.start.get("fork") and not p.start.get("spawn")],
         "events": {"seen": sum((p.end or {}).get("seen") or 0 for p in processes), "kept": len(calls)},
     })
     record["environment"] = {key: scrub(value) for key, value in sorted(record.get("environment", {}).items())}
@@ -208,6 +311,12 @@ def build(meta: Dict[str, Any], outcomes: List[Dict[str, Any]],
         description["display_path"] = PathScrubber(record["scratch"])(description["path"])
     record["durations"] = _durations(record["phases"], outcomes)
     return record  # type: ignore[return-value]
+
+
+def _subprocess_outcome(label: str, process: _Process) -> Dict[str, Any]:
+    """What stands for the harness's outcome of a process the target forked or spawned."""
+    return {"label": label, "phases": [phase["name"] for phase in process.phases], "exit": None, "timed_out": False,
+            "interrupted": False, "wall_seconds": 0.0, "stderr": "", "stacks": None}
 
 
 def _process_info(process: _Process, outcome: Dict[str, Any], scrub: PathScrubber) -> Dict[str, Any]:
@@ -222,7 +331,11 @@ def _process_info(process: _Process, outcome: Dict[str, Any], scrub: PathScrubbe
             "seen": end.get("seen"), "kept": len(process.calls), "gaps": end.get("gaps", []),
             "blocked_imports": end.get("blocked_imports", []), "torch_imported": end.get("torch_imported"),
             "packages": end.get("packages"), "devices": end.get("devices"),
-            "peak_rss_kb": end.get("peak_rss_kb"), "seconds": end.get("t", process.last_t)}
+            "peak_rss_kb": end.get("peak_rss_kb"), "seconds": end.get("t", process.last_t),
+            "fork": process.start.get("fork"), "spawn": bool(process.start.get("spawn")),
+            "losses": process.losses, "notes": process.notes, "torch_executed": process.torch, "forks": process.forks,
+            "started": process.started,
+            "threads": sorted({call["thread"] for call in process.calls})}
 
 
 def _stacks(outcome: Dict[str, Any], scrub: PathScrubber) -> Optional[str]:
@@ -241,6 +354,8 @@ def _stacks(outcome: Dict[str, Any], scrub: PathScrubber) -> Optional[str]:
 def _durations(spans: List[Dict[str, Any]], outcomes: List[Dict[str, Any]]) -> Dict[str, float]:
     durations: Dict[str, float] = {}
     for span in spans:
+        if "/" in span["process"]:  # a forked or spawned child (`cycle/fork1`): its time overlaps its parent's
+            continue
         durations[span["name"]] = round(durations.get(span["name"], 0.0) + span["seconds"], 6)
     durations["total"] = round(sum(outcome["wall_seconds"] for outcome in outcomes), 6)
     return durations

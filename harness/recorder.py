@@ -3,29 +3,50 @@
 Backends (tracer.py) only deliver "a frame started" and "a frame ended"; everything that
 makes the evidence lives here, once, so every backend yields the same run record:
 
-- the namespace is exact: module `ptycho` or `ptycho.*`, never `ptycho_torch`;
+- the namespace is decided by the module of the running code: its globals' `__name__`
+  (the name it was imported as, cached per globals dict when first seen, so a module that
+  renames itself later is still reported by that name, with a note), its `__spec__`, and
+  for code run with borrowed globals, the file it came from; never by a path prefix alone;
 - a kept call made by framework code (Keras calling a ptycho layer's `get_config`) is kept,
-  and its caller is the innermost *kept* frame, with the line that frame was executing;
-- depth comes from our own stack of kept frames, not from the interpreter's;
-- every event is written as one JSON line as it happens, so a crash or a timeout keeps
-  everything recorded so far.
+  and its caller is the innermost *kept* frame of the same thread, with its current line;
+- every thread has its own stack, depth and busy flag, and a stable label (`main`, else the
+  thread's name with its run-specific numbers replaced by `N`), so a worker thread can
+  neither steal nor drop another thread's events;
+- every event is one JSON line written with one `write()` (O_APPEND), so a crash keeps
+  everything recorded so far and threads never interleave inside a line;
+- the recorder checks itself (`verify`): at each phase boundary and at the end, it asks the
+  backend whether it is still installed, and checks its own stacks; a problem becomes a
+  `lost` event, which makes the run partial. Nothing a callback does may raise into the
+  target: every callback catches everything and counts it as an internal error.
 
 Runs inside the traced process: standard library only, Python 3.10+.
 """
 
 from __future__ import annotations
 
+import _thread
 import dis
+import itertools
 import json
+import os
+import re
 import sys
+import threading
 import time
-from typing import IO, Any, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from importlib.machinery import ModuleSpec
+from typing import Any
 
 from .anchors import Anchor, AnchorIndex
-from .summarize import summarize
+from .guard import BLOCKED
+from .summarize import scrub, summarize
 
 _identity = object.__hash__  # unique per live object, like id(), but raises no audit event
 _NORMAL_EXIT = {dis.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST") if name in dis.opmap}
+_DIGITS = re.compile(r"\d+")
+_IMPORT_MACHINERY = ("<frozen importlib", "importlib/", "importlib\\")
+_LOOK_AT_CODE = "?"  # globals that belong to no module: decide by the code's own file
+_dict_get = dict.get
 
 
 def exited_normally(frame) -> bool:
@@ -35,23 +56,93 @@ def exited_normally(frame) -> bool:
     return 0 <= offset < len(code) and code[offset] in _NORMAL_EXIT
 
 
-class EventStream:
-    """Line-buffered JSON lines: each event reaches the file before the next one starts.
+def _module_dict(namespace: dict) -> bool:
+    """Is this globals dict the `__dict__` of the module imported under its `__name__`?"""
+    name = _dict_get(namespace, "__name__")
+    if type(name) is not str:
+        return False
+    module = sys.modules.get(name)
+    try:
+        return module is not None and object.__getattribute__(module, "__dict__") is namespace
+    except AttributeError:
+        return False
 
+
+def _active_threads() -> dict:
+    """threading's own table of live Thread objects by ident (reading it creates nothing)."""
+    return getattr(threading, "_active", {})
+
+
+_PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system"})
+
+
+def _program(event: str, args: tuple) -> str:
+    """The started program's file name only (no arguments, no run-specific paths)."""
+    try:
+        if event in ("os.system", "subprocess.Popen"):
+            executable, command = (None, args[0]) if event == "os.system" else (args[0], args[1])
+            if executable:
+                first = executable
+            elif type(command) in (str, bytes):
+                words = command.split()
+                first = words[0] if words else ""
+            else:
+                first = command[0] if type(command) in (list, tuple) and command else ""
+        else:
+            first = args[1] if event == "os.spawn" else args[0]
+        name = os.path.basename(os.fsdecode(first)) if type(first) in (str, bytes) else type(first).__name__
+    except Exception:  # noqa: BLE001
+        return "?"
+    return name or "?"
+
+
+def _static_name(thread: Any) -> str | None:
+    """A Thread's name read from its instance dict: a subclass's `name` property never runs."""
+    if thread is None:
+        return None
+    try:
+        name = object.__getattribute__(thread, "__dict__").get("_name")
+    except (AttributeError, TypeError):
+        return None
+    return name if type(name) is str else None
+
+
+def thread_label(name: str | None, main: bool) -> str:
+    """Stable label of a thread: `main`, else its name with run-specific numbers as `N`."""
+    if main:
+        return "main"
+    if not name:
+        return "native"
+    return _DIGITS.sub("N", name)
+
+
+class EventStream:
+    """JSON lines, each written with one `os.write` on an O_APPEND descriptor.
+
+    One write per event means the line is in the file before the next event starts (crash
+    safety), and concurrent threads never interleave inside a line (no lock needed).
     Every line is one event; `e` names its kind, the other keys are short because a run
     writes thousands of them. `record.build` is their only reader. The kinds and keys:
 
-    - `start`: pid, python, executable, implementation, platform, backend, t (child.py)
+    - `start`: pid, python, executable, implementation, platform, backend, t, and
+      monitoring_tool_id (child.py); in a forked child: fork (its number), ph, th; in a
+      spawned interpreter: spawn, wall (time.time(), to order spawned streams)
     - `phase`: name, t — a scenario phase begins (Recorder.set_phase)
-    - `call`: i (index in this stream), p (parent's i or null), d (depth in the namespace),
+    - `call`: i (index in this process, unique across threads; file order may differ),
+      p (parent's i in the same thread, or null), d (depth in that thread's namespace stack),
       mod (module), q (qualname), path/line (the `def` anchor, path relative to the root),
       cl (line in the parent's frame that led here), dr (true: called directly by the
-      parent), ph (phase), t (Recorder)
+      parent), th (thread label), tn (thread number, order of first kept event), ph, t
     - `ret`: i, v (stable summary of the value returned), t (Recorder)
     - `tap`: key, call (the call's i), status (`hit`/`error`), value or error (taps.py)
     - `cfg`: key, op, old, new, by (innermost kept call's i or null), ph (configflow.py)
     - `cfgsnap`: at (phase name or `end`), present, values (configflow.py)
     - `sink`: op, path, dest, by (anchor credited), mod, ph, native (sinks.py)
+    - `lost`: reason, ph — the recorder found its evidence incomplete (Recorder.verify)
+    - `note`: text — something the reader should know (a module renamed itself, a thread
+      still running at the end)
+    - `torch`: module, importer, ph, t — a torch/lightning/mlflow module executed
+    - `fork`: n, ph, th, t — this process forked its child number n
     - `error`: phase, type, message, scenario_error, last_call, traceback, namespace_frame,
       innermost_frame (child.py)
     - `end`: seen, kept, scenario_seconds, peak_rss_kb, gaps, blocked_imports,
@@ -59,25 +150,74 @@ class EventStream:
     """
 
     def __init__(self, path: str) -> None:
-        self._file: IO[str] = open(path, "w", buffering=1, encoding="utf-8")
+        self.path = path
+        self._fd: int | None = self._open(path)
         self._t0 = time.perf_counter()
+        self.failed: str | None = None
+
+    @staticmethod
+    def _open(path: str) -> int:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
 
     def now(self) -> float:
         return round(time.perf_counter() - self._t0, 6)
 
     def emit(self, kind: str, **fields: Any) -> None:
         fields["e"] = kind
-        self._file.write(json.dumps(fields, separators=(",", ":"), default=str) + "\n")
+        data = (json.dumps(fields, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        fd = self._fd
+        if fd is None:
+            return
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        except OSError as error:  # the target closed our descriptor: stop, and say so at the end
+            self.failed = self.failed or f"the event stream could not be written ({error.strerror})"
+            self._fd = None
+
+    def intact(self) -> bool:
+        """Our descriptor still refers to our file (a target may close it and reuse the number)."""
+        if self._fd is None:
+            return False
+        try:
+            return os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+        except OSError:
+            return False
+
+    def reopen(self, path: str) -> None:
+        """In a forked child: write to a stream of its own, never into the parent's."""
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        self.path = path
+        self._fd = self._open(path)
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class ThreadState:
+    """One thread's view: its stack of kept frames and its re-entry guard."""
+
+    __slots__ = ("stack", "busy", "label", "ident", "number")
+
+    def __init__(self, label: str, ident: int, number: int) -> None:
+        self.stack: list[tuple[Any, int, Anchor]] = []
+        self.busy = False
+        self.label = label
+        self.ident = ident
+        self.number = number  # order of first kept event: tells same-label threads apart
 
 
 class Recorder:
-    """Keeps the calls of one namespace and everything observed at them."""
+    """Keeps the calls of one namespace, in every thread, and everything observed at them."""
 
     def __init__(self, namespace: str, anchors: AnchorIndex, stream: EventStream,
-                 taps=None, config=None, sinks=None, local_prefixes: Optional[Tuple[str, ...]] = None) -> None:
+                 taps=None, config=None, sinks=None, describe: Callable[[str, int], str] | None = None) -> None:
         self.namespace = namespace
         self._prefix = namespace + "."
         self.anchors = anchors
@@ -85,125 +225,400 @@ class Recorder:
         self.taps = taps
         self.config = config
         self.sinks = sinks
+        self.describe = describe or (lambda filename, line: f"{anchors.relpath(filename) or filename}:{line}")
         self.phase = "start"
         self.seen = 0
+        self._counter = itertools.count()
         self.kept = 0
-        self.stack: List[Tuple[Any, int, Anchor]] = []
-        self.busy = False
-        self._keep: Dict[int, Tuple[Any, Optional[Tuple[str, Anchor]]]] = {}
-        self._local_prefixes = local_prefixes
+        self.open_calls = 0  # kept calls started and not yet returned, all threads: a cheap "anything to match?"
+        self._lock = threading.RLock()
+        self._tls = threading.local()
+        self.threads: list[ThreadState] = []
+        self._main_ident = threading.main_thread().ident
+        self._keep: dict[int, tuple[Any, tuple[str, Anchor] | None]] = {}
+        self._globals: dict[int, tuple[dict, str | None]] = {}
+        self.by_name: dict[Any, Any] = {}
+        self._root_prefix = os.path.join(anchors.root, "")
+        self.backend_check: Callable[[], list[str]] = lambda: []
+        self.losses: list[tuple[str, str]] = []
+        self.internal_errors = 0
+        self.first_internal_error: str | None = None
+        self.unmatched = 0
+        self.torch_executed: dict[str, str] = {}
+        self.forks = 0
+        self.fork_label: str | None = None
+
+    # -- threads ------------------------------------------------------------------------
+
+    def state(self) -> ThreadState:
+        """This thread's state, created on its first kept event (never creates a Thread object)."""
+        try:
+            return self._tls.state
+        except AttributeError:
+            ident = _thread.get_ident()
+            thread = _active_threads().get(ident)  # current_thread() would create a dummy Thread
+            name = _static_name(thread)
+            state = ThreadState(thread_label(name, ident == self._main_ident), ident, len(self.threads))
+            self._tls.state = state
+            self.threads.append(state)
+            return state
+
+    @property
+    def stack(self) -> list[tuple[Any, int, Anchor]]:
+        """The calling thread's stack of kept frames."""
+        return self.state().stack
+
+    @property
+    def busy(self) -> bool:
+        return self.state().busy
+
+    @busy.setter
+    def busy(self, value: bool) -> None:
+        self.state().busy = value
 
     # -- which code is evidence ---------------------------------------------------------
 
-    def in_namespace(self, module: Optional[str]) -> bool:
-        return bool(module) and (module == self.namespace or module.startswith(self._prefix))
+    def in_namespace(self, module: str | None) -> bool:
+        return bool(module) and type(module) is str and (module == self.namespace or module.startswith(self._prefix))
 
-    def module_filter(self):
-        """A fast `module name -> in namespace?` test, memoised per name, for hot paths."""
-        cache: Dict[Optional[str], bool] = {}
+    def globals_entry(self, namespace: dict, frame=None) -> tuple[dict, str | None]:
+        """(globals, module name | None | '?') for one globals dict, decided when first seen.
 
-        def test(module: Optional[str]) -> bool:
-            answer = cache.get(module)
-            if answer is None:
-                answer = cache[module] = self.in_namespace(module)
-            return answer
+        The name is the one the module had when its first frame ran (its import name), so a
+        later `__name__ = 'x'` does not drop its calls. '?' means the dict belongs to no
+        imported module (e.g. `exec` into a fresh dict): the code's file decides."""
+        key = _identity(namespace)
+        entry = self._globals.get(key)
+        if entry is not None and entry[0] is namespace:
+            return entry
+        try:
+            decided = self._name_of_globals(namespace, frame)
+        except Exception as error:  # noqa: BLE001 - a hostile globals dict must not break the run
+            self._internal(error)
+            decided = None
+        entry = (namespace, decided)
+        if _module_dict(namespace):
+            # Only a module's own dict is remembered (it lives as long as the module): keeping
+            # every exec() namespace alive (namedtuple, dataclass code) would cost memory and GC time.
+            self._globals[key] = entry
+        return entry
 
-        return test
+    def name_verdict(self, frame) -> Any:
+        """For per-frame filters keyed by `__name__` (the settrace hot path): False when every
+        frame with this globals name is foreign, True when it names a namespace module, '?'
+        when the code object must decide (generated code, a module that renamed itself).
+        Stored in `self.by_name`, which the filter reads directly."""
+        namespace = frame.f_globals
+        name = _dict_get(namespace, "__name__")
+        decided = self.globals_entry(namespace, frame)[1]
+        verdict = False if decided is None else True if decided == name else _LOOK_AT_CODE
+        try:
+            if self.by_name.get(name) is not _LOOK_AT_CODE:
+                self.by_name[name] = verdict
+        except TypeError:  # an unhashable __name__: decide on every call (it is never kept by name)
+            return _LOOK_AT_CODE
+        return verdict
 
-    def identify(self, code, frame=None) -> Optional[Tuple[str, Anchor]]:
+    def _refresh_renamed(self) -> None:
+        """A namespace module renamed to a name already judged foreign: decide its frames per code."""
+        for _name, current in self.renamed_modules():
+            if self.by_name.get(current) is False:
+                self.by_name[current] = _LOOK_AT_CODE
+
+    def _name_of_globals(self, namespace: dict, frame) -> str | None:
+        name = _dict_get(namespace, "__name__")
+        spec = _dict_get(namespace, "__spec__")
+        spec_name = spec.name if type(spec) is ModuleSpec and type(spec.name) is str else None
+        for candidate in (name, spec_name):
+            if type(candidate) is str and candidate.partition(".")[0] in BLOCKED:
+                self._torch(candidate, frame)
+        if self.in_namespace(name):
+            return name
+        if self.in_namespace(spec_name):
+            return spec_name
+        if type(name) is str and name in sys.modules:
+            return None
+        return _LOOK_AT_CODE
+
+    def _module_of_file(self, filename: str) -> str | None:
+        """Dotted module name of a source file under the target root, if it is in the namespace."""
+        if type(filename) is not str or not filename.startswith(self._root_prefix) or not filename.endswith(".py"):
+            return None
+        parts = filename[len(self._root_prefix):-3].split(os.sep)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        module = ".".join(parts)
+        return module if self.in_namespace(module) else None
+
+    def identify(self, code, frame=None) -> tuple[str, Anchor] | None:
         """(module, anchor) for kept code, None for foreign code; cached per code object.
 
         Keyed by the object's identity with the code object kept alive: code objects that
         differ only in their file name compare equal (every empty `__init__.py`), and a
         freed code's id can be reused, either of which would silently lose calls. The key is
         `object.__hash__(code)` rather than `id(code)` because `id()` raises an audit event.
-        Code whose file is neither under the target root nor generated (`<string>`) is
-        foreign without looking at its frame; otherwise the module name comes from the
-        frame's globals (the caller's caller when no frame is given).
-        """
+        The module comes from the running frame's globals (the caller's caller when no
+        frame is given)."""
         key = _identity(code)
         entry = self._keep.get(key)
         if entry is not None and entry[0] is code:
             return entry[1]
         found = None
-        if self._local_prefixes is None or code.co_filename.startswith(self._local_prefixes):
-            module = (frame or sys._getframe(2)).f_globals.get("__name__")
-            if self.in_namespace(module):
-                found = (module, self.anchors.resolve(code))
+        try:
+            frame = frame or sys._getframe(2)
+            module = self.globals_entry(frame.f_globals, frame)[1]
+            if module == _LOOK_AT_CODE:
+                module = self._module_of_file(code.co_filename)
+            if module is not None:
+                found = (module, self._anchor(code))
+        except Exception as error:  # noqa: BLE001
+            self._internal(error)
         self._keep[key] = (code, found)
         return found
 
-    def known(self, code) -> Optional[Tuple[str, Anchor]]:
+    def _anchor(self, code) -> Anchor:
+        """The def-line anchor; generated code (`compile(src, 'name.py')`, `<string>`) has none."""
+        filename = code.co_filename
+        if not filename or not os.path.isabs(filename):
+            return Anchor(None, None, getattr(code, "co_qualname", code.co_name))
+        anchor = self.anchors.resolve(code)
+        if anchor.path and os.path.isabs(anchor.path):
+            return Anchor(scrub(anchor.path), anchor.line, anchor.qualname)
+        return anchor
+
+    def known(self, code) -> tuple[str, Anchor] | None:
         """The cached identity of code already seen, without any lookup of its frame."""
         entry = self._keep.get(_identity(code))
         return entry[1] if entry is not None and entry[0] is code else None
 
+    def _torch(self, module: str, frame) -> None:
+        if module in self.torch_executed:
+            return
+        where = "<unknown>"
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if _dict_get(frame.f_globals, "__name__") != module and not any(m in filename for m in _IMPORT_MACHINERY):
+                where = self.describe(filename, frame.f_lineno)
+                break
+            frame = frame.f_back
+        self.torch_executed[module] = where
+        self.stream.emit("torch", module=module, importer=where, ph=self.phase, t=self.stream.now())
+
     # -- events from a backend ----------------------------------------------------------
 
-    def on_call(self, frame, identity: Tuple[str, Anchor]) -> None:
-        if self.busy:
+    def on_call(self, frame, identity: tuple[str, Anchor]) -> None:
+        state = self.state()
+        if state.busy:
             return
-        self.busy = True
+        state.busy = True
         try:
-            module, anchor = identity
-            parent = self.stack[-1] if self.stack else None
-            index = self.kept
-            self.kept += 1
-            self._check_config(parent[1] if parent else None)
-            self.stream.emit(
-                "call", i=index, p=parent[1] if parent else None,
-                cl=parent[0].f_lineno if parent else None, d=len(self.stack),
-                dr=parent is not None and frame.f_back is parent[0],
-                mod=module, q=anchor.qualname, path=anchor.path, line=anchor.line,
-                ph=self.phase, t=self.stream.now(),
-            )
-            self.stack.append((frame, index, anchor))
-            if self.taps is not None:
-                self.taps.at_call(module, anchor.qualname, index, frame)
+            with self._lock:
+                self._call(state, frame, identity)
+        except Exception as error:  # noqa: BLE001 - nothing may escape into the target
+            self._internal(error)
         finally:
-            self.busy = False
+            state.busy = False
 
-    def on_return(self, frame, value: Any, raised: Optional[str] = None) -> None:
-        if self.busy or not self.stack:
+    def _call(self, state: ThreadState, frame, identity: tuple[str, Anchor]) -> None:
+        module, anchor = identity
+        stack = state.stack
+        parent = stack[-1] if stack else None
+        index = next(self._counter)
+        self.kept += 1
+        self._check_config(parent[1] if parent else None)
+        self.stream.emit(
+            "call", i=index, p=parent[1] if parent else None,
+            cl=parent[0].f_lineno if parent else None, d=len(stack),
+            dr=parent is not None and frame.f_back is parent[0],
+            mod=module, q=anchor.qualname, path=anchor.path, line=anchor.line,
+            th=state.label, tn=state.number, ph=self.phase, t=self.stream.now(),
+        )
+        stack.append((frame, index, anchor))
+        self.open_calls += 1
+        if self.taps is not None:
+            self.taps.at_call(module, anchor.qualname, index, frame)
+
+    def on_return(self, frame, value: Any, raised: str | None = None) -> None:
+        state = self.state()
+        if state.busy:
             return
-        self.busy = True
+        state.busy = True
         try:
-            position = len(self.stack) - 1
-            while position >= 0 and self.stack[position][0] is not frame:
-                position -= 1
-            if position < 0:
-                return
-            index, anchor = self.stack[position][1], self.stack[position][2]
-            self._check_config(index)
-            if self.sinks is not None:
-                self.sinks.sweep(f"in {anchor.qualname} (def {anchor.text()})")
-            if self.taps is not None:
-                self.taps.at_return(index, frame, value, raised)
-            result = f"raised {raised}" if raised else summarize(value)
-            self.stream.emit("ret", i=index, v=result, t=self.stream.now())
-            del self.stack[position:]
+            with self._lock:
+                self._return(state, frame, value, raised)
+        except Exception as error:  # noqa: BLE001
+            self._internal(error)
         finally:
-            self.busy = False
+            state.busy = False
 
-    # -- phases and global state --------------------------------------------------------
+    def _return(self, state: ThreadState, frame, value: Any, raised: str | None) -> None:
+        stack = state.stack
+        position = len(stack) - 1
+        while position >= 0 and stack[position][0] is not frame:
+            position -= 1
+        if position < 0:
+            # A kept frame ends that never started for us: its start event was lost (e.g. a
+            # RecursionError raised while entering our callback).
+            self.unmatched += 1
+            return
+        index, anchor = stack[position][1], stack[position][2]
+        self._check_config(index)
+        if self.sinks is not None:
+            self.sinks.sweep(f"in {anchor.qualname} (def {anchor.text()})")
+        if self.taps is not None:
+            self.taps.at_return(index, frame, value, raised)
+        result = f"raised {raised}" if raised else summarize(value)
+        self.stream.emit("ret", i=index, v=result, t=self.stream.now())
+        self.open_calls -= len(stack) - position
+        del stack[position:]
 
-    def current(self) -> Optional[int]:
-        return self.stack[-1][1] if self.stack else None
+    def _internal(self, error: BaseException) -> None:
+        self.internal_errors += 1
+        if self.first_internal_error is None:
+            self.first_internal_error = f"{type(error).__name__} in phase '{self.phase}'"
+
+    # -- phases, verification and global state ------------------------------------------
+
+    def current(self) -> int | None:
+        stack = self.stack
+        return stack[-1][1] if stack else None
 
     def set_phase(self, name: str) -> None:
-        self.busy = True
+        state = self.state()
+        state.busy = True
         try:
-            self._check_config(self.current())
-            self.phase = name
-            if self.sinks is not None:
-                self.sinks.sweep(None)
-                self.sinks.phase = name
-            self.stream.emit("phase", name=name, t=self.stream.now())
-            if self.config is not None:
-                self.config.snapshot(name)
+            with self._lock:
+                self.verify()
+                self._check_config(self.current())
+                self.phase = name
+                if self.sinks is not None:
+                    self.sinks.sweep(None)
+                    self.sinks.phase = name
+                self.stream.emit("phase", name=name, t=self.stream.now())
+                if self.config is not None:
+                    self.config.snapshot(name)
         finally:
-            self.busy = False
+            state.busy = False
 
-    def _check_config(self, running: Optional[int]) -> None:
+    def verify(self, final: bool = False) -> list[str]:
+        """Is the evidence of the phase that ends complete? Each problem is emitted once as a
+        `lost` event with the phase it was noticed in; the run becomes partial."""
+        self._refresh_renamed()
+        problems = list(self.backend_check())
+        main = next((s for s in self.threads if s.label == "main"), None)
+        if main is not None and main.stack:
+            problems.append(f"{len(main.stack)} kept calls of the main thread never returned "
+                            f"(innermost {main.stack[-1][2].qualname}): their return events were lost")
+            self.open_calls -= len(main.stack)
+            del main.stack[:]
+        if self.unmatched:
+            problems.append(f"{self.unmatched} kept calls ended without a recorded start (their call events were lost)")
+            self.unmatched = 0
+        if self.internal_errors:
+            problems.append(f"the recorder failed {self.internal_errors} times ({self.first_internal_error}); "
+                            "those events are missing")
+            self.internal_errors = 0
+        if final:
+            problems += self._thread_problems()
+        if self.stream.failed or not self.stream.intact():
+            problems.append(self.stream.failed or "the target closed or replaced the event stream's file descriptor")
+        for problem in problems:
+            if (problem, self.phase) not in self.losses:
+                self.losses.append((problem, self.phase))
+                self.stream.emit("lost", reason=problem, ph=self.phase, t=self.stream.now())
+        return problems
+
+    def _thread_problems(self) -> list[str]:
+        problems = []
+        for state in self.threads:
+            if state.label == "main" or not state.stack:
+                continue
+            if state.ident in _active_threads():  # still running: not a loss
+                self.stream.emit("note", text=f"thread {state.label} was still running at the end, inside "
+                                 f"{state.stack[-1][2].qualname} ({len(state.stack)} open calls)")
+            else:
+                problems.append(f"thread {state.label} ended with {len(state.stack)} kept calls whose return was lost")
+        return problems
+
+    def renamed_modules(self) -> list[tuple[str, str]]:
+        """(import name, current __name__) of namespace modules that renamed themselves."""
+        found = []
+        for namespace, name in self._globals.values():
+            if name is None or name == _LOOK_AT_CODE:
+                continue
+            current = _dict_get(namespace, "__name__")
+            if current != name:
+                found.append((name, current if type(current) is str else type(current).__name__))
+        return sorted(set(found))
+
+    def _check_config(self, running: int | None) -> None:
         if self.config is not None:
             self.config.check(running, self.phase)
+
+    # -- processes ----------------------------------------------------------------------
+
+    def watch_process_starts(self) -> None:
+        """Every program the traced code starts (subprocess, os.exec*, os.posix_spawn, os.system)
+        becomes a `proc` event: a Python child that keeps the environment is traced on its own
+        (boot/sitecustomize.py), any other is at least counted, with the line that started it."""
+        sys.addaudithook(self._audit)
+
+    def _audit(self, event: str, args: tuple) -> None:
+        if event not in _PROCESS_EVENTS:
+            return
+        try:
+            state = self.state()
+            if state.busy:
+                return
+            state.busy = True
+            try:
+                stack = state.stack
+                by = f"{stack[-1][2].path}:{stack[-1][0].f_lineno}" if stack and stack[-1][2].path else None
+                self.stream.emit("proc", how=event, program=_program(event, args), by=by, th=state.label,
+                                 ph=self.phase, t=self.stream.now())
+            finally:
+                state.busy = False
+        except Exception as error:  # noqa: BLE001 - an audit hook that raises would fail the target's call
+            self._internal(error)
+
+    def install_fork_handlers(self, on_child: Callable[[], None] | None = None) -> None:
+        """A forked child never writes into the parent's stream: it gets a stream of its own
+        (`events-<label>.fork<N>.jsonl`), its own label, and only the forking thread's stack."""
+        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_parent,
+                            after_in_child=lambda: self._after_fork_child(on_child))
+
+    def _before_fork(self) -> None:
+        self._lock.acquire()
+        self.forks += 1
+
+    def _after_fork_parent(self) -> None:
+        self._lock.release()
+        try:
+            self.stream.emit("fork", n=self.forks, ph=self.phase, th=self.state().label, t=self.stream.now())
+        except Exception as error:  # noqa: BLE001
+            self._internal(error)
+
+    def _after_fork_child(self, on_child: Callable[[], None] | None) -> None:
+        state = self.state()
+        state.busy = True
+        try:
+            self._lock = threading.RLock()
+            self.threads = [state]
+            self.open_calls = len(state.stack)
+            base = self.stream.path[:-len(".jsonl")] if self.stream.path.endswith(".jsonl") else self.stream.path
+            number, self.forks = self.forks, 0
+            self.fork_label = f"fork{number}"
+            if self.sinks is not None:
+                self.sinks.quiet(True)
+            try:
+                self.stream.reopen(f"{base}.fork{number}.jsonl")
+            finally:
+                if self.sinks is not None:
+                    self.sinks.quiet(False)
+            self.stream.emit("start", pid=os.getpid(), fork=number, ph=self.phase, th=state.label, t=self.stream.now())
+            if on_child is not None:
+                on_child()
+        except Exception as error:  # noqa: BLE001
+            self._internal(error)
+        finally:
+            state.busy = False

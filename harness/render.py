@@ -82,6 +82,16 @@ def _durations(record: Dict[str, Any]) -> str:
     return ", ".join(f"{name} {durations[name]:.2f}" for name in names if name in durations)
 
 
+def _root_phases(calls: List[Dict[str, Any]]) -> Dict[int, str]:
+    """Each call's root (depth-0) ancestor's phase: a thread's subtree stays under one header."""
+    by_index = {call["i"]: call for call in calls}
+    phases: Dict[int, str] = {}
+    for call in calls:
+        parent = by_index.get(call["parent"]) if call["parent"] is not None else None
+        phases[call["i"]] = phases.get(parent["i"], call["phase"]) if parent else call["phase"]
+    return phases
+
+
 def _line(call: Dict[str, Any]) -> Dict[str, Any]:
     """What one call's line shows; folding compares exactly these fields."""
     return {"indent": "  " * call["depth"], "function": call["function"], "anchor": call["anchor"] or NO_SOURCE,
@@ -95,21 +105,31 @@ def _line_key(call: Dict[str, Any]) -> tuple:
 
 def _blocks(record: Dict[str, Any]) -> List[tuple]:
     """(process, phase, calls) in run order: every phase the scenario marked, even one that
-    kept no call, then any calls whose phase has no mark (a damaged stream)."""
+    kept no call, then any calls whose phase has no mark (a damaged stream). A call belongs
+    to the phase its thread's root call started in, so a worker's subtree stays in one block."""
     grouped: Dict[tuple, List[Dict[str, Any]]] = {}
+    root_phase = _root_phases(record["calls"])
     for call in record["calls"]:
-        grouped.setdefault((call["process"], call["phase"]), []).append(call)
+        grouped.setdefault((call["process"], root_phase[call["i"]]), []).append(call)
     order = list(dict.fromkeys((span["process"], span["name"]) for span in record["phases"]))
     order += [key for key in grouped if key not in order]
     return [(process, phase, grouped.get((process, phase), [])) for process, phase in order]
 
 
 def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
+    """Lines of dynamic.txt: a `[phase …]` header per phase, then the main thread's calls, then
+    a `[thread <label>]` block for each other thread that ran namespace code in that phase."""
     lines: List[Dict[str, Any]] = []
     for process, phase, calls in _blocks(record):
         folded = fold(calls, _line_key)
         lines.append({"phase": phase or "(unnamed)", "process": process, "kept": len(calls), "shown": len(folded)})
-        lines += [dict(_line(item.call), phase=None, count=item.count) for item in folded]
+        thread = "main"
+        for item in folded:  # roots in order, each followed by its subtree: threads change at roots only
+            label = item.call.get("thread", "main")
+            if label != thread:
+                thread = label
+                lines.append({"phase": None, "thread_header": label})
+            lines.append(dict(_line(item.call), phase=None, thread_header=None, count=item.count))
     failure = record.get("failure")
     return {
         "command": record["command"], "target": _target_line(record), "namespace": record["namespace"],
@@ -134,7 +154,7 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
         "platform": start.get("platform"),
         "packages": dict(first.get("packages") or {}, callchain=record["callchain_version"]),
         "devices": first.get("devices"),
-        "recorder": record["recorder"],
+        "recorder": dict(record["recorder"], **{key: start[key] for key in ("monitoring_tool_id",) if key in start}),
         "target": {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
         "evidence_only": record["evidence_only"],
         "torch": {"imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),

@@ -37,7 +37,14 @@ class Call(TypedDict):
     phase: str
     """Scenario phase running when the call started."""
     depth: int
-    """Depth within the namespace: 0 for a call made from outside it (the scenario, Keras)."""
+    """Depth within the namespace in its own thread: 0 for a call made from outside it (the
+    scenario, Keras, a thread's start)."""
+    thread: str
+    """Stable label of the thread that made it: `main`, else the thread's name with numbers as `N`
+    (`ThreadPoolExecutor-N_N`), `native` for a thread not started through `threading`."""
+    thread_n: int
+    """Which thread of the process (order of its first kept call); tells same-label threads
+    apart on the timeline only, since it may differ between runs."""
     module: str
     qualname: str
     function: str
@@ -47,7 +54,7 @@ class Call(TypedDict):
     path: Optional[str]
     line: Optional[int]
     parent: Optional[int]
-    """`i` of the innermost kept call below which it ran, or None at depth 0."""
+    """`i` of the innermost kept call of the same thread below which it ran, or None at depth 0."""
     call_line: Optional[int]
     """Line in the parent's file that made the call (or called into framework code that did)."""
     call_site: Optional[str]
@@ -134,6 +141,23 @@ class ProcessInfo(TypedDict, total=False):
     peak_rss_kb: Optional[int]
     seconds: float
     """Seconds from its stream start to its last event."""
+    fork: Optional[int]
+    """For a child the target forked (label `<parent>/fork<N>`): N. Its stream is its own."""
+    spawn: bool
+    """True for a Python process the target spawned (label `<parent>/spawn<N>`), traced with the same guard."""
+    losses: List[Dict[str, str]]
+    """Evidence the recorder found missing: reason, phase, process (each makes the run partial)."""
+    notes: List[str]
+    """Things the reader should know (a module that renamed itself, a thread still running at the end)."""
+    torch_executed: List[Dict[str, str]]
+    """torch/lightning/mlflow modules that ran however they were loaded: module, importer, phase, process."""
+    forks: List[Dict[str, Any]]
+    """Each fork this process made: n, phase, thread, process."""
+    threads: List[str]
+    """Labels of the threads that made its kept calls."""
+    started: List[Dict[str, Any]]
+    """Programs it started (subprocess, os.exec*, os.posix_spawn, os.system): how, program (file name),
+    by (`path:line` of the innermost kept call, or None), thread, phase, process."""
 
 
 class TapDeclared(TypedDict):

@@ -170,6 +170,10 @@ class SinkWatch:
     def _inside(self, value: bool) -> None:
         self._local.inside = value
 
+    def quiet(self, value: bool) -> None:
+        """Ignore this thread's own file operations (the recorder opening a forked child's stream)."""
+        self._inside = value
+
     def install(self) -> SinkWatch:
         sys.addaudithook(self._hook)
         self.active = True

@@ -4,14 +4,23 @@ All three feed the same `Recorder`, so they produce the same run record; they di
 in cost:
 
 - `hunter`: the reference. hunter builds an event for every call and line of every frame,
-  which is why it is slow on call-heavy code.
+  which is why it is slow on call-heavy code. Its threading support traces new threads.
 - `settrace`: a lean `sys.settrace` recorder. The global trace function fires only on
   `call`; returning None leaves foreign frames untraced, so only kept frames pay for
-  `return` events. For Python 3.10–3.11.
-- `monitoring`: `sys.monitoring` (PEP 669, Python 3.12+). Foreign code objects are
-  switched off with DISABLE after their first event, so they run at full speed.
+  `return` events. Installed for every thread (`threading.settrace_all_threads` where it
+  exists, else `sys.settrace` + `threading.settrace`). For Python 3.10–3.11.
+- `monitoring`: `sys.monitoring` (PEP 669, Python 3.12+), which sees every thread. Foreign
+  code objects are switched off with DISABLE after their first event, so they run at full
+  speed. It takes tool id 3 or 4, never the ids profilers (cProfile) and debuggers claim.
 
-Only the main thread is traced, by every backend, so their answers agree.
+Every thread started through `threading` is traced by every backend, so their answers
+agree; only `monitoring` also sees Python called from native threads.
+
+The per-frame test is one step, `Recorder.identify(code, frame)` behind a per-globals
+decision (`Recorder.globals_entry`), so a compiled per-frame filter can replace the Python
+one without touching the recorder. Each backend can say whether it is still installed
+(`check`): the recorder asks at every phase boundary, so a target that removes the trace
+function or switches the events off makes the run partial instead of silently short.
 Runs inside the traced process: standard library only (+ hunter for its backend).
 """
 
@@ -20,9 +29,15 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
-from typing import Dict, List
 
 from .recorder import Recorder, exited_normally
+
+MONITORING_TOOL_IDS = (3, 4)  # not DEBUGGER_ID (0), COVERAGE_ID (1), PROFILER_ID (2), OPTIMIZER_ID (5)
+_hash = object.__hash__
+
+
+class BackendError(RuntimeError):
+    """The backend cannot be installed in this process; the message says why."""
 
 
 class Backend:
@@ -32,6 +47,7 @@ class Backend:
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
+        self.details: dict[str, object] = {}
 
     def start(self) -> None:
         raise NotImplementedError
@@ -39,39 +55,63 @@ class Backend:
     def stop(self) -> None:
         raise NotImplementedError
 
+    def check(self) -> list[str]:
+        """Problems that mean events are being lost (empty: still fully installed)."""
+        return []
+
 
 class _ExceptionNames:
     """Remembers, per kept frame, the exception that is unwinding it (trace-based backends)."""
 
     def __init__(self) -> None:
-        self.names: Dict[int, str] = {}
+        self.names: dict[int, str] = {}
 
     def seen(self, frame, arg) -> None:
-        self.names[id(frame)] = arg[0].__name__ if arg and isinstance(arg[0], type) else "exception"
+        self.names[_hash(frame)] = arg[0].__name__ if arg and isinstance(arg[0], type) else "exception"
 
     def reason(self, frame):
-        name = self.names.pop(id(frame), "exception")
+        name = self.names.pop(_hash(frame), "exception")
         return None if exited_normally(frame) else name
 
 
-class HunterBackend(Backend):
+class _TraceFunctionCheck:
+    """For sys.settrace-based backends: is our trace function still the installed one?"""
+
+    def _remember_installed(self) -> None:
+        self._installed = sys.gettrace()
+        self._thread_hook = threading.gettrace() if hasattr(threading, "gettrace") else None
+
+    def check(self) -> list[str]:
+        problems = []
+        current = sys.gettrace()
+        if current is not self._installed:
+            what = "removed (sys.settrace(None), or dropped by CPython after a RecursionError)" if current is None \
+                else "replaced by another trace function"
+            problems.append(f"the recorder's trace function was {what}: later calls were not recorded")
+        if hasattr(threading, "gettrace") and threading.gettrace() is not self._thread_hook:
+            problems.append("threading.settrace was changed: threads started afterwards were not traced")
+        return problems
+
+
+class HunterBackend(_TraceFunctionCheck, Backend):
     name = "hunter"
-    settings = "hunter.Tracer(threading_support=False), callable predicate on event.kind call/return/exception, module filter in the recorder"
+    settings = ("hunter.Tracer(threading_support=True), callable predicate on event.kind call/return/exception, "
+                "namespace decided by the recorder")
 
     def start(self) -> None:
         import hunter
 
         recorder, errors = self.recorder, _ExceptionNames()
-        modules = recorder.module_filter()
+        identify = recorder.identify
 
         def predicate(event) -> bool:
             kind = event.kind
             if kind == "call":
                 recorder.seen += 1
-            if kind not in ("call", "return", "exception") or not modules(event.module):
+            if kind not in ("call", "return", "exception"):
                 return False
             frame = event.frame
-            identity = recorder.identify(frame.f_code, frame)
+            identity = identify(frame.f_code, frame)
             if identity is None:
                 return False
             if kind == "call":
@@ -82,22 +122,24 @@ class HunterBackend(Backend):
                 errors.seen(frame, event.arg)
             return False
 
-        self.tracer = hunter.Tracer(threading_support=False)
+        self.tracer = hunter.Tracer(threading_support=True)
         self.tracer.trace(predicate)
+        self._remember_installed()
 
     def stop(self) -> None:
         self.tracer.stop()
 
 
-class SettraceBackend(Backend):
+class SettraceBackend(_TraceFunctionCheck, Backend):
     name = "settrace"
-    settings = "sys.settrace on the main thread; global function on call only, local tracer for kept frames only, line events off"
+    settings = ("sys.settrace in every thread; global function on call only, local tracer for kept frames only, "
+                "line events off")
 
     def start(self) -> None:
         recorder, errors = self.recorder, _ExceptionNames()
         self.counter = itertools.count()
         count = self.counter.__next__
-        modules = recorder.module_filter()
+        by_name, name_verdict = recorder.by_name, recorder.name_verdict
         identify, on_call, on_return = recorder.identify, recorder.on_call, recorder.on_return
 
         def local(frame, event, arg):
@@ -109,10 +151,14 @@ class SettraceBackend(Backend):
 
         def global_trace(frame, event, arg):
             # The hot path: one call per Python frame started. Foreign code costs a counter
-            # tick and a dict lookup on its module name; `frame.f_code` is read only for
-            # kept frames, because reading it raises an audit event.
+            # tick and one dict lookup on its module name; `frame.f_code` is read only for
+            # kept (or undecided) frames, because reading it raises an audit event.
             count()
-            if not modules(frame.f_globals.get("__name__")):
+            try:
+                verdict = by_name[frame.f_globals.get("__name__")]
+            except (KeyError, TypeError):
+                verdict = name_verdict(frame)
+            if verdict is False:
                 return None
             identity = identify(frame.f_code, frame)
             if identity is None:
@@ -121,63 +167,101 @@ class SettraceBackend(Backend):
             on_call(frame, identity)
             return local
 
-        sys.settrace(global_trace)
+        self.global_trace = global_trace
+        if hasattr(threading, "settrace_all_threads"):
+            threading.settrace_all_threads(global_trace)
+        else:
+            sys.settrace(global_trace)
+            threading.settrace(global_trace)
+        self._remember_installed()
 
     def stop(self) -> None:
-        sys.settrace(None)
+        if hasattr(threading, "settrace_all_threads"):
+            threading.settrace_all_threads(None)
+        else:
+            sys.settrace(None)
+            threading.settrace(None)
         self.recorder.seen = next(self.counter)
 
 
 class MonitoringBackend(Backend):
     name = "monitoring"
-    settings = "sys.monitoring PY_START/PY_RESUME/PY_THROW as call, PY_RETURN/PY_YIELD/PY_UNWIND as return; DISABLE for foreign code; main thread only"
+    settings = ("sys.monitoring (tool id 3 or 4) PY_START/PY_RESUME/PY_THROW as call, "
+                "PY_RETURN/PY_YIELD/PY_UNWIND as return; "
+                "DISABLE for foreign code; every thread")
     seen_means = "call events delivered before DISABLE: about one per code object and call site"
 
     def start(self) -> None:
-        monitoring = sys.monitoring
+        monitoring = sys.monitoring  # type: ignore[attr-defined]  # Python 3.12+
         events = monitoring.events
-        recorder, main = self.recorder, threading.main_thread().ident
+        recorder = self.recorder
         disable = monitoring.DISABLE
-        self.tool = next(tool for tool in (monitoring.PROFILER_ID, 3, 4, 5) if monitoring.get_tool(tool) is None)
+        free = [tool for tool in MONITORING_TOOL_IDS if monitoring.get_tool(tool) is None]
+        if not free:
+            raise BackendError(f"sys.monitoring tool ids {MONITORING_TOOL_IDS} are both in use in the traced process")
+        self.tool = free[0]
         monitoring.use_tool_id(self.tool, "callchain")
-
-        identify, known = recorder.identify, recorder.known
+        self.details["monitoring_tool_id"] = self.tool
+        identify, known, on_call, on_return = recorder.identify, recorder.known, recorder.on_call, recorder.on_return
+        getframe = sys._getframe
 
         def started(code, offset):
             recorder.seen += 1
             identity = identify(code)
             if identity is None:
                 return disable
-            if threading.get_ident() == main:
-                recorder.on_call(sys._getframe(1), identity)
+            on_call(getframe(1), identity)
             return None
 
         def thrown(code, offset, exception):
             identity = known(code)
-            if identity is not None and threading.get_ident() == main:
-                recorder.on_call(sys._getframe(1), identity)
+            if identity is not None:
+                on_call(getframe(1), identity)
 
         def returned(code, offset, value):
             if identify(code) is None:
                 return disable
-            recorder.on_return(sys._getframe(1), value, None)
+            on_return(getframe(1), value, None)
             return None
 
         def unwound(code, offset, exception):
-            if recorder.stack and known(code) is not None:
-                recorder.on_return(sys._getframe(1), None, type(exception).__name__)
+            # No DISABLE here: on 3.12.1 it raises ValueError and removes the callback. This runs
+            # for every frame an exception leaves, so the common case (nothing kept is open)
+            # costs one attribute read.
+            if recorder.open_calls and known(code) is not None:
+                on_return(getframe(1), None, type(exception).__name__)
 
-        for event, callback in ((events.PY_START, started), (events.PY_RESUME, started),
-                                (events.PY_THROW, thrown), (events.PY_RETURN, returned),
-                                (events.PY_YIELD, returned), (events.PY_UNWIND, unwound)):
+        self.callbacks = ((events.PY_START, started), (events.PY_RESUME, started), (events.PY_THROW, thrown),
+                          (events.PY_RETURN, returned), (events.PY_YIELD, returned), (events.PY_UNWIND, unwound))
+        for event, callback in self.callbacks:
             monitoring.register_callback(self.tool, event, callback)
-        monitoring.set_events(self.tool, events.PY_START | events.PY_RESUME | events.PY_THROW
-                              | events.PY_RETURN | events.PY_YIELD | events.PY_UNWIND)
+        self.mask = (events.PY_START | events.PY_RESUME | events.PY_THROW
+                     | events.PY_RETURN | events.PY_YIELD | events.PY_UNWIND)
+        monitoring.set_events(self.tool, self.mask)
+
+    def check(self) -> list[str]:
+        monitoring = sys.monitoring  # type: ignore[attr-defined]  # Python 3.12+
+        if monitoring.get_tool(self.tool) != "callchain":
+            return [f"sys.monitoring tool {self.tool} was freed or taken by the target: later calls were not recorded"]
+        problems = []
+        if monitoring.get_events(self.tool) != self.mask:
+            problems.append(f"the events of sys.monitoring tool {self.tool} were switched off or changed "
+                            "by the target: calls were lost")
+        for event, callback in self.callbacks:
+            if monitoring.register_callback(self.tool, event, callback) is not callback:
+                problems.append(f"a callback of sys.monitoring tool {self.tool} was replaced by the target: "
+                                "events were lost")
+                break
+        return problems
 
     def stop(self) -> None:
-        monitoring = sys.monitoring
-        monitoring.set_events(self.tool, 0)
-        monitoring.free_tool_id(self.tool)
+        monitoring = sys.monitoring  # type: ignore[attr-defined]  # Python 3.12+
+        try:
+            if monitoring.get_tool(self.tool) == "callchain":
+                monitoring.set_events(self.tool, 0)
+                monitoring.free_tool_id(self.tool)
+        except ValueError:
+            pass
 
 
 BACKENDS = {backend.name: backend for backend in (HunterBackend, SettraceBackend, MonitoringBackend)}

@@ -205,6 +205,7 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[Dict[s
     outside = [s["path"] for s in sinks(record) if s["outside"]]
     if outside:
         items.append({"kind": "outside", "count": len(outside), "paths": outside[:5]})
+    items += _recorder_items(record)
     for error in record["errors"]:
         items.append({"kind": "error", "type": error["type"], "message": error["message"][:200],
                       "where": error.get("namespace_frame") or error.get("innermost_frame")})
@@ -212,6 +213,39 @@ def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[Dict[s
     description = record.get("archive_description")
     if description:
         items += [dict(c, kind="clause") for c in description.get("clauses", []) if c["status"] == "fail"]
+    return items
+
+
+def _recorder_items(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """What the recorder says the evidence lacks or holds beyond the main thread: torch that
+    ran, events lost, a process without its end marker, forks, spawned interpreters, notes
+    (a module that renamed itself), and the other threads that ran namespace code."""
+    items: List[Dict[str, Any]] = []
+    for process in record["processes"]:
+        label = process["label"]
+        items += [dict(found, kind="torch_executed", process=label) for found in process.get("torch_executed") or []]
+        items += [dict(loss, kind="lost") for loss in process.get("losses") or []]
+        if not process.get("completed", True) and not process.get("fork") and not process.get("spawn"):
+            items.append({"kind": "no_end", "process": label})
+        forks = process.get("forks") or []
+        if forks:
+            items.append({"kind": "forks", "process": label, "count": len(forks),
+                          "phases": sorted({fork["phase"] for fork in forks})})
+        items += [{"kind": "note", "text": note, "process": label} for note in process.get("notes") or []]
+    started = [s for p in record["processes"] for s in p.get("started") or []]
+    if started:
+        programs: Dict[str, int] = {}
+        for item in started:
+            programs[item["program"]] = programs.get(item["program"], 0) + 1
+        items.append({"kind": "started", "count": len(started), "programs": sorted(programs.items()),
+                      "by": sorted({s["by"] for s in started if s["by"]})[:5],
+                      "traced": sum(1 for p in record["processes"] if p.get("spawn"))})
+    spawned = [p for p in record["processes"] if p.get("spawn")]
+    if spawned:
+        items.append({"kind": "spawned", "count": len(spawned), "calls": sum(p["kept"] for p in spawned)})
+    threads = sorted({call.get("thread", "main") for call in record["calls"]} - {"main"})
+    if threads:
+        items.append({"kind": "threads", "threads": threads})
     return items
 
 

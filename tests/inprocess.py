@@ -37,7 +37,7 @@ def record_package(tmp: Path, files: Dict[str, str], drive: Callable[[Callable[[
     sys.path.insert(0, str(root))
     events = tmp / f"events-{backend}.jsonl"
     stream = EventStream(str(events))
-    recorder = Recorder(PACKAGE, AnchorIndex(str(root)), stream, local_prefixes=(str(root) + "/", "<"))
+    recorder = Recorder(PACKAGE, AnchorIndex(str(root)), stream)
     if config_global:
         recorder.config = ConfigWatch(config_global, stream)
     stream.emit("start", python=sys.version.split()[0], t=stream.now())
@@ -45,10 +45,12 @@ def record_package(tmp: Path, files: Dict[str, str], drive: Callable[[Callable[[
     error = None
     try:
         tracer.start()
+        recorder.backend_check = tracer.check
         try:
             recorder.set_phase(phase)
             drive(importlib.import_module)
         finally:
+            recorder.verify(final=True)
             tracer.stop()
     except Exception as raised:  # noqa: BLE001 - the test asserts on it
         error = raised
