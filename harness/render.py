@@ -125,7 +125,7 @@ def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
         lines.append({"phase": phase or "(unnamed)", "process": process, "kept": len(calls), "shown": len(folded)})
         thread = "main"
         for item in folded:  # roots in order, each followed by its subtree: threads change at roots only
-            label = item.call.get("thread", "main")
+            label = item.call.get("thread") or "main"
             if label != thread:
                 thread = label
                 lines.append({"phase": None, "thread_header": label})
