@@ -8,7 +8,9 @@ import sys
 from typing import List, Optional
 
 from .diff import add_arguments as diff_arguments
+from . import __version__
 from .errors import HarnessError
+from .privacy import scrub_argv
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
 from .scenarios.resolve import is_shipped
 from .stop import Stopped, adopt_orphans
@@ -47,6 +49,7 @@ def _trace_parser(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callchain", description="Record how a ptycho-like codebase really runs its save/load cycle.")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    parser.add_argument("--version", action="version", version=f"callchain {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _trace_parser(sub)
     render = sub.add_parser("render", help="rebuild the Markdown/Mermaid deliverables from trace/run.json")
@@ -70,7 +73,7 @@ def _trace(args: argparse.Namespace, argv: List[str]) -> int:
         scope_hints=args.scope_hints or (list(DEFAULT_SCOPE_HINTS) if is_shipped(args.scenario) else []), out=args.out, timeout=args.timeout,
         untraced=args.untraced, backend=args.backend, python=args.python, taps=args.taps,
         replace_taps=args.replace_taps, fresh_load=args.fresh_load, config_global=args.config_global, publish=args.publish,
-        command="callchain " + " ".join(shlex.quote(a) for a in argv),
+        command="callchain " + " ".join(shlex.quote(a) for a in scrub_argv(argv)),
     )
     adopt_orphans()  # a process the target detaches from its group can still be ended
     report, record = trace(options)

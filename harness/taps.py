@@ -22,7 +22,6 @@ process (`TapSet`), which receives the parsed taps as plain data.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import asdict, dataclass
@@ -126,8 +125,11 @@ def load_tap_file(path: str) -> List[Tap]:
     """Parse one TOML tap file; raise TapFileError with file, line and fix on any problem."""
     try:
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the harness process itself needs 3.11+
-        raise TapFileError("reading tap files needs Python 3.11+ (tomllib) in the harness process")
+    except ModuleNotFoundError:  # Python 3.10: the same parser, installed as `tomli` (a dependency there)
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise TapFileError("reading tap files on Python 3.10 needs the 'tomli' package; pip install tomli")
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8")
@@ -159,10 +161,11 @@ def load_tap_files(paths: Iterable[str]) -> List[Tap]:
 
 
 def default_tap_files() -> List[str]:
-    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tap_points")
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".toml") and name != "torch_persistence.toml")
+    """The shipped tap files (the PyTorch surface rules live beside them but are not taps)."""
+    from .resources import require_dir
+
+    folder = require_dir("tap_points")
+    return sorted(str(path) for path in folder.iterdir() if path.suffix == ".toml" and path.name != "torch_persistence.toml")
 
 
 def for_variant(taps: List[Tap], variant: str) -> List[Tap]:

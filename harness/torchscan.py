@@ -22,7 +22,7 @@ Result of `scan()` (plain data, deterministic, sorted by path, line, kind):
 `function` follows Python's `__qualname__` (`Class.method`, `outer.<locals>.inner`), the
 same spelling a runtime trace reports, so static and dynamic evidence can be joined.
 
-Standard library only, Python 3.10+ (TOML needs `tomllib`, 3.11+, or `tomli` if present).
+Standard library only, Python 3.10+ (TOML needs `tomllib`, 3.11+, or `tomli` on 3.10, a dependency there).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .bounded import Budget, files_under
+from .resources import data_dir
 
 try:  # Python 3.11+
     import tomllib as _toml
@@ -49,7 +50,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     except ModuleNotFoundError:
         _toml = None  # type: ignore[assignment]
 
-DEFAULT_PATTERNS = Path(__file__).resolve().parent.parent / "tap_points" / "torch_persistence.toml"
+DEFAULT_PATTERNS = data_dir("tap_points") / "torch_persistence.toml"
 DEFAULT_PACKAGE = "ptycho_torch"
 MAX_VALUE = 60  # one keyword value or literal in a summary
 MAX_DETAIL = 200  # a whole `detail` string

@@ -14,6 +14,8 @@ from . import contract
 from .queries import (calls_by_index, short_name, archive_rows, config_changes, edges, entry_calls, hooks,
                       load_side_effects, role, sinks, stages, tap_rows, tap_values, torch_contrast, torch_groups,
                       trained_scale)
+from .privacy import report_environment
+from .summarize import PathScrubber
 
 MAX_DIAGRAM_NODES = 60
 
@@ -158,6 +160,27 @@ def _gaps(record: Dict[str, Any]) -> List[Dict[str, str]]:
     return list(unique.values())
 
 
+def _run_gaps(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """What this run could not see, and why: a failure, nothing kept, no archive, writes that
+    no namespace frame made, fields the record lacks. A run can stop anywhere; the report says where."""
+    items: List[Dict[str, Any]] = []
+    if record.get("failure"):
+        items.append(dict(record["failure"], kind="failure", status=record.get("status")))
+    if (record.get("recorder") or {}).get("untraced"):
+        items.append({"kind": "untraced"})
+    elif not record["calls"]:
+        items.append({"kind": "nothing_kept", "namespace": record.get("namespace")})
+    if not record.get("archive_description"):
+        items.append({"kind": "no_archive", "path": PathScrubber(record.get("scratch") or None)(record.get("archive") or "")})
+    anonymous = [s["path"] for s in record["sinks"] if not s.get("by") and s.get("op") == "write"]
+    if anonymous:
+        items.append({"kind": "anonymous_writes", "count": len(anonymous), "paths": anonymous[:5],
+                      "namespace": record.get("namespace")})
+    if record.get("missing_fields"):
+        items.append({"kind": "missing_fields", "fields": record["missing_fields"]})
+    return items
+
+
 def _unseen(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     """What the run could not read or had to end: evidence-check notes, processes left
     running by a traced process, files the static passes skipped."""
@@ -174,7 +197,8 @@ def _unseen(record: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Gaps and unknowns as items (`kind` + data); the templates word them."""
-    items: List[Dict[str, Any]] = [dict(t, kind="tap") for t in taps if t["status"] != "hit"]
+    items: List[Dict[str, Any]] = _run_gaps(record)
+    items += [dict(t, kind="tap") for t in taps if t["status"] != "hit"]
     items += [dict(g, kind="gap") for g in _gaps(record)]
     items += [dict(a, kind="blocked") for p in record["processes"] for a in p.get("blocked_imports") or []]
     no_source = sorted({c["function"] for c in record["calls"] if c["anchor"] is None})
@@ -256,7 +280,7 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
         sinks=sinks(record), edges=edges(record), taps=taps, constants=_constants(record),
         devices=", ".join(devices.get("physical", [])) or "unknown (TensorFlow not imported)",
         python=(env.get("start") or {}).get("python"), tensorflow=packages.get("tensorflow"), keras=packages.get("keras"),
-        dtypes=_dtypes(record), environment=sorted((record.get("environment") or {}).items()),
+        dtypes=_dtypes(record), environment=sorted(report_environment(record.get("environment") or {}).items()),
         unknowns=_unknowns(record, taps),
     )
 

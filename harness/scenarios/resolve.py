@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import subprocess
 import tempfile
 from typing import Any
 
 from ..errors import HarnessError
-from ..workspace import HARNESS_PARENT
+from ..workspace import harness_only_path
 from . import SHIPPED, shipped_source
 from .contract import is_module_ref
 
@@ -99,6 +100,6 @@ def record_info(described: dict[str, Any], name: str, variant: str, ran: list[st
 def _env(folder: str) -> dict[str, str]:
     """The probe's environment: the harness importable, bytecode and temporary files kept out of the way."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", TMPDIR=folder)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HARNESS_PARENT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [harness_only_path(Path(folder)), env.get("PYTHONPATH")]))
     env.pop("PYTHONHUNTER", None)
     return env
