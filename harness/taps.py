@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from .summarize import summarize
+from .tomlfile import TomlFileError, read_toml
 
 KINDS = ("arg", "local", "return", "global")
 READS = ("summary", "value")
@@ -124,21 +125,10 @@ def _check(entry: Dict[str, Any], where: str) -> Tap:
 def load_tap_file(path: str) -> List[Tap]:
     """Parse one TOML tap file; raise TapFileError with file, line and fix on any problem."""
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the same parser, installed as `tomli` (a dependency there)
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError:
-            raise TapFileError("reading tap files on Python 3.10 needs the 'tomli' package; pip install tomli")
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except OSError as error:
-        raise TapFileError(f"{path}: cannot read tap file ({error.strerror}); check the --taps path")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise TapFileError(f"{path}: invalid TOML: {error}; fix the syntax at that line (see tap_points/ptycho_persistence.toml for the format)")
+        text, data = read_toml(path, "tap file", "check the --taps path",
+                               "fix the syntax at that line (see tap_points/ptycho_persistence.toml for the format)")
+    except TomlFileError as error:
+        raise TapFileError(str(error)) from None
     entries = data.get("tap")
     if not isinstance(entries, list) or not entries:
         raise TapFileError(f"{path}:1: no [[tap]] tables found; declare each tap as a [[tap]] table")
