@@ -19,6 +19,7 @@ import time
 import traceback
 from typing import Any
 
+from . import frames
 from .anchors import AnchorIndex
 from .configflow import ConfigWatch
 from .guard import TorchBlocker
@@ -87,13 +88,13 @@ def _traceback_text() -> str:
 
 def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder) -> dict[str, Any]:
     """Where it failed: the innermost frame of the namespace in the traceback, and any frame."""
-    inner_ns, innermost = None, None
-    for frame, line in traceback.walk_tb(error.__traceback__):
-        where = f"{anchors.relpath(frame.f_code.co_filename) or frame.f_code.co_filename}:{line}"
-        innermost = where
-        if recorder.in_namespace(frame.f_globals.get("__name__")):
-            inner_ns = where
-    return {"namespace_frame": inner_ns, "innermost_frame": innermost}
+    located = frames.from_traceback(error.__traceback__)
+
+    def where(found: frames.Located | None) -> str | None:
+        return None if found is None else f"{anchors.relpath(found[0].f_code.co_filename) or found[0].f_code.co_filename}:{found[1]}"
+
+    in_namespace = frames.innermost(located, lambda frame: recorder.in_namespace(frames.module_of(frame)))
+    return {"namespace_frame": where(in_namespace), "innermost_frame": where(located[0] if located else None)}
 
 
 def _finish(recorder: Recorder, stream: EventStream, backend, guard: TorchBlocker) -> None:

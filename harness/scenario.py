@@ -28,10 +28,10 @@ import inspect
 import math
 import random
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from . import frames
 from .contract import ARCHIVE_BASE, ARCHIVE_NAME, REQUIRED_MODELS
 from .scenarios.contract import ScenarioError
 
@@ -155,12 +155,15 @@ def imports(variant: str) -> tuple:
 
 def _where(error: BaseException, package: str) -> str:
     """`module:line` of the innermost frame of the package in a traceback."""
-    found = "unknown"
-    for frame, line in traceback.walk_tb(error.__traceback__):
-        name = frame.f_globals.get("__name__", "")
-        if name == package or name.startswith(package + "."):
-            found = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{line} ({name})"
-    return found
+    def in_package(frame) -> bool:
+        name = frames.module_of(frame) or ""
+        return name == package or name.startswith(package + ".")
+
+    found = frames.innermost(frames.from_traceback(error.__traceback__), in_package)
+    if found is None:
+        return "unknown"
+    frame, line = found
+    return f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{line} ({frames.module_of(frame)})"
 
 
 def phase_import(ctx: Context) -> None:

@@ -25,9 +25,10 @@ import inspect
 import os
 import re
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from .. import frames
 
 PHASE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 RESERVED = ("start", "end")  # the recorder's marks before the first phase and after the last
@@ -198,10 +199,9 @@ def _execute(run: Callable[[], Any], path: str) -> Any:
     except ScenarioFileError:
         raise
     except BaseException as error:  # noqa: BLE001 - any failure of a user file is bad input
-        line = None
-        for frame, lineno in traceback.walk_tb(error.__traceback__):
-            if os.path.abspath(frame.f_code.co_filename) == os.path.abspath(path):
-                line = lineno
+        found = frames.innermost(frames.from_traceback(error.__traceback__),
+                                 lambda frame: os.path.abspath(frame.f_code.co_filename) == os.path.abspath(path))
+        line = found[1] if found else None
         raise ScenarioFileError(path, line, f"raised {type(error).__name__} when loaded: {error}") from None
 
 
