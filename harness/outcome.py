@@ -100,7 +100,7 @@ def _stop_failure(record: RunRecord, signum: int) -> Failure:
 def _scenario_failure(error: Dict[str, Any], root: str) -> Failure:
     where = error.get("namespace_frame") or error.get("innermost_frame") or "unknown"
     text = f"{error['type']}: {error['message']}"
-    if "import" in error["phase"] and error["type"] in ("ModuleNotFoundError", "ImportError"):
+    if error["type"] in ("ModuleNotFoundError", "ImportError"):  # in any phase: phase names are the scenario's
         if "callchain blocked" in error["message"]:
             fix = "the TensorFlow side must not need torch; see the importing line above"
         else:

@@ -95,6 +95,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="target checkout for the callchain_run fixture (default: $PTYCHO_ROOT, else the embedded demo)")
     group.addoption("--callchain-out", default=None, metavar="DIR",
                     help="keep the callchain_run report under DIR (default: a pytest temporary folder)")
+    group.addoption("--callchain-scenario", default=None, metavar="FILE",
+                    help="scenario the callchain_run fixture traces: a scenario file (.py), module:attribute, or a shipped "
+                         "name (default: tf-persistence)")
+    group.addoption("--callchain-package", default=None, metavar="NAME",
+                    help="the target's package the scenario drives (default: ptycho)")
+    group.addoption("--callchain-variant", default=None, metavar="NAME", help="scenario variant (default: default)")
 
 
 def _root(config: pytest.Config) -> Optional[str]:
@@ -106,12 +112,19 @@ def callchain_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     """The scenario traced once per test session; a failed run fails every test that uses it."""
     from .errors import HarnessError
     from .runner import Options, trace
+    from .scenarios.resolve import is_shipped
 
     root = _root(request.config)
     out = request.config.getoption("callchain_out") or str(tmp_path_factory.mktemp("callchain"))
-    command = "pytest callchain_run" + (f" --callchain-root {root}" if root else "")
+    chosen = {name: request.config.getoption(f"callchain_{name}") for name in ("scenario", "package", "variant")}
+    chosen = {name: value for name, value in chosen.items() if value}
+    command = "pytest callchain_run" + (f" --callchain-root {root}" if root else "") + \
+        "".join(f" --callchain-{name} {value}" for name, value in chosen.items())
     try:
-        report, _ = trace(Options(root=root, out=out, command=command))
+        options = Options(root=root, out=out, command=command, **chosen)
+        if "scenario" in chosen and not is_shipped(chosen["scenario"]):
+            options.scope_hints = []
+        report, _ = trace(options)
     except HarnessError as error:
         failure = error.message()
     else:

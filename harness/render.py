@@ -1,12 +1,13 @@
 """Renderers: the run record → the deliverables of the report folder.
 
-Python turns the record into plain view data; the Jinja templates in `templates/` hold
+Python turns the record into plain view data; the Jinja templates (`templates/`, see resources.py) hold
 only layout. Every file is written atomically (temp file, then rename), so a report
 folder never holds half a deliverable.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -18,9 +19,11 @@ import jinja2
 from . import contract, views
 from .fold import fold
 from .perfetto import trace_events
+from .completeness import complete
+from .privacy import report_environment
 from .record import dumps
+from .resources import require_dir
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NO_SOURCE = "(no source file)"
 
 
@@ -29,8 +32,10 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+@functools.lru_cache(maxsize=None)
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True,
+    """The Jinja environment over callchain's templates (built once per process)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(require_dir("templates"))), trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
                               autoescape=False)
     env.filters["cell"] = _cell
@@ -117,10 +122,10 @@ def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
     lines: List[Dict[str, Any]] = []
     for process, phase, calls in _blocks(record):
         folded = fold(calls, _line_key)
-        lines.append({"phase": phase, "process": process, "kept": len(calls), "shown": len(folded)})
+        lines.append({"phase": phase or "(unnamed)", "process": process, "kept": len(calls), "shown": len(folded)})
         thread = "main"
         for item in folded:  # roots in order, each followed by its subtree: threads change at roots only
-            label = item.call.get("thread", "main")
+            label = item.call.get("thread") or "main"
             if label != thread:
                 thread = label
                 lines.append({"phase": None, "thread_header": label})
@@ -154,7 +159,7 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
         "evidence_only": record["evidence_only"],
         "torch": {"imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
                   "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []]},
-        "environment": record.get("environment", {}),
+        "environment": report_environment(record.get("environment") or {}),
         "command": record["command"],
         "started_at": record["started_at"],
         "durations": record["durations"],
@@ -165,25 +170,49 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def write_report(report: Path, record: Dict[str, Any]) -> None:
-    """Every deliverable of one run, from the run record alone."""
+    """Every deliverable of one run, from the run record alone (stored as it is)."""
     write_atomic(report / "trace" / "run.json", dumps(record))
-    write_atomic(report / "trace" / "trace.json", json.dumps(trace_events(record)))
-    write_atomic(report / "env" / "trace_env.json", dump_json(env_view(record)))
+    full = complete(record)
+    for name, build in (("trace/trace.json", lambda: json.dumps(trace_events(full))),
+                        ("env/trace_env.json", lambda: dump_json(env_view(full)))):
+        write_atomic(report / name, _guarded(name, build))
     render_markdown(report, record)
+
+
+# Markdown/Mermaid deliverable → (template, view builder). `callchain render` rebuilds these.
+OUTPUTS = {
+    "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view),
+    "callchain/static.md": ("static.md.j2", views.static_view),
+    "callchain/diagram.mmd": ("diagram.mmd.j2", views.diagram),
+    "trace/tap_points.md": ("tap_points.md.j2", views.taps_view),
+    "summary.md": ("summary.md.j2", views.summary_view),
+}
+
+
+def render_texts(record: Dict[str, Any]) -> Dict[str, str]:
+    """The text of every rendered deliverable, from any run record (completed first)."""
+    env = environment()
+    full = complete(record)
+    return {name: env.get_template(template).render(**build(full)) for name, (template, build) in OUTPUTS.items()}
+
+
+def _guarded(name: str, build) -> str:
+    """A deliverable's text; should its renderer still fail, a stub that says so, not a crash.
+
+    A renderer bug must not cost the user the report of a run that took minutes (and the
+    run record beside it holds everything); the tests check that no record reaches this."""
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - the last line of defence, said in the file itself
+        return f"# {name} could not be rendered: {type(error).__name__}: {error}\n# the run record is complete in trace/run.json; `callchain render REPORT` retries\n"
 
 
 def render_markdown(report: Path, record: Dict[str, Any]) -> None:
     """The files that `callchain render` can rebuild from trace/run.json."""
     env = environment()
-    outputs = {
-        "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view(record)),
-        "callchain/static.md": ("static.md.j2", views.static_view(record)),
-        "callchain/diagram.mmd": ("diagram.mmd.j2", views.diagram(record)),
-        "trace/tap_points.md": ("tap_points.md.j2", views.taps_view(record)),
-        "summary.md": ("summary.md.j2", views.summary_view(record)),
-    }
-    for name, (template, view) in outputs.items():
-        write_atomic(report / name, env.get_template(template).render(**view))
+    full = complete(record)
+    for name, (template, build) in OUTPUTS.items():
+        write_atomic(report / name, _guarded(name, lambda: env.get_template(template).render(**build(full))))
 
 
 def rerender(report_dir: str) -> Path:

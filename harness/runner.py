@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from . import __version__, contract, outcome, record, scenario
+from . import __version__, contract, outcome, record
+from .scenarios import resolve as scenarios
 from .errors import HarnessError
 from .runrecord import Call, RunRecord
 from .stop import StopSignals, Stopped, end_adopted, end_group, signal_name
@@ -29,6 +30,7 @@ from .taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_fi
 from .tracer import BACKENDS
 from .verdicts import judge_spec
 from .workspace import Run, allocate, child_env, recorded_env
+from . import publish
 
 DEFAULT_QUESTION = (
     "How does the TensorFlow workflow produce and consume `wts.h5.zip` bundles (train → "
@@ -60,12 +62,16 @@ class Options:
     fresh_load: bool = True
     config_global: str = ""
     command: str = ""
+<<<<<<< HEAD
     accel_path: Optional[str] = None  # the built C tracer the ctrace backend loads (set by resolve_backend)
     accelerated: str = ""  # "yes (...)" / "no (reason)", for the run record
+=======
+    publish: Optional[str] = None
+>>>>>>> main
 
 
 def _run_child(run: Run, options: Options, target: Target, label: str, phases: List[str],
-               taps: List[Tap], backend: str, env: Dict[str, str], stop: StopSignals) -> Dict[str, Any]:
+               taps: List[Tap], backend: str, env: Dict[str, str], stop: StopSignals, scenario: str) -> Dict[str, Any]:
     """Run one traced process; returns how it ended. Never raises for the child's failures.
 
     However it ends, its whole process group is ended before the evidence check, so a
@@ -76,7 +82,12 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
         "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
         "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
         "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
+<<<<<<< HEAD
         "config_global": options.config_global, "stacks": str(stacks), "accel": options.accel_path,
+=======
+        "config_global": "" if options.config_global == "none" else options.config_global, "stacks": str(stacks),
+        "scenario": scenario,
+>>>>>>> main
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
@@ -122,9 +133,11 @@ def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> 
         size = current
 
 
-def resolve_taps(options: Options) -> List[Tap]:
-    """The taps of the run: the shipped files and --taps, those meant for this variant only."""
-    files = list(options.taps) if options.replace_taps else default_tap_files() + list(options.taps)
+def resolve_taps(options: Options, scenario_taps: Optional[List[str]] = None, shipped: bool = True) -> List[Tap]:
+    """The taps of the run, those meant for this variant only: the shipped files (for a shipped
+    scenario), the files the scenario names (`TAPS`), and --taps."""
+    declared = list(scenario_taps or []) + list(options.taps)
+    files = declared if options.replace_taps or not shipped else default_tap_files() + declared
     try:
         return for_variant(load_tap_files(files), options.variant)
     except TapFileError as error:
@@ -146,63 +159,85 @@ def resolve_backend(options: Options) -> str:
 
 def trace(options: Options) -> tuple[Path, RunRecord]:
     """Run the scenario under the recorder and write the report; raise HarnessError on failure."""
-    if options.variant not in scenario.VARIANTS:
-        raise HarnessError(f"unknown variant {options.variant!r}", f"use one of: {', '.join(scenario.VARIANTS)}")
-    if options.scenario != "tf-persistence":
-        raise HarnessError(f"unknown scenario {options.scenario!r}", "use --scenario tf-persistence")
     options.namespace = options.namespace or options.package
-    options.config_global = options.config_global or f"{options.package}.params:cfg"
     target = check_root(options.root, options.package)
     out = Path(options.out).expanduser().resolve()
     if out == target.root or target.root in out.parents:
         raise HarnessError(f"the output folder {out} is inside the target {target.root}; the run must write nothing there",
-                           "pass --out (or OUT=) a folder outside the checkout, e.g. the callchain repo's artifacts/")
-    taps = resolve_taps(options)
+                           "pass --out (or OUT=) a folder outside the checkout, e.g. the callchain repo's artifacts/; "
+                           "--publish DIR copies the finished report into the target")
+    publish_to = publish.check(target.root, options.publish) if options.publish else None
     backend = resolve_backend(options)
+    before = fingerprint(target.root)
+    described = scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)
+    options.config_global = options.config_global or described.get("config_global") or f"{options.package}.params:cfg"
+    taps = resolve_taps(options, described.get("taps"), shipped=scenarios.is_shipped(options.scenario))
     run = allocate(options.out, options.initiative, options.plan_phase)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     env = child_env(run)
     with StopSignals() as stop:
-        return _traced(options, target, taps, backend, run, started_at, env, stop)
+        return _traced(options, target, taps, backend, run, started_at, env, stop, Prepared(described, before, publish_to))
+
+
+@dataclass
+class Prepared:
+    """What the run proper needs of the steps before it: the scenario as the probe described it,
+    the tree as it was before the probe ran anything, and where to publish (if asked)."""
+
+    described: Dict[str, Any]
+    before: Dict[str, Any]
+    publish_to: Optional[Path]
 
 
 def _traced(options: Options, target: Target, taps: List[Tap], backend: str, run: Run, started_at: str,
-            env: Dict[str, str], stop: StopSignals) -> tuple[Path, RunRecord]:
+            env: Dict[str, str], stop: StopSignals, chosen: Prepared) -> tuple[Path, RunRecord]:
     """The run proper, with stop signals handled: the report is written however it ends."""
-    before = fingerprint(target.root)
-    outcomes = _run_processes(run, options, target, taps, backend, env, stop)
+    before, described, publish_to = chosen.before, chosen.described, chosen.publish_to
+    outcomes = _run_processes(run, options, target, taps, backend, env, stop, described)
     after = fingerprint(target.root)
-    meta = _meta(options, target, run, taps, backend, started_at, outcomes)
+    meta = _meta(options, target, run, taps, backend, started_at, outcomes, described)
     meta["environment"] = recorded_env(env)
     meta["evidence_only"] = {"before": {k: before[k] for k in ("files", "entries", "sha256")},
                              "after": {k: after[k] for k in ("files", "entries", "sha256")},
                              "changes": compare(before, after), "notes": sorted(set(before["notes"]) | set(after["notes"]))}
-    run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run))
+    run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run, described))
     judge_spec(run_record)
     run_record["status"], run_record["failure"] = outcome.judge(run_record, options.timeout, options.untraced, stop.received)
     from .render import write_report
 
     write_report(run.report, run_record)
     failure = run_record["failure"]
+    published, refused = None, None
+    if publish_to is not None and not run_record["evidence_only"]["changes"]:  # after the evidence check, never before
+        try:
+            published = publish.copy(run.report, publish_to, options.initiative, options.plan_phase)
+        except HarnessError as error:
+            refused = error
     if failure:
-        raise HarnessError(failure["problem"], failure["fix"] + f"\n  report (partial): {run.report}", exit_code=failure["exit_code"])
-    return run.report, run_record
+        where = f"\n  report (partial): {run.report}" + (f"\n  published: {published}" if published else "")
+        where += f"\n  {refused.problem}" if refused else ""
+        raise HarnessError(failure["problem"], failure["fix"] + where, exit_code=failure["exit_code"])
+    if refused:
+        raise refused
+    return (published or run.report), run_record
 
 
 def _run_processes(run: Run, options: Options, target: Target, taps: List[Tap], backend: str,
-                   env: Dict[str, str], stop: StopSignals) -> List[Dict[str, Any]]:
+                   env: Dict[str, str], stop: StopSignals, described: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The scenario's processes in order; a later one runs only when the one before succeeded
     and no stop signal came."""
     outcomes: List[Dict[str, Any]] = []
-    for process in scenario.processes(options.fresh_load, options.variant):
+    processes = described["processes"] if options.fresh_load else described["processes"][:1]
+    for process in processes:
         if (outcomes and outcomes[-1]["exit"] != 0) or stop.received is not None:
             break
-        outcomes.append(_run_child(run, options, target, process["label"], list(process["phases"]), taps, backend, env, stop))
+        outcomes.append(_run_child(run, options, target, process["label"], list(process["phases"]), taps, backend, env,
+                                   stop, described["load"]))
     return outcomes
 
 
 def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: str, started_at: str,
-          outcomes: List[Dict[str, Any]]) -> Dict[str, Any]:
+          outcomes: List[Dict[str, Any]], described: Dict[str, Any]) -> Dict[str, Any]:
     """What the harness knows of the run beside the event streams."""
     return {
         "callchain_version": __version__,
@@ -210,7 +245,8 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "scope_hints": options.scope_hints,
         "initiative": options.initiative,
         "plan_phase": options.plan_phase,
-        "scenario": scenario.describe(options.scenario, options.variant, [p for o in outcomes for p in o["phases"]]),
+        "scenario": scenarios.record_info(described, options.scenario, options.variant,
+                                          [p for o in outcomes for p in o["phases"]]),
         "namespace": options.namespace,
         "package": options.package,
         "recorder": {"backend": None if options.untraced else backend,
@@ -229,7 +265,8 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
     }
 
 
-def static_evidence(target: Target, options: Options, calls: List[Call], run: Run) -> Dict[str, Any]:
+def static_evidence(target: Target, options: Options, calls: List[Call], run: Run,
+                    described: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
     from .analysis import function_docs, mentions, rank_entry_points
     from .archive import describe_archive
@@ -240,6 +277,8 @@ def static_evidence(target: Target, options: Options, calls: List[Call], run: Ru
     exercised = {call["function"] for call in calls}
     budget = Budget()  # every static pass together: bounded in time, what it skipped is listed
     spec = read_contract(target.root)  # judged once the record is whole (verdicts.judge_spec)
+    if spec["source"] != "docs" and not (described or {}).get("contract", True):
+        spec = dict(spec, source="none", clauses=[], missing=None)  # no docs, and no built-in contract for this scenario
     static: Dict[str, Any] = {
         "spec": spec,
         "entry_points": rank_entry_points(target.root, options.package, options.question, options.scope_hints,

@@ -247,6 +247,10 @@ class ScenarioInfo(TypedDict, total=False):
     """The cycle in a few words, for prose (e.g. `build, save, load`)."""
     why: str
     """Why the scenario's entry points were chosen, for static.md § Selected Entrypoint(s)."""
+    source: str
+    """Where the scenario came from: the shipped module, or the file / `module:attribute` as given."""
+    contract: bool
+    """True when the built-in archive contract applies (the target's docs stating none)."""
 
 
 class Recorder(TypedDict):

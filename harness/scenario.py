@@ -28,11 +28,12 @@ import inspect
 import math
 import random
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from . import frames
 from .contract import ARCHIVE_BASE, ARCHIVE_NAME, REQUIRED_MODELS
+from .scenarios.contract import ScenarioError
 
 VARIANTS = ("default", "trainflow", "train")
 CYCLE = ("import", "setup", "build", "save", "load")
@@ -93,10 +94,6 @@ def describe(name: str, variant: str, phases: List[str]) -> Dict[str, Any]:
                           for p in processes(True, variant)]}
 
 
-class ScenarioError(Exception):
-    """The target does not offer what the scenario needs; the message says what to do."""
-
-
 class Context:
     """What the scenario needs from the run: phase marks, gap notes, and its settings."""
 
@@ -111,22 +108,27 @@ class Context:
         self.gaps: List[Dict[str, str]] = []
         self.modules: Dict[str, Any] = {}
         self.deferred: List[str] = []
+        self.phase = ""
 
     def gap(self, phase: str, missing: str, used: str) -> None:
         self.gaps.append({"phase": phase, "missing": missing, "used": used})
 
     def module(self, name: str, required: bool = False) -> Optional[Any]:
-        """Import `<package>.<name>`; a missing optional module is a gap, not an error."""
-        full = f"{self.package}.{name}" if name else self.package
-        try:
-            module = importlib.import_module(full)
-        except ModuleNotFoundError as error:
-            if error.name not in (full, *_parents(full)) or required:
-                raise
-            self.gap("import", full, "skipped")
-            module = None
-        self.modules[name] = module
-        return module
+        return import_module(self, name, required)
+
+
+def import_module(ctx: Any, name: str, required: bool = False) -> Optional[Any]:
+    """Import `<package>.<name>`; a missing optional module is a gap, not an error."""
+    full = f"{ctx.package}.{name}" if name else ctx.package
+    try:
+        module = importlib.import_module(full)
+    except ModuleNotFoundError as error:
+        if error.name not in (full, *_parents(full)) or required:
+            raise
+        ctx.gap("import", full, "skipped")
+        module = None
+    ctx.modules[name] = module
+    return module
 
 
 def _parents(name: str) -> List[str]:
@@ -153,12 +155,15 @@ def imports(variant: str) -> tuple:
 
 def _where(error: BaseException, package: str) -> str:
     """`module:line` of the innermost frame of the package in a traceback."""
-    found = "unknown"
-    for frame, line in traceback.walk_tb(error.__traceback__):
-        name = frame.f_globals.get("__name__", "")
-        if name == package or name.startswith(package + "."):
-            found = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{line} ({name})"
-    return found
+    def in_package(frame) -> bool:
+        name = frames.module_of(frame) or ""
+        return name == package or name.startswith(package + ".")
+
+    found = frames.innermost(frames.from_traceback(error.__traceback__), in_package)
+    if found is None:
+        return "unknown"
+    frame, line = found
+    return f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{line} ({frames.module_of(frame)})"
 
 
 def phase_import(ctx: Context) -> None:
@@ -170,7 +175,7 @@ def phase_import(ctx: Context) -> None:
             ctx.deferred.append(name)
             continue
         try:
-            ctx.module(name, required)
+            import_module(ctx, name, required)
         except ImportError:
             raise
         except Exception as error:  # noqa: BLE001 - recorded as a gap, retried after setup
@@ -179,12 +184,18 @@ def phase_import(ctx: Context) -> None:
             ctx.deferred.append(name)
             ctx.gap("import", f"{ctx.package}.{name} importable before setup",
                     f"imported after setup ({type(error).__name__}: {error} at {_where(error, ctx.package)})")
+    if ctx.deferred and getattr(ctx, "phase", None) == "fresh-import":
+        ctx.gap("fresh-import", "a fresh process that can import the package without setup", "ran setup first (fresh-setup)")
+        ctx.set_phase("fresh-setup")
+        phase_setup(ctx)
+        ctx.set_phase("fresh-import-after-setup")
+        import_deferred(ctx)
 
 
 def import_deferred(ctx: Context) -> None:
     for name, required in imports(ctx.variant):
         if name in ctx.deferred:
-            ctx.module(name, required)
+            import_module(ctx, name, required)
     ctx.deferred.clear()
 
 
@@ -223,13 +234,15 @@ def phase_setup(ctx: Context) -> None:
         probe.set_default_probe()
     else:
         ctx.gap("setup", "probe.set_default_probe", "none")
-    if ctx.variant == "train" and not ctx.deferred:
-        return  # the training path computes intensity_scale from the data, as the training script lets it
-    if ctx.variant == "train":
-        ctx.gap("setup", "intensity_scale left to the training path",
-                f"set in setup, because {ctx.package}.{ctx.deferred[0]} cannot be imported before setup")
-    nphotons = cfg.get("nphotons", 1e9)
-    params.set("intensity_scale", math.sqrt(nphotons) / (ctx.N / 2))
+    if ctx.variant != "train" or ctx.deferred:  # else the training path computes intensity_scale from the data
+        if ctx.variant == "train":
+            ctx.gap("setup", "intensity_scale left to the training path",
+                    f"set in setup, because {ctx.package}.{ctx.deferred[0]} cannot be imported before setup")
+        nphotons = cfg.get("nphotons", 1e9)
+        params.set("intensity_scale", math.sqrt(nphotons) / (ctx.N / 2))
+    if ctx.deferred and getattr(ctx, "phase", None) == "setup":
+        ctx.set_phase("import-after-setup")
+        import_deferred(ctx)
 
 
 def phase_build(ctx: Context) -> None:
@@ -386,17 +399,8 @@ PHASES: Dict[str, Callable[[Context], None]] = {
 
 
 def run(ctx: Context, phases) -> None:
+    """Run phases by name in-process (the harness runs them through harness/scenarios/tf_persistence.py)."""
     for name in phases:
+        ctx.phase = name
         ctx.set_phase(name)
         PHASES[name](ctx)
-        if not ctx.deferred:
-            continue
-        if name == "setup":
-            ctx.set_phase("import-after-setup")
-            import_deferred(ctx)
-        elif name == "fresh-import":
-            ctx.gap("fresh-import", "a fresh process that can import the package without setup", "ran setup first (fresh-setup)")
-            ctx.set_phase("fresh-setup")
-            phase_setup(ctx)
-            ctx.set_phase("fresh-import-after-setup")
-            import_deferred(ctx)

@@ -22,13 +22,13 @@ process (`TapSet`), which receives the parsed taps as plain data.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from .summarize import summarize
+from .tomlfile import TomlFileError, read_toml
 
 KINDS = ("arg", "local", "return", "global")
 READS = ("summary", "value")
@@ -125,18 +125,10 @@ def _check(entry: Dict[str, Any], where: str) -> Tap:
 def load_tap_file(path: str) -> List[Tap]:
     """Parse one TOML tap file; raise TapFileError with file, line and fix on any problem."""
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the harness process itself needs 3.11+
-        raise TapFileError("reading tap files needs Python 3.11+ (tomllib) in the harness process")
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except OSError as error:
-        raise TapFileError(f"{path}: cannot read tap file ({error.strerror}); check the --taps path")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise TapFileError(f"{path}: invalid TOML: {error}; fix the syntax at that line (see tap_points/ptycho_persistence.toml for the format)")
+        text, data = read_toml(path, "tap file", "check the --taps path",
+                               "fix the syntax at that line (see tap_points/ptycho_persistence.toml for the format)")
+    except TomlFileError as error:
+        raise TapFileError(str(error)) from None
     entries = data.get("tap")
     if not isinstance(entries, list) or not entries:
         raise TapFileError(f"{path}:1: no [[tap]] tables found; declare each tap as a [[tap]] table")
@@ -159,10 +151,11 @@ def load_tap_files(paths: Iterable[str]) -> List[Tap]:
 
 
 def default_tap_files() -> List[str]:
-    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tap_points")
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".toml") and name != "torch_persistence.toml")
+    """The shipped tap files (the PyTorch surface rules live beside them but are not taps)."""
+    from .resources import require_dir
+
+    folder = require_dir("tap_points")
+    return sorted(str(path) for path in folder.iterdir() if path.suffix == ".toml" and path.name != "torch_persistence.toml")
 
 
 def for_variant(taps: List[Tap], variant: str) -> List[Tap]:

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from .errors import HarnessError
-
-HARNESS_PARENT = Path(__file__).resolve().parent.parent
-# Variables that change how TensorFlow, Keras, numpy or the run behave; recorded by name.
-RELEVANT_ENV = ("CUDA_VISIBLE_DEVICES", "TF_", "KERAS_", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "TMPDIR", "MPLCONFIGDIR")
+from .privacy import report_environment
+from .resources import package_dir
 
 
 @dataclass
@@ -63,10 +61,31 @@ def allocate(out_dir: str, initiative: str, plan_phase: str) -> Run:
     raise HarnessError(f"could not allocate a new report folder under {base / 'reports'}", "remove stale report folders")
 
 
+def harness_path(run: Run) -> str:
+    """The traced process's sys.path entry for `harness` (see `harness_only_path`)."""
+    return harness_only_path(run.scratch)
+
+
+def harness_only_path(where: Path) -> str:
+    """A sys.path entry for the traced process holding the `harness` package and nothing else.
+
+    The package's own parent folder will not do: in a clone it also holds tests/ and
+    benchmarks/, and in an installed callchain it is site-packages, whose numpy, h5py and
+    TensorFlow — built for this interpreter — would shadow those of a `--python` interpreter
+    of another version. The child needs only `harness` (standard library only)."""
+    folder = Path(where) / "callchain-path"
+    folder.mkdir(exist_ok=True)
+    try:
+        (folder / "harness").symlink_to(package_dir(), target_is_directory=True)
+    except OSError:  # no symlinks here (some Windows setups): fall back to the parent folder
+        return str(package_dir().parent)
+    return str(folder)
+
+
 def child_env(run: Run) -> Dict[str, str]:
     """The traced process's environment: ours, with its side effects pointed into scratch."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HARNESS_PARENT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [harness_path(run), env.get("PYTHONPATH")]))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONHASHSEED"] = env.get("PYTHONHASHSEED", "0")
     env["TMPDIR"] = str(run.scratch / "tmp")
@@ -78,5 +97,5 @@ def child_env(run: Run) -> Dict[str, str]:
 
 
 def recorded_env(env: Dict[str, str]) -> Dict[str, str]:
-    """The part of the environment a report records."""
-    return {key: env[key] for key in sorted(env) if key.startswith(RELEVANT_ENV)}
+    """The part of the environment a report records: an allow-list, secrets never valued (privacy.py)."""
+    return report_environment(env)
