@@ -62,12 +62,9 @@ class Options:
     fresh_load: bool = True
     config_global: str = ""
     command: str = ""
-<<<<<<< HEAD
+    publish: Optional[str] = None
     accel_path: Optional[str] = None  # the built C tracer the ctrace backend loads (set by resolve_backend)
     accelerated: str = ""  # "yes (...)" / "no (reason)", for the run record
-=======
-    publish: Optional[str] = None
->>>>>>> main
 
 
 def _run_child(run: Run, options: Options, target: Target, label: str, phases: List[str],
@@ -82,12 +79,8 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
         "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
         "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
         "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
-<<<<<<< HEAD
-        "config_global": options.config_global, "stacks": str(stacks), "accel": options.accel_path,
-=======
         "config_global": "" if options.config_global == "none" else options.config_global, "stacks": str(stacks),
-        "scenario": scenario,
->>>>>>> main
+        "scenario": scenario, "accel": options.accel_path,
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
