@@ -104,10 +104,14 @@ def accelerate(python: str, backend: str, wanted: Optional[str], cache: Path) ->
 
 def build_for(python: str, cache: Path) -> Tuple[Optional[str], Optional[str]]:
     """(path, None) after building and loading the C tracer in `python`; else (None, reason)."""
-    from .workspace import HARNESS_PARENT
+    from .workspace import harness_only_path
 
-    path = os.pathsep.join(filter(None, [str(HARNESS_PARENT), os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, PYTHONPATH=path)
+    try:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        harness = harness_only_path(Path(cache))  # `harness` alone: no site-packages of another interpreter
+    except OSError as error:
+        return None, f"cannot prepare the build folder {cache} ({error.strerror})"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [harness, os.environ.get("PYTHONPATH")])))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
         done = subprocess.run([python, "-m", "harness.accel", str(cache)], capture_output=True, text=True,
