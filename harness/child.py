@@ -56,9 +56,11 @@ def _devices() -> dict[str, Any]:
     if tf is None:
         return {"tensorflow_imported": False}
     try:
-        return {"tensorflow_imported": True,
-                "physical": sorted(f"{d.device_type}:{d.name}" for d in tf.config.list_physical_devices()),
-                "gpus": len(tf.config.list_physical_devices("GPU"))}
+        return {
+            "tensorflow_imported": True,
+            "physical": sorted(f"{d.device_type}:{d.name}" for d in tf.config.list_physical_devices()),
+            "gpus": len(tf.config.list_physical_devices("GPU")),
+        }
     except Exception as error:  # noqa: BLE001
         return {"tensorflow_imported": True, "error": str(error)}
 
@@ -91,7 +93,11 @@ def _failure_site(error: BaseException, anchors: AnchorIndex, recorder: Recorder
     located = frames.from_traceback(error.__traceback__)
 
     def where(found: frames.Located | None) -> str | None:
-        return None if found is None else f"{anchors.relpath(found[0].f_code.co_filename) or found[0].f_code.co_filename}:{found[1]}"
+        return (
+            None
+            if found is None
+            else f"{anchors.relpath(found[0].f_code.co_filename) or found[0].f_code.co_filename}:{found[1]}"
+        )
 
     in_namespace = frames.innermost(located, lambda frame: recorder.in_namespace(frames.module_of(frame)))
     return {"namespace_frame": where(in_namespace), "innermost_frame": where(located[0] if located else None)}
@@ -101,13 +107,15 @@ def _finish(recorder: Recorder, stream: EventStream, backend, guard: TorchBlocke
     """Check the evidence of the whole process before the end marker is written."""
     recorder.verify(final=True)
     for name, current in recorder.renamed_modules():
-        stream.emit("note", text=f"module {name} renamed itself (__name__ = {current!r}); "
-                                 f"its calls are reported as {name}")
+        stream.emit(
+            "note", text=f"module {name} renamed itself (__name__ = {current!r}); its calls are reported as {name}"
+        )
     for name in guard.imported():
         if name not in recorder.torch_executed:
             recorder.torch_executed[name] = "<unknown>"
-            stream.emit("torch", module=name, importer="<unknown> (found in sys.modules)", ph=recorder.phase,
-                        t=stream.now())
+            stream.emit(
+                "torch", module=name, importer="<unknown> (found in sys.modules)", ph=recorder.phase, t=stream.now()
+            )
 
 
 BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot")
@@ -130,7 +138,7 @@ def start_spawned(config_path: str) -> None:
         with open(config_path, encoding="utf-8") as handle:
             config = json.load(handle)
         root = config["root"]
-        base = config["events"][:-len(".jsonl")] if config["events"].endswith(".jsonl") else config["events"]
+        base = config["events"][: -len(".jsonl")] if config["events"].endswith(".jsonl") else config["events"]
         stream = EventStream(f"{base}.spawn{os.getpid()}.jsonl")
         anchors = AnchorIndex(root)
         set_scrubber(PathScrubber(config["scratch"], root))
@@ -144,8 +152,16 @@ def start_spawned(config_path: str) -> None:
         recorder.backend_check = backend.check
         recorder.install_fork_handlers()
         recorder.watch_process_starts()
-        stream.emit("start", pid=os.getpid(), spawn=True, wall=time.time(), python=sys.version.split()[0],
-                    backend=config["backend"], ph="spawned", t=stream.now())
+        stream.emit(
+            "start",
+            pid=os.getpid(),
+            spawn=True,
+            wall=time.time(),
+            python=sys.version.split()[0],
+            backend=config["backend"],
+            ph="spawned",
+            t=stream.now(),
+        )
     except Exception:  # noqa: BLE001 - never stop the target's interpreter from starting
         return
 
@@ -153,8 +169,16 @@ def start_spawned(config_path: str) -> None:
         recorder.busy = True
         _finish(recorder, stream, backend, guard)
         backend.stop()
-        stream.emit("end", seen=recorder.seen, kept=recorder.kept, gaps=[], blocked_imports=guard.attempts,
-                    torch_imported=guard.imported(), exit=0, t=stream.now())
+        stream.emit(
+            "end",
+            seen=recorder.seen,
+            kept=recorder.kept,
+            gaps=[],
+            blocked_imports=guard.attempts,
+            torch_imported=guard.imported(),
+            exit=0,
+            t=stream.now(),
+        )
 
     atexit.register(finish)
 
@@ -187,8 +211,15 @@ def main(config_path: str) -> int:
         loaded, state = error, {}
     recorder = _recorder(config, stream, anchors, describe)
     backend, start_error = _start(config, config_path, recorder, stream)
-    ctx = Context(root, config["scenario_out"], config["package"], config["namespace"], config["variant"],
-                  recorder.set_phase, state)
+    ctx = Context(
+        root,
+        config["scenario_out"],
+        config["package"],
+        config["namespace"],
+        config["variant"],
+        recorder.set_phase,
+        state,
+    )
     started = time.perf_counter()
     code = _run(loaded, ctx, config["phases"], start_error, recorder, stream, anchors)
     _end(config, recorder, stream, backend, guard, ctx, code, time.perf_counter() - started)
@@ -223,17 +254,31 @@ def _start(config: dict[str, Any], config_path: str, recorder: Recorder, stream:
     if traced:
         recorder.install_fork_handlers()
         _offer_to_spawned(config_path)
-    stream.emit("start", pid=os.getpid(), python=sys.version.split()[0], executable=sys.executable,
-                implementation=platform.python_implementation(), platform=platform.platform(),
-                backend=config["backend"] if traced else None, t=stream.now(),
-                **(dict(backend.details) if backend is not None else {}))
+    stream.emit(
+        "start",
+        pid=os.getpid(),
+        python=sys.version.split()[0],
+        executable=sys.executable,
+        implementation=platform.python_implementation(),
+        platform=platform.platform(),
+        backend=config["backend"] if traced else None,
+        t=stream.now(),
+        **(dict(backend.details) if backend is not None else {}),
+    )
     if traced:
         recorder.watch_process_starts()  # after platform.platform(), which may run `uname` itself
     return backend, start_error
 
 
-def _run(loaded, ctx: Context, phases: list[str], start_error: BaseException | None, recorder: Recorder,
-         stream: EventStream, anchors: AnchorIndex) -> int:
+def _run(
+    loaded,
+    ctx: Context,
+    phases: list[str],
+    start_error: BaseException | None,
+    recorder: Recorder,
+    stream: EventStream,
+    anchors: AnchorIndex,
+) -> int:
     """The phases; any failure becomes an `error` event and the exit code, never a traceback."""
     try:
         if start_error is not None:
@@ -243,16 +288,30 @@ def _run(loaded, ctx: Context, phases: list[str], start_error: BaseException | N
         run_scenario(loaded, ctx, phases)
     except BaseException as error:  # noqa: BLE001 - every failure becomes evidence
         recorder.busy = True  # the target's __str__ may run: not evidence
-        stream.emit("error", phase=recorder.phase, type=type(error).__name__, message=_text_of(error)[:2000],
-                    scenario_error=isinstance(error, ScenarioError),
-                    last_call=recorder.current(), traceback=_traceback_text()[-8000:],
-                    **_failure_site(error, anchors, recorder))
+        stream.emit(
+            "error",
+            phase=recorder.phase,
+            type=type(error).__name__,
+            message=_text_of(error)[:2000],
+            scenario_error=isinstance(error, ScenarioError),
+            last_call=recorder.current(),
+            traceback=_traceback_text()[-8000:],
+            **_failure_site(error, anchors, recorder),
+        )
         return EXIT_SCENARIO_FAILED
     return 0
 
 
-def _end(config: dict[str, Any], recorder: Recorder, stream: EventStream, backend, guard: TorchBlocker,
-         ctx: Context, code: int, seconds: float) -> None:
+def _end(
+    config: dict[str, Any],
+    recorder: Recorder,
+    stream: EventStream,
+    backend,
+    guard: TorchBlocker,
+    ctx: Context,
+    code: int,
+    seconds: float,
+) -> None:
     """Check the evidence, stop the backend, take the last observations, write `end`."""
     recorder.busy = True
     if not config.get("untraced"):
@@ -265,10 +324,21 @@ def _end(config: dict[str, Any], recorder: Recorder, stream: EventStream, backen
     if recorder.config is not None:
         recorder.config.check(None, recorder.phase)
         recorder.config.snapshot("end")
-    stream.emit("end", seen=recorder.seen, kept=recorder.kept, scenario_seconds=round(seconds, 6),
-                peak_rss_kb=_peak_rss_kb(), cpu_seconds=round(sum(os.times()[:2]), 3),
-                gaps=ctx.gaps, blocked_imports=guard.attempts, torch_imported=guard.imported(),
-                packages=_versions(), devices=_devices(), exit=code, t=stream.now())
+    stream.emit(
+        "end",
+        seen=recorder.seen,
+        kept=recorder.kept,
+        scenario_seconds=round(seconds, 6),
+        peak_rss_kb=_peak_rss_kb(),
+        cpu_seconds=round(sum(os.times()[:2]), 3),
+        gaps=ctx.gaps,
+        blocked_imports=guard.attempts,
+        torch_imported=guard.imported(),
+        packages=_versions(),
+        devices=_devices(),
+        exit=code,
+        t=stream.now(),
+    )
     stream.close()
 
 

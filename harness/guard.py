@@ -23,6 +23,7 @@ _IMPORT_MACHINERY = ("<frozen importlib", "importlib/", "importlib\\")
 
 def _importer(describe: Callable[[str, int], str]) -> str:
     """path:line of the first frame outside the import machinery."""
+
     def outside(frame) -> bool:
         filename = frame.f_code.co_filename
         return not any(marker in filename for marker in _IMPORT_MACHINERY) and filename != __file__

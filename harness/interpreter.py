@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 from .errors import HarnessError
 
@@ -31,39 +31,57 @@ def probe(python: str) -> dict:
     try:
         done = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=120)
     except OSError as error:
-        raise HarnessError(f"cannot run the interpreter {python} ({error.strerror})", "pass --python the path of a working python executable")
+        raise HarnessError(
+            f"cannot run the interpreter {python} ({error.strerror})",
+            "pass --python the path of a working python executable",
+        ) from None
     except subprocess.TimeoutExpired:
-        raise HarnessError(f"the interpreter {python} did not answer within 120 s", "check that it starts: run it with -c pass")
+        raise HarnessError(
+            f"the interpreter {python} did not answer within 120 s", "check that it starts: run it with -c pass"
+        ) from None
     if done.returncode != 0:
-        raise HarnessError(f"the interpreter {python} failed to start: {done.stderr.strip()[-300:]}", "pass --python a working python executable")
+        raise HarnessError(
+            f"the interpreter {python} failed to start: {done.stderr.strip()[-300:]}",
+            "pass --python a working python executable",
+        )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def supported_backends(info: dict) -> List[str]:
+def supported_backends(info: dict) -> list[str]:
     """The one rule for which recorder backends an interpreter can run, fastest first:
     `monitoring` needs sys.monitoring (3.12+), `ctrace` needs its C part built for that
     interpreter (`info["ctrace"]`, see `accelerate`), `hunter` needs hunter, `settrace` always works."""
-    return ((["monitoring"] if info["monitoring"] else []) + (["ctrace"] if info.get("ctrace") else []) + ["settrace"]
-            + (["hunter"] if info["hunter"] else []))
+    return (
+        (["monitoring"] if info["monitoring"] else [])
+        + (["ctrace"] if info.get("ctrace") else [])
+        + ["settrace"]
+        + (["hunter"] if info["hunter"] else [])
+    )
 
 
-def check_interpreter(python: str, wanted: Optional[str]) -> str:
+def check_interpreter(python: str, wanted: str | None) -> str:
     """The backend to use with `python`: the one asked for, else the fastest it supports."""
     info = probe(python)
     version = tuple(info["version"])
     if version < (3, 10):
-        raise HarnessError(f"{python} is Python {'.'.join(map(str, version))}; the recorder needs 3.10 or newer",
-                           "pass --python a Python 3.10+ interpreter")
+        raise HarnessError(
+            f"{python} is Python {'.'.join(map(str, version))}; the recorder needs 3.10 or newer",
+            "pass --python a Python 3.10+ interpreter",
+        )
     supported = supported_backends(info)
     if wanted is None:
         return supported[0]
     if wanted in supported or wanted == "ctrace":  # ctrace: whether it builds is `accelerate`'s question
         return wanted
     if wanted == "hunter":
-        raise HarnessError(f"the hunter backend needs hunter in {python}", f"install it there: {python} -m pip install hunter")
+        raise HarnessError(
+            f"the hunter backend needs hunter in {python}", f"install it there: {python} -m pip install hunter"
+        )
     if wanted == "monitoring":
-        raise HarnessError(f"the monitoring backend needs Python 3.12+ ({python} is {'.'.join(map(str, version))})",
-                           "use --backend settrace or hunter, or a Python 3.12+ interpreter")
+        raise HarnessError(
+            f"the monitoring backend needs Python 3.12+ ({python} is {'.'.join(map(str, version))})",
+            "use --backend settrace or hunter, or a Python 3.12+ interpreter",
+        )
     raise HarnessError(f"unknown backend {wanted!r}", "use --backend monitoring, ctrace, settrace or hunter")
 
 
@@ -71,7 +89,7 @@ class Accelerator(NamedTuple):
     """What will record: the backend, the built C tracer it loads (ctrace), and why (not)."""
 
     backend: str
-    path: Optional[str]
+    path: str | None
     accelerated: str  # "yes (...)" or "no (reason)"
 
 
@@ -82,7 +100,7 @@ _NOT_ACCELERATED = {
 }
 
 
-def accelerate(python: str, backend: str, wanted: Optional[str], cache: Path) -> Accelerator:
+def accelerate(python: str, backend: str, wanted: str | None, cache: Path) -> Accelerator:
     """Swap the default `settrace` for `ctrace` when the C tracer builds for `python`.
 
     The build runs in `python` itself (its headers, its compiler, its ABI), once per
@@ -96,13 +114,14 @@ def accelerate(python: str, backend: str, wanted: Optional[str], cache: Path) ->
     if path is not None:
         return Accelerator("ctrace", path, f"yes (compiled filter built for this interpreter: {Path(path).name})")
     if wanted == "ctrace":
-        raise HarnessError(f"the ctrace backend cannot be built for {python}: {reason}",
-                           "install a C compiler (e.g. gcc) and this Python's development headers, "
-                           "or use --backend settrace")
+        raise HarnessError(
+            f"the ctrace backend cannot be built for {python}: {reason}",
+            "install a C compiler (e.g. gcc) and this Python's development headers, or use --backend settrace",
+        )
     return Accelerator("settrace", None, f"no ({reason})")
 
 
-def build_for(python: str, cache: Path) -> Tuple[Optional[str], Optional[str]]:
+def build_for(python: str, cache: Path) -> tuple[str | None, str | None]:
     """(path, None) after building and loading the C tracer in `python`; else (None, reason)."""
     from .workspace import harness_only_path
 
@@ -114,8 +133,9 @@ def build_for(python: str, cache: Path) -> Tuple[Optional[str], Optional[str]]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [harness, os.environ.get("PYTHONPATH")])))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
-        done = subprocess.run([python, "-m", "harness.accel", str(cache)], capture_output=True, text=True,
-                              timeout=300, env=env)
+        done = subprocess.run(
+            [python, "-m", "harness.accel", str(cache)], capture_output=True, text=True, timeout=300, env=env
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return None, f"the build did not run ({error})"
     answer = (done.stdout.strip().splitlines() or [""])[-1]

@@ -12,14 +12,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import jinja2
 
 from . import contract, views
+from .completeness import complete
 from .fold import fold
 from .perfetto import trace_events
-from .completeness import complete
 from .privacy import report_environment
 from .record import dumps
 from .resources import require_dir
@@ -32,12 +32,17 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def environment() -> jinja2.Environment:
     """The Jinja environment over callchain's templates (built once per process)."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(require_dir("templates"))), trim_blocks=True,
-                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-                              autoescape=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(require_dir("templates"))),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
     env.filters["cell"] = _cell
     env.globals["contract"] = contract  # member names and keys, written once
     return env
@@ -55,7 +60,7 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
 
 
-def _target_line(record: Dict[str, Any]) -> str:
+def _target_line(record: dict[str, Any]) -> str:
     target = record["target"]
     if target.get("git"):
         dirty = "dirty" if target.get("dirty") else "clean"
@@ -63,51 +68,56 @@ def _target_line(record: Dict[str, Any]) -> str:
     return f"{target['root']} ({'embedded demo target' if target.get('demo') else 'not a git work tree'})"
 
 
-def _scenario_line(record: Dict[str, Any]) -> str:
+def _scenario_line(record: dict[str, Any]) -> str:
     scenario = record["scenario"]
     return f"{scenario['name']}, variant {scenario['variant']}, phases {' → '.join(scenario['phases'])}"
 
 
-def _recorder_line(record: Dict[str, Any]) -> str:
+def _recorder_line(record: dict[str, Any]) -> str:
     recorder = record["recorder"]
     if recorder["untraced"]:
         return "none (untraced run)"
     return f"{recorder['backend']}: {recorder['settings']}"
 
 
-def _durations(record: Dict[str, Any]) -> str:
+def _durations(record: dict[str, Any]) -> str:
     """Phase durations in run order (the record's dict is key-sorted when stored)."""
     names = list(dict.fromkeys(span["name"] for span in record["phases"])) + ["total"]
     durations = record["durations"]
     return ", ".join(f"{name} {durations[name]:.2f}" for name in names if name in durations)
 
 
-def _root_phases(calls: List[Dict[str, Any]]) -> Dict[int, str]:
+def _root_phases(calls: list[dict[str, Any]]) -> dict[int, str]:
     """Each call's root (depth-0) ancestor's phase: a thread's subtree stays under one header."""
     by_index = {call["i"]: call for call in calls}
-    phases: Dict[int, str] = {}
+    phases: dict[int, str] = {}
     for call in calls:
         parent = by_index.get(call["parent"]) if call["parent"] is not None else None
         phases[call["i"]] = phases.get(parent["i"], call["phase"]) if parent else call["phase"]
     return phases
 
 
-def _line(call: Dict[str, Any]) -> Dict[str, Any]:
+def _line(call: dict[str, Any]) -> dict[str, Any]:
     """What one call's line shows; folding compares exactly these fields."""
-    return {"indent": "  " * call["depth"], "function": call["function"], "anchor": call["anchor"] or NO_SOURCE,
-            "site": call["call_site"], "thread": call.get("thread"),
-            "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"}
+    return {
+        "indent": "  " * call["depth"],
+        "function": call["function"],
+        "anchor": call["anchor"] or NO_SOURCE,
+        "site": call["call_site"],
+        "thread": call.get("thread"),
+        "returned": call["returned"] if call["returned"] is not None else "(no return recorded)",
+    }
 
 
-def _line_key(call: Dict[str, Any]) -> tuple:
+def _line_key(call: dict[str, Any]) -> tuple:
     return tuple(sorted(_line(call).items()))
 
 
-def _blocks(record: Dict[str, Any]) -> List[tuple]:
+def _blocks(record: dict[str, Any]) -> list[tuple]:
     """(process, phase, calls) in run order: every phase the scenario marked, even one that
     kept no call, then any calls whose phase has no mark (a damaged stream). A call belongs
     to the phase its thread's root call started in, so a worker's subtree stays in one block."""
-    grouped: Dict[tuple, List[Dict[str, Any]]] = {}
+    grouped: dict[tuple, list[dict[str, Any]]] = {}
     root_phase = _root_phases(record["calls"])
     for call in record["calls"]:
         grouped.setdefault((call["process"], root_phase[call["i"]]), []).append(call)
@@ -116,10 +126,10 @@ def _blocks(record: Dict[str, Any]) -> List[tuple]:
     return [(process, phase, grouped.get((process, phase), [])) for process, phase in order]
 
 
-def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
+def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
     """Lines of dynamic.txt: a `[phase …]` header per phase, then the main thread's calls, then
     a `[thread <label>]` block for each other thread that ran namespace code in that phase."""
-    lines: List[Dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     for process, phase, calls in _blocks(record):
         folded = fold(calls, _line_key)
         lines.append({"phase": phase or "(unnamed)", "process": process, "kept": len(calls), "shown": len(folded)})
@@ -132,18 +142,23 @@ def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
             lines.append(dict(_line(item.call), phase=None, thread_header=None, count=item.count))
     failure = record.get("failure")
     return {
-        "command": record["command"], "target": _target_line(record), "namespace": record["namespace"],
-        "scenario": _scenario_line(record), "recorder": _recorder_line(record),
+        "command": record["command"],
+        "target": _target_line(record),
+        "namespace": record["namespace"],
+        "scenario": _scenario_line(record),
+        "recorder": _recorder_line(record),
         "status": record["status"] + (f" — {failure['problem']}" if failure else ""),
-        "seen": record["events"]["seen"], "kept": record["events"]["kept"],
+        "seen": record["events"]["seen"],
+        "kept": record["events"]["kept"],
         "started_at": record["started_at"],
         "durations": _durations(record),
-        "lines": lines, "incomplete": failure["problem"] if failure else None,
+        "lines": lines,
+        "incomplete": failure["problem"] if failure else None,
         "first_process": record["processes"][0]["label"] if record["processes"] else None,
     }
 
 
-def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
+def env_view(record: dict[str, Any]) -> dict[str, Any]:
     first = record["processes"][0] if record["processes"] else {}
     start = first.get("start") or {}
     return {
@@ -157,8 +172,10 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
         "recorder": dict(record["recorder"], **{key: start[key] for key in ("monitoring_tool_id",) if key in start}),
         "target": {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
         "evidence_only": record["evidence_only"],
-        "torch": {"imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
-                  "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []]},
+        "torch": {
+            "imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
+            "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []],
+        },
         "environment": report_environment(record.get("environment") or {}),
         "command": record["command"],
         "started_at": record["started_at"],
@@ -169,12 +186,14 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def write_report(report: Path, record: Dict[str, Any]) -> None:
+def write_report(report: Path, record: dict[str, Any]) -> None:
     """Every deliverable of one run, from the run record alone (stored as it is)."""
     write_atomic(report / "trace" / "run.json", dumps(record))
     full = complete(record)
-    for name, build in (("trace/trace.json", lambda: json.dumps(trace_events(full))),
-                        ("env/trace_env.json", lambda: dump_json(env_view(full)))):
+    for name, build in (
+        ("trace/trace.json", lambda: json.dumps(trace_events(full))),
+        ("env/trace_env.json", lambda: dump_json(env_view(full))),
+    ):
         write_atomic(report / name, _guarded(name, build))
     render_markdown(report, record)
 
@@ -189,7 +208,7 @@ OUTPUTS = {
 }
 
 
-def render_texts(record: Dict[str, Any]) -> Dict[str, str]:
+def render_texts(record: dict[str, Any]) -> dict[str, str]:
     """The text of every rendered deliverable, from any run record (completed first)."""
     env = environment()
     full = complete(record)
@@ -207,12 +226,12 @@ def _guarded(name: str, build) -> str:
         return f"# {name} could not be rendered: {type(error).__name__}: {error}\n# the run record is complete in trace/run.json; `callchain render REPORT` retries\n"
 
 
-def render_markdown(report: Path, record: Dict[str, Any]) -> None:
+def render_markdown(report: Path, record: dict[str, Any]) -> None:
     """The files that `callchain render` can rebuild from trace/run.json."""
     env = environment()
     full = complete(record)
     for name, (template, build) in OUTPUTS.items():
-        write_atomic(report / name, _guarded(name, lambda: env.get_template(template).render(**build(full))))
+        write_atomic(report / name, _guarded(name, lambda t=template, b=build: env.get_template(t).render(**b(full))))
 
 
 def rerender(report_dir: str) -> Path:

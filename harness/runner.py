@@ -18,19 +18,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
-from . import __version__, contract, outcome, record
-from .scenarios import resolve as scenarios
+from . import __version__, contract, outcome, publish, record
 from .errors import HarnessError
 from .runrecord import Call, RunRecord
-from .stop import StopSignals, Stopped, end_adopted, end_group, signal_name
-from .target import Target, check_root, compare, fingerprint, revision
+from .scenarios import resolve as scenarios
+from .stop import Stopped, StopSignals, end_adopted, end_group, signal_name
 from .taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
+from .target import Target, check_root, compare, fingerprint, revision
 from .tracer import BACKENDS
 from .verdicts import judge_spec
 from .workspace import Run, allocate, child_env, recorded_env
-from . import publish
 
 DEFAULT_QUESTION = (
     "How does the TensorFlow workflow produce and consume `wts.h5.zip` bundles (train → "
@@ -43,7 +42,7 @@ DEFAULT_SCOPE_HINTS = ["ModelManager", "persistence", "archives", "load_inferenc
 
 @dataclass
 class Options:
-    root: Optional[str] = None
+    root: str | None = None
     namespace: str = ""
     package: str = "ptycho"
     scenario: str = "tf-persistence"
@@ -51,24 +50,34 @@ class Options:
     initiative: str = "INTEGRATE-PYTORCH-001"
     plan_phase: str = "phase_d3_callchain"
     question: str = DEFAULT_QUESTION
-    scope_hints: List[str] = field(default_factory=lambda: list(DEFAULT_SCOPE_HINTS))
+    scope_hints: list[str] = field(default_factory=lambda: list(DEFAULT_SCOPE_HINTS))
     out: str = "artifacts"
     timeout: float = 600.0
     untraced: bool = False
-    backend: Optional[str] = None
-    python: Optional[str] = None
-    taps: List[str] = field(default_factory=list)
+    backend: str | None = None
+    python: str | None = None
+    taps: list[str] = field(default_factory=list)
     replace_taps: bool = False
     fresh_load: bool = True
     config_global: str = ""
     command: str = ""
-    publish: Optional[str] = None
-    accel_path: Optional[str] = None  # the built C tracer the ctrace backend loads (set by resolve_backend)
+    publish: str | None = None
+    accel_path: str | None = None  # the built C tracer the ctrace backend loads (set by resolve_backend)
     accelerated: str = ""  # "yes (...)" / "no (reason)", for the run record
 
 
-def _run_child(run: Run, options: Options, target: Target, label: str, phases: List[str],
-               taps: List[Tap], backend: str, env: Dict[str, str], stop: StopSignals, scenario: str) -> Dict[str, Any]:
+def _run_child(
+    run: Run,
+    options: Options,
+    target: Target,
+    label: str,
+    phases: list[str],
+    taps: list[Tap],
+    backend: str,
+    env: dict[str, str],
+    stop: StopSignals,
+    scenario: str,
+) -> dict[str, Any]:
     """Run one traced process; returns how it ended. Never raises for the child's failures.
 
     However it ends, its whole process group is ended before the evidence check, so a
@@ -76,21 +85,40 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
     events = run.trace_dir / f"events-{label}.jsonl"
     stacks = run.scratch / f"child-{label}.stacks.txt"
     config = {
-        "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
-        "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
-        "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
-        "config_global": "" if options.config_global == "none" else options.config_global, "stacks": str(stacks),
-        "scenario": scenario, "accel": options.accel_path,
+        "root": str(target.root),
+        "namespace": options.namespace,
+        "package": options.package,
+        "events": str(events),
+        "scratch": str(run.scratch),
+        "scenario_out": str(run.scratch / "out"),
+        "variant": options.variant,
+        "phases": list(phases),
+        "taps": taps_as_data(taps),
+        "backend": backend,
+        "untraced": options.untraced,
+        "config_global": "" if options.config_global == "none" else options.config_global,
+        "stacks": str(stacks),
+        "scenario": scenario,
+        "accel": options.accel_path,
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
     python = options.python or sys.executable
     started = time.perf_counter()
     timed_out, stopped_by = False, None
-    with open(run.scratch / f"child-{label}.stdout.txt", "wb") as out, open(run.scratch / f"child-{label}.stderr.txt", "wb") as err:
-        process = subprocess.Popen([python, "-m", "harness.child", str(config_path)], cwd=run.scratch,
-                                   env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+    with (
+        open(run.scratch / f"child-{label}.stdout.txt", "wb") as out,
+        open(run.scratch / f"child-{label}.stderr.txt", "wb") as err,
+    ):
+        process = subprocess.Popen(
+            [python, "-m", "harness.child", str(config_path)],
+            cwd=run.scratch,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             with stop.interruptible():
                 code = process.wait(timeout=options.timeout)
@@ -103,10 +131,19 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
             end_group(process.pid)
             code = process.wait()
         leftover = end_group(process.pid) + end_adopted()
-    return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out,
-            "interrupted": stopped_by is not None, "stopped_by": stopped_by, "leftover_processes": leftover,
-            "wall_seconds": round(time.perf_counter() - started, 6), "events": str(events),
-            "stderr": str(run.scratch / f"child-{label}.stderr.txt"), "stacks": str(stacks)}
+    return {
+        "label": label,
+        "phases": list(phases),
+        "exit": code,
+        "timed_out": timed_out,
+        "interrupted": stopped_by is not None,
+        "stopped_by": stopped_by,
+        "leftover_processes": leftover,
+        "wall_seconds": round(time.perf_counter() - started, 6),
+        "events": str(events),
+        "stderr": str(run.scratch / f"child-{label}.stderr.txt"),
+        "stacks": str(stacks),
+    }
 
 
 def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> None:
@@ -126,7 +163,7 @@ def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> 
         size = current
 
 
-def resolve_taps(options: Options, scenario_taps: Optional[List[str]] = None, shipped: bool = True) -> List[Tap]:
+def resolve_taps(options: Options, scenario_taps: list[str] | None = None, shipped: bool = True) -> list[Tap]:
     """The taps of the run, those meant for this variant only: the shipped files (for a shipped
     scenario), the files the scenario names (`TAPS`), and --taps."""
     declared = list(scenario_taps or []) + list(options.taps)
@@ -134,7 +171,10 @@ def resolve_taps(options: Options, scenario_taps: Optional[List[str]] = None, sh
     try:
         return for_variant(load_tap_files(files), options.variant)
     except TapFileError as error:
-        raise HarnessError(f"bad tap file: {error}", "correct that line; the format is described at the top of tap_points/ptycho_persistence.toml")
+        raise HarnessError(
+            f"bad tap file: {error}",
+            "correct that line; the format is described at the top of tap_points/ptycho_persistence.toml",
+        ) from None
 
 
 def resolve_backend(options: Options) -> str:
@@ -156,9 +196,11 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
     target = check_root(options.root, options.package)
     out = Path(options.out).expanduser().resolve()
     if out == target.root or target.root in out.parents:
-        raise HarnessError(f"the output folder {out} is inside the target {target.root}; the run must write nothing there",
-                           "pass --out (or OUT=) a folder outside the checkout, e.g. the callchain repo's artifacts/; "
-                           "--publish DIR copies the finished report into the target")
+        raise HarnessError(
+            f"the output folder {out} is inside the target {target.root}; the run must write nothing there",
+            "pass --out (or OUT=) a folder outside the checkout, e.g. the callchain repo's artifacts/; "
+            "--publish DIR copies the finished report into the target",
+        )
     publish_to = publish.check(target.root, options.publish) if options.publish else None
     backend = resolve_backend(options)
     before = fingerprint(target.root)
@@ -169,7 +211,9 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     env = child_env(run)
     with StopSignals() as stop:
-        return _traced(options, target, taps, backend, run, started_at, env, stop, Prepared(described, before, publish_to))
+        return _traced(
+            options, target, taps, backend, run, started_at, env, stop, Prepared(described, before, publish_to)
+        )
 
 
 @dataclass
@@ -177,25 +221,39 @@ class Prepared:
     """What the run proper needs of the steps before it: the scenario as the probe described it,
     the tree as it was before the probe ran anything, and where to publish (if asked)."""
 
-    described: Dict[str, Any]
-    before: Dict[str, Any]
-    publish_to: Optional[Path]
+    described: dict[str, Any]
+    before: dict[str, Any]
+    publish_to: Path | None
 
 
-def _traced(options: Options, target: Target, taps: List[Tap], backend: str, run: Run, started_at: str,
-            env: Dict[str, str], stop: StopSignals, chosen: Prepared) -> tuple[Path, RunRecord]:
+def _traced(
+    options: Options,
+    target: Target,
+    taps: list[Tap],
+    backend: str,
+    run: Run,
+    started_at: str,
+    env: dict[str, str],
+    stop: StopSignals,
+    chosen: Prepared,
+) -> tuple[Path, RunRecord]:
     """The run proper, with stop signals handled: the report is written however it ends."""
     before, described, publish_to = chosen.before, chosen.described, chosen.publish_to
     outcomes = _run_processes(run, options, target, taps, backend, env, stop, described)
     after = fingerprint(target.root)
     meta = _meta(options, target, run, taps, backend, started_at, outcomes, described)
     meta["environment"] = recorded_env(env)
-    meta["evidence_only"] = {"before": {k: before[k] for k in ("files", "entries", "sha256")},
-                             "after": {k: after[k] for k in ("files", "entries", "sha256")},
-                             "changes": compare(before, after), "notes": sorted(set(before["notes"]) | set(after["notes"]))}
+    meta["evidence_only"] = {
+        "before": {k: before[k] for k in ("files", "entries", "sha256")},
+        "after": {k: after[k] for k in ("files", "entries", "sha256")},
+        "changes": compare(before, after),
+        "notes": sorted(set(before["notes"]) | set(after["notes"])),
+    }
     run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run, described))
     judge_spec(run_record)
-    run_record["status"], run_record["failure"] = outcome.judge(run_record, options.timeout, options.untraced, stop.received)
+    run_record["status"], run_record["failure"] = outcome.judge(
+        run_record, options.timeout, options.untraced, stop.received
+    )
     from .render import write_report
 
     write_report(run.report, run_record)
@@ -215,22 +273,50 @@ def _traced(options: Options, target: Target, taps: List[Tap], backend: str, run
     return (published or run.report), run_record
 
 
-def _run_processes(run: Run, options: Options, target: Target, taps: List[Tap], backend: str,
-                   env: Dict[str, str], stop: StopSignals, described: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _run_processes(
+    run: Run,
+    options: Options,
+    target: Target,
+    taps: list[Tap],
+    backend: str,
+    env: dict[str, str],
+    stop: StopSignals,
+    described: dict[str, Any],
+) -> list[dict[str, Any]]:
     """The scenario's processes in order; a later one runs only when the one before succeeded
     and no stop signal came."""
-    outcomes: List[Dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
     processes = described["processes"] if options.fresh_load else described["processes"][:1]
     for process in processes:
         if (outcomes and outcomes[-1]["exit"] != 0) or stop.received is not None:
             break
-        outcomes.append(_run_child(run, options, target, process["label"], list(process["phases"]), taps, backend, env,
-                                   stop, described["load"]))
+        outcomes.append(
+            _run_child(
+                run,
+                options,
+                target,
+                process["label"],
+                list(process["phases"]),
+                taps,
+                backend,
+                env,
+                stop,
+                described["load"],
+            )
+        )
     return outcomes
 
 
-def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: str, started_at: str,
-          outcomes: List[Dict[str, Any]], described: Dict[str, Any]) -> Dict[str, Any]:
+def _meta(
+    options: Options,
+    target: Target,
+    run: Run,
+    taps: list[Tap],
+    backend: str,
+    started_at: str,
+    outcomes: list[dict[str, Any]],
+    described: dict[str, Any],
+) -> dict[str, Any]:
     """What the harness knows of the run beside the event streams."""
     return {
         "callchain_version": __version__,
@@ -238,15 +324,18 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "scope_hints": options.scope_hints,
         "initiative": options.initiative,
         "plan_phase": options.plan_phase,
-        "scenario": scenarios.record_info(described, options.scenario, options.variant,
-                                          [p for o in outcomes for p in o["phases"]]),
+        "scenario": scenarios.record_info(
+            described, options.scenario, options.variant, [p for o in outcomes for p in o["phases"]]
+        ),
         "namespace": options.namespace,
         "package": options.package,
-        "recorder": {"backend": None if options.untraced else backend,
-                     "settings": None if options.untraced else BACKENDS[backend].settings,
-                     "seen_means": None if options.untraced else BACKENDS[backend].seen_means,
-                     "accelerated": None if options.untraced else options.accelerated,
-                     "untraced": options.untraced},
+        "recorder": {
+            "backend": None if options.untraced else backend,
+            "settings": None if options.untraced else BACKENDS[backend].settings,
+            "seen_means": None if options.untraced else BACKENDS[backend].seen_means,
+            "accelerated": None if options.untraced else options.accelerated,
+            "untraced": options.untraced,
+        },
         "target": dict({"root": str(target.root), "demo": target.is_demo}, **revision(target.root)),
         "report": str(run.report),
         "scratch": str(run.scratch),
@@ -258,8 +347,9 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
     }
 
 
-def static_evidence(target: Target, options: Options, calls: List[Call], run: Run,
-                    described: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def static_evidence(
+    target: Target, options: Options, calls: list[Call], run: Run, described: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
     from .analysis import function_docs, mentions, rank_entry_points
     from .archive import describe_archive
@@ -271,11 +361,14 @@ def static_evidence(target: Target, options: Options, calls: List[Call], run: Ru
     budget = Budget()  # every static pass together: bounded in time, what it skipped is listed
     spec = read_contract(target.root)  # judged once the record is whole (verdicts.judge_spec)
     if spec["source"] != "docs" and not (described or {}).get("contract", True):
-        spec = dict(spec, source="none", clauses=[], missing=None)  # no docs, and no built-in contract for this scenario
-    static: Dict[str, Any] = {
+        spec = dict(
+            spec, source="none", clauses=[], missing=None
+        )  # no docs, and no built-in contract for this scenario
+    static: dict[str, Any] = {
         "spec": spec,
-        "entry_points": rank_entry_points(target.root, options.package, options.question, options.scope_hints,
-                                          exercised, spec["sections"], budget),
+        "entry_points": rank_entry_points(
+            target.root, options.package, options.question, options.scope_hints, exercised, spec["sections"], budget
+        ),
         "docs": function_docs(target.root, calls, budget),
         "mentions": {"intensity_scale": mentions(target.root, calls, "intensity_scale", budget)},
     }

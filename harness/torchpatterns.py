@@ -9,17 +9,23 @@ the scan would under-report without any sign. Standard library only.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from .resources import data_dir
 from .tomlfile import read_toml
 
 DEFAULT_PATTERNS = data_dir("tap_points") / "torch_persistence.toml"
 _LIST_KEYS = (
-    "call", "call_dotted", "call_prefix", "keywords",
-    "when_source_contains", "literal_contains", "def",
+    "call",
+    "call_dotted",
+    "call_prefix",
+    "keywords",
+    "when_source_contains",
+    "literal_contains",
+    "def",
 )
 _ALLOWED_KEYS = frozenset(("kind", "describe", "when_arg") + _LIST_KEYS)
 _ARG_KEYS = frozenset(("position", "keyword", "values", "default"))
@@ -33,10 +39,10 @@ _SCHEMA_HINT = "the schema is documented at the top of the file"
 class ArgRule:
     """`when_arg`: a call matches only if one argument is (or may be) one of `values`."""
 
-    position: Optional[int]
-    keyword: Optional[str]
-    values: Tuple[str, ...]
-    default: Optional[str]
+    position: int | None
+    keyword: str | None
+    values: tuple[str, ...]
+    default: str | None
 
 
 @dataclass(frozen=True)
@@ -45,14 +51,14 @@ class Pattern:
 
     kind: str
     describe: str
-    call: Tuple[str, ...] = ()
-    call_dotted: Tuple[str, ...] = ()
-    call_prefix: Tuple[str, ...] = ()
-    keywords: Tuple[str, ...] = ()
-    when_source_contains: Tuple[str, ...] = ()
-    when_arg: Optional[ArgRule] = None
-    literal_contains: Tuple[str, ...] = ()
-    defs: Tuple[str, ...] = ()
+    call: tuple[str, ...] = ()
+    call_dotted: tuple[str, ...] = ()
+    call_prefix: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    when_source_contains: tuple[str, ...] = ()
+    when_arg: ArgRule | None = None
+    literal_contains: tuple[str, ...] = ()
+    defs: tuple[str, ...] = ()
 
     @property
     def family(self) -> str:
@@ -62,24 +68,29 @@ class Pattern:
         return "literal" if self.literal_contains else "def"
 
 
-def load_patterns(path: Path | str = DEFAULT_PATTERNS) -> List[Pattern]:
+def load_patterns(path: Path | str = DEFAULT_PATTERNS) -> list[Pattern]:
     """Read and validate the rule file; every error names the file, the line and the fix.
 
     Validation is strict (unknown keys are errors) because a misspelt key would otherwise
     silently switch a rule off and the scan would under-report without any sign.
     """
     path = Path(path)
-    text, data = read_toml(path, "pattern file", "Fix: pass the path of an existing TOML file.",
-                           f"Fix: correct the syntax at that line; {_SCHEMA_HINT}.")
+    text, data = read_toml(
+        path,
+        "pattern file",
+        "Fix: pass the path of an existing TOML file.",
+        f"Fix: correct the syntax at that line; {_SCHEMA_HINT}.",
+    )
     tables = data.get("surface")
     if not isinstance(tables, list) or not tables:
-        raise ValueError(f"{path}:1: no [[surface]] tables found. Fix: add at least one "
-                         f"[[surface]] table; {_SCHEMA_HINT}.")
+        raise ValueError(
+            f"{path}:1: no [[surface]] tables found. Fix: add at least one [[surface]] table; {_SCHEMA_HINT}."
+        )
     header_lines = _surface_header_lines(text)
     return [_parse_table(table, i, path, header_lines) for i, table in enumerate(tables)]
 
 
-def _surface_header_lines(text: str) -> List[int]:
+def _surface_header_lines(text: str) -> list[int]:
     """Line of each `[[surface]]` header, so schema errors can point at a line too."""
     header = re.compile(r"^\s*\[\[\s*surface\s*\]\]")
     return [n for n, line in enumerate(text.splitlines(), 1) if header.match(line)]
@@ -97,38 +108,51 @@ def _parse_table(table: Any, index: int, path: Path, header_lines: Sequence[int]
         raise fail("is not a table", "write it as a [[surface]] table")
     unknown = sorted(set(table) - _ALLOWED_KEYS)
     if unknown:
-        raise fail(f"unknown key(s) {', '.join(unknown)}",
-                   f"use only {', '.join(sorted(_ALLOWED_KEYS))}")
+        raise fail(f"unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(_ALLOWED_KEYS))}")
     for key in ("kind", "describe"):
         if not isinstance(table.get(key), str) or not table[key].strip():
             raise fail(f"'{key}' is missing or empty", f'add {key} = "..."')
-    lists: Dict[str, Tuple[str, ...]] = {}
+    lists: dict[str, tuple[str, ...]] = {}
     for key in _LIST_KEYS:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise fail(f"'{key}' must be a list of non-empty strings", f'write {key} = ["..."]')
         lists[key] = tuple(value)
-    families = [name for name, keys in (("call", ("call", "call_dotted", "call_prefix")),
-                                        ("literal_contains", ("literal_contains",)),
-                                        ("def", ("def",)))
-                if any(lists[k] for k in keys)]
+    families = [
+        name
+        for name, keys in (
+            ("call", ("call", "call_dotted", "call_prefix")),
+            ("literal_contains", ("literal_contains",)),
+            ("def", ("def",)),
+        )
+        if any(lists[k] for k in keys)
+    ]
     if len(families) != 1:
-        raise fail(f"needs exactly one matcher family, found {families or 'none'}",
-                   "give call/call_dotted/call_prefix, or literal_contains, or def")
+        raise fail(
+            f"needs exactly one matcher family, found {families or 'none'}",
+            "give call/call_dotted/call_prefix, or literal_contains, or def",
+        )
     call_only = [k for k in ("keywords", "when_source_contains") if lists[k]]
     if families[0] != "call" and (call_only or "when_arg" in table):
-        raise fail(f"{', '.join(call_only or ['when_arg'])} only applies to call rules",
-                   "remove it or turn the rule into a call rule")
+        raise fail(
+            f"{', '.join(call_only or ['when_arg'])} only applies to call rules",
+            "remove it or turn the rule into a call rule",
+        )
     return Pattern(
-        kind=table["kind"], describe=table["describe"],
-        call=lists["call"], call_dotted=lists["call_dotted"], call_prefix=lists["call_prefix"],
-        keywords=lists["keywords"], when_source_contains=lists["when_source_contains"],
+        kind=table["kind"],
+        describe=table["describe"],
+        call=lists["call"],
+        call_dotted=lists["call_dotted"],
+        call_prefix=lists["call_prefix"],
+        keywords=lists["keywords"],
+        when_source_contains=lists["when_source_contains"],
         when_arg=_parse_arg_rule(table.get("when_arg"), fail),
-        literal_contains=lists["literal_contains"], defs=lists["def"],
+        literal_contains=lists["literal_contains"],
+        defs=lists["def"],
     )
 
 
-def _parse_arg_rule(raw: Any, fail: Any) -> Optional[ArgRule]:
+def _parse_arg_rule(raw: Any, fail: Any) -> ArgRule | None:
     """Validate the inline `when_arg` table (see the TOML header)."""
     if raw is None:
         return None
@@ -138,19 +162,17 @@ def _parse_arg_rule(raw: Any, fail: Any) -> Optional[ArgRule]:
     position, keyword, default = raw.get("position"), raw.get("keyword"), raw.get("default")
     values = raw.get("values")
     ok = (
-        (position is None or (isinstance(position, int) and not isinstance(position, bool)
-                              and position >= 0))
+        (position is None or (isinstance(position, int) and not isinstance(position, bool) and position >= 0))
         and (keyword is None or isinstance(keyword, str))
         and (default is None or isinstance(default, str))
         and (position is not None or keyword is not None)
-        and isinstance(values, list) and values and all(isinstance(v, str) for v in values)
+        and isinstance(values, list)
+        and values
+        and all(isinstance(v, str) for v in values)
     )
     if not ok:
-        raise fail("'when_arg' needs position >= 0 and/or keyword, and a list of string values",
-                   example)
+        raise fail("'when_arg' needs position >= 0 and/or keyword, and a list of string values", example)
     return ArgRule(position, keyword, tuple(values), default)
 
 
 # --------------------------------------------------------------------------- scanning
-
-

@@ -39,8 +39,9 @@ import re
 import sys
 import tokenize
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 from .bounded import Budget, files_under
 from .torchpatterns import DEFAULT_PATTERNS, ArgRule, Pattern, load_patterns  # noqa: F401 - the rules the scan applies
@@ -50,8 +51,13 @@ MAX_VALUE = 60  # one keyword value or literal in a summary
 MAX_DETAIL = 200  # a whole `detail` string
 MAX_SEGMENT = 4000  # source text looked at for one node (matching and summaries)
 
-def scan(root: Path | str, package: str = DEFAULT_PACKAGE,
-         patterns: Optional[Sequence[Pattern]] = None, budget: Optional[Budget] = None) -> Dict[str, Any]:
+
+def scan(
+    root: Path | str,
+    package: str = DEFAULT_PACKAGE,
+    patterns: Sequence[Pattern] | None = None,
+    budget: Budget | None = None,
+) -> dict[str, Any]:
     """List every persistence surface under `<root>/<package>` without importing it.
 
     A missing package is a normal answer (`present: False`): not every branch has a
@@ -64,13 +70,18 @@ def scan(root: Path | str, package: str = DEFAULT_PACKAGE,
     budget = budget or Budget()
     rules = list(load_patterns(DEFAULT_PATTERNS) if patterns is None else patterns)
     package_dir = root / package
-    result: Dict[str, Any] = {"package": package, "present": package_dir.is_dir(),
-                              "files_scanned": 0, "surfaces": [], "parse_errors": []}
+    result: dict[str, Any] = {
+        "package": package,
+        "present": package_dir.is_dir(),
+        "files_scanned": 0,
+        "surfaces": [],
+        "parse_errors": [],
+    }
     if not result["present"]:
         return result
     result["skipped"] = []
     first_skip = len(budget.skipped)
-    found: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
+    found: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for file in _python_files(package_dir, budget, root):
         rel = file.relative_to(root).as_posix()
         data = budget.read_bytes(file, rel, "PyTorch scan")
@@ -95,15 +106,15 @@ def scan(root: Path | str, package: str = DEFAULT_PACKAGE,
     return result
 
 
-def group_by_kind(scan_result: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+def group_by_kind(scan_result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Surfaces per kind (kinds sorted, scan order kept inside each) for rendering."""
-    groups: Dict[str, List[Dict[str, Any]]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for surface in scan_result.get("surfaces", []):
         groups.setdefault(surface["kind"], []).append(surface)
     return {kind: groups[kind] for kind in sorted(groups)}
 
 
-def _python_files(package_dir: Path, budget: Budget, root: Path) -> List[Path]:
+def _python_files(package_dir: Path, budget: Budget, root: Path) -> list[Path]:
     """All `.py` files below the package, in a stable (path) order, folder symlinks not followed."""
     return files_under(package_dir, ".py", budget, root, "PyTorch scan")
 
@@ -121,7 +132,7 @@ def _parse(source: str, rel: str) -> ast.Module:
         return ast.parse(source, filename=rel)
 
 
-def _parse_error(rel: str, line: Optional[int], message: str) -> Dict[str, Any]:
+def _parse_error(rel: str, line: int | None, message: str) -> dict[str, Any]:
     where = f"{rel}:{line}" if line else rel
     return {"path": rel, "line": line, "message": f"{where}: {message}"}
 
@@ -134,14 +145,14 @@ def _module_name(rel: str) -> str:
 # --------------------------------------------------------------------------- imports
 
 
-def import_aliases(tree: ast.AST, module: str) -> Dict[str, str]:
+def import_aliases(tree: ast.AST, module: str) -> dict[str, str]:
     """Local name -> dotted origin for every import in the module (function-level too).
 
     Module-level imports are seen first (breadth-first walk) and win on a clash, which is
     the binding most code in the file sees. Relative imports are made absolute so that
     `from .model_manager import save_torch_bundle` reads like its absolute spelling.
     """
-    aliases: Dict[str, str] = {}
+    aliases: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -169,9 +180,9 @@ def _absolute_from(node: ast.ImportFrom, module: str) -> str:
     return ".".join(package + ([node.module] if node.module else []))
 
 
-def dotted_name(node: ast.AST) -> Optional[str]:
+def dotted_name(node: ast.AST) -> str | None:
     """`a.b.c` for a Name/Attribute chain, None for anything else (`f().g`, `x[0].g`)."""
-    parts: List[str] = []
+    parts: list[str] = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
         node = node.value
@@ -181,7 +192,7 @@ def dotted_name(node: ast.AST) -> Optional[str]:
     return ".".join(reversed(parts))
 
 
-def resolve(dotted: str, aliases: Dict[str, str]) -> str:
+def resolve(dotted: str, aliases: dict[str, str]) -> str:
     """Rewrite the head of a dotted name through the imports (`mf.start_run` -> `mlflow...`)."""
     head, _, rest = dotted.partition(".")
     origin = aliases.get(head)
@@ -199,7 +210,7 @@ def _shorten(text: str, limit: int = MAX_VALUE) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def _call_name_matches(rule: Pattern, resolved: Optional[str], last: Optional[str]) -> bool:
+def _call_name_matches(rule: Pattern, resolved: str | None, last: str | None) -> bool:
     """The three ways a callee can match: last component, exact dotted name, prefix."""
     if last is not None and last in rule.call:
         return True
@@ -208,7 +219,7 @@ def _call_name_matches(rule: Pattern, resolved: Optional[str], last: Optional[st
     return resolved in rule.call_dotted or any(resolved.startswith(p) for p in rule.call_prefix)
 
 
-def _arg_value(call: ast.Call, rule: ArgRule) -> Optional[ast.AST]:
+def _arg_value(call: ast.Call, rule: ArgRule) -> ast.AST | None:
     """The argument `rule` looks at, or None when the call does not pass it."""
     for kw in call.keywords:
         if rule.keyword is not None and kw.arg == rule.keyword:
@@ -238,22 +249,22 @@ class _Lines:
 
     def __init__(self, source: str) -> None:
         self.lines = self._SPLIT.findall(source)
-        self._encoded: Dict[int, bytes] = {}
+        self._encoded: dict[int, bytes] = {}
 
     def _bytes(self, index: int) -> bytes:
         if index not in self._encoded:
             self._encoded[index] = self.lines[index].encode("utf-8")
         return self._encoded[index]
 
-    def segment(self, node: ast.AST) -> Optional[str]:
+    def segment(self, node: ast.AST) -> str | None:
         first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
         start, end = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
         if first is None or last is None or start is None or end is None or last > len(self.lines):
             return None
         first, last = first - 1, last - 1
         if first == last:
-            return self._bytes(first)[start:min(end, start + 4 * MAX_SEGMENT)].decode("utf-8", "replace")
-        parts = [self._bytes(first)[start:start + 4 * MAX_SEGMENT].decode("utf-8", "replace")]
+            return self._bytes(first)[start : min(end, start + 4 * MAX_SEGMENT)].decode("utf-8", "replace")
+        parts = [self._bytes(first)[start : start + 4 * MAX_SEGMENT].decode("utf-8", "replace")]
         size = len(parts[0])
         for index in range(first + 1, last):
             if size >= MAX_SEGMENT:
@@ -268,8 +279,7 @@ class _Lines:
 class _SurfaceVisitor(ast.NodeVisitor):
     """Walks one module, tracking the enclosing qualname, and records matching nodes."""
 
-    def __init__(self, source: str, rel: str, module: str, tree: ast.AST,
-                 rules: Sequence[Pattern]) -> None:
+    def __init__(self, source: str, rel: str, module: str, tree: ast.AST, rules: Sequence[Pattern]) -> None:
         self.source = source
         self.lines = _Lines(source)
         self.rel = rel
@@ -279,7 +289,7 @@ class _SurfaceVisitor(ast.NodeVisitor):
         self.def_rules = [r for r in rules if r.family == "def"]
         self.prefix = ""  # qualname prefix for definitions at this point
         self.function = "<module>"  # qualname of the code running at this point
-        self.found: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
+        self.found: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
     # -- scopes: decorators, defaults and bases run in the outer scope, bodies inside
 
@@ -326,7 +336,7 @@ class _SurfaceVisitor(ast.NodeVisitor):
         written = dotted_name(node.func)
         resolved = resolve(written, self.aliases) if written else None
         if resolved is not None:
-            last: Optional[str] = resolved.rsplit(".", 1)[-1]
+            last: str | None = resolved.rsplit(".", 1)[-1]
         elif isinstance(node.func, ast.Attribute):
             last = node.func.attr
         else:
@@ -334,8 +344,9 @@ class _SurfaceVisitor(ast.NodeVisitor):
         for rule in self.call_rules:
             if self._call_matches(rule, node, resolved, last):
                 callee = written or _shorten(self._segment(node.func))
-                self._record(rule, node, callee=callee, resolved=resolved or callee,
-                             detail=self._call_detail(rule, node))
+                self._record(
+                    rule, node, callee=callee, resolved=resolved or callee, detail=self._call_detail(rule, node)
+                )
                 break  # first matching rule wins (declared in the TOML header)
         self.generic_visit(node)
 
@@ -345,8 +356,7 @@ class _SurfaceVisitor(ast.NodeVisitor):
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
         """An f-string is one literal: match its constant parts, then visit the holes."""
-        text = "".join(v.value for v in node.values
-                       if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
         self._match_literal(node, text)
         for part in node.values:
             if isinstance(part, ast.FormattedValue):
@@ -354,8 +364,7 @@ class _SurfaceVisitor(ast.NodeVisitor):
 
     # -- helpers
 
-    def _call_matches(self, rule: Pattern, node: ast.Call, resolved: Optional[str],
-                      last: Optional[str]) -> bool:
+    def _call_matches(self, rule: Pattern, node: ast.Call, resolved: str | None, last: str | None) -> bool:
         if not _call_name_matches(rule, resolved, last):
             return False
         if rule.when_source_contains:
@@ -369,22 +378,20 @@ class _SurfaceVisitor(ast.NodeVisitor):
         for rule in self.literal_rules:
             hits = [n for n in rule.literal_contains if n.lower() in lowered]
             if hits:
-                self._record(rule, node, literal=_shorten(self._segment(node), MAX_DETAIL),
-                             detail="contains " + ", ".join(hits))
+                self._record(
+                    rule, node, literal=_shorten(self._segment(node), MAX_DETAIL), detail="contains " + ", ".join(hits)
+                )
 
     def _call_detail(self, rule: Pattern, node: ast.Call) -> str:
         """Named keywords for rules that list them, else the shortened argument list."""
         if rule.keywords:
             given = {kw.arg: kw.value for kw in node.keywords if kw.arg is not None}
-            parts = [f"{k}={_shorten(self._segment(given[k]))}"
-                     for k in rule.keywords if k in given]
-            parts += [f"**{_shorten(self._segment(kw.value))}"
-                      for kw in node.keywords if kw.arg is None]
+            parts = [f"{k}={_shorten(self._segment(given[k]))}" for k in rule.keywords if k in given]
+            parts += [f"**{_shorten(self._segment(kw.value))}" for kw in node.keywords if kw.arg is None]
             text = ", ".join(parts) if parts else "none of " + ", ".join(rule.keywords)
         else:
             parts = [_shorten(self._segment(a)) for a in node.args]
-            parts += [(f"{kw.arg}=" if kw.arg else "**") + _shorten(self._segment(kw.value))
-                      for kw in node.keywords]
+            parts += [(f"{kw.arg}=" if kw.arg else "**") + _shorten(self._segment(kw.value)) for kw in node.keywords]
             text = ", ".join(parts)
         return _shorten(text, MAX_DETAIL)
 
@@ -396,8 +403,13 @@ class _SurfaceVisitor(ast.NodeVisitor):
 
     def _record(self, rule: Pattern, node: ast.AST, detail: str, **target: Any) -> None:
         line = node.lineno
-        surface: Dict[str, Any] = {"kind": rule.kind, "anchor": f"{self.rel}:{line}",
-                                   "path": self.rel, "line": line, "function": self.function}
+        surface: dict[str, Any] = {
+            "kind": rule.kind,
+            "anchor": f"{self.rel}:{line}",
+            "path": self.rel,
+            "line": line,
+            "function": self.function,
+        }
         surface.update(target)
         surface["detail"] = detail
         surface["describe"] = rule.describe
@@ -409,12 +421,14 @@ class _SurfaceVisitor(ast.NodeVisitor):
 # --------------------------------------------------------------------------- CLI
 
 
-def format_text(scan_result: Dict[str, Any]) -> str:
+def format_text(scan_result: dict[str, Any]) -> str:
     """Plain listing, one surface per line, grouped by kind: for eyeballing a branch."""
-    lines = [f"{scan_result['package']}: present={scan_result['present']} "
-             f"files={scan_result['files_scanned']} "
-             f"surfaces={len(scan_result['surfaces'])} "
-             f"parse_errors={len(scan_result['parse_errors'])}"]
+    lines = [
+        f"{scan_result['package']}: present={scan_result['present']} "
+        f"files={scan_result['files_scanned']} "
+        f"surfaces={len(scan_result['surfaces'])} "
+        f"parse_errors={len(scan_result['parse_errors'])}"
+    ]
     for kind, surfaces in group_by_kind(scan_result).items():
         lines.append(f"[{kind}] {len(surfaces)}")
         for s in surfaces:
@@ -424,7 +438,7 @@ def format_text(scan_result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """`python -m harness.torchscan ROOT [--package P] [--patterns F] [--json]`."""
     parser = argparse.ArgumentParser(prog="harness.torchscan", description=__doc__.split("\n")[0])
     parser.add_argument("root", type=Path, help="target checkout root (holds ptycho_torch/)")

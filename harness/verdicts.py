@@ -17,9 +17,8 @@ from collections.abc import Callable
 from re import Pattern
 from typing import Any
 
-from .scenario import ROLES as LEGACY_ROLES
-
 from .contract import ARCHIVE_NAME
+from .scenario import ROLES as LEGACY_ROLES
 
 HOLDS = "holds"
 BROKEN = "broken"
@@ -207,7 +206,12 @@ def _member_anchor(record: dict[str, Any], check_id: str) -> tuple[str, str | No
 
 def _writer(record: dict[str, Any], member: str) -> str | None:
     for sink in record.get("sinks") or []:
-        if sink["op"] == "write" and sink["phase"] in _role(record, "save") and sink["path"].endswith("/" + member) and sink.get("by"):
+        if (
+            sink["op"] == "write"
+            and sink["phase"] in _role(record, "save")
+            and sink["path"].endswith("/" + member)
+            and sink.get("by")
+        ):
             return sink["by"]
     return None
 

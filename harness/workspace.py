@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Optional
 
 from .errors import HarnessError
 from .privacy import report_environment
@@ -30,7 +29,7 @@ class Run:
         return self.report / "trace"
 
 
-def utc_stamp(moment: Optional[datetime] = None) -> str:
+def utc_stamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H%M%SZ")
 
 
@@ -44,7 +43,10 @@ def allocate(out_dir: str, initiative: str, plan_phase: str) -> Run:
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise HarnessError(f"cannot write to the output folder {out} ({error.strerror})", "pass --out (or OUT=) a folder you can write to")
+        raise HarnessError(
+            f"cannot write to the output folder {out} ({error.strerror})",
+            "pass --out (or OUT=) a folder you can write to",
+        ) from None
     stamp = utc_stamp()
     for attempt in range(1000):
         name = stamp if attempt == 0 else f"{stamp}-{attempt + 1}"
@@ -58,7 +60,9 @@ def allocate(out_dir: str, initiative: str, plan_phase: str) -> Run:
         for folder in (report / "trace", scratch / "tmp"):
             folder.mkdir(parents=True, exist_ok=True)
         return Run(report, scratch)
-    raise HarnessError(f"could not allocate a new report folder under {base / 'reports'}", "remove stale report folders")
+    raise HarnessError(
+        f"could not allocate a new report folder under {base / 'reports'}", "remove stale report folders"
+    )
 
 
 def harness_path(run: Run) -> str:
@@ -82,7 +86,7 @@ def harness_only_path(where: Path) -> str:
     return str(folder)
 
 
-def child_env(run: Run) -> Dict[str, str]:
+def child_env(run: Run) -> dict[str, str]:
     """The traced process's environment: ours, with its side effects pointed into scratch."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [harness_path(run), env.get("PYTHONPATH")]))
@@ -96,6 +100,6 @@ def child_env(run: Run) -> Dict[str, str]:
     return env
 
 
-def recorded_env(env: Dict[str, str]) -> Dict[str, str]:
+def recorded_env(env: dict[str, str]) -> dict[str, str]:
     """The part of the environment a report records: an allow-list, secrets never valued (privacy.py)."""
     return report_environment(env)

@@ -199,8 +199,10 @@ def _execute(run: Callable[[], Any], path: str) -> Any:
     except ScenarioFileError:
         raise
     except BaseException as error:  # noqa: BLE001 - any failure of a user file is bad input
-        found = frames.innermost(frames.from_traceback(error.__traceback__),
-                                 lambda frame: os.path.abspath(frame.f_code.co_filename) == os.path.abspath(path))
+        found = frames.innermost(
+            frames.from_traceback(error.__traceback__),
+            lambda frame: os.path.abspath(frame.f_code.co_filename) == os.path.abspath(path),
+        )
         line = found[1] if found else None
         raise ScenarioFileError(path, line, f"raised {type(error).__name__} when loaded: {error}") from None
 
