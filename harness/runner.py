@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,6 +164,15 @@ def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> 
         size = current
 
 
+def _interpreter_path(python: str | None) -> str | None:
+    """`--python` as an absolute path: the traced processes run in other folders than the user's."""
+    if not python:
+        return None
+    if os.sep in python or (os.altsep and os.altsep in python):
+        return os.path.abspath(os.path.expanduser(python))
+    return shutil.which(python) or python
+
+
 def resolve_taps(options: Options, scenario_taps: list[str] | None = None, shipped: bool = True) -> list[Tap]:
     """The taps of the run, those meant for this variant only: the shipped files (for a shipped
     scenario), the files the scenario names (`TAPS`), and --taps."""
@@ -202,6 +212,7 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
             "--publish DIR copies the finished report into the target",
         )
     publish_to = publish.check(target.root, options.publish) if options.publish else None
+    options.python = _interpreter_path(options.python)
     backend = resolve_backend(options)
     before = fingerprint(target.root)
     described = scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)

@@ -210,3 +210,20 @@ def test_interrupt_stops_the_traced_process_and_keeps_the_report(tmp_path):
     config = next(out.glob("*/scratch/*/child-cycle.json"))
     survivors = subprocess.run(["pgrep", "-f", str(config)], capture_output=True, text=True).stdout.split()
     assert survivors == []
+
+
+def test_a_relative_python_path_is_taken_from_the_users_folder(tmp_path):
+    """The traced processes run in other folders, so `--python .venv/bin/python` must not be
+    looked up there (it was: a FileNotFoundError traceback from the scenario probe)."""
+    import os
+    import sys
+
+    from conftest import REPO
+
+    root = tiny_target(tmp_path / "target")
+    relative = os.path.relpath(sys.executable, REPO)
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--python", relative)
+    assert done.returncode == 0, done.stderr
+    assert load_run(Path(done.stdout.strip().splitlines()[-1]))["status"] == "ok"
+    missing = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--python", "no/such/python")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr and "no/such/python" in missing.stderr

@@ -58,6 +58,11 @@ def probe(name: str, variant: str, root: str, python: str) -> dict[str, Any]:
                 capture_output=True,
                 timeout=PROBE_TIMEOUT,
             )
+        except OSError as error:
+            raise HarnessError(
+                f"cannot run the interpreter {python} ({error.strerror})",
+                "pass --python the path of a working python executable",
+            ) from None
         except subprocess.TimeoutExpired:
             raise HarnessError(
                 f"the scenario {name} did not finish loading within {PROBE_TIMEOUT:g} s",
