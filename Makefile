@@ -6,6 +6,8 @@ VENV        ?= .venv
 OUT         ?= artifacts
 PTYCHO_ROOT ?=
 ARGS        ?=
+# Interpreters `make bench` runs the scenario with (default: each Python 3.10-3.13 found that imports TensorFlow).
+BENCH_PYTHONS ?=
 PY          := $(VENV)/bin/python
 # First interpreter that really runs (pyenv shims exist for versions that are not active).
 BOOT_PYTHON ?= $(shell for c in python3.12 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3 2>/dev/null | sort -V | tail -1) python3.13 python3; do \
@@ -43,7 +45,7 @@ lint: $(VENV)/.installed-lint
 	@$(VENV)/bin/mypy harness
 
 bench: install
-	@$(PY) benchmarks/bench.py --out "$(OUT)/bench" $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") $(ARGS)
+	@$(PY) benchmarks/bench.py --out "$(OUT)/bench" $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") $(foreach p,$(BENCH_PYTHONS),--python "$(p)") $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

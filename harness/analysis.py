@@ -10,28 +10,31 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Any
 
 from .anchors import walk_defs
 from .bounded import Budget, files_under
 
-STOPWORDS = set("""a an and are as at be by does for from how in into is it its must of on or
+STOPWORDS = set(
+    """a an and are as at be by does for from how in into is it its must of on or
 the their them then this to which with what when where who why stay stays should can could
-compliant produce consume contrast outputs replicate touchpoints workflow""".split())
+compliant produce consume contrast outputs replicate touchpoints workflow""".split()
+)
 DOC_FOLDERS = ("docs", "specs")
 TOP_N = 8
 DOC_SLOTS = 2  # doc sections always shown among the candidates (doc-first)
 CLAUSE_BONUS = 4  # per normative clause a doc section states (up to 4)
 
 
-def terms(text: str) -> Set[str]:
+def terms(text: str) -> set[str]:
     """Lower-case word stems of a text, splitting snake_case and CamelCase."""
     words = re.findall(r"[A-Za-z][a-z0-9]*|[A-Z]+(?![a-z])|\d+", text.replace("_", " "))
     return {w.lower() for w in words if len(w) > 1 and w.lower() not in STOPWORDS}
 
 
-def _functions(root: Path, package: str, budget: Budget) -> Iterable[Dict[str, Any]]:
+def _functions(root: Path, package: str, budget: Budget) -> Iterable[dict[str, Any]]:
     """Functions and methods of the package (not nested helpers), with their first doc line."""
     for path in files_under(root / package, ".py", budget, root, "entry-point ranking"):
         rel = path.relative_to(root).as_posix()
@@ -41,12 +44,19 @@ def _functions(root: Path, package: str, budget: Budget) -> Iterable[Dict[str, A
         module = rel[:-3].replace("/", ".").removesuffix(".__init__")
         for node, qualname in walk_defs(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "<" not in qualname:
-                yield {"function": f"{module}:{qualname}", "name": node.name, "anchor": f"{rel}:{node.lineno}",
-                       "doc": (ast.get_docstring(node) or "").strip().split("\n")[0], "kind": "function"}
+                yield {
+                    "function": f"{module}:{qualname}",
+                    "name": node.name,
+                    "anchor": f"{rel}:{node.lineno}",
+                    "doc": (ast.get_docstring(node) or "").strip().split("\n")[0],
+                    "kind": "function",
+                }
 
 
-def _headings(root: Path, budget: Budget) -> Iterable[Dict[str, Any]]:
-    paths = [root / "README.md"] + [p for folder in DOC_FOLDERS for p in files_under(root / folder, ".md", budget, root, "docs ranking")]
+def _headings(root: Path, budget: Budget) -> Iterable[dict[str, Any]]:
+    paths = [root / "README.md"] + [
+        p for folder in DOC_FOLDERS for p in files_under(root / folder, ".md", budget, root, "docs ranking")
+    ]
     for path in paths:
         if not path.exists():
             continue
@@ -58,11 +68,24 @@ def _headings(root: Path, budget: Budget) -> Iterable[Dict[str, Any]]:
                 fence = "" if fence else opened.group(1)  # a '# comment' inside a code block is no heading
             elif line.startswith("#") and not fence:
                 title = line.lstrip("#").strip()
-                yield {"function": f"{rel} § {title}", "name": title, "anchor": f"{rel}:{number}", "doc": "", "kind": "doc"}
+                yield {
+                    "function": f"{rel} § {title}",
+                    "name": title,
+                    "anchor": f"{rel}:{number}",
+                    "doc": "",
+                    "kind": "doc",
+                }
 
 
-def rank_entry_points(root: Path, package: str, question: str, hints: List[str], exercised: Set[str],
-                      sections: Optional[List[Dict[str, Any]]] = None, budget: Optional[Budget] = None) -> List[Dict[str, Any]]:
+def rank_entry_points(
+    root: Path,
+    package: str,
+    question: str,
+    hints: list[str],
+    exercised: set[str],
+    sections: list[dict[str, Any]] | None = None,
+    budget: Budget | None = None,
+) -> list[dict[str, Any]]:
     """Top candidates by overlap of the question's and hints' terms with names and docs.
 
     Doc-first: a doc section that states contract clauses (`sections`, from harness.spec) gains
@@ -83,23 +106,27 @@ def rank_entry_points(root: Path, package: str, question: str, hints: List[str],
         if score:
             matched = sorted((name_terms | terms(item["doc"])) & (wanted | hinted))
             matched += [f"{stated} spec clause{'s' if stated > 1 else ''}"] if stated else []
-            ranked.append(dict(item, score=score, matched=matched, exercised=item["function"] in exercised, clauses=stated))
+            ranked.append(
+                dict(item, score=score, matched=matched, exercised=item["function"] in exercised, clauses=stated)
+            )
     order = lambda c: (-c["score"], not c["exercised"], c["kind"] != "function", c["anchor"])  # noqa: E731
     ranked.sort(key=order)
     top = ranked[:TOP_N]
     docs_shown = sum(item["kind"] == "doc" for item in top)
-    top += [item for item in ranked[TOP_N:] if item["kind"] == "doc"][:max(0, DOC_SLOTS - docs_shown)]
+    top += [item for item in ranked[TOP_N:] if item["kind"] == "doc"][: max(0, DOC_SLOTS - docs_shown)]
     top.sort(key=order)
     for position, item in enumerate(top):
-        item["confidence"] = "high" if item["exercised"] or item["clauses"] else ("medium" if position < TOP_N // 2 else "low")
+        item["confidence"] = (
+            "high" if item["exercised"] or item["clauses"] else ("medium" if position < TOP_N // 2 else "low")
+        )
     return top
 
 
-def function_docs(root: Path, calls: List[Dict[str, Any]], budget: Optional[Budget] = None) -> Dict[str, str]:
+def function_docs(root: Path, calls: list[dict[str, Any]], budget: Budget | None = None) -> dict[str, str]:
     """First docstring line of every kept function, keyed by `module:qualname`."""
     budget = budget or Budget()
-    wanted: Dict[str, Tuple[str, int]] = {c["function"]: (c["path"], c["line"]) for c in calls if _local(c["path"])}
-    docs: Dict[str, str] = {}
+    wanted: dict[str, tuple[str, int]] = {c["function"]: (c["path"], c["line"]) for c in calls if _local(c["path"])}
+    docs: dict[str, str] = {}
     files = _Files(root, budget, "docstrings")
     for function, (path, line) in sorted(wanted.items()):
         node = files.defs(path).get(line)
@@ -108,12 +135,12 @@ def function_docs(root: Path, calls: List[Dict[str, Any]], budget: Optional[Budg
     return docs
 
 
-def _local(path: Optional[str]) -> bool:
+def _local(path: str | None) -> bool:
     """A path relative to the root (kept calls outside it carry absolute paths)."""
     return bool(path) and not str(path).startswith(("/", "<"))
 
 
-def _parse(root: Path, rel: str, budget: Budget, what: str) -> Optional[ast.AST]:
+def _parse(root: Path, rel: str, budget: Budget, what: str) -> ast.AST | None:
     text = budget.read_text(root / rel, rel, what)
     if text is None:
         return None
@@ -123,7 +150,7 @@ def _parse(root: Path, rel: str, budget: Budget, what: str) -> Optional[ast.AST]
         return None
 
 
-_Def = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
+_Def = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
 class _Files:
@@ -131,31 +158,32 @@ class _Files:
 
     def __init__(self, root: Path, budget: Budget, what: str) -> None:
         self.root, self.budget, self.what = root, budget, what
-        self._defs: Dict[str, Dict[int, _Def]] = {}
-        self._lines: Dict[str, List[str]] = {}
+        self._defs: dict[str, dict[int, _Def]] = {}
+        self._lines: dict[str, list[str]] = {}
 
-    def defs(self, rel: str) -> Dict[int, _Def]:
+    def defs(self, rel: str) -> dict[int, _Def]:
         if rel not in self._defs:
             tree = _parse(self.root, rel, self.budget, self.what)
-            found: Dict[int, _Def] = {}
+            found: dict[int, _Def] = {}
             for node in ast.walk(tree) if tree is not None else ():
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                     found.setdefault(node.lineno, node)
             self._defs[rel] = found
         return self._defs[rel]
 
-    def lines(self, rel: str) -> List[str]:
+    def lines(self, rel: str) -> list[str]:
         if rel not in self._lines:
             self._lines[rel] = (self.budget.read_text(self.root / rel, rel, self.what) or "").splitlines()
         return self._lines[rel]
 
 
-def mentions(root: Path, calls: List[Dict[str, Any]], word: str, budget: Optional[Budget] = None) -> List[Dict[str, Any]]:
+def mentions(root: Path, calls: list[dict[str, Any]], word: str, budget: Budget | None = None) -> list[dict[str, Any]]:
     """Lines inside kept functions that mention `word`: the static side of a value's chain."""
     budget = budget or Budget()
-    found: List[Dict[str, Any]] = []
-    spans: Dict[Tuple[str, int], str] = {(c["path"], c["line"]): c["function"] for c in calls
-                                         if _local(c["path"]) and c["qualname"] != "<module>"}
+    found: list[dict[str, Any]] = []
+    spans: dict[tuple[str, int], str] = {
+        (c["path"], c["line"]): c["function"] for c in calls if _local(c["path"]) and c["qualname"] != "<module>"
+    }
     files = _Files(root, budget, "mentions")
     for (path, line), function in sorted(spans.items()):
         node = files.defs(path).get(line)
@@ -171,7 +199,7 @@ def mentions(root: Path, calls: List[Dict[str, Any]], word: str, budget: Optiona
     return [unique[key] for key in sorted(unique, key=lambda a: (a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1])))]
 
 
-def _docstring_lines(node: ast.AST) -> Set[int]:
+def _docstring_lines(node: ast.AST) -> set[int]:
     body = getattr(node, "body", [])
     first = body[0] if body else None
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):

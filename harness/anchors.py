@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -22,8 +22,8 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 class Anchor:
     """Where a code object lives: path relative to the target root and its `def` line."""
 
-    path: Optional[str]  # None when the code has no source file (e.g. `<string>`)
-    line: Optional[int]
+    path: str | None  # None when the code has no source file (e.g. `<string>`)
+    line: int | None
     qualname: str
 
     def text(self) -> str:
@@ -38,12 +38,12 @@ def _reported_line(node: ast.AST) -> int:
     return min([d.lineno for d in decorators] + [node.lineno])
 
 
-def walk_defs(tree: ast.AST) -> Iterator[Tuple[ast.AST, str]]:
+def walk_defs(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
     """Every def, class and lambda of a module with its qualname, named as Python names it.
 
     Depth-first in source order, with an explicit stack: a machine-written expression
     thousands of nodes deep (`1 + 1 + ... + 1`) must not hit the recursion limit."""
-    stack: List[Tuple[Iterator[ast.AST], str]] = [(ast.iter_child_nodes(tree), "")]
+    stack: list[tuple[Iterator[ast.AST], str]] = [(ast.iter_child_nodes(tree), "")]
     while stack:
         children, prefix = stack[-1]
         child = next(children, None)
@@ -53,7 +53,9 @@ def walk_defs(tree: ast.AST) -> Iterator[Tuple[ast.AST, str]]:
         if isinstance(child, _DEFS):
             qual = f"{prefix}{child.name}"
             yield child, qual
-            stack.append((ast.iter_child_nodes(child), f"{qual}." if isinstance(child, ast.ClassDef) else f"{qual}.<locals>."))
+            stack.append(
+                (ast.iter_child_nodes(child), f"{qual}." if isinstance(child, ast.ClassDef) else f"{qual}.<locals>.")
+            )
         elif isinstance(child, ast.Lambda):
             yield child, f"{prefix}<lambda>"
             stack.append((ast.iter_child_nodes(child), f"{prefix}<lambda>.<locals>."))
@@ -61,9 +63,9 @@ def walk_defs(tree: ast.AST) -> Iterator[Tuple[ast.AST, str]]:
             stack.append((ast.iter_child_nodes(child), prefix))
 
 
-def index_source(source: str) -> Dict[Tuple[int, str], Tuple[int, str]]:
+def index_source(source: str) -> dict[tuple[int, str], tuple[int, str]]:
     """Map (reported line, name) -> (def line, qualname) for every def, class and lambda."""
-    table: Dict[Tuple[int, str], Tuple[int, str]] = {}
+    table: dict[tuple[int, str], tuple[int, str]] = {}
     for node, qual in walk_defs(ast.parse(source)):
         name = "<lambda>" if isinstance(node, ast.Lambda) else node.name
         table.setdefault((_reported_line(node), name), (node.lineno, qual))
@@ -75,9 +77,9 @@ class AnchorIndex:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.realpath(root)
-        self._files: Dict[str, Optional[Dict[Tuple[int, str], Tuple[int, str]]]] = {}
+        self._files: dict[str, dict[tuple[int, str], tuple[int, str]] | None] = {}
 
-    def relpath(self, filename: str) -> Optional[str]:
+    def relpath(self, filename: str) -> str | None:
         """Path relative to the root, with '/' separators; None for code without a file."""
         if not filename or filename.startswith("<"):
             return None
@@ -86,7 +88,7 @@ class AnchorIndex:
             return os.path.relpath(real, self.root).replace(os.sep, "/")
         return real
 
-    def _table(self, filename: str) -> Optional[Dict[Tuple[int, str], Tuple[int, str]]]:
+    def _table(self, filename: str) -> dict[tuple[int, str], tuple[int, str]] | None:
         if filename not in self._files:
             try:
                 with open(filename, "rb") as handle:

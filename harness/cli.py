@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from typing import List, Optional
 
+from . import __version__
 from .diff import add_arguments as diff_arguments
-from . import scenario
 from .errors import HarnessError
+from .privacy import scrub_argv
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
+from .scenarios.resolve import is_shipped
 from .stop import Stopped, adopt_orphans
 
 
@@ -19,29 +20,65 @@ def _trace_parser(sub) -> None:
     p.add_argument("--root", help="the target checkout (the folder holding ptycho/); default: the embedded demo target")
     p.add_argument("--package", default="ptycho", help="the target's package the scenario drives (default: ptycho)")
     p.add_argument("--namespace", default="", help="keep calls of modules NAME and NAME.* only (default: the package)")
-    p.add_argument("--scenario", default="tf-persistence", help="scenario to run (default: tf-persistence)")
-    p.add_argument("--variant", default="default", choices=list(scenario.VARIANTS),
-                   help="default: ModelManager.save_multiple_models; trainflow: ptycho.model_manager.save(out); "
-                        "train: simulate data, run_cdi_example for one epoch, then model_manager.save(out)")
-    p.add_argument("--initiative", default="INTEGRATE-PYTORCH-001", help="initiative id: <out>/<initiative>/reports/...")
+    p.add_argument(
+        "--scenario",
+        default="tf-persistence",
+        help="a shipped scenario (tf-persistence), a scenario file (.py) or module:attribute (README: 'Ask your own question')",
+    )
+    p.add_argument(
+        "--variant",
+        default="default",
+        help="tf-persistence: default (ModelManager.save_multiple_models), trainflow (ptycho.model_manager.save(out)), "
+        "train (simulate data, run_cdi_example for one epoch, then model_manager.save(out)); a file may declare VARIANTS",
+    )
+    p.add_argument(
+        "--initiative", default="INTEGRATE-PYTORCH-001", help="initiative id: <out>/<initiative>/reports/..."
+    )
     p.add_argument("--plan-phase", default="phase_d3_callchain", help="report subfolder (not a scenario phase)")
     p.add_argument("--question", default=DEFAULT_QUESTION, help="the analysis question the report answers")
-    p.add_argument("--scope-hint", action="append", dest="scope_hints", help="term that ranks entry points (repeatable)")
+    p.add_argument(
+        "--scope-hint", action="append", dest="scope_hints", help="term that ranks entry points (repeatable)"
+    )
     p.add_argument("--out", default="artifacts", help="output folder (default: artifacts)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds before a traced process is stopped (default 600)")
-    p.add_argument("--untraced", action="store_true", help="run the same scenario without the recorder (overhead baseline)")
-    p.add_argument("--backend", choices=["monitoring", "settrace", "hunter"], help="recorder backend (default: fastest available)")
+    p.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds before a traced process is stopped (default 600)"
+    )
+    p.add_argument(
+        "--untraced", action="store_true", help="run the same scenario without the recorder (overhead baseline)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=["monitoring", "ctrace", "settrace", "hunter"],
+        help="recorder backend (default: fastest available; ctrace is settrace with a C filter, built on first use)",
+    )
     p.add_argument("--python", help="interpreter that runs the scenario (e.g. your PtychoPINN environment)")
     p.add_argument("--taps", action="append", default=[], help="extra tap-point TOML file (repeatable)")
     p.add_argument("--replace-taps", action="store_true", help="use only the --taps files, not the shipped ones")
-    p.add_argument("--no-fresh-load", dest="fresh_load", action="store_false",
-                   help="skip the second process that loads the archive fresh")
-    p.add_argument("--config-global", default="", help="global dict to follow, module:name (default: <namespace>.params:cfg)")
+    p.add_argument(
+        "--no-fresh-load",
+        dest="fresh_load",
+        action="store_false",
+        help="skip the second process that loads the archive fresh",
+    )
+    p.add_argument(
+        "--config-global",
+        default="",
+        help="global dict to follow, MODULE:NAME, or 'none' (default: the scenario's CONFIG_GLOBAL, else <package>.params:cfg)",
+    )
+    p.add_argument(
+        "--publish",
+        metavar="DIR",
+        help="after the run and its evidence check, copy the report to <root>/DIR/<initiative>/reports/<stamp>/<plan phase>/ "
+        "(the one write inside the target; never over an existing folder)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="callchain", description="Record how a ptycho-like codebase really runs its save/load cycle.")
+    parser = argparse.ArgumentParser(
+        prog="callchain", description="Record how a ptycho-like codebase really runs its save/load cycle."
+    )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    parser.add_argument("--version", action="version", version=f"callchain {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _trace_parser(sub)
     render = sub.add_parser("render", help="rebuild the Markdown/Mermaid deliverables from trace/run.json")
@@ -52,20 +89,36 @@ def build_parser() -> argparse.ArgumentParser:
     from .archive_cli import add_limit_flags
 
     add_limit_flags(inspect)
-    diff_arguments(sub.add_parser("diff", help="compare the call chains of two report folders (exit 1 when they differ)"))
+    diff_arguments(
+        sub.add_parser("diff", help="compare the call chains of two report folders (exit 1 when they differ)")
+    )
     return parser
 
 
-def _trace(args: argparse.Namespace, argv: List[str]) -> int:
+def _trace(args: argparse.Namespace, argv: list[str]) -> int:
     from .runner import trace
 
     options = Options(
-        root=args.root, namespace=args.namespace, package=args.package, scenario=args.scenario, variant=args.variant,
-        initiative=args.initiative, plan_phase=args.plan_phase, question=args.question,
-        scope_hints=args.scope_hints or list(DEFAULT_SCOPE_HINTS), out=args.out, timeout=args.timeout,
-        untraced=args.untraced, backend=args.backend, python=args.python, taps=args.taps,
-        replace_taps=args.replace_taps, fresh_load=args.fresh_load, config_global=args.config_global,
-        command="callchain " + " ".join(shlex.quote(a) for a in argv),
+        root=args.root,
+        namespace=args.namespace,
+        package=args.package,
+        scenario=args.scenario,
+        variant=args.variant,
+        initiative=args.initiative,
+        plan_phase=args.plan_phase,
+        question=args.question,
+        scope_hints=args.scope_hints or (list(DEFAULT_SCOPE_HINTS) if is_shipped(args.scenario) else []),
+        out=args.out,
+        timeout=args.timeout,
+        untraced=args.untraced,
+        backend=args.backend,
+        python=args.python,
+        taps=args.taps,
+        replace_taps=args.replace_taps,
+        fresh_load=args.fresh_load,
+        config_global=args.config_global,
+        publish=args.publish,
+        command="callchain " + " ".join(shlex.quote(a) for a in scrub_argv(argv)),
     )
     adopt_orphans()  # a process the target detaches from its group can still be ended
     report, record = trace(options)
@@ -84,8 +137,14 @@ def _render(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from .archive import main as inspect_main
 
-    limits = ["--max-seconds", str(args.max_seconds), "--max-memory", str(args.max_memory),
-              "--max-ops", str(args.max_ops)]
+    limits = [
+        "--max-seconds",
+        str(args.max_seconds),
+        "--max-memory",
+        str(args.max_memory),
+        "--max-ops",
+        str(args.max_ops),
+    ]
     return inspect_main([args.archive] + (["--json"] if args.json else []) + limits)
 
 
@@ -95,7 +154,7 @@ def _diff(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:

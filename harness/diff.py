@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .errors import HarnessError
 from .record import load as load_record
 
 NOT_HIT = "not hit"

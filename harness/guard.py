@@ -15,19 +15,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from . import frames
+
 BLOCKED = ("torch", "lightning", "pytorch_lightning", "mlflow")
 _IMPORT_MACHINERY = ("<frozen importlib", "importlib/", "importlib\\")
 
 
 def _importer(describe: Callable[[str, int], str]) -> str:
     """path:line of the first frame outside the import machinery."""
-    frame = sys._getframe(2)
-    while frame is not None:
+
+    def outside(frame) -> bool:
         filename = frame.f_code.co_filename
-        if not any(marker in filename for marker in _IMPORT_MACHINERY) and filename != __file__:
-            return describe(filename, frame.f_lineno)
-        frame = frame.f_back
-    return "<unknown>"
+        return not any(marker in filename for marker in _IMPORT_MACHINERY) and filename != __file__
+
+    found = frames.innermost(frames.from_stack(sys._getframe(2)), outside)
+    return "<unknown>" if found is None else describe(found[0].f_code.co_filename, found[1])
 
 
 class TorchBlocker:

@@ -19,7 +19,8 @@ Events are sorted per track (by start, longer first on ties) because viewers exp
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Tuple
+from collections.abc import Iterable
+from typing import Any
 
 CALLS_TID = 1
 PHASES_TID = 2
@@ -32,7 +33,7 @@ def _us(seconds: float) -> int:
     return int(round(seconds * 1_000_000))
 
 
-def _process_labels(record: Dict[str, Any]) -> List[str]:
+def _process_labels(record: dict[str, Any]) -> list[str]:
     """Process labels in the order they ran (the record's process list, then any stragglers)."""
     labels = [p["label"] for p in record.get("processes", [])]
     for item in list(record.get("calls", [])) + list(record.get("phases", [])):
@@ -41,7 +42,7 @@ def _process_labels(record: Dict[str, Any]) -> List[str]:
     return labels
 
 
-def _process_ends(record: Dict[str, Any], labels: Iterable[str]) -> Dict[str, float]:
+def _process_ends(record: dict[str, Any], labels: Iterable[str]) -> dict[str, float]:
     """Seconds at which each process's last event happened (its stream end, or later stamps)."""
     ends = {label: 0.0 for label in labels}
     for process in record.get("processes", []):
@@ -53,7 +54,7 @@ def _process_ends(record: Dict[str, Any], labels: Iterable[str]) -> Dict[str, fl
     return ends
 
 
-def _offsets(labels: List[str], ends: Dict[str, float]) -> Dict[str, int]:
+def _offsets(labels: list[str], ends: dict[str, float]) -> dict[str, int]:
     """Where each process starts on the shared time axis (µs): after the ones before it.
 
     Kept in whole microseconds and added to each event's own rounded times, so a child
@@ -65,10 +66,10 @@ def _offsets(labels: List[str], ends: Dict[str, float]) -> Dict[str, int]:
     return offsets
 
 
-def _thread_tracks(record: Dict[str, Any], pids: Dict[str, int]) -> Dict[Tuple[str, str, int], Tuple[int, str]]:
+def _thread_tracks(record: dict[str, Any], pids: dict[str, int]) -> dict[tuple[str, str, int], tuple[int, str]]:
     """(process, thread label, thread number) → (tid, track name), main thread on CALLS_TID."""
-    tracks: Dict[Tuple[str, str, int], Tuple[int, str]] = {}
-    used: Dict[str, int] = {}
+    tracks: dict[tuple[str, str, int], tuple[int, str]] = {}
+    used: dict[str, int] = {}
     for call in record.get("calls", []):
         label = call.get("thread", "main")
         key = (call["process"], label, call.get("thread_n", 0))
@@ -83,35 +84,58 @@ def _thread_tracks(record: Dict[str, Any], pids: Dict[str, int]) -> Dict[Tuple[s
     return tracks
 
 
-def _tid(call: Dict[str, Any], tracks: Dict[Tuple[str, str, int], Tuple[int, str]]) -> int:
+def _tid(call: dict[str, Any], tracks: dict[tuple[str, str, int], tuple[int, str]]) -> int:
     return tracks.get((call["process"], call.get("thread", "main"), call.get("thread_n", 0)), (CALLS_TID, ""))[0]
 
 
-def _call_events(record: Dict[str, Any], pids: Dict[str, int], ends: Dict[str, float],
-                 offsets: Dict[str, int], tracks) -> List[Dict[str, Any]]:
+def _call_events(
+    record: dict[str, Any], pids: dict[str, int], ends: dict[str, float], offsets: dict[str, int], tracks
+) -> list[dict[str, Any]]:
     events = []
     for call in record.get("calls", []):
         label = call["process"]
         # A call that never returned (crash, kill) lasts until its process's last event.
         stop = call["t1"] if call["t1"] is not None else ends[label]
-        events.append({
-            "name": call["function"], "cat": call["phase"], "ph": "X", "pid": pids[label], "tid": _tid(call, tracks),
-            "ts": offsets[label] + _us(call["t0"]), "dur": max(0, _us(stop) - _us(call["t0"])),
-            "args": {"anchor": call["anchor"], "returned": call["returned"], "call_site": call["call_site"],
-                     "i": call["i"], "depth": call["depth"], "completed": call["t1"] is not None,
-                     "thread": call.get("thread", "main")},
-        })
+        events.append(
+            {
+                "name": call["function"],
+                "cat": call["phase"],
+                "ph": "X",
+                "pid": pids[label],
+                "tid": _tid(call, tracks),
+                "ts": offsets[label] + _us(call["t0"]),
+                "dur": max(0, _us(stop) - _us(call["t0"])),
+                "args": {
+                    "anchor": call["anchor"],
+                    "returned": call["returned"],
+                    "call_site": call["call_site"],
+                    "i": call["i"],
+                    "depth": call["depth"],
+                    "completed": call["t1"] is not None,
+                    "thread": call.get("thread", "main"),
+                },
+            }
+        )
     return events
 
 
-def _phase_events(record: Dict[str, Any], pids: Dict[str, int], offsets: Dict[str, int]) -> List[Dict[str, Any]]:
-    return [{"name": span["name"], "cat": "phase", "ph": "X", "pid": pids[span["process"]], "tid": PHASES_TID,
-             "ts": offsets[span["process"]] + _us(span["t"]), "dur": max(0, _us(span["seconds"])),
-             "args": {"calls": span["calls"], "process": span["process"]}}
-            for span in record.get("phases", [])]
+def _phase_events(record: dict[str, Any], pids: dict[str, int], offsets: dict[str, int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": span["name"],
+            "cat": "phase",
+            "ph": "X",
+            "pid": pids[span["process"]],
+            "tid": PHASES_TID,
+            "ts": offsets[span["process"]] + _us(span["t"]),
+            "dur": max(0, _us(span["seconds"])),
+            "args": {"calls": span["calls"], "process": span["process"]},
+        }
+        for span in record.get("phases", [])
+    ]
 
 
-def _tap_events(record: Dict[str, Any], pids: Dict[str, int], offsets: Dict[str, int], tracks) -> List[Dict[str, Any]]:
+def _tap_events(record: dict[str, Any], pids: dict[str, int], offsets: dict[str, int], tracks) -> list[dict[str, Any]]:
     """A tap has no time of its own: it was taken when its call started or returned."""
     by_index = {call["i"]: call for call in record.get("calls", [])}
     when = {tap["key"]: tap.get("when", "call") for tap in record.get("taps_declared", [])}
@@ -123,17 +147,29 @@ def _tap_events(record: Dict[str, Any], pids: Dict[str, int], offsets: Dict[str,
         moment = call["t1"] if when.get(hit["key"]) == "return" and call["t1"] is not None else call["t0"]
         summary = {"status": hit["status"], "function": call["function"], "anchor": call["anchor"], "call": call["i"]}
         summary.update({"value": hit["value"]} if "value" in hit else {"error": hit.get("error")})
-        events.append({"name": hit["key"], "cat": "tap", "ph": "i", "s": "t", "pid": pids[hit["process"]],
-                       "tid": _tid(call, tracks), "ts": offsets[hit["process"]] + _us(moment), "args": summary})
+        events.append(
+            {
+                "name": hit["key"],
+                "cat": "tap",
+                "ph": "i",
+                "s": "t",
+                "pid": pids[hit["process"]],
+                "tid": _tid(call, tracks),
+                "ts": offsets[hit["process"]] + _us(moment),
+                "args": summary,
+            }
+        )
     return events
 
 
-def _metadata(labels: List[str], pids: Dict[str, int], tracks) -> List[Dict[str, Any]]:
+def _metadata(labels: list[str], pids: dict[str, int], tracks) -> list[dict[str, Any]]:
     events = []
     for (process, _, _), (tid, name) in sorted(tracks.items(), key=lambda item: (item[0][0], item[1][0])):
         if tid != CALLS_TID:
             events.append({"name": "thread_name", "ph": "M", "pid": pids[process], "tid": tid, "args": {"name": name}})
-            events.append({"name": "thread_sort_index", "ph": "M", "pid": pids[process], "tid": tid, "args": {"sort_index": tid}})
+            events.append(
+                {"name": "thread_sort_index", "ph": "M", "pid": pids[process], "tid": tid, "args": {"sort_index": tid}}
+            )
     for position, label in enumerate(labels):
         pid = pids[label]
         events.append({"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": label}})
@@ -144,25 +180,32 @@ def _metadata(labels: List[str], pids: Dict[str, int], tracks) -> List[Dict[str,
     return events
 
 
-def _track_order(event: Dict[str, Any]) -> Tuple[int, int, int, int, int]:
+def _track_order(event: dict[str, Any]) -> tuple[int, int, int, int, int]:
     """Per track by start; on equal starts the enclosing (longer) span first, instants after."""
     return (event["pid"], event["tid"], event["ts"], _KIND_ORDER[event["ph"]], -event.get("dur", 0))
 
 
-def trace_events(record: Dict[str, Any]) -> Dict[str, Any]:
+def trace_events(record: dict[str, Any]) -> dict[str, Any]:
     """The Chrome Trace Event document for one run record (a partial record works too)."""
     labels = _process_labels(record)
     pids = {label: position + 1 for position, label in enumerate(labels)}
     ends = _process_ends(record, labels)
     offsets = _offsets(labels, ends)
     tracks = _thread_tracks(record, pids)
-    timed = (_call_events(record, pids, ends, offsets, tracks) + _phase_events(record, pids, offsets)
-             + _tap_events(record, pids, offsets, tracks))
+    timed = (
+        _call_events(record, pids, ends, offsets, tracks)
+        + _phase_events(record, pids, offsets)
+        + _tap_events(record, pids, offsets, tracks)
+    )
     timed.sort(key=_track_order)  # stable: calls keep their record order on full ties
     return {
         "traceEvents": _metadata(labels, pids, tracks) + timed,
         "displayTimeUnit": "ms",
-        "otherData": {"callchain_version": record.get("callchain_version"), "status": record.get("status"),
-                      "target": (record.get("target") or {}).get("root"), "command": record.get("command"),
-                      "process_offsets_us": offsets},
+        "otherData": {
+            "callchain_version": record.get("callchain_version"),
+            "status": record.get("status"),
+            "target": (record.get("target") or {}).get("root"),
+            "command": record.get("command"),
+            "process_offsets_us": offsets,
+        },
     }

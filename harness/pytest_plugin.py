@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 
 import pytest
 
@@ -35,28 +36,33 @@ class CallchainRun:
 
     report: Path
     record: Mapping[str, Any] = field(repr=False)
-    calls: Tuple[Dict[str, Any], ...] = field(repr=False)
-    edges: Tuple[Dict[str, Any], ...] = field(repr=False)
-    phases: Tuple[Dict[str, Any], ...] = field(repr=False)
-    taps: Mapping[str, Tuple[Dict[str, Any], ...]] = field(repr=False)
-    config_diff: Tuple[Dict[str, Any], ...] = field(repr=False)
-    archive: Optional[Dict[str, Any]] = field(repr=False)
-    files_written: Tuple[Dict[str, Any], ...] = field(repr=False)
+    calls: tuple[dict[str, Any], ...] = field(repr=False)
+    edges: tuple[dict[str, Any], ...] = field(repr=False)
+    phases: tuple[dict[str, Any], ...] = field(repr=False)
+    taps: Mapping[str, tuple[dict[str, Any], ...]] = field(repr=False)
+    config_diff: tuple[dict[str, Any], ...] = field(repr=False)
+    archive: dict[str, Any] | None = field(repr=False)
+    files_written: tuple[dict[str, Any], ...] = field(repr=False)
 
     @classmethod
-    def load(cls, report: Path) -> "CallchainRun":
+    def load(cls, report: Path) -> CallchainRun:
         """Read a report folder written by `callchain trace`."""
         from .record import load
 
         record = load(str(report))
-        taps: Dict[str, List[Dict[str, Any]]] = {}
+        taps: dict[str, list[dict[str, Any]]] = {}
         for hit in record.get("tap_hits", []):
             taps.setdefault(hit["key"], []).append(hit)
         return cls(
-            report=Path(report), record=record, calls=tuple(record["calls"]), edges=tuple(record["edges"]),
-            phases=tuple(record["phases"]), taps={key: tuple(hits) for key, hits in taps.items()},
+            report=Path(report),
+            record=record,
+            calls=tuple(record["calls"]),
+            edges=tuple(record["edges"]),
+            phases=tuple(record["phases"]),
+            taps={key: tuple(hits) for key, hits in taps.items()},
             config_diff=tuple((record.get("config") or {}).get("changes", [])),
-            archive=record.get("archive_description"), files_written=tuple(record.get("sinks", [])),
+            archive=record.get("archive_description"),
+            files_written=tuple(record.get("sinks", [])),
         )
 
     @property
@@ -69,35 +75,57 @@ class CallchainRun:
         """The archive the cycle wrote, in the run's scratch folder (copy it before changing it)."""
         return Path(self.record["archive"])
 
-    def functions(self) -> List[str]:
+    def functions(self) -> list[str]:
         """Distinct `module:qualname` names in first-call order."""
         return list(dict.fromkeys(call["function"] for call in self.calls))
 
-    def anchor(self, function: str) -> Optional[str]:
+    def anchor(self, function: str) -> str | None:
         """`path:line` of the def line of `function`'s first call (None: not called, or generated code)."""
         return next((call["anchor"] for call in self.calls if call["function"] == function), None)
 
-    def calls_of(self, function: str) -> List[Dict[str, Any]]:
+    def calls_of(self, function: str) -> list[dict[str, Any]]:
         return [call for call in self.calls if call["function"] == function]
 
-    def tap(self, key: str) -> Optional[str]:
+    def tap(self, key: str) -> str | None:
         """The first value a tap observed (None when it was never hit)."""
         return next((hit["value"] for hit in self.taps.get(key, ()) if hit["status"] == "hit"), None)
 
-    def writes(self) -> List[Dict[str, Any]]:
+    def writes(self) -> list[dict[str, Any]]:
         """The file writes among `files_written` (which also holds mkdir, remove, rmtree...)."""
         return [sink for sink in self.files_written if sink["op"] == "write"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("callchain", "callchain: traced save/load cycle fixtures")
-    group.addoption("--callchain-root", default=None, metavar="ROOT",
-                    help="target checkout for the callchain_run fixture (default: $PTYCHO_ROOT, else the embedded demo)")
-    group.addoption("--callchain-out", default=None, metavar="DIR",
-                    help="keep the callchain_run report under DIR (default: a pytest temporary folder)")
+    group.addoption(
+        "--callchain-root",
+        default=None,
+        metavar="ROOT",
+        help="target checkout for the callchain_run fixture (default: $PTYCHO_ROOT, else the embedded demo)",
+    )
+    group.addoption(
+        "--callchain-out",
+        default=None,
+        metavar="DIR",
+        help="keep the callchain_run report under DIR (default: a pytest temporary folder)",
+    )
+    group.addoption(
+        "--callchain-scenario",
+        default=None,
+        metavar="FILE",
+        help="scenario the callchain_run fixture traces: a scenario file (.py), module:attribute, or a shipped "
+        "name (default: tf-persistence)",
+    )
+    group.addoption(
+        "--callchain-package",
+        default=None,
+        metavar="NAME",
+        help="the target's package the scenario drives (default: ptycho)",
+    )
+    group.addoption("--callchain-variant", default=None, metavar="NAME", help="scenario variant (default: default)")
 
 
-def _root(config: pytest.Config) -> Optional[str]:
+def _root(config: pytest.Config) -> str | None:
     return config.getoption("callchain_root") or os.environ.get("PTYCHO_ROOT") or None
 
 
@@ -106,12 +134,22 @@ def callchain_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     """The scenario traced once per test session; a failed run fails every test that uses it."""
     from .errors import HarnessError
     from .runner import Options, trace
+    from .scenarios.resolve import is_shipped
 
     root = _root(request.config)
     out = request.config.getoption("callchain_out") or str(tmp_path_factory.mktemp("callchain"))
-    command = "pytest callchain_run" + (f" --callchain-root {root}" if root else "")
+    chosen = {name: request.config.getoption(f"callchain_{name}") for name in ("scenario", "package", "variant")}
+    chosen = {name: value for name, value in chosen.items() if value}
+    command = (
+        "pytest callchain_run"
+        + (f" --callchain-root {root}" if root else "")
+        + "".join(f" --callchain-{name} {value}" for name, value in chosen.items())
+    )
     try:
-        report, _ = trace(Options(root=root, out=out, command=command))
+        options = Options(root=root, out=out, command=command, **chosen)
+        if "scenario" in chosen and not is_shipped(chosen["scenario"]):
+            options.scope_hints = []
+        report, _ = trace(options)
     except HarnessError as error:
         failure = error.message()
     else:
@@ -124,7 +162,9 @@ def replay_save_load(callchain_run: CallchainRun, tmp_path: Path) -> Path:
     """A fresh folder holding a copy of the run's `wts.h5.zip` (its base path is `folder / "wts.h5"`)."""
     source = callchain_run.archive_path
     if not source.is_file():
-        pytest.fail(f"error: the traced run wrote no archive at {source}\n  fix: see {callchain_run.report / 'summary.md'}",
-                    pytrace=False)
+        pytest.fail(
+            f"error: the traced run wrote no archive at {source}\n  fix: see {callchain_run.report / 'summary.md'}",
+            pytrace=False,
+        )
     shutil.copy2(source, tmp_path / ARCHIVE_NAME)
     return tmp_path

@@ -151,7 +151,7 @@ class EventStream:
     - `fork`: n, ph, th, t — this process forked its child number n
     - `error`: phase, type, message, scenario_error, last_call, traceback, namespace_frame,
       innermost_frame (child.py)
-    - `end`: seen, kept, scenario_seconds, peak_rss_kb, gaps, blocked_imports,
+    - `end`: seen, kept, scenario_seconds, peak_rss_kb, cpu_seconds, gaps, blocked_imports,
       torch_imported, packages, devices, exit, t (child.py)
     """
 

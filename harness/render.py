@@ -1,26 +1,29 @@
 """Renderers: the run record → the deliverables of the report folder.
 
-Python turns the record into plain view data; the Jinja templates in `templates/` hold
+Python turns the record into plain view data; the Jinja templates (`templates/`, see resources.py) hold
 only layout. Every file is written atomically (temp file, then rename), so a report
 folder never holds half a deliverable.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import jinja2
 
 from . import contract, views
+from .completeness import complete
 from .fold import fold
 from .perfetto import trace_events
+from .privacy import report_environment
 from .record import dumps
+from .resources import require_dir
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NO_SOURCE = "(no source file)"
 
 
@@ -29,10 +32,17 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True,
-                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-                              autoescape=False)
+    """The Jinja environment over callchain's templates (built once per process)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(require_dir("templates"))),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
     env.filters["cell"] = _cell
     env.globals["contract"] = contract  # member names and keys, written once
     return env
@@ -50,7 +60,7 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
 
 
-def _target_line(record: Dict[str, Any]) -> str:
+def _target_line(record: dict[str, Any]) -> str:
     target = record["target"]
     if target.get("git"):
         dirty = "dirty" if target.get("dirty") else "clean"
@@ -58,51 +68,56 @@ def _target_line(record: Dict[str, Any]) -> str:
     return f"{target['root']} ({'embedded demo target' if target.get('demo') else 'not a git work tree'})"
 
 
-def _scenario_line(record: Dict[str, Any]) -> str:
+def _scenario_line(record: dict[str, Any]) -> str:
     scenario = record["scenario"]
     return f"{scenario['name']}, variant {scenario['variant']}, phases {' → '.join(scenario['phases'])}"
 
 
-def _recorder_line(record: Dict[str, Any]) -> str:
+def _recorder_line(record: dict[str, Any]) -> str:
     recorder = record["recorder"]
     if recorder["untraced"]:
         return "none (untraced run)"
     return f"{recorder['backend']}: {recorder['settings']}"
 
 
-def _durations(record: Dict[str, Any]) -> str:
+def _durations(record: dict[str, Any]) -> str:
     """Phase durations in run order (the record's dict is key-sorted when stored)."""
     names = list(dict.fromkeys(span["name"] for span in record["phases"])) + ["total"]
     durations = record["durations"]
     return ", ".join(f"{name} {durations[name]:.2f}" for name in names if name in durations)
 
 
-def _root_phases(calls: List[Dict[str, Any]]) -> Dict[int, str]:
+def _root_phases(calls: list[dict[str, Any]]) -> dict[int, str]:
     """Each call's root (depth-0) ancestor's phase: a thread's subtree stays under one header."""
     by_index = {call["i"]: call for call in calls}
-    phases: Dict[int, str] = {}
+    phases: dict[int, str] = {}
     for call in calls:
         parent = by_index.get(call["parent"]) if call["parent"] is not None else None
         phases[call["i"]] = phases.get(parent["i"], call["phase"]) if parent else call["phase"]
     return phases
 
 
-def _line(call: Dict[str, Any]) -> Dict[str, Any]:
+def _line(call: dict[str, Any]) -> dict[str, Any]:
     """What one call's line shows; folding compares exactly these fields."""
-    return {"indent": "  " * call["depth"], "function": call["function"], "anchor": call["anchor"] or NO_SOURCE,
-            "site": call["call_site"], "thread": call.get("thread"),
-            "returned": call["returned"] if call["returned"] is not None else "(no return recorded)"}
+    return {
+        "indent": "  " * call["depth"],
+        "function": call["function"],
+        "anchor": call["anchor"] or NO_SOURCE,
+        "site": call["call_site"],
+        "thread": call.get("thread"),
+        "returned": call["returned"] if call["returned"] is not None else "(no return recorded)",
+    }
 
 
-def _line_key(call: Dict[str, Any]) -> tuple:
+def _line_key(call: dict[str, Any]) -> tuple:
     return tuple(sorted(_line(call).items()))
 
 
-def _blocks(record: Dict[str, Any]) -> List[tuple]:
+def _blocks(record: dict[str, Any]) -> list[tuple]:
     """(process, phase, calls) in run order: every phase the scenario marked, even one that
     kept no call, then any calls whose phase has no mark (a damaged stream). A call belongs
     to the phase its thread's root call started in, so a worker's subtree stays in one block."""
-    grouped: Dict[tuple, List[Dict[str, Any]]] = {}
+    grouped: dict[tuple, list[dict[str, Any]]] = {}
     root_phase = _root_phases(record["calls"])
     for call in record["calls"]:
         grouped.setdefault((call["process"], root_phase[call["i"]]), []).append(call)
@@ -111,34 +126,39 @@ def _blocks(record: Dict[str, Any]) -> List[tuple]:
     return [(process, phase, grouped.get((process, phase), [])) for process, phase in order]
 
 
-def dynamic_view(record: Dict[str, Any]) -> Dict[str, Any]:
+def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
     """Lines of dynamic.txt: a `[phase …]` header per phase, then the main thread's calls, then
     a `[thread <label>]` block for each other thread that ran namespace code in that phase."""
-    lines: List[Dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     for process, phase, calls in _blocks(record):
         folded = fold(calls, _line_key)
-        lines.append({"phase": phase, "process": process, "kept": len(calls), "shown": len(folded)})
+        lines.append({"phase": phase or "(unnamed)", "process": process, "kept": len(calls), "shown": len(folded)})
         thread = "main"
         for item in folded:  # roots in order, each followed by its subtree: threads change at roots only
-            label = item.call.get("thread", "main")
+            label = item.call.get("thread") or "main"
             if label != thread:
                 thread = label
                 lines.append({"phase": None, "thread_header": label})
             lines.append(dict(_line(item.call), phase=None, thread_header=None, count=item.count))
     failure = record.get("failure")
     return {
-        "command": record["command"], "target": _target_line(record), "namespace": record["namespace"],
-        "scenario": _scenario_line(record), "recorder": _recorder_line(record),
+        "command": record["command"],
+        "target": _target_line(record),
+        "namespace": record["namespace"],
+        "scenario": _scenario_line(record),
+        "recorder": _recorder_line(record),
         "status": record["status"] + (f" — {failure['problem']}" if failure else ""),
-        "seen": record["events"]["seen"], "kept": record["events"]["kept"],
+        "seen": record["events"]["seen"],
+        "kept": record["events"]["kept"],
         "started_at": record["started_at"],
         "durations": _durations(record),
-        "lines": lines, "incomplete": failure["problem"] if failure else None,
+        "lines": lines,
+        "incomplete": failure["problem"] if failure else None,
         "first_process": record["processes"][0]["label"] if record["processes"] else None,
     }
 
 
-def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
+def env_view(record: dict[str, Any]) -> dict[str, Any]:
     first = record["processes"][0] if record["processes"] else {}
     start = first.get("start") or {}
     return {
@@ -152,9 +172,11 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
         "recorder": dict(record["recorder"], **{key: start[key] for key in ("monitoring_tool_id",) if key in start}),
         "target": {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
         "evidence_only": record["evidence_only"],
-        "torch": {"imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
-                  "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []]},
-        "environment": record.get("environment", {}),
+        "torch": {
+            "imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
+            "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []],
+        },
+        "environment": report_environment(record.get("environment") or {}),
         "command": record["command"],
         "started_at": record["started_at"],
         "durations": record["durations"],
@@ -164,26 +186,52 @@ def env_view(record: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def write_report(report: Path, record: Dict[str, Any]) -> None:
-    """Every deliverable of one run, from the run record alone."""
+def write_report(report: Path, record: dict[str, Any]) -> None:
+    """Every deliverable of one run, from the run record alone (stored as it is)."""
     write_atomic(report / "trace" / "run.json", dumps(record))
-    write_atomic(report / "trace" / "trace.json", json.dumps(trace_events(record)))
-    write_atomic(report / "env" / "trace_env.json", dump_json(env_view(record)))
+    full = complete(record)
+    for name, build in (
+        ("trace/trace.json", lambda: json.dumps(trace_events(full))),
+        ("env/trace_env.json", lambda: dump_json(env_view(full))),
+    ):
+        write_atomic(report / name, _guarded(name, build))
     render_markdown(report, record)
 
 
-def render_markdown(report: Path, record: Dict[str, Any]) -> None:
+# Markdown/Mermaid deliverable → (template, view builder). `callchain render` rebuilds these.
+OUTPUTS = {
+    "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view),
+    "callchain/static.md": ("static.md.j2", views.static_view),
+    "callchain/diagram.mmd": ("diagram.mmd.j2", views.diagram),
+    "trace/tap_points.md": ("tap_points.md.j2", views.taps_view),
+    "summary.md": ("summary.md.j2", views.summary_view),
+}
+
+
+def render_texts(record: dict[str, Any]) -> dict[str, str]:
+    """The text of every rendered deliverable, from any run record (completed first)."""
+    env = environment()
+    full = complete(record)
+    return {name: env.get_template(template).render(**build(full)) for name, (template, build) in OUTPUTS.items()}
+
+
+def _guarded(name: str, build) -> str:
+    """A deliverable's text; should its renderer still fail, a stub that says so, not a crash.
+
+    A renderer bug must not cost the user the report of a run that took minutes (and the
+    run record beside it holds everything); the tests check that no record reaches this."""
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - the last line of defence, said in the file itself
+        return f"# {name} could not be rendered: {type(error).__name__}: {error}\n# the run record is complete in trace/run.json; `callchain render REPORT` retries\n"
+
+
+def render_markdown(report: Path, record: dict[str, Any]) -> None:
     """The files that `callchain render` can rebuild from trace/run.json."""
     env = environment()
-    outputs = {
-        "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view(record)),
-        "callchain/static.md": ("static.md.j2", views.static_view(record)),
-        "callchain/diagram.mmd": ("diagram.mmd.j2", views.diagram(record)),
-        "trace/tap_points.md": ("tap_points.md.j2", views.taps_view(record)),
-        "summary.md": ("summary.md.j2", views.summary_view(record)),
-    }
-    for name, (template, view) in outputs.items():
-        write_atomic(report / name, env.get_template(template).render(**view))
+    full = complete(record)
+    for name, (template, build) in OUTPUTS.items():
+        write_atomic(report / name, _guarded(name, lambda t=template, b=build: env.get_template(t).render(**b(full))))
 
 
 def rerender(report_dir: str) -> Path:

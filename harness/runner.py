@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,14 +19,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
-from . import __version__, contract, outcome, record, scenario
+from . import __version__, contract, outcome, publish, record
 from .errors import HarnessError
 from .runrecord import Call, RunRecord
-from .stop import StopSignals, Stopped, end_adopted, end_group, signal_name
-from .target import Target, check_root, compare, fingerprint, revision
+from .scenarios import resolve as scenarios
+from .stop import Stopped, StopSignals, end_adopted, end_group, signal_name
 from .taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
+from .target import Target, check_root, compare, fingerprint, revision
 from .tracer import BACKENDS
 from .verdicts import judge_spec
 from .workspace import Run, allocate, child_env, recorded_env
@@ -41,7 +43,7 @@ DEFAULT_SCOPE_HINTS = ["ModelManager", "persistence", "archives", "load_inferenc
 
 @dataclass
 class Options:
-    root: Optional[str] = None
+    root: str | None = None
     namespace: str = ""
     package: str = "ptycho"
     scenario: str = "tf-persistence"
@@ -49,21 +51,34 @@ class Options:
     initiative: str = "INTEGRATE-PYTORCH-001"
     plan_phase: str = "phase_d3_callchain"
     question: str = DEFAULT_QUESTION
-    scope_hints: List[str] = field(default_factory=lambda: list(DEFAULT_SCOPE_HINTS))
+    scope_hints: list[str] = field(default_factory=lambda: list(DEFAULT_SCOPE_HINTS))
     out: str = "artifacts"
     timeout: float = 600.0
     untraced: bool = False
-    backend: Optional[str] = None
-    python: Optional[str] = None
-    taps: List[str] = field(default_factory=list)
+    backend: str | None = None
+    python: str | None = None
+    taps: list[str] = field(default_factory=list)
     replace_taps: bool = False
     fresh_load: bool = True
     config_global: str = ""
     command: str = ""
+    publish: str | None = None
+    accel_path: str | None = None  # the built C tracer the ctrace backend loads (set by resolve_backend)
+    accelerated: str = ""  # "yes (...)" / "no (reason)", for the run record
 
 
-def _run_child(run: Run, options: Options, target: Target, label: str, phases: List[str],
-               taps: List[Tap], backend: str, env: Dict[str, str], stop: StopSignals) -> Dict[str, Any]:
+def _run_child(
+    run: Run,
+    options: Options,
+    target: Target,
+    label: str,
+    phases: list[str],
+    taps: list[Tap],
+    backend: str,
+    env: dict[str, str],
+    stop: StopSignals,
+    scenario: str,
+) -> dict[str, Any]:
     """Run one traced process; returns how it ended. Never raises for the child's failures.
 
     However it ends, its whole process group is ended before the evidence check, so a
@@ -71,20 +86,40 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
     events = run.trace_dir / f"events-{label}.jsonl"
     stacks = run.scratch / f"child-{label}.stacks.txt"
     config = {
-        "root": str(target.root), "namespace": options.namespace, "package": options.package, "events": str(events),
-        "scratch": str(run.scratch), "scenario_out": str(run.scratch / "out"), "variant": options.variant,
-        "phases": list(phases), "taps": taps_as_data(taps), "backend": backend, "untraced": options.untraced,
-        "config_global": options.config_global, "stacks": str(stacks),
+        "root": str(target.root),
+        "namespace": options.namespace,
+        "package": options.package,
+        "events": str(events),
+        "scratch": str(run.scratch),
+        "scenario_out": str(run.scratch / "out"),
+        "variant": options.variant,
+        "phases": list(phases),
+        "taps": taps_as_data(taps),
+        "backend": backend,
+        "untraced": options.untraced,
+        "config_global": "" if options.config_global == "none" else options.config_global,
+        "stacks": str(stacks),
+        "scenario": scenario,
+        "accel": options.accel_path,
     }
     config_path = run.scratch / f"child-{label}.json"
     config_path.write_text(json.dumps(config, indent=2))
     python = options.python or sys.executable
     started = time.perf_counter()
     timed_out, stopped_by = False, None
-    with open(run.scratch / f"child-{label}.stdout.txt", "wb") as out, open(run.scratch / f"child-{label}.stderr.txt", "wb") as err:
-        process = subprocess.Popen([python, "-m", "harness.child", str(config_path)], cwd=run.scratch,
-                                   env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+    with (
+        open(run.scratch / f"child-{label}.stdout.txt", "wb") as out,
+        open(run.scratch / f"child-{label}.stderr.txt", "wb") as err,
+    ):
+        process = subprocess.Popen(
+            [python, "-m", "harness.child", str(config_path)],
+            cwd=run.scratch,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             with stop.interruptible():
                 code = process.wait(timeout=options.timeout)
@@ -97,10 +132,19 @@ def _run_child(run: Run, options: Options, target: Target, label: str, phases: L
             end_group(process.pid)
             code = process.wait()
         leftover = end_group(process.pid) + end_adopted()
-    return {"label": label, "phases": list(phases), "exit": code, "timed_out": timed_out,
-            "interrupted": stopped_by is not None, "stopped_by": stopped_by, "leftover_processes": leftover,
-            "wall_seconds": round(time.perf_counter() - started, 6), "events": str(events),
-            "stderr": str(run.scratch / f"child-{label}.stderr.txt"), "stacks": str(stacks)}
+    return {
+        "label": label,
+        "phases": list(phases),
+        "exit": code,
+        "timed_out": timed_out,
+        "interrupted": stopped_by is not None,
+        "stopped_by": stopped_by,
+        "leftover_processes": leftover,
+        "wall_seconds": round(time.perf_counter() - started, 6),
+        "events": str(events),
+        "stderr": str(run.scratch / f"child-{label}.stderr.txt"),
+        "stacks": str(stacks),
+    }
 
 
 def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> None:
@@ -120,80 +164,170 @@ def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> 
         size = current
 
 
-def resolve_taps(options: Options) -> List[Tap]:
-    """The taps of the run: the shipped files and --taps, those meant for this variant only."""
-    files = list(options.taps) if options.replace_taps else default_tap_files() + list(options.taps)
+def _interpreter_path(python: str | None) -> str | None:
+    """`--python` as an absolute path: the traced processes run in other folders than the user's."""
+    if not python:
+        return None
+    if os.sep in python or (os.altsep and os.altsep in python):
+        return os.path.abspath(os.path.expanduser(python))
+    return shutil.which(python) or python
+
+
+def resolve_taps(options: Options, scenario_taps: list[str] | None = None, shipped: bool = True) -> list[Tap]:
+    """The taps of the run, those meant for this variant only: the shipped files (for a shipped
+    scenario), the files the scenario names (`TAPS`), and --taps."""
+    declared = list(scenario_taps or []) + list(options.taps)
+    files = declared if options.replace_taps or not shipped else default_tap_files() + declared
     try:
         return for_variant(load_tap_files(files), options.variant)
     except TapFileError as error:
-        raise HarnessError(f"bad tap file: {error}", "correct that line; the format is described at the top of tap_points/ptycho_persistence.toml")
+        raise HarnessError(
+            f"bad tap file: {error}",
+            "correct that line; the format is described at the top of tap_points/ptycho_persistence.toml",
+        ) from None
 
 
 def resolve_backend(options: Options) -> str:
-    from .interpreter import check_interpreter
+    """The backend to record with; `ctrace` (built here on first use) where it beats `settrace`."""
+    from .interpreter import accelerate, check_interpreter
 
-    return check_interpreter(options.python or sys.executable, options.backend)
+    python = options.python or sys.executable
+    backend = check_interpreter(python, options.backend)
+    if options.untraced:
+        return backend
+    cache = Path(options.out).expanduser().resolve() / ".cache"
+    backend, options.accel_path, options.accelerated = accelerate(python, backend, options.backend, cache)
+    return backend
 
 
 def trace(options: Options) -> tuple[Path, RunRecord]:
     """Run the scenario under the recorder and write the report; raise HarnessError on failure."""
-    if options.variant not in scenario.VARIANTS:
-        raise HarnessError(f"unknown variant {options.variant!r}", f"use one of: {', '.join(scenario.VARIANTS)}")
-    if options.scenario != "tf-persistence":
-        raise HarnessError(f"unknown scenario {options.scenario!r}", "use --scenario tf-persistence")
     options.namespace = options.namespace or options.package
-    options.config_global = options.config_global or f"{options.package}.params:cfg"
     target = check_root(options.root, options.package)
     out = Path(options.out).expanduser().resolve()
     if out == target.root or target.root in out.parents:
-        raise HarnessError(f"the output folder {out} is inside the target {target.root}; the run must write nothing there",
-                           "pass --out (or OUT=) a folder outside the checkout, e.g. the callchain repo's artifacts/")
-    taps = resolve_taps(options)
+        raise HarnessError(
+            f"the output folder {out} is inside the target {target.root}; the run must write nothing there",
+            "pass --out (or OUT=) a folder outside the checkout, e.g. the callchain repo's artifacts/; "
+            "--publish DIR copies the finished report into the target",
+        )
+    publish_to = publish.check(target.root, options.publish) if options.publish else None
+    options.python = _interpreter_path(options.python)
     backend = resolve_backend(options)
+    before = fingerprint(target.root)
+    described = scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)
+    options.config_global = options.config_global or described.get("config_global") or f"{options.package}.params:cfg"
+    taps = resolve_taps(options, described.get("taps"), shipped=scenarios.is_shipped(options.scenario))
     run = allocate(options.out, options.initiative, options.plan_phase)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     env = child_env(run)
     with StopSignals() as stop:
-        return _traced(options, target, taps, backend, run, started_at, env, stop)
+        return _traced(
+            options, target, taps, backend, run, started_at, env, stop, Prepared(described, before, publish_to)
+        )
 
 
-def _traced(options: Options, target: Target, taps: List[Tap], backend: str, run: Run, started_at: str,
-            env: Dict[str, str], stop: StopSignals) -> tuple[Path, RunRecord]:
+@dataclass
+class Prepared:
+    """What the run proper needs of the steps before it: the scenario as the probe described it,
+    the tree as it was before the probe ran anything, and where to publish (if asked)."""
+
+    described: dict[str, Any]
+    before: dict[str, Any]
+    publish_to: Path | None
+
+
+def _traced(
+    options: Options,
+    target: Target,
+    taps: list[Tap],
+    backend: str,
+    run: Run,
+    started_at: str,
+    env: dict[str, str],
+    stop: StopSignals,
+    chosen: Prepared,
+) -> tuple[Path, RunRecord]:
     """The run proper, with stop signals handled: the report is written however it ends."""
-    before = fingerprint(target.root)
-    outcomes = _run_processes(run, options, target, taps, backend, env, stop)
+    before, described, publish_to = chosen.before, chosen.described, chosen.publish_to
+    outcomes = _run_processes(run, options, target, taps, backend, env, stop, described)
     after = fingerprint(target.root)
-    meta = _meta(options, target, run, taps, backend, started_at, outcomes)
+    meta = _meta(options, target, run, taps, backend, started_at, outcomes, described)
     meta["environment"] = recorded_env(env)
-    meta["evidence_only"] = {"before": {k: before[k] for k in ("files", "entries", "sha256")},
-                             "after": {k: after[k] for k in ("files", "entries", "sha256")},
-                             "changes": compare(before, after), "notes": sorted(set(before["notes"]) | set(after["notes"]))}
-    run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run))
+    meta["evidence_only"] = {
+        "before": {k: before[k] for k in ("files", "entries", "sha256")},
+        "after": {k: after[k] for k in ("files", "entries", "sha256")},
+        "changes": compare(before, after),
+        "notes": sorted(set(before["notes"]) | set(after["notes"])),
+    }
+    run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run, described))
     judge_spec(run_record)
-    run_record["status"], run_record["failure"] = outcome.judge(run_record, options.timeout, options.untraced, stop.received)
+    run_record["status"], run_record["failure"] = outcome.judge(
+        run_record, options.timeout, options.untraced, stop.received
+    )
     from .render import write_report
 
     write_report(run.report, run_record)
     failure = run_record["failure"]
+    published, refused = None, None
+    if publish_to is not None and not run_record["evidence_only"]["changes"]:  # after the evidence check, never before
+        try:
+            published = publish.copy(run.report, publish_to, options.initiative, options.plan_phase)
+        except HarnessError as error:
+            refused = error
     if failure:
-        raise HarnessError(failure["problem"], failure["fix"] + f"\n  report (partial): {run.report}", exit_code=failure["exit_code"])
-    return run.report, run_record
+        where = f"\n  report (partial): {run.report}" + (f"\n  published: {published}" if published else "")
+        where += f"\n  {refused.problem}" if refused else ""
+        raise HarnessError(failure["problem"], failure["fix"] + where, exit_code=failure["exit_code"])
+    if refused:
+        raise refused
+    return (published or run.report), run_record
 
 
-def _run_processes(run: Run, options: Options, target: Target, taps: List[Tap], backend: str,
-                   env: Dict[str, str], stop: StopSignals) -> List[Dict[str, Any]]:
+def _run_processes(
+    run: Run,
+    options: Options,
+    target: Target,
+    taps: list[Tap],
+    backend: str,
+    env: dict[str, str],
+    stop: StopSignals,
+    described: dict[str, Any],
+) -> list[dict[str, Any]]:
     """The scenario's processes in order; a later one runs only when the one before succeeded
     and no stop signal came."""
-    outcomes: List[Dict[str, Any]] = []
-    for process in scenario.processes(options.fresh_load, options.variant):
+    outcomes: list[dict[str, Any]] = []
+    processes = described["processes"] if options.fresh_load else described["processes"][:1]
+    for process in processes:
         if (outcomes and outcomes[-1]["exit"] != 0) or stop.received is not None:
             break
-        outcomes.append(_run_child(run, options, target, process["label"], list(process["phases"]), taps, backend, env, stop))
+        outcomes.append(
+            _run_child(
+                run,
+                options,
+                target,
+                process["label"],
+                list(process["phases"]),
+                taps,
+                backend,
+                env,
+                stop,
+                described["load"],
+            )
+        )
     return outcomes
 
 
-def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: str, started_at: str,
-          outcomes: List[Dict[str, Any]]) -> Dict[str, Any]:
+def _meta(
+    options: Options,
+    target: Target,
+    run: Run,
+    taps: list[Tap],
+    backend: str,
+    started_at: str,
+    outcomes: list[dict[str, Any]],
+    described: dict[str, Any],
+) -> dict[str, Any]:
     """What the harness knows of the run beside the event streams."""
     return {
         "callchain_version": __version__,
@@ -201,13 +335,18 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
         "scope_hints": options.scope_hints,
         "initiative": options.initiative,
         "plan_phase": options.plan_phase,
-        "scenario": scenario.describe(options.scenario, options.variant, [p for o in outcomes for p in o["phases"]]),
+        "scenario": scenarios.record_info(
+            described, options.scenario, options.variant, [p for o in outcomes for p in o["phases"]]
+        ),
         "namespace": options.namespace,
         "package": options.package,
-        "recorder": {"backend": None if options.untraced else backend,
-                     "settings": None if options.untraced else BACKENDS[backend].settings,
-                     "seen_means": None if options.untraced else BACKENDS[backend].seen_means,
-                     "untraced": options.untraced},
+        "recorder": {
+            "backend": None if options.untraced else backend,
+            "settings": None if options.untraced else BACKENDS[backend].settings,
+            "seen_means": None if options.untraced else BACKENDS[backend].seen_means,
+            "accelerated": None if options.untraced else options.accelerated,
+            "untraced": options.untraced,
+        },
         "target": dict({"root": str(target.root), "demo": target.is_demo}, **revision(target.root)),
         "report": str(run.report),
         "scratch": str(run.scratch),
@@ -219,7 +358,9 @@ def _meta(options: Options, target: Target, run: Run, taps: List[Tap], backend: 
     }
 
 
-def static_evidence(target: Target, options: Options, calls: List[Call], run: Run) -> Dict[str, Any]:
+def static_evidence(
+    target: Target, options: Options, calls: list[Call], run: Run, described: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
     from .analysis import function_docs, mentions, rank_entry_points
     from .archive import describe_archive
@@ -230,10 +371,15 @@ def static_evidence(target: Target, options: Options, calls: List[Call], run: Ru
     exercised = {call["function"] for call in calls}
     budget = Budget()  # every static pass together: bounded in time, what it skipped is listed
     spec = read_contract(target.root)  # judged once the record is whole (verdicts.judge_spec)
-    static: Dict[str, Any] = {
+    if spec["source"] != "docs" and not (described or {}).get("contract", True):
+        spec = dict(
+            spec, source="none", clauses=[], missing=None
+        )  # no docs, and no built-in contract for this scenario
+    static: dict[str, Any] = {
         "spec": spec,
-        "entry_points": rank_entry_points(target.root, options.package, options.question, options.scope_hints,
-                                          exercised, spec["sections"], budget),
+        "entry_points": rank_entry_points(
+            target.root, options.package, options.question, options.scope_hints, exercised, spec["sections"], budget
+        ),
         "docs": function_docs(target.root, calls, budget),
         "mentions": {"intensity_scale": mentions(target.root, calls, "intensity_scale", budget)},
     }

@@ -139,6 +139,8 @@ class ProcessInfo(TypedDict, total=False):
     packages: Optional[Dict[str, Optional[str]]]
     devices: Optional[Dict[str, Any]]
     peak_rss_kb: Optional[int]
+    cpu_seconds: Optional[float]
+    """User + system CPU time of the process (all its threads): less sensitive to a busy machine than wall time."""
     seconds: float
     """Seconds from its stream start to its last event."""
     fork: Optional[int]
@@ -267,12 +269,18 @@ class ScenarioInfo(TypedDict, total=False):
     """The cycle in a few words, for prose (e.g. `build, save, load`)."""
     why: str
     """Why the scenario's entry points were chosen, for static.md § Selected Entrypoint(s)."""
+    source: str
+    """Where the scenario came from: the shipped module, or the file / `module:attribute` as given."""
+    contract: bool
+    """True when the built-in archive contract applies (the target's docs stating none)."""
 
 
 class Recorder(TypedDict):
     backend: Optional[str]
     settings: Optional[str]
     seen_means: Optional[str]
+    accelerated: Optional[str]
+    """`yes (...)` when the compiled per-frame filter ran (ctrace), else `no (why not)`."""
     untraced: bool
 
 

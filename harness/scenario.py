@@ -28,11 +28,13 @@ import inspect
 import math
 import random
 import sys
-import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
+from . import frames
 from .contract import ARCHIVE_BASE, ARCHIVE_NAME, REQUIRED_MODELS
+from .scenarios.contract import ScenarioError
 
 VARIANTS = ("default", "trainflow", "train")
 CYCLE = ("import", "setup", "build", "save", "load")
@@ -45,24 +47,33 @@ PROCESSES = (
 )
 # What each phase is for: the renderers pick the save chain, the load chains and the entry
 # points by role, never by a phase name. `titles` names the chains in prose.
-ROLES: Dict[str, List[str]] = {
-    "build": ["build"], "save": ["save"], "load": ["load", "fresh-load"], "fresh-load": ["fresh-load"],
+ROLES: dict[str, list[str]] = {
+    "build": ["build"],
+    "save": ["save"],
+    "load": ["load", "fresh-load"],
+    "fresh-load": ["fresh-load"],
     "entry": ["build", "save", "load", "fresh-load"],
 }
 CHAINS = (("Save", ["save"]), ("Load", ["load"]), ("Fresh load", ["fresh-load"]))
 ORDER = "build, save, load"
-WHY = (f"these are the calls the training and inference workflows make around `{ARCHIVE_NAME}` (persistence contract: "
-       "save with `ModelManager.save_multiple_models` or `model_manager.save`, load with `load_inference_bundle`), "
-       "run without training so the trace holds persistence only.")
+WHY = (
+    f"these are the calls the training and inference workflows make around `{ARCHIVE_NAME}` (persistence contract: "
+    "save with `ModelManager.save_multiple_models` or `model_manager.save`, load with `load_inference_bundle`), "
+    "run without training so the trace holds persistence only."
+)
 # The `train` variant: the training path replaces the build (data, then train), and the path
 # the report shows starts at the training entry point.
-TRAIN_ROLES: Dict[str, List[str]] = dict(ROLES, data=["data"], train=["train"], entry=["train", "save", "load", "fresh-load"])
+TRAIN_ROLES: dict[str, list[str]] = dict(
+    ROLES, data=["data"], train=["train"], entry=["train", "save", "load", "fresh-load"]
+)
 TRAIN_CHAINS = (("Train", ["train"]),) + CHAINS
 TRAIN_ORDER = "train, save, load"
-TRAIN_WHY = ("this is the path the training script takes: `run_cdi_example` trains for one short epoch on a tiny dataset "
-             "simulated with the target's own API and publishes the trained models as `ptycho.model`'s module-level "
-             "singletons; `model_manager.save(out)` archives them through `ModelManager`; `load_inference_bundle` loads "
-             "the archive as inference does.")
+TRAIN_WHY = (
+    "this is the path the training script takes: `run_cdi_example` trains for one short epoch on a tiny dataset "
+    "simulated with the target's own API and publishes the trained models as `ptycho.model`'s module-level "
+    "singletons; `model_manager.save(out)` archives them through `ModelManager`; `load_inference_bundle` loads "
+    "the archive as inference does."
+)
 SEED = 0
 # The training run: small enough for a 2-core CPU, big enough to run every stage once.
 TRAIN_SETTINGS = {"nepochs": 1, "n_groups": 64, "batch_size": 16}
@@ -75,61 +86,70 @@ def cycle(variant: str) -> tuple:
     return TRAIN_CYCLE if variant == "train" else CYCLE
 
 
-def processes(fresh_load: bool = True, variant: str = "default") -> List[Dict[str, Any]]:
+def processes(fresh_load: bool = True, variant: str = "default") -> list[dict[str, Any]]:
     """The processes to run: the cycle (its phases per variant), then (unless switched off) the fresh load."""
     chosen = [dict(p) for p in PROCESSES if fresh_load or p["label"] == PROCESSES[0]["label"]]
     chosen[0]["phases"] = cycle(variant)
     return chosen
 
 
-def describe(name: str, variant: str, phases: List[str]) -> Dict[str, Any]:
+def describe(name: str, variant: str, phases: list[str]) -> dict[str, Any]:
     """The scenario as the run record carries it: every phase name a renderer may need."""
     train = variant == "train"
     chains = TRAIN_CHAINS if train else CHAINS
-    return {"name": name, "variant": variant, "phases": phases, "roles": TRAIN_ROLES if train else ROLES,
-            "order": TRAIN_ORDER if train else ORDER, "why": TRAIN_WHY if train else WHY,
-            "chains": [{"title": title, "phases": chain} for title, chain in chains],
-            "processes": [{"label": p["label"], "title": p["title"], "phases": list(p["phases"])}
-                          for p in processes(True, variant)]}
-
-
-class ScenarioError(Exception):
-    """The target does not offer what the scenario needs; the message says what to do."""
+    return {
+        "name": name,
+        "variant": variant,
+        "phases": phases,
+        "roles": TRAIN_ROLES if train else ROLES,
+        "order": TRAIN_ORDER if train else ORDER,
+        "why": TRAIN_WHY if train else WHY,
+        "chains": [{"title": title, "phases": chain} for title, chain in chains],
+        "processes": [
+            {"label": p["label"], "title": p["title"], "phases": list(p["phases"])} for p in processes(True, variant)
+        ],
+    }
 
 
 class Context:
     """What the scenario needs from the run: phase marks, gap notes, and its settings."""
 
-    def __init__(self, package: str, out: str, variant: str, set_phase: Callable[[str], None],
-                 N: int = 64, gridsize: int = 1) -> None:
+    def __init__(
+        self, package: str, out: str, variant: str, set_phase: Callable[[str], None], N: int = 64, gridsize: int = 1
+    ) -> None:
         self.package = package
         self.out = out
         self.variant = variant
         self.set_phase = set_phase
         self.N = N
         self.gridsize = gridsize
-        self.gaps: List[Dict[str, str]] = []
-        self.modules: Dict[str, Any] = {}
-        self.deferred: List[str] = []
+        self.gaps: list[dict[str, str]] = []
+        self.modules: dict[str, Any] = {}
+        self.deferred: list[str] = []
+        self.phase = ""
 
     def gap(self, phase: str, missing: str, used: str) -> None:
         self.gaps.append({"phase": phase, "missing": missing, "used": used})
 
-    def module(self, name: str, required: bool = False) -> Optional[Any]:
-        """Import `<package>.<name>`; a missing optional module is a gap, not an error."""
-        full = f"{self.package}.{name}" if name else self.package
-        try:
-            module = importlib.import_module(full)
-        except ModuleNotFoundError as error:
-            if error.name not in (full, *_parents(full)) or required:
-                raise
-            self.gap("import", full, "skipped")
-            module = None
-        self.modules[name] = module
-        return module
+    def module(self, name: str, required: bool = False) -> Any | None:
+        return import_module(self, name, required)
 
 
-def _parents(name: str) -> List[str]:
+def import_module(ctx: Any, name: str, required: bool = False) -> Any | None:
+    """Import `<package>.<name>`; a missing optional module is a gap, not an error."""
+    full = f"{ctx.package}.{name}" if name else ctx.package
+    try:
+        module = importlib.import_module(full)
+    except ModuleNotFoundError as error:
+        if error.name not in (full, *_parents(full)) or required:
+            raise
+        ctx.gap("import", full, "skipped")
+        module = None
+    ctx.modules[name] = module
+    return module
+
+
+def _parents(name: str) -> list[str]:
     parts = name.split(".")
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
@@ -141,8 +161,14 @@ def _require(module: Any, attribute: str, what: str) -> Any:
     return value
 
 
-IMPORTS = (("params", True), ("config.config", False), ("probe", False),
-           ("model", True), ("model_manager", True), ("workflows.components", False))
+IMPORTS = (
+    ("params", True),
+    ("config.config", False),
+    ("probe", False),
+    ("model", True),
+    ("model_manager", True),
+    ("workflows.components", False),
+)
 TRAIN_IMPORTS = (("raw_data", False),)
 
 
@@ -153,12 +179,16 @@ def imports(variant: str) -> tuple:
 
 def _where(error: BaseException, package: str) -> str:
     """`module:line` of the innermost frame of the package in a traceback."""
-    found = "unknown"
-    for frame, line in traceback.walk_tb(error.__traceback__):
-        name = frame.f_globals.get("__name__", "")
-        if name == package or name.startswith(package + "."):
-            found = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{line} ({name})"
-    return found
+
+    def in_package(frame) -> bool:
+        name = frames.module_of(frame) or ""
+        return name == package or name.startswith(package + ".")
+
+    found = frames.innermost(frames.from_traceback(error.__traceback__), in_package)
+    if found is None:
+        return "unknown"
+    frame, line = found
+    return f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{line} ({frames.module_of(frame)})"
 
 
 def phase_import(ctx: Context) -> None:
@@ -170,21 +200,32 @@ def phase_import(ctx: Context) -> None:
             ctx.deferred.append(name)
             continue
         try:
-            ctx.module(name, required)
+            import_module(ctx, name, required)
         except ImportError:
             raise
         except Exception as error:  # noqa: BLE001 - recorded as a gap, retried after setup
             if name == "params":
                 raise
             ctx.deferred.append(name)
-            ctx.gap("import", f"{ctx.package}.{name} importable before setup",
-                    f"imported after setup ({type(error).__name__}: {error} at {_where(error, ctx.package)})")
+            ctx.gap(
+                "import",
+                f"{ctx.package}.{name} importable before setup",
+                f"imported after setup ({type(error).__name__}: {error} at {_where(error, ctx.package)})",
+            )
+    if ctx.deferred and getattr(ctx, "phase", None) == "fresh-import":
+        ctx.gap(
+            "fresh-import", "a fresh process that can import the package without setup", "ran setup first (fresh-setup)"
+        )
+        ctx.set_phase("fresh-setup")
+        phase_setup(ctx)
+        ctx.set_phase("fresh-import-after-setup")
+        import_deferred(ctx)
 
 
 def import_deferred(ctx: Context) -> None:
     for name, required in imports(ctx.variant):
         if name in ctx.deferred:
-            ctx.module(name, required)
+            import_module(ctx, name, required)
     ctx.deferred.clear()
 
 
@@ -193,15 +234,21 @@ def _training_config(ctx: Context, config: Any) -> Any:
 
     For the `train` variant the training settings are passed too; a setting the revision's
     dataclass lacks is left out and recorded as a gap."""
-    extra: Dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     if ctx.variant == "train":
-        known = {f.name for f in dataclasses.fields(config.TrainingConfig)} if dataclasses.is_dataclass(config.TrainingConfig) else set()
+        known = (
+            {f.name for f in dataclasses.fields(config.TrainingConfig)}
+            if dataclasses.is_dataclass(config.TrainingConfig)
+            else set()
+        )
         for name, value in TRAIN_SETTINGS.items():
             if name in known:
                 extra[name] = value
             else:
                 ctx.gap("setup", f"TrainingConfig.{name}", f"the target's default (wanted {value})")
-    return config.TrainingConfig(model=config.ModelConfig(N=ctx.N, gridsize=ctx.gridsize), output_dir=Path(ctx.out), **extra)
+    return config.TrainingConfig(
+        model=config.ModelConfig(N=ctx.N, gridsize=ctx.gridsize), output_dir=Path(ctx.out), **extra
+    )
 
 
 def phase_setup(ctx: Context) -> None:
@@ -223,28 +270,35 @@ def phase_setup(ctx: Context) -> None:
         probe.set_default_probe()
     else:
         ctx.gap("setup", "probe.set_default_probe", "none")
-    if ctx.variant == "train" and not ctx.deferred:
-        return  # the training path computes intensity_scale from the data, as the training script lets it
-    if ctx.variant == "train":
-        ctx.gap("setup", "intensity_scale left to the training path",
-                f"set in setup, because {ctx.package}.{ctx.deferred[0]} cannot be imported before setup")
-    nphotons = cfg.get("nphotons", 1e9)
-    params.set("intensity_scale", math.sqrt(nphotons) / (ctx.N / 2))
+    if ctx.variant != "train" or ctx.deferred:  # else the training path computes intensity_scale from the data
+        if ctx.variant == "train":
+            ctx.gap(
+                "setup",
+                "intensity_scale left to the training path",
+                f"set in setup, because {ctx.package}.{ctx.deferred[0]} cannot be imported before setup",
+            )
+        nphotons = cfg.get("nphotons", 1e9)
+        params.set("intensity_scale", math.sqrt(nphotons) / (ctx.N / 2))
+    if ctx.deferred and getattr(ctx, "phase", None) == "setup":
+        ctx.set_phase("import-after-setup")
+        import_deferred(ctx)
 
 
 def phase_build(ctx: Context) -> None:
-    create = _require(ctx.modules["model"], "create_model_with_gridsize", f"{ctx.package}.model.create_model_with_gridsize")
+    create = _require(
+        ctx.modules["model"], "create_model_with_gridsize", f"{ctx.package}.model.create_model_with_gridsize"
+    )
     built = create(ctx.gridsize, ctx.N)
     if not isinstance(built, (tuple, list)) or len(built) < 2:
         raise ScenarioError(f"create_model_with_gridsize did not return ({', '.join(REQUIRED_MODELS)})")
     ctx.modules["built"] = dict(zip(REQUIRED_MODELS, built))
 
 
-def custom_objects(namespace: str) -> Dict[str, Any]:
+def custom_objects(namespace: str) -> dict[str, Any]:
     """Name → class map of the namespace's Keras layers, as the target's own `save()` builds."""
     keras = sys.modules.get("keras")
     base = getattr(getattr(keras, "layers", None), "Layer", None)
-    found: Dict[str, Any] = {}
+    found: dict[str, Any] = {}
     for name in sorted(sys.modules):
         if name != namespace and not name.startswith(namespace + "."):
             continue
@@ -288,7 +342,7 @@ def fix_seeds(seed: int = SEED) -> None:
         tf.random.set_seed(seed)
 
 
-def _simulation_inputs(ctx: Context) -> Dict[str, Any]:
+def _simulation_inputs(ctx: Context) -> dict[str, Any]:
     """Scan positions inside a small random-phase object, and the target's default probe."""
     import numpy
 
@@ -306,7 +360,9 @@ def _default_probe(ctx: Context) -> Any:
     probe = ctx.modules.get("probe")
     getter = getattr(probe, "get_default_probe", None) if probe is not None else None
     if getter is None:
-        raise ScenarioError(f"the target has no {ctx.package}.probe.get_default_probe; the train variant needs a default probe to simulate data")
+        raise ScenarioError(
+            f"the target has no {ctx.package}.probe.get_default_probe; the train variant needs a default probe to simulate data"
+        )
     try:
         takes_fmt = "fmt" in inspect.signature(getter).parameters
     except (TypeError, ValueError):
@@ -322,10 +378,14 @@ def phase_data(ctx: Context) -> None:
     simulate = getattr(cls, "from_simulation", None) if cls is not None else None
     if simulate is None:
         ctx.gap("data", f"{ctx.package}.raw_data.RawData.from_simulation", "none: this revision cannot simulate data")
-        raise ScenarioError(f"the target has no {ctx.package}.raw_data.RawData.from_simulation; the train variant "
-                            "simulates its dataset with it, so nothing could be trained")
+        raise ScenarioError(
+            f"the target has no {ctx.package}.raw_data.RawData.from_simulation; the train variant "
+            "simulates its dataset with it, so nothing could be trained"
+        )
     inputs = _simulation_inputs(ctx)
-    ctx.modules["train_data"] = simulate(inputs["xcoords"], inputs["ycoords"], inputs["probeGuess"], inputs["objectGuess"], None)
+    ctx.modules["train_data"] = simulate(
+        inputs["xcoords"], inputs["ycoords"], inputs["probeGuess"], inputs["objectGuess"], None
+    )
 
 
 def phase_train(ctx: Context) -> None:
@@ -334,16 +394,24 @@ def phase_train(ctx: Context) -> None:
     components = ctx.modules.get("workflows.components")
     config = ctx.modules.get("training_config")
     if config is None:
-        raise ScenarioError(f"the target has no {ctx.package}.config.config.TrainingConfig; the training entry points take one")
+        raise ScenarioError(
+            f"the target has no {ctx.package}.config.config.TrainingConfig; the training entry points take one"
+        )
     run = getattr(components, "run_cdi_example", None) if components is not None else None
     if run is not None:
         _train(ctx, "run_cdi_example", run, config)
         return
     train = getattr(components, "train_cdi_model", None) if components is not None else None
     if train is None:
-        raise ScenarioError(f"the target has neither {ctx.package}.workflows.components.run_cdi_example nor "
-                            "train_cdi_model; nothing could be trained")
-    ctx.gap("train", "workflows.components.run_cdi_example", "workflows.components.train_cdi_model (after update_legacy_dict)")
+        raise ScenarioError(
+            f"the target has neither {ctx.package}.workflows.components.run_cdi_example nor "
+            "train_cdi_model; nothing could be trained"
+        )
+    ctx.gap(
+        "train",
+        "workflows.components.run_cdi_example",
+        "workflows.components.train_cdi_model (after update_legacy_dict)",
+    )
     ctx.modules["config.config"].update_legacy_dict(ctx.modules["params"].cfg, config)
     _train(ctx, "train_cdi_model", train, config)
 
@@ -360,9 +428,12 @@ def _train(ctx: Context, name: str, entry: Callable[..., Any], config: Any) -> N
     except Exception as error:  # noqa: BLE001 - retried once, then it propagates
         if getattr(data, "Y", None) is None:
             raise
-        ctx.gap("train", f"{name} accepting the ground truth Y of RawData.from_simulation "
-                f"({type(error).__name__}: {error} at {_where(error, ctx.package)})",
-                "trained again with Y = None (PINN training needs no ground truth)")
+        ctx.gap(
+            "train",
+            f"{name} accepting the ground truth Y of RawData.from_simulation "
+            f"({type(error).__name__}: {error} at {_where(error, ctx.package)})",
+            "trained again with Y = None (PINN training needs no ground truth)",
+        )
     data.Y = None
     fix_seeds()
     entry(data, None, config)
@@ -379,24 +450,22 @@ def phase_load(ctx: Context) -> None:
     _require(manager, "load_multiple_models", "ModelManager.load_multiple_models")(f"{ctx.out}/{ARCHIVE_BASE}")
 
 
-PHASES: Dict[str, Callable[[Context], None]] = {
-    "import": phase_import, "setup": phase_setup, "build": phase_build, "data": phase_data, "train": phase_train, "save": phase_save,
-    "load": phase_load, "fresh-import": phase_import, "fresh-load": phase_load,
+PHASES: dict[str, Callable[[Context], None]] = {
+    "import": phase_import,
+    "setup": phase_setup,
+    "build": phase_build,
+    "data": phase_data,
+    "train": phase_train,
+    "save": phase_save,
+    "load": phase_load,
+    "fresh-import": phase_import,
+    "fresh-load": phase_load,
 }
 
 
 def run(ctx: Context, phases) -> None:
+    """Run phases by name in-process (the harness runs them through harness/scenarios/tf_persistence.py)."""
     for name in phases:
+        ctx.phase = name
         ctx.set_phase(name)
         PHASES[name](ctx)
-        if not ctx.deferred:
-            continue
-        if name == "setup":
-            ctx.set_phase("import-after-setup")
-            import_deferred(ctx)
-        elif name == "fresh-import":
-            ctx.gap("fresh-import", "a fresh process that can import the package without setup", "ran setup first (fresh-setup)")
-            ctx.set_phase("fresh-setup")
-            phase_setup(ctx)
-            ctx.set_phase("fresh-import-after-setup")
-            import_deferred(ctx)

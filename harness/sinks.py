@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from . import frames
+
 _CLOCK_SLACK_NS = 100_000_000  # file-system timestamps can be as coarse as a few ms
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _UNKNOWN = "<dir_fd ?>"  # a relative path whose folder could not be named: never guess the cwd
@@ -180,12 +182,10 @@ class SinkWatch:
         return self
 
     def _responsible(self, frame) -> tuple[str | None, str | None]:
-        while frame is not None:
-            module = frame.f_globals.get("__name__")
-            if isinstance(module, str) and self.in_namespace(module):
-                return module, self.describe(frame.f_code.co_filename, frame.f_lineno)
-            frame = frame.f_back
-        return None, None
+        found = frames.innermost(frames.from_stack(frame), lambda f: self.in_namespace(frames.module_of(f)))
+        if found is None:
+            return None, None
+        return frames.module_of(found[0]), self.describe(found[0].f_code.co_filename, found[1])
 
     def _hook(self, event: str, args: tuple) -> None:
         """Audit hook: nothing may escape into the target, whatever the arguments are."""

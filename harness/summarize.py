@@ -74,8 +74,10 @@ _ADDRESS_RANGE = (0x5500_0000_0000, 0x8000_0000_0000)
 _TRUSTED = frozenset({"builtins", "numpy", "tensorflow", "keras", "tf_keras", "h5py", "pathlib", "collections"})
 _type_module = type.__dict__["__module__"].__get__
 _type_qualname = type.__dict__["__qualname__"].__get__
-_PATH_TYPES = tuple(getattr(pathlib, name)
-                    for name in ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath"))
+_PATH_TYPES = tuple(
+    getattr(pathlib, name)
+    for name in ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath")
+)
 
 
 def _type_parts(kind: type) -> tuple:

@@ -22,13 +22,14 @@ process (`TapSet`), which receives the parsed taps as plain data.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any
 
 from .summarize import summarize
+from .tomlfile import TomlFileError, read_toml
 
 KINDS = ("arg", "local", "return", "global")
 READS = ("summary", "value")
@@ -53,21 +54,21 @@ class Tap:
     units: str = ""
     source: str = ""
     read: str = "summary"
-    variants: Tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
         return self.capture.split(".", 1)[0]
 
     @property
-    def alternatives(self) -> List[str]:
+    def alternatives(self) -> list[str]:
         return alternatives(self.capture)
 
     def applies_to(self, variant: str) -> bool:
         return not self.variants or variant in self.variants
 
 
-def alternatives(capture: str) -> List[str]:
+def alternatives(capture: str) -> list[str]:
     """`A | B | C` → [A, B, C]: lookups tried in order."""
     return [part.strip() for part in capture.split("|")]
 
@@ -86,24 +87,30 @@ FIELDS = ("key", "function", "when", "capture", "purpose", "units", "read", "var
 def _check_capture(capture: str, when: str, where: str) -> None:
     for one in alternatives(capture):
         if one.split(".", 1)[0] not in KINDS:
-            raise TapFileError(f"{where}: unknown capture kind in {one!r}; use arg.<name>, local.<name>, return, or global.<module>:<name>")
+            raise TapFileError(
+                f"{where}: unknown capture kind in {one!r}; use arg.<name>, local.<name>, return, or global.<module>:<name>"
+            )
         if not _CAPTURE.match(one):
-            raise TapFileError(f"{where}: capture {one!r} is not a dotted lookup; e.g. arg.base_path, return, global.ptycho.params:cfg")
+            raise TapFileError(
+                f"{where}: capture {one!r} is not a dotted lookup; e.g. arg.base_path, return, global.ptycho.params:cfg"
+            )
         if one.startswith(("return", "local.")) and when != "return":
-            raise TapFileError(f"{where}: capture {one!r} is only available at return; set when = \"return\"")
+            raise TapFileError(f'{where}: capture {one!r} is only available at return; set when = "return"')
 
 
-def _variants(entry: Dict[str, Any], where: str) -> Tuple[str, ...]:
+def _variants(entry: dict[str, Any], where: str) -> tuple[str, ...]:
     value = entry.get("variants", [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise TapFileError(f"{where}: variants must be a list of scenario variant names, e.g. variants = [\"train\"]")
+        raise TapFileError(f'{where}: variants must be a list of scenario variant names, e.g. variants = ["train"]')
     return tuple(value)
 
 
-def _check(entry: Dict[str, Any], where: str) -> Tap:
+def _check(entry: dict[str, Any], where: str) -> Tap:
     missing = [name for name in ("key", "function", "when", "capture") if not entry.get(name)]
     if missing:
-        raise TapFileError(f"{where}: tap is missing {', '.join(missing)}; every [[tap]] needs key, function, when, capture")
+        raise TapFileError(
+            f"{where}: tap is missing {', '.join(missing)}; every [[tap]] needs key, function, when, capture"
+        )
     unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
         raise TapFileError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
@@ -111,73 +118,87 @@ def _check(entry: Dict[str, Any], where: str) -> Tap:
     if not _KEY.match(key):
         raise TapFileError(f"{where}: key {key!r} must be letters, digits, '_', '.', '-' (a stable name)")
     if not _FUNCTION.match(function):
-        raise TapFileError(f"{where}: function {function!r} must be 'module:qualname', e.g. 'ptycho.model_manager:ModelManager.save_model'")
+        raise TapFileError(
+            f"{where}: function {function!r} must be 'module:qualname', e.g. 'ptycho.model_manager:ModelManager.save_model'"
+        )
     if when not in ("call", "return"):
         raise TapFileError(f"{where}: when = {when!r}; use 'call' or 'return'")
     _check_capture(capture, when, where)
     read = str(entry.get("read", "summary"))
     if read not in READS:
-        raise TapFileError(f"{where}: read = {read!r}; use 'summary' (shape, type) or 'value' (the numbers of a small tensor)")
-    return Tap(key, function, when, capture, str(entry.get("purpose", "")), str(entry.get("units", "")), where,
-               read, _variants(entry, where))
+        raise TapFileError(
+            f"{where}: read = {read!r}; use 'summary' (shape, type) or 'value' (the numbers of a small tensor)"
+        )
+    return Tap(
+        key,
+        function,
+        when,
+        capture,
+        str(entry.get("purpose", "")),
+        str(entry.get("units", "")),
+        where,
+        read,
+        _variants(entry, where),
+    )
 
 
-def load_tap_file(path: str) -> List[Tap]:
+def load_tap_file(path: str) -> list[Tap]:
     """Parse one TOML tap file; raise TapFileError with file, line and fix on any problem."""
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the harness process itself needs 3.11+
-        raise TapFileError("reading tap files needs Python 3.11+ (tomllib) in the harness process")
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except OSError as error:
-        raise TapFileError(f"{path}: cannot read tap file ({error.strerror}); check the --taps path")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise TapFileError(f"{path}: invalid TOML: {error}; fix the syntax at that line (see tap_points/ptycho_persistence.toml for the format)")
+        text, data = read_toml(
+            path,
+            "tap file",
+            "check the --taps path",
+            "fix the syntax at that line (see tap_points/ptycho_persistence.toml for the format)",
+        )
+    except TomlFileError as error:
+        raise TapFileError(str(error)) from None
     entries = data.get("tap")
     if not isinstance(entries, list) or not entries:
         raise TapFileError(f"{path}:1: no [[tap]] tables found; declare each tap as a [[tap]] table")
     taps = [_check(entry, f"{path}:{_line_of(text, str(entry.get('key', '')))}") for entry in entries]
-    seen: Dict[str, str] = {}
+    seen: dict[str, str] = {}
     for tap in taps:
         if tap.key in seen:
-            raise TapFileError(f"{tap.source}: duplicate tap key {tap.key!r} (first at {seen[tap.key]}); keys must be unique")
+            raise TapFileError(
+                f"{tap.source}: duplicate tap key {tap.key!r} (first at {seen[tap.key]}); keys must be unique"
+            )
         seen[tap.key] = tap.source
     return taps
 
 
-def load_tap_files(paths: Iterable[str]) -> List[Tap]:
+def load_tap_files(paths: Iterable[str]) -> list[Tap]:
     """Taps from several files; a later file replaces an earlier tap with the same key."""
-    merged: Dict[str, Tap] = {}
+    merged: dict[str, Tap] = {}
     for path in paths:
         for tap in load_tap_file(path):
             merged[tap.key] = tap
     return list(merged.values())
 
 
-def default_tap_files() -> List[str]:
-    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tap_points")
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".toml") and name != "torch_persistence.toml")
+def default_tap_files() -> list[str]:
+    """The shipped tap files (the PyTorch surface rules live beside them but are not taps)."""
+    from .resources import require_dir
+
+    folder = require_dir("tap_points")
+    return sorted(
+        str(path) for path in folder.iterdir() if path.suffix == ".toml" and path.name != "torch_persistence.toml"
+    )
 
 
-def for_variant(taps: List[Tap], variant: str) -> List[Tap]:
+def for_variant(taps: list[Tap], variant: str) -> list[Tap]:
     """The taps a run of `variant` declares (a tap with `variants` applies to those only)."""
     return [tap for tap in taps if tap.applies_to(variant)]
 
 
-def taps_as_data(taps: List[Tap]) -> List[Dict[str, Any]]:
+def taps_as_data(taps: list[Tap]) -> list[dict[str, Any]]:
     return [dict(asdict(tap), variants=list(tap.variants)) for tap in taps]
 
 
 # -- capture, in the traced process ------------------------------------------------------
 
 
-def _walk(value: Any, parts: List[str]) -> Any:
+def _walk(value: Any, parts: list[str]) -> Any:
     for part in parts:
         value = value[part] if isinstance(value, dict) else getattr(value, part)
     return value
@@ -186,16 +207,16 @@ def _walk(value: Any, parts: List[str]) -> Any:
 class TapSet:
     """Captures declared taps at kept calls and streams one event per hit."""
 
-    def __init__(self, taps: List[Dict[str, str]], stream) -> None:
+    def __init__(self, taps: list[dict[str, str]], stream) -> None:
         self.stream = stream
-        self.by_function: Dict[Tuple[str, str], List[Dict[str, str]]] = {}
+        self.by_function: dict[tuple[str, str], list[dict[str, str]]] = {}
         for tap in taps:
             module, _, qualname = tap["function"].partition(":")
             self.by_function.setdefault((module, qualname), []).append(tap)
-        self.pending: Dict[int, List[Tuple[Dict[str, str], Any]]] = {}
-        self.hits: Dict[str, int] = {}
+        self.pending: dict[int, list[tuple[dict[str, str], Any]]] = {}
+        self.hits: dict[str, int] = {}
 
-    def _emit(self, tap: Dict[str, Any], index: int, read) -> None:
+    def _emit(self, tap: dict[str, Any], index: int, read) -> None:
         count = self.hits.get(tap["key"], 0) + 1
         self.hits[tap["key"]] = count
         if count > MAX_HITS:
@@ -204,7 +225,9 @@ class TapSet:
             found = read()
             value = concrete(found) if tap.get("read") == "value" else summarize(found)
         except Exception as error:  # noqa: BLE001 - a failed capture is evidence, not a crash
-            self.stream.emit("tap", key=tap["key"], call=index, status="error", error=f"{type(error).__name__}: {error}")
+            self.stream.emit(
+                "tap", key=tap["key"], call=index, status="error", error=f"{type(error).__name__}: {error}"
+            )
             return
         self.stream.emit("tap", key=tap["key"], call=index, status="hit", value=value)
 
@@ -214,16 +237,22 @@ class TapSet:
             return
         for tap in taps:
             if tap["when"] == "call":
-                self._emit(tap, index, lambda: self._first(tap["capture"], frame, None))
+                self._emit(tap, index, lambda capture=tap["capture"]: self._first(capture, frame, None))
             else:
                 self.pending.setdefault(index, []).append((tap, frame))
 
-    def at_return(self, index: int, frame, value: Any, raised: Optional[str]) -> None:
+    def at_return(self, index: int, frame, value: Any, raised: str | None) -> None:
         for tap, _ in self.pending.pop(index, ()):
             if raised:
-                self.stream.emit("tap", key=tap["key"], call=index, status="error", error=f"function raised {raised} before returning")
+                self.stream.emit(
+                    "tap",
+                    key=tap["key"],
+                    call=index,
+                    status="error",
+                    error=f"function raised {raised} before returning",
+                )
                 continue
-            self._emit(tap, index, lambda: self._first(tap["capture"], frame, value))
+            self._emit(tap, index, lambda capture=tap["capture"]: self._first(capture, frame, value))
 
     @classmethod
     def _first(cls, capture: str, frame, value: Any) -> Any:

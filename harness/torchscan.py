@@ -22,7 +22,11 @@ Result of `scan()` (plain data, deterministic, sorted by path, line, kind):
 `function` follows Python's `__qualname__` (`Class.method`, `outer.<locals>.inner`), the
 same spelling a runtime trace reports, so static and dynamic evidence can be joined.
 
-Standard library only, Python 3.10+ (TOML needs `tomllib`, 3.11+, or `tomli` if present).
+The rules are read by `torchpatterns`. `python -m harness.torchscan ROOT [--json]` prints
+the scan alone: a documented aid for writing new rules (`callchain trace` runs the same
+scan for its reports); it is the package's only entry point besides `callchain`.
+
+Standard library only, Python 3.10+.
 """
 
 from __future__ import annotations
@@ -35,177 +39,25 @@ import re
 import sys
 import tokenize
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 from .bounded import Budget, files_under
+from .torchpatterns import DEFAULT_PATTERNS, ArgRule, Pattern, load_patterns  # noqa: F401 - the rules the scan applies
 
-try:  # Python 3.11+
-    import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    try:
-        import tomli as _toml  # type: ignore[no-redef]
-    except ModuleNotFoundError:
-        _toml = None  # type: ignore[assignment]
-
-DEFAULT_PATTERNS = Path(__file__).resolve().parent.parent / "tap_points" / "torch_persistence.toml"
 DEFAULT_PACKAGE = "ptycho_torch"
 MAX_VALUE = 60  # one keyword value or literal in a summary
 MAX_DETAIL = 200  # a whole `detail` string
 MAX_SEGMENT = 4000  # source text looked at for one node (matching and summaries)
 
-_LIST_KEYS = (
-    "call", "call_dotted", "call_prefix", "keywords",
-    "when_source_contains", "literal_contains", "def",
-)
-_ALLOWED_KEYS = frozenset(("kind", "describe", "when_arg") + _LIST_KEYS)
-_ARG_KEYS = frozenset(("position", "keyword", "values", "default"))
-_SCHEMA_HINT = "the schema is documented at the top of the file"
 
-
-# --------------------------------------------------------------------------- patterns
-
-
-@dataclass(frozen=True)
-class ArgRule:
-    """`when_arg`: a call matches only if one argument is (or may be) one of `values`."""
-
-    position: Optional[int]
-    keyword: Optional[str]
-    values: Tuple[str, ...]
-    default: Optional[str]
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """One `[[surface]]` table. Exactly one family is set: call-*, literal_contains or def."""
-
-    kind: str
-    describe: str
-    call: Tuple[str, ...] = ()
-    call_dotted: Tuple[str, ...] = ()
-    call_prefix: Tuple[str, ...] = ()
-    keywords: Tuple[str, ...] = ()
-    when_source_contains: Tuple[str, ...] = ()
-    when_arg: Optional[ArgRule] = None
-    literal_contains: Tuple[str, ...] = ()
-    defs: Tuple[str, ...] = ()
-
-    @property
-    def family(self) -> str:
-        """Which syntax the rule looks at: 'call', 'literal' or 'def'."""
-        if self.call or self.call_dotted or self.call_prefix:
-            return "call"
-        return "literal" if self.literal_contains else "def"
-
-
-def load_patterns(path: Path | str = DEFAULT_PATTERNS) -> List[Pattern]:
-    """Read and validate the rule file; every error names the file, the line and the fix.
-
-    Validation is strict (unknown keys are errors) because a misspelt key would otherwise
-    silently switch a rule off and the scan would under-report without any sign.
-    """
-    path = Path(path)
-    if _toml is None:
-        raise RuntimeError(
-            f"{path}: reading TOML needs Python >= 3.11 (tomllib) or the 'tomli' package"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read pattern file ({exc.strerror}). "
-                         "Fix: pass the path of an existing TOML file.") from exc
-    try:
-        data = _toml.loads(text)
-    except _toml.TOMLDecodeError as exc:  # message carries "(at line L, column C)"
-        raise ValueError(f"{path}: invalid TOML: {exc}. Fix: correct the syntax at that "
-                         f"line; {_SCHEMA_HINT}.") from exc
-    tables = data.get("surface")
-    if not isinstance(tables, list) or not tables:
-        raise ValueError(f"{path}:1: no [[surface]] tables found. Fix: add at least one "
-                         f"[[surface]] table; {_SCHEMA_HINT}.")
-    header_lines = _surface_header_lines(text)
-    return [_parse_table(table, i, path, header_lines) for i, table in enumerate(tables)]
-
-
-def _surface_header_lines(text: str) -> List[int]:
-    """Line of each `[[surface]]` header, so schema errors can point at a line too."""
-    header = re.compile(r"^\s*\[\[\s*surface\s*\]\]")
-    return [n for n, line in enumerate(text.splitlines(), 1) if header.match(line)]
-
-
-def _parse_table(table: Any, index: int, path: Path, header_lines: Sequence[int]) -> Pattern:
-    """Turn one TOML table into a Pattern, or raise a ValueError saying what to change."""
-    line = header_lines[index] if index < len(header_lines) else 1
-    where = f"{path}:{line}: [[surface]] #{index + 1}"
-
-    def fail(problem: str, fix: str) -> ValueError:
-        return ValueError(f"{where}: {problem}. Fix: {fix}; {_SCHEMA_HINT}.")
-
-    if not isinstance(table, dict):
-        raise fail("is not a table", "write it as a [[surface]] table")
-    unknown = sorted(set(table) - _ALLOWED_KEYS)
-    if unknown:
-        raise fail(f"unknown key(s) {', '.join(unknown)}",
-                   f"use only {', '.join(sorted(_ALLOWED_KEYS))}")
-    for key in ("kind", "describe"):
-        if not isinstance(table.get(key), str) or not table[key].strip():
-            raise fail(f"'{key}' is missing or empty", f'add {key} = "..."')
-    lists: Dict[str, Tuple[str, ...]] = {}
-    for key in _LIST_KEYS:
-        value = table.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise fail(f"'{key}' must be a list of non-empty strings", f'write {key} = ["..."]')
-        lists[key] = tuple(value)
-    families = [name for name, keys in (("call", ("call", "call_dotted", "call_prefix")),
-                                        ("literal_contains", ("literal_contains",)),
-                                        ("def", ("def",)))
-                if any(lists[k] for k in keys)]
-    if len(families) != 1:
-        raise fail(f"needs exactly one matcher family, found {families or 'none'}",
-                   "give call/call_dotted/call_prefix, or literal_contains, or def")
-    call_only = [k for k in ("keywords", "when_source_contains") if lists[k]]
-    if families[0] != "call" and (call_only or "when_arg" in table):
-        raise fail(f"{', '.join(call_only or ['when_arg'])} only applies to call rules",
-                   "remove it or turn the rule into a call rule")
-    return Pattern(
-        kind=table["kind"], describe=table["describe"],
-        call=lists["call"], call_dotted=lists["call_dotted"], call_prefix=lists["call_prefix"],
-        keywords=lists["keywords"], when_source_contains=lists["when_source_contains"],
-        when_arg=_parse_arg_rule(table.get("when_arg"), fail),
-        literal_contains=lists["literal_contains"], defs=lists["def"],
-    )
-
-
-def _parse_arg_rule(raw: Any, fail: Any) -> Optional[ArgRule]:
-    """Validate the inline `when_arg` table (see the TOML header)."""
-    if raw is None:
-        return None
-    example = 'when_arg = { position = 1, keyword = "mode", values = ["w"], default = "r" }'
-    if not isinstance(raw, dict) or set(raw) - _ARG_KEYS:
-        raise fail("'when_arg' must be a table with position/keyword/values/default", example)
-    position, keyword, default = raw.get("position"), raw.get("keyword"), raw.get("default")
-    values = raw.get("values")
-    ok = (
-        (position is None or (isinstance(position, int) and not isinstance(position, bool)
-                              and position >= 0))
-        and (keyword is None or isinstance(keyword, str))
-        and (default is None or isinstance(default, str))
-        and (position is not None or keyword is not None)
-        and isinstance(values, list) and values and all(isinstance(v, str) for v in values)
-    )
-    if not ok:
-        raise fail("'when_arg' needs position >= 0 and/or keyword, and a list of string values",
-                   example)
-    return ArgRule(position, keyword, tuple(values), default)
-
-
-# --------------------------------------------------------------------------- scanning
-
-
-def scan(root: Path | str, package: str = DEFAULT_PACKAGE,
-         patterns: Optional[Sequence[Pattern]] = None, budget: Optional[Budget] = None) -> Dict[str, Any]:
+def scan(
+    root: Path | str,
+    package: str = DEFAULT_PACKAGE,
+    patterns: Sequence[Pattern] | None = None,
+    budget: Budget | None = None,
+) -> dict[str, Any]:
     """List every persistence surface under `<root>/<package>` without importing it.
 
     A missing package is a normal answer (`present: False`): not every branch has a
@@ -218,13 +70,18 @@ def scan(root: Path | str, package: str = DEFAULT_PACKAGE,
     budget = budget or Budget()
     rules = list(load_patterns(DEFAULT_PATTERNS) if patterns is None else patterns)
     package_dir = root / package
-    result: Dict[str, Any] = {"package": package, "present": package_dir.is_dir(),
-                              "files_scanned": 0, "surfaces": [], "parse_errors": []}
+    result: dict[str, Any] = {
+        "package": package,
+        "present": package_dir.is_dir(),
+        "files_scanned": 0,
+        "surfaces": [],
+        "parse_errors": [],
+    }
     if not result["present"]:
         return result
     result["skipped"] = []
     first_skip = len(budget.skipped)
-    found: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
+    found: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for file in _python_files(package_dir, budget, root):
         rel = file.relative_to(root).as_posix()
         data = budget.read_bytes(file, rel, "PyTorch scan")
@@ -249,15 +106,15 @@ def scan(root: Path | str, package: str = DEFAULT_PACKAGE,
     return result
 
 
-def group_by_kind(scan_result: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+def group_by_kind(scan_result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Surfaces per kind (kinds sorted, scan order kept inside each) for rendering."""
-    groups: Dict[str, List[Dict[str, Any]]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for surface in scan_result.get("surfaces", []):
         groups.setdefault(surface["kind"], []).append(surface)
     return {kind: groups[kind] for kind in sorted(groups)}
 
 
-def _python_files(package_dir: Path, budget: Budget, root: Path) -> List[Path]:
+def _python_files(package_dir: Path, budget: Budget, root: Path) -> list[Path]:
     """All `.py` files below the package, in a stable (path) order, folder symlinks not followed."""
     return files_under(package_dir, ".py", budget, root, "PyTorch scan")
 
@@ -275,7 +132,7 @@ def _parse(source: str, rel: str) -> ast.Module:
         return ast.parse(source, filename=rel)
 
 
-def _parse_error(rel: str, line: Optional[int], message: str) -> Dict[str, Any]:
+def _parse_error(rel: str, line: int | None, message: str) -> dict[str, Any]:
     where = f"{rel}:{line}" if line else rel
     return {"path": rel, "line": line, "message": f"{where}: {message}"}
 
@@ -288,14 +145,14 @@ def _module_name(rel: str) -> str:
 # --------------------------------------------------------------------------- imports
 
 
-def import_aliases(tree: ast.AST, module: str) -> Dict[str, str]:
+def import_aliases(tree: ast.AST, module: str) -> dict[str, str]:
     """Local name -> dotted origin for every import in the module (function-level too).
 
     Module-level imports are seen first (breadth-first walk) and win on a clash, which is
     the binding most code in the file sees. Relative imports are made absolute so that
     `from .model_manager import save_torch_bundle` reads like its absolute spelling.
     """
-    aliases: Dict[str, str] = {}
+    aliases: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -323,9 +180,9 @@ def _absolute_from(node: ast.ImportFrom, module: str) -> str:
     return ".".join(package + ([node.module] if node.module else []))
 
 
-def dotted_name(node: ast.AST) -> Optional[str]:
+def dotted_name(node: ast.AST) -> str | None:
     """`a.b.c` for a Name/Attribute chain, None for anything else (`f().g`, `x[0].g`)."""
-    parts: List[str] = []
+    parts: list[str] = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
         node = node.value
@@ -335,7 +192,7 @@ def dotted_name(node: ast.AST) -> Optional[str]:
     return ".".join(reversed(parts))
 
 
-def resolve(dotted: str, aliases: Dict[str, str]) -> str:
+def resolve(dotted: str, aliases: dict[str, str]) -> str:
     """Rewrite the head of a dotted name through the imports (`mf.start_run` -> `mlflow...`)."""
     head, _, rest = dotted.partition(".")
     origin = aliases.get(head)
@@ -353,7 +210,7 @@ def _shorten(text: str, limit: int = MAX_VALUE) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def _call_name_matches(rule: Pattern, resolved: Optional[str], last: Optional[str]) -> bool:
+def _call_name_matches(rule: Pattern, resolved: str | None, last: str | None) -> bool:
     """The three ways a callee can match: last component, exact dotted name, prefix."""
     if last is not None and last in rule.call:
         return True
@@ -362,7 +219,7 @@ def _call_name_matches(rule: Pattern, resolved: Optional[str], last: Optional[st
     return resolved in rule.call_dotted or any(resolved.startswith(p) for p in rule.call_prefix)
 
 
-def _arg_value(call: ast.Call, rule: ArgRule) -> Optional[ast.AST]:
+def _arg_value(call: ast.Call, rule: ArgRule) -> ast.AST | None:
     """The argument `rule` looks at, or None when the call does not pass it."""
     for kw in call.keywords:
         if rule.keyword is not None and kw.arg == rule.keyword:
@@ -392,22 +249,22 @@ class _Lines:
 
     def __init__(self, source: str) -> None:
         self.lines = self._SPLIT.findall(source)
-        self._encoded: Dict[int, bytes] = {}
+        self._encoded: dict[int, bytes] = {}
 
     def _bytes(self, index: int) -> bytes:
         if index not in self._encoded:
             self._encoded[index] = self.lines[index].encode("utf-8")
         return self._encoded[index]
 
-    def segment(self, node: ast.AST) -> Optional[str]:
+    def segment(self, node: ast.AST) -> str | None:
         first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
         start, end = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
         if first is None or last is None or start is None or end is None or last > len(self.lines):
             return None
         first, last = first - 1, last - 1
         if first == last:
-            return self._bytes(first)[start:min(end, start + 4 * MAX_SEGMENT)].decode("utf-8", "replace")
-        parts = [self._bytes(first)[start:start + 4 * MAX_SEGMENT].decode("utf-8", "replace")]
+            return self._bytes(first)[start : min(end, start + 4 * MAX_SEGMENT)].decode("utf-8", "replace")
+        parts = [self._bytes(first)[start : start + 4 * MAX_SEGMENT].decode("utf-8", "replace")]
         size = len(parts[0])
         for index in range(first + 1, last):
             if size >= MAX_SEGMENT:
@@ -422,8 +279,7 @@ class _Lines:
 class _SurfaceVisitor(ast.NodeVisitor):
     """Walks one module, tracking the enclosing qualname, and records matching nodes."""
 
-    def __init__(self, source: str, rel: str, module: str, tree: ast.AST,
-                 rules: Sequence[Pattern]) -> None:
+    def __init__(self, source: str, rel: str, module: str, tree: ast.AST, rules: Sequence[Pattern]) -> None:
         self.source = source
         self.lines = _Lines(source)
         self.rel = rel
@@ -433,7 +289,7 @@ class _SurfaceVisitor(ast.NodeVisitor):
         self.def_rules = [r for r in rules if r.family == "def"]
         self.prefix = ""  # qualname prefix for definitions at this point
         self.function = "<module>"  # qualname of the code running at this point
-        self.found: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
+        self.found: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
     # -- scopes: decorators, defaults and bases run in the outer scope, bodies inside
 
@@ -480,7 +336,7 @@ class _SurfaceVisitor(ast.NodeVisitor):
         written = dotted_name(node.func)
         resolved = resolve(written, self.aliases) if written else None
         if resolved is not None:
-            last: Optional[str] = resolved.rsplit(".", 1)[-1]
+            last: str | None = resolved.rsplit(".", 1)[-1]
         elif isinstance(node.func, ast.Attribute):
             last = node.func.attr
         else:
@@ -488,8 +344,9 @@ class _SurfaceVisitor(ast.NodeVisitor):
         for rule in self.call_rules:
             if self._call_matches(rule, node, resolved, last):
                 callee = written or _shorten(self._segment(node.func))
-                self._record(rule, node, callee=callee, resolved=resolved or callee,
-                             detail=self._call_detail(rule, node))
+                self._record(
+                    rule, node, callee=callee, resolved=resolved or callee, detail=self._call_detail(rule, node)
+                )
                 break  # first matching rule wins (declared in the TOML header)
         self.generic_visit(node)
 
@@ -499,8 +356,7 @@ class _SurfaceVisitor(ast.NodeVisitor):
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
         """An f-string is one literal: match its constant parts, then visit the holes."""
-        text = "".join(v.value for v in node.values
-                       if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
         self._match_literal(node, text)
         for part in node.values:
             if isinstance(part, ast.FormattedValue):
@@ -508,8 +364,7 @@ class _SurfaceVisitor(ast.NodeVisitor):
 
     # -- helpers
 
-    def _call_matches(self, rule: Pattern, node: ast.Call, resolved: Optional[str],
-                      last: Optional[str]) -> bool:
+    def _call_matches(self, rule: Pattern, node: ast.Call, resolved: str | None, last: str | None) -> bool:
         if not _call_name_matches(rule, resolved, last):
             return False
         if rule.when_source_contains:
@@ -523,22 +378,20 @@ class _SurfaceVisitor(ast.NodeVisitor):
         for rule in self.literal_rules:
             hits = [n for n in rule.literal_contains if n.lower() in lowered]
             if hits:
-                self._record(rule, node, literal=_shorten(self._segment(node), MAX_DETAIL),
-                             detail="contains " + ", ".join(hits))
+                self._record(
+                    rule, node, literal=_shorten(self._segment(node), MAX_DETAIL), detail="contains " + ", ".join(hits)
+                )
 
     def _call_detail(self, rule: Pattern, node: ast.Call) -> str:
         """Named keywords for rules that list them, else the shortened argument list."""
         if rule.keywords:
             given = {kw.arg: kw.value for kw in node.keywords if kw.arg is not None}
-            parts = [f"{k}={_shorten(self._segment(given[k]))}"
-                     for k in rule.keywords if k in given]
-            parts += [f"**{_shorten(self._segment(kw.value))}"
-                      for kw in node.keywords if kw.arg is None]
+            parts = [f"{k}={_shorten(self._segment(given[k]))}" for k in rule.keywords if k in given]
+            parts += [f"**{_shorten(self._segment(kw.value))}" for kw in node.keywords if kw.arg is None]
             text = ", ".join(parts) if parts else "none of " + ", ".join(rule.keywords)
         else:
             parts = [_shorten(self._segment(a)) for a in node.args]
-            parts += [(f"{kw.arg}=" if kw.arg else "**") + _shorten(self._segment(kw.value))
-                      for kw in node.keywords]
+            parts += [(f"{kw.arg}=" if kw.arg else "**") + _shorten(self._segment(kw.value)) for kw in node.keywords]
             text = ", ".join(parts)
         return _shorten(text, MAX_DETAIL)
 
@@ -550,8 +403,13 @@ class _SurfaceVisitor(ast.NodeVisitor):
 
     def _record(self, rule: Pattern, node: ast.AST, detail: str, **target: Any) -> None:
         line = node.lineno
-        surface: Dict[str, Any] = {"kind": rule.kind, "anchor": f"{self.rel}:{line}",
-                                   "path": self.rel, "line": line, "function": self.function}
+        surface: dict[str, Any] = {
+            "kind": rule.kind,
+            "anchor": f"{self.rel}:{line}",
+            "path": self.rel,
+            "line": line,
+            "function": self.function,
+        }
         surface.update(target)
         surface["detail"] = detail
         surface["describe"] = rule.describe
@@ -563,12 +421,14 @@ class _SurfaceVisitor(ast.NodeVisitor):
 # --------------------------------------------------------------------------- CLI
 
 
-def format_text(scan_result: Dict[str, Any]) -> str:
+def format_text(scan_result: dict[str, Any]) -> str:
     """Plain listing, one surface per line, grouped by kind: for eyeballing a branch."""
-    lines = [f"{scan_result['package']}: present={scan_result['present']} "
-             f"files={scan_result['files_scanned']} "
-             f"surfaces={len(scan_result['surfaces'])} "
-             f"parse_errors={len(scan_result['parse_errors'])}"]
+    lines = [
+        f"{scan_result['package']}: present={scan_result['present']} "
+        f"files={scan_result['files_scanned']} "
+        f"surfaces={len(scan_result['surfaces'])} "
+        f"parse_errors={len(scan_result['parse_errors'])}"
+    ]
     for kind, surfaces in group_by_kind(scan_result).items():
         lines.append(f"[{kind}] {len(surfaces)}")
         for s in surfaces:
@@ -578,7 +438,7 @@ def format_text(scan_result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """`python -m harness.torchscan ROOT [--package P] [--patterns F] [--json]`."""
     parser = argparse.ArgumentParser(prog="harness.torchscan", description=__doc__.split("\n")[0])
     parser.add_argument("root", type=Path, help="target checkout root (holds ptycho_torch/)")

@@ -1,6 +1,6 @@
 """Recorder backends: how "a frame started / a frame ended" reaches the recorder.
 
-All three feed the same `Recorder`, so they produce the same run record; they differ only
+All of them feed the same `Recorder`, so they produce the same run record; they differ only
 in cost:
 
 - `hunter`: the reference. hunter builds an event for every call and line of every frame,
@@ -8,20 +8,24 @@ in cost:
 - `settrace`: a lean `sys.settrace` recorder. The global trace function fires only on
   `call`; returning None leaves foreign frames untraced, so only kept frames pay for
   `return` events. Installed for every thread (`threading.settrace_all_threads` where it
-  exists, else `sys.settrace` + `threading.settrace`). For Python 3.10–3.11.
+  exists, else `sys.settrace` + `threading.settrace`). The pure-Python fallback for 3.10–3.11.
+- `ctrace`: the settrace filter compiled (`_ctrace.c`, built on demand by `accel`). On
+  3.10/3.11 it sits in the frame-evaluation hook (PEP 523), so foreign frames run with no
+  tracing mode at all; the default there when it builds. It sees every thread.
 - `monitoring`: `sys.monitoring` (PEP 669, Python 3.12+), which sees every thread. Foreign
   code objects are switched off with DISABLE after their first event, so they run at full
   speed. It takes tool id 3 or 4, never the ids profilers (cProfile) and debuggers claim.
 
 Every thread started through `threading` is traced by every backend, so their answers
-agree; only `monitoring` also sees Python called from native threads.
+agree; only `monitoring` and `ctrace` also see Python called from native threads.
 
 The per-frame test is one step, `Recorder.identify(code, frame)` behind a per-globals
 decision (`Recorder.globals_entry`), so a compiled per-frame filter can replace the Python
 one without touching the recorder. Each backend can say whether it is still installed
 (`check`): the recorder asks at every phase boundary, so a target that removes the trace
 function or switches the events off makes the run partial instead of silently short.
-Runs inside the traced process: standard library only (+ hunter for its backend).
+Runs inside the traced process: standard library only (+ hunter for its backend, and the
+extension `accel` built for `ctrace`).
 """
 
 from __future__ import annotations
@@ -198,6 +202,101 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
         self.recorder.seen = next(self.counter)
 
 
+class _FrameToBe:
+    """Stands for a frame about to be evaluated, before it has a frame object (PEP 523 hook):
+    its code and globals, and the frame calling it as `f_back`. Enough for the recorder's
+    per-code decision, which reads `f_globals` (and, for an importer's place, walks `f_back`)."""
+
+    __slots__ = ("f_code", "f_globals", "f_back", "f_lineno")
+
+    def __init__(self, code, namespace: dict, caller) -> None:
+        self.f_code, self.f_globals, self.f_back, self.f_lineno = code, namespace, caller, code.co_firstlineno
+
+
+class CTraceBackend(SettraceBackend):
+    """The `settrace` recorder with its per-frame filter compiled (`_ctrace.c`, built by `accel`).
+
+    The filter looks each frame's (code, globals) pair up in a C table keyed by pointer and
+    calls Python only on first sight of a pair (`decide`: the same test as `settrace`'s
+    global function) and for kept code. On Python 3.10/3.11 frames reach it through the
+    frame-evaluation hook (PEP 523), so foreign code runs with no tracing mode at all, and a
+    kept frame's call event still comes from the interpreter's own trace machinery (a
+    one-shot trace function), exactly when `settrace` sees it. On 3.12+ it is a C trace
+    function (installed in this thread). Every thread is recorded on 3.10/3.11.
+    """
+
+    name = "ctrace"
+    all_threads = True  # the hook sees every thread, like monitoring
+    seen_means = ("frame evaluations of every module (3.10/3.11: calls, generator creations and resumptions; "
+                  "3.12+: call events)")
+    settings = ("compiled filter per (code, globals): frame-evaluation hook (PEP 523) on 3.10/3.11, "
+                "C trace function on 3.12+; Python only for kept code; every thread")
+
+    def start(self) -> None:
+        from . import accel
+
+        module = accel.loaded()
+        if module is None:
+            raise RuntimeError("the ctrace backend needs the C tracer built and loaded first (harness.accel.ensure)")
+        recorder, errors = self.recorder, _ExceptionNames()
+        by_name, name_verdict = recorder.by_name, recorder.name_verdict
+        identify, on_call, on_return = recorder.identify, recorder.on_call, recorder.on_return
+        getframe = sys._getframe
+
+        def decide(code, namespace):
+            # Once per (code, globals) pair: the same two steps as settrace's global function.
+            try:
+                caller = getframe(1)
+            except ValueError:  # the first frame of a new thread has no caller
+                caller = None
+            frame = _FrameToBe(code, namespace, caller)
+            try:
+                verdict = by_name[namespace.get("__name__")]
+            except (KeyError, TypeError):
+                verdict = name_verdict(frame)
+            if verdict is False:
+                return None
+            return identify(code, frame)
+
+        on_line, lines = recorder.on_line, recorder.lines
+
+        def local(frame, event, arg):
+            if event == "line":
+                if lines:
+                    on_line(frame, frame.f_lineno)
+            elif event == "return":
+                on_return(frame, arg, errors.reason(frame))
+            elif event == "exception":
+                errors.seen(frame, arg)
+            return local
+
+        # Library calls and kept lines reach Python only where the C trace function sees every
+        # frame (3.12+); through the 3.10/3.11 frame-evaluation hook they are not recorded.
+        self.tracer = tracer = module.Tracer(decide, on_call, on_return, local,
+                                             on_foreign=recorder.on_foreign_start)
+        tracer.install(all_threads=self.all_threads)
+        self.per_thread = tracer.mechanism.startswith("C trace function")
+        if self.per_thread and self.all_threads:
+            def bootstrap(frame, event, arg):
+                # A new thread's first event: install the C function there, and filter this event too.
+                tracer.install()
+                tracer(frame, event, arg)
+
+            threading.settrace(bootstrap)
+
+    def check(self) -> list[str]:
+        if self.tracer.installed:
+            return []
+        return ["the recorder's frame-evaluation hook or trace function was removed or replaced by the target: "
+                "later calls were not recorded"]
+
+    def stop(self) -> None:
+        if self.per_thread and self.all_threads:
+            threading.settrace(None)
+        self.tracer.uninstall()
+        self.recorder.seen = self.tracer.seen
+
+
 class MonitoringBackend(Backend):
     name = "monitoring"
     settings = ("sys.monitoring (tool id 3 or 4) PY_START/PY_RESUME/PY_THROW as call, "
@@ -294,4 +393,4 @@ class MonitoringBackend(Backend):
             pass
 
 
-BACKENDS = {backend.name: backend for backend in (HunterBackend, SettraceBackend, MonitoringBackend)}
+BACKENDS = {backend.name: backend for backend in (HunterBackend, SettraceBackend, CTraceBackend, MonitoringBackend)}

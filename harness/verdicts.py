@@ -18,6 +18,7 @@ from re import Pattern
 from typing import Any
 
 from .contract import ARCHIVE_NAME
+from .scenario import ROLES as LEGACY_ROLES
 
 HOLDS = "holds"
 BROKEN = "broken"
@@ -25,7 +26,6 @@ NOT_EXERCISED = "not exercised by this scenario"
 TORCH_SIDE = "PyTorch side: see delta"
 VERDICTS = (HOLDS, BROKEN, NOT_EXERCISED, TORCH_SIDE)
 
-LOAD_PHASES = ("load", "fresh-load")
 
 Evidence = dict[str, Any]
 
@@ -206,12 +206,25 @@ def _member_anchor(record: dict[str, Any], check_id: str) -> tuple[str, str | No
 
 def _writer(record: dict[str, Any], member: str) -> str | None:
     for sink in record.get("sinks") or []:
-        if sink["op"] == "write" and sink["phase"] == "save" and sink["path"].endswith("/" + member) and sink.get("by"):
+        if (
+            sink["op"] == "write"
+            and sink["phase"] in _role(record, "save")
+            and sink["path"].endswith("/" + member)
+            and sink.get("by")
+        ):
             return sink["by"]
     return None
 
 
 # -- what the run did -------------------------------------------------------------------
+
+
+def _role(record: dict[str, Any], name: str) -> tuple[str, ...]:
+    """The phases the scenario gave a role; a record without a scenario (written before the
+    scenario carried its roles) is read with the shipped scenario's roles."""
+    scenario = record.get("scenario")
+    roles = scenario.get("roles") if isinstance(scenario, dict) and "roles" in scenario else LEGACY_ROLES
+    return tuple((roles or {}).get(name, ()))
 
 
 def _first_call(record: dict[str, Any], names: tuple[str, ...], phases: tuple[str, ...]) -> dict[str, Any] | None:
@@ -226,7 +239,7 @@ def _errors_in(record: dict[str, Any], phases: tuple[str, ...]) -> list[dict[str
 
 
 def _judge_load(record: dict[str, Any]) -> Evidence:
-    call = _first_call(record, ("load_inference_bundle", "load_multiple_models"), LOAD_PHASES)
+    call = _first_call(record, ("load_inference_bundle", "load_multiple_models"), _role(record, "load"))
     if call is None:
         return _evidence(
             "run", None, "none", "no call of `load_inference_bundle` or `load_multiple_models` was recorded", None
@@ -247,8 +260,9 @@ def _judge_load(record: dict[str, Any]) -> Evidence:
 
 
 def _judge_restore(record: dict[str, Any]) -> Evidence:
-    changes = [c for c in (record.get("config") or {}).get("changes", []) if c["phase"] == "fresh-load"]
-    ran = any(span["name"] == "fresh-load" for span in record.get("phases") or [])
+    fresh = _role(record, "fresh-load")
+    changes = [c for c in (record.get("config") or {}).get("changes", []) if c["phase"] in fresh]
+    ran = any(span["name"] in fresh for span in record.get("phases") or [])
     if not ran:
         return _evidence(
             "run", None, "none", "no fresh-process load ran, the only load that can restore the global config", None
@@ -270,7 +284,7 @@ def _judge_restore(record: dict[str, Any]) -> Evidence:
 
 
 def _judge_save(record: dict[str, Any]) -> Evidence:
-    call = _first_call(record, ("save_multiple_models", "save"), ("save",))
+    call = _first_call(record, ("save_multiple_models", "save"), _role(record, "save"))
     if call is None:
         return _evidence("run", None, "none", "no save call of the namespace was recorded", None)
     produced = bool(record.get("archive_description"))

@@ -14,6 +14,8 @@ from . import contract
 from .queries import (library_calls, shim_surface, calls_by_index, short_name, archive_rows, config_changes, edges, entry_calls, hooks,
                       load_side_effects, role, sinks, stages, tap_rows, tap_values, torch_contrast, torch_groups,
                       trained_scale)
+from .privacy import report_environment
+from .summarize import PathScrubber
 
 MAX_DIAGRAM_NODES = 60
 
@@ -28,14 +30,17 @@ def _mermaid(text: str) -> str:
 
 def diagram(record: Dict[str, Any]) -> Dict[str, Any]:
     """Mermaid nodes and edges of the (train,) save and load chains: kept calls, repeats collapsed.
-    Training is drawn two levels deep only, so it cannot crowd out the persistence chains."""
+    Training is drawn two levels deep only, so it cannot crowd out the persistence chains. A
+    scenario that gives no phase those roles is drawn chain by chain (its `chains`)."""
     calls = calls_by_index(record)
+    wanted = [(label, label, role(record, label), 2 if label == "train" else 3)
+              for label in ("train", "save", "load") if role(record, label)]
+    if not wanted:
+        chains = (record.get("scenario") or {}).get("chains") or []
+        wanted = [(f"chain{i}", _mermaid(c["title"]), tuple(c["phases"]), 3) for i, c in enumerate(chains, 1)]
     groups = []
     ids: Dict[str, str] = {}
-    for label in ("train", "save", "load"):
-        phases, max_depth = role(record, label), (2 if label == "train" else 3)
-        if label == "train" and not phases:
-            continue
+    for label, title, phases, max_depth in wanted:
         nodes, links = [], []
         for call in record["calls"]:
             if call["phase"] not in phases or call["depth"] > max_depth:
@@ -51,7 +56,7 @@ def diagram(record: Dict[str, Any]) -> Dict[str, Any]:
                 link = (ids[f"{label}:{parent['function']}"], ids[key])
                 if link not in links:
                     links.append(link)
-        groups.append({"label": label, "nodes": nodes, "links": links})
+        groups.append({"label": label, "title": title, "nodes": nodes, "links": links})
     return {"groups": groups}
 
 
@@ -155,6 +160,27 @@ def _gaps(record: Dict[str, Any]) -> List[Dict[str, str]]:
     return list(unique.values())
 
 
+def _run_gaps(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """What this run could not see, and why: a failure, nothing kept, no archive, writes that
+    no namespace frame made, fields the record lacks. A run can stop anywhere; the report says where."""
+    items: List[Dict[str, Any]] = []
+    if record.get("failure"):
+        items.append(dict(record["failure"], kind="failure", status=record.get("status")))
+    if (record.get("recorder") or {}).get("untraced"):
+        items.append({"kind": "untraced"})
+    elif not record["calls"]:
+        items.append({"kind": "nothing_kept", "namespace": record.get("namespace")})
+    if not record.get("archive_description"):
+        items.append({"kind": "no_archive", "path": PathScrubber(record.get("scratch") or None)(record.get("archive") or "")})
+    anonymous = [s["path"] for s in record["sinks"] if not s.get("by") and s.get("op") == "write"]
+    if anonymous:
+        items.append({"kind": "anonymous_writes", "count": len(anonymous), "paths": anonymous[:5],
+                      "namespace": record.get("namespace")})
+    if record.get("missing_fields"):
+        items.append({"kind": "missing_fields", "fields": record["missing_fields"]})
+    return items
+
+
 def _unseen(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     """What the run could not read or had to end: evidence-check notes, processes left
     running by a traced process, files the static passes skipped."""
@@ -171,7 +197,8 @@ def _unseen(record: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 def _unknowns(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Gaps and unknowns as items (`kind` + data); the templates word them."""
-    items: List[Dict[str, Any]] = [dict(t, kind="tap") for t in taps if t["status"] != "hit"]
+    items: List[Dict[str, Any]] = _run_gaps(record)
+    items += [dict(t, kind="tap") for t in taps if t["status"] != "hit"]
     items += [dict(g, kind="gap") for g in _gaps(record)]
     items += [dict(a, kind="blocked") for p in record["processes"] for a in p.get("blocked_imports") or []]
     no_source = sorted({c["function"] for c in record["calls"] if c["anchor"] is None})
@@ -242,6 +269,9 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
         config_global=record.get("config_global", "params.cfg"), config=config_changes(record),
         train_stages=stages(record, role(record, "train")),
         save_stages=stages(record, role(record, "save")), load_stages=stages(record, role(record, "load")),
+        has_save=bool(role(record, "save")), has_load=bool(role(record, "load")),
+        chain_stages=_chain_stages(record), fresh_load=bool(role(record, "fresh-load")),
+        config_state=_config_state(record), archive_produced=bool(description),
         hooks=hooks(record), trained_scale=trained_scale(record), library=library_calls(record),
         library_recorded="library_calls" in record,
         scale_taps=[t for t in taps if any(w in t["key"] or w in t["capture"] for w in ("intensity_scale", "log_scale"))],
@@ -251,9 +281,27 @@ def static_view(record: Dict[str, Any]) -> Dict[str, Any]:
         sinks=sinks(record), edges=edges(record), taps=taps, constants=_constants(record),
         devices=", ".join(devices.get("physical", [])) or "unknown (TensorFlow not imported)",
         python=(env.get("start") or {}).get("python"), tensorflow=packages.get("tensorflow"), keras=packages.get("keras"),
-        dtypes=_dtypes(record), environment=sorted((record.get("environment") or {}).items()),
+        dtypes=_dtypes(record), environment=sorted(report_environment(record.get("environment") or {}).items()),
         unknowns=_unknowns(record, taps),
     )
+
+
+def _chain_stages(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Stage tables per chain, for a scenario that gives no phase the train, save or load role."""
+    if any(role(record, label) for label in ("train", "save", "load")):
+        return []
+    return [{"title": chain["title"], "stages": stages(record, tuple(chain["phases"]))}
+            for chain in (record.get("scenario") or {}).get("chains", [])]
+
+
+def _config_state(record: Dict[str, Any]) -> str:
+    """`followed`, `not followed` (--config-global none) or `not found` (never present in the run)."""
+    if record.get("config_global") in ("", "none", None):
+        return "not followed"
+    snapshots = (record.get("config") or {}).get("snapshots") or {}
+    if snapshots and all(values is None for values in snapshots.values()) and not (record.get("config") or {}).get("changes"):
+        return "not found"
+    return "followed"
 
 
 def _chains(record: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -284,6 +332,8 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
     taps = tap_rows(record)
     return dict(
         _common(record), chains=_chains(record), archive=archive, effects=load_side_effects(record),
+        has_load=bool(role(record, "load")), config_global=record.get("config_global"), config_state=_config_state(record),
+        persistence_scenario=(record.get("scenario") or {}).get("contract", True),
         hooks=[h for h in hooks(record) if h["site"]], singleton=_singleton(record), trained_scale=trained_scale(record),
         spec=spec_view(record),
         torch_package=delta.get("package", "ptycho_torch"), torch_present=delta.get("present", False),
@@ -296,8 +346,9 @@ def summary_view(record: Dict[str, Any]) -> Dict[str, Any]:
 
 def _questions(record: Dict[str, Any], taps: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Open questions the evidence raises for the PyTorch side, then what the run left open."""
+    present = (record.get("torch_delta") or {}).get("present", False)
     questions: List[Dict[str, Any]] = [dict(row, kind="no_counterpart") for row in torch_contrast(record)
-                                       if row["today"] == "nothing found"]
+                                       if present and row["today"] == "nothing found"]
     for effect in load_side_effects(record):
         if effect["fresh"] and effect["net"]:
             questions.append(dict(effect, kind="fresh_overwrites"))

@@ -11,13 +11,10 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Optional
 
 from .errors import HarnessError
-
-HARNESS_PARENT = Path(__file__).resolve().parent.parent
-# Variables that change how TensorFlow, Keras, numpy or the run behave; recorded by name.
-RELEVANT_ENV = ("CUDA_VISIBLE_DEVICES", "TF_", "KERAS_", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "TMPDIR", "MPLCONFIGDIR")
+from .privacy import report_environment
+from .resources import package_dir
 
 
 @dataclass
@@ -32,7 +29,7 @@ class Run:
         return self.report / "trace"
 
 
-def utc_stamp(moment: Optional[datetime] = None) -> str:
+def utc_stamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H%M%SZ")
 
 
@@ -46,7 +43,10 @@ def allocate(out_dir: str, initiative: str, plan_phase: str) -> Run:
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise HarnessError(f"cannot write to the output folder {out} ({error.strerror})", "pass --out (or OUT=) a folder you can write to")
+        raise HarnessError(
+            f"cannot write to the output folder {out} ({error.strerror})",
+            "pass --out (or OUT=) a folder you can write to",
+        ) from None
     stamp = utc_stamp()
     for attempt in range(1000):
         name = stamp if attempt == 0 else f"{stamp}-{attempt + 1}"
@@ -60,13 +60,36 @@ def allocate(out_dir: str, initiative: str, plan_phase: str) -> Run:
         for folder in (report / "trace", scratch / "tmp"):
             folder.mkdir(parents=True, exist_ok=True)
         return Run(report, scratch)
-    raise HarnessError(f"could not allocate a new report folder under {base / 'reports'}", "remove stale report folders")
+    raise HarnessError(
+        f"could not allocate a new report folder under {base / 'reports'}", "remove stale report folders"
+    )
 
 
-def child_env(run: Run) -> Dict[str, str]:
+def harness_path(run: Run) -> str:
+    """The traced process's sys.path entry for `harness` (see `harness_only_path`)."""
+    return harness_only_path(run.scratch)
+
+
+def harness_only_path(where: Path) -> str:
+    """A sys.path entry for the traced process holding the `harness` package and nothing else.
+
+    The package's own parent folder will not do: in a clone it also holds tests/ and
+    benchmarks/, and in an installed callchain it is site-packages, whose numpy, h5py and
+    TensorFlow — built for this interpreter — would shadow those of a `--python` interpreter
+    of another version. The child needs only `harness` (standard library only)."""
+    folder = Path(where) / "callchain-path"
+    folder.mkdir(exist_ok=True)
+    try:
+        (folder / "harness").symlink_to(package_dir(), target_is_directory=True)
+    except OSError:  # no symlinks here (some Windows setups): fall back to the parent folder
+        return str(package_dir().parent)
+    return str(folder)
+
+
+def child_env(run: Run) -> dict[str, str]:
     """The traced process's environment: ours, with its side effects pointed into scratch."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HARNESS_PARENT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [harness_path(run), env.get("PYTHONPATH")]))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONHASHSEED"] = env.get("PYTHONHASHSEED", "0")
     env["TMPDIR"] = str(run.scratch / "tmp")
@@ -77,6 +100,6 @@ def child_env(run: Run) -> Dict[str, str]:
     return env
 
 
-def recorded_env(env: Dict[str, str]) -> Dict[str, str]:
-    """The part of the environment a report records."""
-    return {key: env[key] for key in sorted(env) if key.startswith(RELEVANT_ENV)}
+def recorded_env(env: dict[str, str]) -> dict[str, str]:
+    """The part of the environment a report records: an allow-list, secrets never valued (privacy.py)."""
+    return report_environment(env)

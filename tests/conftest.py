@@ -22,8 +22,9 @@ def callchain(*args: str, cwd: Path = REPO, timeout: float = 900, env=None) -> s
     """Run the real command line in a subprocess, as a user would."""
     full_env = dict(os.environ, **(env or {}))
     full_env["PYTHONPATH"] = str(REPO)
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, env=full_env)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=full_env
+    )
 
 
 def report_of(done: subprocess.CompletedProcess) -> Path:

@@ -6,21 +6,22 @@ import ast
 import re
 import textwrap
 from pathlib import Path
-from typing import Dict, List, Tuple
 
-CALL_LINE = re.compile(r"^(?P<indent> *)(?P<function>\S+:\S+)  (?P<anchor>\S+:\d+|\(no source file\))(?:  <- (?P<site>\S+:\d+))?  => (?P<returned>.*?)(?:  ×(?P<count>\d+))?$")
+CALL_LINE = re.compile(
+    r"^(?P<indent> *)(?P<function>\S+:\S+)  (?P<anchor>\S+:\d+|\(no source file\))(?:  <- (?P<site>\S+:\d+))?  => (?P<returned>.*?)(?:  ×(?P<count>\d+))?$"
+)
 
 
-def body(text: str) -> List[str]:
+def body(text: str) -> list[str]:
     """dynamic.txt without its '#' header lines."""
     return [line for line in text.splitlines() if not line.startswith("#")]
 
 
-def call_lines(text: str) -> List[re.Match]:
+def call_lines(text: str) -> list[re.Match]:
     return [m for m in (CALL_LINE.match(line) for line in body(text)) if m]
 
 
-def def_lines(path: Path) -> Dict[int, str]:
+def def_lines(path: Path) -> dict[int, str]:
     """Line → name of every def/class/lambda `def` line in a source file."""
     found = {}
     for node in ast.walk(ast.parse(path.read_text())):
@@ -31,7 +32,7 @@ def def_lines(path: Path) -> Dict[int, str]:
     return found
 
 
-def write_target(root: Path, files: Dict[str, str]) -> Path:
+def write_target(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,23 +72,26 @@ TINY_TARGET = {
 }
 
 
-def tiny_target(root: Path, overrides: Dict[str, str] = None) -> Path:
+def tiny_target(root: Path, overrides: dict[str, str] = None) -> Path:
     files = dict(TINY_TARGET)
     files.update(overrides or {})
     return write_target(root, files)
 
 
-def anchors_in(text: str) -> List[Tuple[str, int]]:
+def anchors_in(text: str) -> list[tuple[str, int]]:
     return [(m.group(1), int(m.group(2))) for m in re.finditer(r"((?:ptycho|ptycho_torch)/[\w/]+\.py):(\d+)", text)]
 
 
-def hostile_target(root: Path, build: str, imports: str = "", extra: Dict[str, str] = None) -> Path:
+def hostile_target(root: Path, build: str, imports: str = "", extra: dict[str, str] = None) -> Path:
     """The TF-free miniature whose `create_model_with_gridsize` (phase build, first process
     only) runs `build` (a block of statements, any indentation) with `ROOT` (the target
     root) and `HERE` (its ptycho/ folder) defined, after `imports`: one hostile change per target."""
-    model = (f"import os\n{imports}\n\nHERE = os.path.dirname(os.path.abspath(__file__))\n"
-             "ROOT = os.path.dirname(HERE)\n\n\ndef create_model_with_gridsize(gridsize, N):\n"
-             + textwrap.indent(textwrap.dedent(build).strip("\n"), "    ") + "\n    return 'autoencoder', 'diffraction_to_obj'\n")
+    model = (
+        f"import os\n{imports}\n\nHERE = os.path.dirname(os.path.abspath(__file__))\n"
+        "ROOT = os.path.dirname(HERE)\n\n\ndef create_model_with_gridsize(gridsize, N):\n"
+        + textwrap.indent(textwrap.dedent(build).strip("\n"), "    ")
+        + "\n    return 'autoencoder', 'diffraction_to_obj'\n"
+    )
     files = dict(TINY_TARGET)
     files.update(extra or {})
     tree = write_target(root, files)

@@ -20,9 +20,13 @@ MODELS = ("autoencoder", "diffraction_to_obj")
 PER_MODEL = ("model.keras", "model.h5", "params.dill", "custom_objects.dill")
 EXPECTED_MEMBERS = {"manifest.dill"} | {f"{m}/{f}" for m in MODELS for f in PER_MODEL}
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in ("tensorflow", "keras", "h5py", "dill")),
-    reason="the demo target needs tensorflow, keras, h5py and dill")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        any(importlib.util.find_spec(name) is None for name in ("tensorflow", "keras", "h5py", "dill")),
+        reason="the demo target needs tensorflow, keras, h5py and dill",
+    ),
+]
 
 PRELUDE = f"""
 import json, math, os, sys
@@ -72,10 +76,21 @@ print(json.dumps({
 
 
 def run(tmp_path, code, out_dir):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_HOME=str(tmp_path / ".keras"),
-               CUDA_VISIBLE_DEVICES="", PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(out_dir)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        KERAS_HOME=str(tmp_path / ".keras"),
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), str(out_dir)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
 
@@ -108,7 +123,7 @@ def test_direct_save_then_load(tmp_path):
     report = run(tmp_path, PRELUDE + SETUP + DIRECT_SAVE + LOAD_AND_REPORT, out)
     check_loaded(report)
     assert report["changed"] == {}  # loading in the saving process changes nothing
-    check_archive(out, 1e9 ** 0.5 / 32)
+    check_archive(out, 1e9**0.5 / 32)
 
 
 def test_trainflow_save_then_load(tmp_path):
@@ -116,9 +131,9 @@ def test_trainflow_save_then_load(tmp_path):
     report = run(tmp_path, PRELUDE + SETUP + TRAINFLOW_SAVE + LOAD_AND_REPORT, out)
     check_loaded(report)
     # save() takes the scale from a float32 tf.Variable: a float32 round trip.
-    assert report["intensity_scale"] != 1e9 ** 0.5 / 32
-    assert report["intensity_scale"] == pytest.approx(1e9 ** 0.5 / 32, rel=1e-6)
-    check_archive(out, 1e9 ** 0.5 / 32)
+    assert report["intensity_scale"] != 1e9**0.5 / 32
+    assert report["intensity_scale"] == pytest.approx(1e9**0.5 / 32, rel=1e-6)
+    check_archive(out, 1e9**0.5 / 32)
 
 
 def test_fresh_process_load_restores_params_deterministically(tmp_path):

@@ -6,15 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import callchain, load_run
 from helpers import body, tiny_target
 
-
 pytestmark = pytest.mark.slow  # every test here traces in a subprocess
 
+
 def _report_from_message(stderr: str) -> Path:
-    line = next(l for l in stderr.splitlines() if "report (partial):" in l)
+    line = next(text for text in stderr.splitlines() if "report (partial):" in text)
     return Path(line.split("report (partial):", 1)[1].strip())
 
 
@@ -32,8 +31,11 @@ def test_tiny_target_runs_and_records_gaps(tmp_path):
     assert done.returncode == 0, done.stderr
     record = load_run(Path(done.stdout.strip().splitlines()[-1]))
     gaps = [gap for process in record["processes"] for gap in process["gaps"]]
-    assert {"phase": "load", "missing": "workflows.components.load_inference_bundle",
-            "used": "ModelManager.load_multiple_models"} in gaps
+    assert {
+        "phase": "load",
+        "missing": "workflows.components.load_inference_bundle",
+        "used": "ModelManager.load_multiple_models",
+    } in gaps
     functions = [c["function"] for c in record["calls"]]
     assert "ptycho.model_manager:ModelManager.load_multiple_models" in functions
 
@@ -66,10 +68,15 @@ def test_namespace_that_matches_nothing(tmp_path):
 
 
 def test_scenario_that_raises(tmp_path):
-    root = tiny_target(tmp_path / "target", {"ptycho/model.py": """
+    root = tiny_target(
+        tmp_path / "target",
+        {
+            "ptycho/model.py": """
         def create_model_with_gridsize(gridsize, N):
             raise ValueError("boom: no model today")
-    """})
+    """
+        },
+    )
     done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
     _assert_plain(done, 3, "ValueError: boom", "phase 'build'", "ptycho/model.py:3")
     report = _report_from_message(done.stderr)
@@ -83,13 +90,18 @@ def test_scenario_that_raises(tmp_path):
 
 
 def test_scenario_that_hangs(tmp_path):
-    root = tiny_target(tmp_path / "target", {"ptycho/model.py": """
+    root = tiny_target(
+        tmp_path / "target",
+        {
+            "ptycho/model.py": """
         import time
 
         def create_model_with_gridsize(gridsize, N):
             while True:
                 time.sleep(0.1)
-    """})
+    """
+        },
+    )
     done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--timeout", "4")
     _assert_plain(done, 3, "did not finish within 4 s", "ptycho/model.py:4", "--timeout")
     record = load_run(_report_from_message(done.stderr))
@@ -114,19 +126,25 @@ def test_unwritable_out(tmp_path):
 
 
 def test_torch_import_is_blocked_despite_a_torch_folder(tmp_path):
-    root = tiny_target(tmp_path / "target", {
-        "torch/__init__.py": "",
-        "ptycho/model.py": "import torch\n\ndef create_model_with_gridsize(g, N):\n    return 1, 2\n",
-    })
+    root = tiny_target(
+        tmp_path / "target",
+        {
+            "torch/__init__.py": "",
+            "ptycho/model.py": "import torch\n\ndef create_model_with_gridsize(g, N):\n    return 1, 2\n",
+        },
+    )
     done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
     _assert_plain(done, 3, "blocked 'import torch'", "ptycho/model.py:1", "torch-free")
 
 
 def test_optional_torch_import_is_recorded_not_fatal(tmp_path):
-    root = tiny_target(tmp_path / "target", {
-        "torch/__init__.py": "",
-        "ptycho/probe.py": "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef set_default_probe():\n    pass\n",
-    })
+    root = tiny_target(
+        tmp_path / "target",
+        {
+            "torch/__init__.py": "",
+            "ptycho/probe.py": "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef set_default_probe():\n    pass\n",
+        },
+    )
     done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     report = Path(done.stdout.strip().splitlines()[-1])
@@ -154,17 +172,27 @@ def test_interrupt_stops_the_traced_process_and_keeps_the_report(tmp_path):
 
     from conftest import REPO
 
-    root = tiny_target(tmp_path / "target", {"ptycho/model.py": """
+    root = tiny_target(
+        tmp_path / "target",
+        {
+            "ptycho/model.py": """
         import time
 
         def create_model_with_gridsize(gridsize, N):
             while True:
                 time.sleep(0.1)
-    """})
+    """
+        },
+    )
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "harness", "trace", "--root", str(root), "--out", str(out)],
-                               cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "trace", "--root", str(root), "--out", str(out)],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     events = None
     for _ in range(100):
         found = list(out.glob("*/reports/*/*/trace/events-cycle.jsonl"))
@@ -182,3 +210,20 @@ def test_interrupt_stops_the_traced_process_and_keeps_the_report(tmp_path):
     config = next(out.glob("*/scratch/*/child-cycle.json"))
     survivors = subprocess.run(["pgrep", "-f", str(config)], capture_output=True, text=True).stdout.split()
     assert survivors == []
+
+
+def test_a_relative_python_path_is_taken_from_the_users_folder(tmp_path):
+    """The traced processes run in other folders, so `--python .venv/bin/python` must not be
+    looked up there (it was: a FileNotFoundError traceback from the scenario probe)."""
+    import os
+    import sys
+
+    from conftest import REPO
+
+    root = tiny_target(tmp_path / "target")
+    relative = os.path.relpath(sys.executable, REPO)
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--python", relative)
+    assert done.returncode == 0, done.stderr
+    assert load_run(Path(done.stdout.strip().splitlines()[-1]))["status"] == "ok"
+    missing = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--python", "no/such/python")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr and "no/such/python" in missing.stderr

@@ -24,8 +24,18 @@ BACKENDS = (["monitoring"] if sys.version_info >= (3, 12) else []) + ["settrace"
 
 def trace(tmp_path: Path, files: dict[str, str], backend: str, *extra: str, name: str = "target"):
     root = tiny_target(tmp_path / name, files)
-    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--no-fresh-load",
-                     "--backend", backend, *extra, timeout=300)
+    done = callchain(
+        "trace",
+        "--root",
+        str(root),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-fresh-load",
+        "--backend",
+        backend,
+        *extra,
+        timeout=300,
+    )
     assert "Traceback" not in done.stderr, done.stderr
     report = _report(done)
     return done, report, load_run(report)
@@ -81,7 +91,8 @@ def test_settrace_none_in_the_target(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_recursion_error_caught_by_the_target(tmp_path, backend):
-    files = {"ptycho/model.py": """
+    files = {
+        "ptycho/model.py": """
         def deep(n):
             return deep(n + 1)
 
@@ -96,7 +107,8 @@ def test_recursion_error_caught_by_the_target(tmp_path, backend):
             for i in range(3):
                 helper(i)
             return ('autoencoder', 'diffraction_to_obj')
-    """}
+    """
+    }
     done, _, record = trace(tmp_path, files, backend)
     if done.returncode == 0:  # nothing lost: every call after the recursion is there
         assert functions(record).count("ptycho.model:helper") == 3
@@ -107,8 +119,10 @@ def test_recursion_error_caught_by_the_target(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_target_switches_off_every_monitoring_tool(tmp_path, backend):
-    line = ("[getattr(sys, 'monitoring') and [sys.monitoring.set_events(t, 0) for t in range(6) "
-            "if sys.monitoring.get_tool(t) is not None]] if hasattr(sys, 'monitoring') else None")
+    line = (
+        "[getattr(sys, 'monitoring') and [sys.monitoring.set_events(t, 0) for t in range(6) "
+        "if sys.monitoring.get_tool(t) is not None]] if hasattr(sys, 'monitoring') else None"
+    )
     done, _, record = trace(tmp_path, _model(line), backend)
     if backend == "monitoring":
         failed(done, "evidence was lost", "switched off", "phase 'build'")
@@ -119,7 +133,8 @@ def test_target_switches_off_every_monitoring_tool(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_os_exit_after_save_is_not_ok(tmp_path, backend):
-    files = {"ptycho/model_manager.py": """
+    files = {
+        "ptycho/model_manager.py": """
         import os, zipfile
 
         class ModelManager:
@@ -132,7 +147,8 @@ def test_os_exit_after_save_is_not_ok(tmp_path, backend):
             @staticmethod
             def load_multiple_models(base_path, model_names=None):
                 return {}
-    """}
+    """
+    }
     done, report, record = trace(tmp_path, files, backend)
     failed(done, "'cycle' ended in phase 'save' without reaching its end marker")
     assert record["status"] == "partial"
@@ -142,14 +158,16 @@ def test_os_exit_after_save_is_not_ok(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_code_exec_compiled_inside_a_namespace_module_is_recorded(tmp_path, backend):
-    files = {"ptycho/model.py": """
+    files = {
+        "ptycho/model.py": """
         SOURCE = "def generated(n):\\n    return n * 2\\n"
         exec(compile(SOURCE, "ptycho_generated.py", "exec"), globals())
 
         def create_model_with_gridsize(gridsize, N):
             generated(3)
             return ('autoencoder', 'diffraction_to_obj')
-    """}
+    """
+    }
     done, report, record = trace(tmp_path, files, backend)
     assert done.returncode == 0, done.stderr
     call = next(c for c in record["calls"] if c["function"] == "ptycho.model:generated")
@@ -159,7 +177,8 @@ def test_code_exec_compiled_inside_a_namespace_module_is_recorded(tmp_path, back
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_module_that_renames_itself_is_reported_by_its_import_name(tmp_path, backend):
-    files = {"ptycho/model.py": """
+    files = {
+        "ptycho/model.py": """
         __name__ = "renamed_model"
 
         def inner():
@@ -168,7 +187,8 @@ def test_module_that_renames_itself_is_reported_by_its_import_name(tmp_path, bac
         def create_model_with_gridsize(gridsize, N):
             inner()
             return ('autoencoder', 'diffraction_to_obj')
-    """}
+    """
+    }
     done, report, record = trace(tmp_path, files, backend)
     assert done.returncode == 0, done.stderr
     names = functions(record)
@@ -179,7 +199,8 @@ def test_module_that_renames_itself_is_reported_by_its_import_name(tmp_path, bac
 
 # -- threads -----------------------------------------------------------------------------
 
-BACKGROUND = {"ptycho/model.py": """
+BACKGROUND = {
+    "ptycho/model.py": """
     import threading, time
 
     STOP = threading.Event()
@@ -204,7 +225,8 @@ BACKGROUND = {"ptycho/model.py": """
         STOP.set()
         worker.join()
         return ('autoencoder', 'diffraction_to_obj')
-"""}
+"""
+}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -221,7 +243,8 @@ def test_a_busy_background_thread_loses_no_main_thread_call(tmp_path, backend):
     assert "[thread spinner-N]" in text
 
 
-POOL = {"ptycho/model_manager.py": """
+POOL = {
+    "ptycho/model_manager.py": """
     import os, zipfile
     from concurrent.futures import ThreadPoolExecutor
 
@@ -242,7 +265,8 @@ POOL = {"ptycho/model_manager.py": """
         @staticmethod
         def load_multiple_models(base_path, model_names=None):
             return {}
-"""}
+"""
+}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -273,14 +297,17 @@ def test_threaded_runs_are_byte_identical(tmp_path):
 def test_backends_agree_on_threads(tmp_path):
     trees = [body((trace(tmp_path / b, BACKGROUND, b)[1] / "callgraph" / "dynamic.txt").read_text()) for b in BACKENDS]
     # The spinner's calls (and so the build phase's count) depend on timing; everything else may not.
-    main_parts = [[re.sub(r" · \d+ calls? kept.*\]$", "]", line)
-                   for line in tree if "tick" not in line and "spin" not in line] for tree in trees]
+    main_parts = [
+        [re.sub(r" · \d+ calls? kept.*\]$", "]", line) for line in tree if "tick" not in line and "spin" not in line]
+        for tree in trees
+    ]
     assert all(part == main_parts[0] for part in main_parts)
 
 
 # -- processes ---------------------------------------------------------------------------
 
-FORK = {"ptycho/model.py": """
+FORK = {
+    "ptycho/model.py": """
     import os
 
     def in_child(n):
@@ -297,7 +324,8 @@ FORK = {"ptycho/model.py": """
         os.waitpid(pid, 0)
         after(2)
         return ('autoencoder', 'diffraction_to_obj')
-"""}
+"""
+}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -315,7 +343,8 @@ def test_forked_child_never_writes_into_the_parents_stream(tmp_path, backend):
 
 
 def test_process_pool_with_fork_keeps_the_parent_tree_intact(tmp_path):
-    files = {"ptycho/model.py": """
+    files = {
+        "ptycho/model.py": """
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -330,7 +359,8 @@ def test_process_pool_with_fork_keeps_the_parent_tree_intact(tmp_path):
                 assert list(pool.map(square, range(3))) == [0, 1, 4]
             after(1)
             return ('autoencoder', 'diffraction_to_obj')
-    """}
+    """
+    }
     done, report, record = trace(tmp_path, files, BACKENDS[0])
     assert done.returncode == 0, done.stderr
     cycle = [c for c in record["calls"] if c["process"] == "cycle"]
@@ -342,7 +372,8 @@ def test_process_pool_with_fork_keeps_the_parent_tree_intact(tmp_path):
 
 # -- D. observer effect --------------------------------------------------------------------
 
-HOSTILE = {"ptycho/model.py": """
+HOSTILE = {
+    "ptycho/model.py": """
     import os
 
     def _touch(why):
@@ -394,7 +425,8 @@ HOSTILE = {"ptycho/model.py": """
         make_dict()
         make_list()
         return ('autoencoder', 'diffraction_to_obj')
-"""}
+"""
+}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -406,8 +438,9 @@ def test_summaries_never_run_the_targets_code(tmp_path, backend):
     returned = {c["function"]: c["returned"] for c in record["calls"]}
     assert returned["ptycho.model:make"] == "ptycho.Hostile"
     assert returned["ptycho.model:make_dict"].startswith("dict[1]")
-    untraced = callchain("trace", "--root", str(tmp_path / "target"), "--out", str(tmp_path / "out2"),
-                         "--no-fresh-load", "--untraced")
+    untraced = callchain(
+        "trace", "--root", str(tmp_path / "target"), "--out", str(tmp_path / "out2"), "--no-fresh-load", "--untraced"
+    )
     assert untraced.returncode == done.returncode == 0
 
 
@@ -433,7 +466,10 @@ TORCH_FOLDER = {"torch/__init__.py": "LOADED = True\n", "lightning/__init__.py":
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_torch_loaded_by_spec_from_file_location_fails_the_run(tmp_path, backend):
-    files = dict(TORCH_FOLDER, **{"ptycho/probe.py": """
+    files = dict(
+        TORCH_FOLDER,
+        **{
+            "ptycho/probe.py": """
         import importlib.util, os
 
         def set_default_probe():
@@ -441,7 +477,9 @@ def test_torch_loaded_by_spec_from_file_location_fails_the_run(tmp_path, backend
             spec = importlib.util.spec_from_file_location('torch', path)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-    """})
+    """
+        },
+    )
     done, report, record = trace(tmp_path, files, backend)
     failed(done, "module 'torch' executed", "ptycho/probe.py:8", "torch-free")
     for name in ("summary.md", "callchain/static.md"):
@@ -451,7 +489,10 @@ def test_torch_loaded_by_spec_from_file_location_fails_the_run(tmp_path, backend
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_torch_through_a_finder_placed_first_fails_the_run(tmp_path, backend):
-    files = dict(TORCH_FOLDER, **{"ptycho/probe.py": """
+    files = dict(
+        TORCH_FOLDER,
+        **{
+            "ptycho/probe.py": """
         import importlib.abc, importlib.util, os, sys
 
         ROOT = os.path.dirname(os.path.dirname(__file__))
@@ -465,12 +506,15 @@ def test_torch_through_a_finder_placed_first_fails_the_run(tmp_path, backend):
         def set_default_probe():
             sys.meta_path.insert(0, Finder())
             import lightning
-    """})
+    """
+        },
+    )
     done, report, record = trace(tmp_path, files, backend)
     failed(done, "module 'lightning' executed", "ptycho/probe.py:14")
 
 
 # -- determinism ---------------------------------------------------------------------------
+
 
 def test_two_runs_of_a_deterministic_target_are_byte_identical(tmp_path):
     runs = [trace(tmp_path / n, _model("pass"), BACKENDS[0]) for n in ("a", "b")]
@@ -481,7 +525,10 @@ def test_two_runs_of_a_deterministic_target_are_byte_identical(tmp_path):
 
 
 def test_spawned_workers_are_guarded_traced_and_counted(tmp_path):
-    files = dict(TORCH_FOLDER, **{"ptycho/model.py": """
+    files = dict(
+        TORCH_FOLDER,
+        **{
+            "ptycho/model.py": """
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -500,7 +547,9 @@ def test_spawned_workers_are_guarded_traced_and_counted(tmp_path):
                 assert list(pool.map(square, range(3))) == [0, 1, 4]
                 assert pool.submit(try_torch, 0).result() == 'blocked'
             return ('autoencoder', 'diffraction_to_obj')
-    """})
+    """
+        },
+    )
     done, report, record = trace(tmp_path, files, BACKENDS[0])
     assert done.returncode == 0, done.stderr
     spawned = [p for p in record["processes"] if p.get("spawn")]
@@ -534,12 +583,17 @@ def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
     manager = root / "ptycho" / "model_manager.py"
     text = manager.read_text()
     text = text.replace("import zipfile\n", "import zipfile\nfrom concurrent.futures import ThreadPoolExecutor\n", 1)
-    old = ("        with open(os.path.join(model_dir, 'params.dill'), 'wb') as f:\n"
-           "            dill.dump(saved_params, f)\n")
+    old = (
+        "        with open(os.path.join(model_dir, 'params.dill'), 'wb') as f:\n"
+        "            dill.dump(saved_params, f)\n"
+    )
     assert old in text
-    text = text.replace(old, "        with ThreadPoolExecutor(max_workers=1) as pool:\n"
-                             "            pool.submit(_write_params, os.path.join(model_dir, 'params.dill'),\n"
-                             "                        saved_params).result()\n")
+    text = text.replace(
+        old,
+        "        with ThreadPoolExecutor(max_workers=1) as pool:\n"
+        "            pool.submit(_write_params, os.path.join(model_dir, 'params.dill'),\n"
+        "                        saved_params).result()\n",
+    )
     text = text.replace("\n\nclass ModelManager:", WORKER + "\n\nclass ModelManager:", 1)
     manager.write_text(text)
     lines = text.splitlines()
@@ -555,8 +609,11 @@ def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
         assert len(workers) == 2, attempt  # one per model
         assert {c["thread"] for c in workers} == {"ThreadPoolExecutor-N_N"}
         assert {c["anchor"] for c in workers} == {f"ptycho/model_manager.py:{def_line}"}
-        params = [s for s in record["sinks"]
-                  if s["path"].endswith("/params.dill") and s["op"] == "write" and s["phase"] == "save"]
+        params = [
+            s
+            for s in record["sinks"]
+            if s["path"].endswith("/params.dill") and s["op"] == "write" and s["phase"] == "save"
+        ]
         assert len(params) == 2, (attempt, params)
         assert {s["by"] for s in params} == {f"ptycho/model_manager.py:{open_line}"}, (attempt, params)
         assert not any(s["native"] for s in params)
@@ -572,8 +629,9 @@ def test_every_backend_gives_the_same_tree_with_a_worker_thread(tmp_path):
 
     from harness.interpreter import supported_backends
 
-    backends = supported_backends({"monitoring": hasattr(sys, "monitoring"),
-                                   "hunter": importlib.util.find_spec("hunter")})
+    backends = supported_backends(
+        {"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")}
+    )
     runs = {backend: trace(tmp_path / backend, POOL, backend) for backend in backends}
     trees = {backend: body((run[1] / "callgraph" / "dynamic.txt").read_text()) for backend, run in runs.items()}
     assert len(set(map(tuple, trees.values()))) == 1, trees
@@ -581,7 +639,8 @@ def test_every_backend_gives_the_same_tree_with_a_worker_thread(tmp_path):
 
 
 def test_config_change_made_in_a_worker_is_credited_to_the_worker(tmp_path):
-    files = {"ptycho/model.py": """
+    files = {
+        "ptycho/model.py": """
         from concurrent.futures import ThreadPoolExecutor
         from ptycho import params
 
@@ -592,7 +651,8 @@ def test_config_change_made_in_a_worker_is_credited_to_the_worker(tmp_path):
             with ThreadPoolExecutor(max_workers=1) as pool:
                 pool.submit(configure_in_worker).result()
             return ('autoencoder', 'diffraction_to_obj')
-    """}
+    """
+    }
     for backend in BACKENDS:
         done, _, record = trace(tmp_path / backend, files, backend)
         assert done.returncode == 0, done.stderr
@@ -603,7 +663,8 @@ def test_config_change_made_in_a_worker_is_credited_to_the_worker(tmp_path):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_daemon_thread_still_running_at_the_end_is_a_note_not_a_loss(tmp_path, backend):
-    files = {"ptycho/model.py": """
+    files = {
+        "ptycho/model.py": """
         import threading, time
 
         def forever():
@@ -614,7 +675,8 @@ def test_a_daemon_thread_still_running_at_the_end_is_a_note_not_a_loss(tmp_path,
             threading.Thread(target=forever, name="poller", daemon=True).start()
             time.sleep(0.05)
             return ('autoencoder', 'diffraction_to_obj')
-    """}
+    """
+    }
     done, report, record = trace(tmp_path, files, backend)
     assert done.returncode == 0, done.stderr
     poller = [c for c in record["calls"] if c["thread"] == "poller"]
@@ -623,7 +685,8 @@ def test_a_daemon_thread_still_running_at_the_end_is_a_note_not_a_loss(tmp_path,
 
 
 def test_programs_the_target_starts_are_counted_and_python_ones_traced(tmp_path):
-    files = {"ptycho/model.py": """
+    files = {
+        "ptycho/model.py": """
         import os, subprocess, sys
 
         ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -633,7 +696,8 @@ def test_programs_the_target_starts_are_counted_and_python_ones_traced(tmp_path)
             subprocess.run([sys.executable, '-B', '-c', 'import ptycho.params'], check=True, env={}, cwd=ROOT)
             subprocess.run(['true'], check=True)
             return ('autoencoder', 'diffraction_to_obj')
-    """}
+    """
+    }
     done, report, record = trace(tmp_path, files, BACKENDS[0])
     assert done.returncode == 0, done.stderr
     cycle = next(p for p in record["processes"] if p["label"] == "cycle")

@@ -10,7 +10,6 @@ import pytest
 
 from harness.perfetto import CALLS_TID, PHASES_TID, trace_events
 
-
 pytestmark = pytest.mark.slow  # every test here traces in a subprocess
 
 
@@ -68,7 +67,9 @@ def test_processes_tracks_phases_and_taps(demo_run):
     manifest = next(e for e in taps if e["name"] == "save.manifest")
     assert manifest["args"]["status"] == "hit" and "version" in manifest["args"]["value"]
     # The fresh process ran after the cycle: it starts where the cycle ended.
-    cycle_end = max(e["ts"] + e.get("dur", 0) for e in document["traceEvents"] if e["ph"] != "M" and e["pid"] == pid["cycle"])
+    cycle_end = max(
+        e["ts"] + e.get("dur", 0) for e in document["traceEvents"] if e["ph"] != "M" and e["pid"] == pid["cycle"]
+    )
     fresh_start = min(e["ts"] for e in document["traceEvents"] if e["ph"] != "M" and e["pid"] == pid["fresh"])
     assert fresh_start >= cycle_end
 
@@ -97,7 +98,11 @@ def test_unreturned_calls_last_until_the_process_ends(demo_run):
     check_schema(document)
     calls = {e["args"]["i"]: e for e in complete_calls(document)}
     assert len(calls) == len(record["calls"])
-    end = max(e["ts"] + e.get("dur", 0) for e in document["traceEvents"] if e["ph"] != "M" and e["pid"] == calls[cycle[0]["i"]]["pid"])
+    end = max(
+        e["ts"] + e.get("dur", 0)
+        for e in document["traceEvents"]
+        if e["ph"] != "M" and e["pid"] == calls[cycle[0]["i"]]["pid"]
+    )
     for call in open_calls:
         event = calls[call["i"]]
         assert event["ts"] + event["dur"] == end and event["args"]["completed"] is False

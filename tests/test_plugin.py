@@ -8,7 +8,7 @@ import pytest
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.slow
 
-USER_TESTS = '''
+USER_TESTS = """
 import sys
 import zipfile
 from pathlib import Path
@@ -53,12 +53,12 @@ def test_replay_is_fresh_each_time(callchain_run, replay_save_load):
     assert (replay_save_load / "wts.h5.zip").is_file()
     assert callchain_run.archive_path.is_file()
     assert "torch" not in sys.modules
-'''
+"""
 
-NEEDS_RUN = '''
+NEEDS_RUN = """
 def test_uses_the_run(callchain_run):
     pass
-'''
+"""
 
 
 def test_plugin_fixtures_on_the_demo(pytester, monkeypatch):
@@ -83,3 +83,36 @@ def test_plugin_reads_ptycho_root_from_the_environment(pytester, monkeypatch):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*error: *elsewhere*"])
+
+
+STORE_TESTS = """
+def test_flush_writes_the_store(callchain_run):
+    assert callchain_run.status == "ok"
+    assert [p["name"] for p in callchain_run.phases] == ["put", "flush", "open"]
+    assert callchain_run.anchor("jsonstore.store:Store.flush") == "jsonstore/store.py:16"
+    assert [w["path"] for w in callchain_run.writes()] == ["<scratch>/out/store.json"]
+"""
+
+
+def test_plugin_traces_a_scenario_file(pytester, monkeypatch):
+    """A team pins how its own code runs: --callchain-scenario with a package that is not ptycho."""
+    import shutil
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    root = shutil.copytree(fixtures / "jsonstore_root", pytester.path / "store")
+    for name in ("jsonstore_scenario.py", "jsonstore_taps.toml"):
+        shutil.copy(fixtures / name, pytester.path / name)
+    monkeypatch.delenv("PTYCHO_ROOT", raising=False)
+    pytester.makepyfile(test_store=STORE_TESTS)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--callchain-root",
+        str(root),
+        "--callchain-scenario",
+        str(pytester.path / "jsonstore_scenario.py"),
+        "--callchain-package",
+        "jsonstore",
+    )
+    result.assert_outcomes(passed=1)

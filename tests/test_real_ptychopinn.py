@@ -13,13 +13,18 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import callchain, load_run, report_of
-from harness.target import fingerprint
 from helpers import call_lines
 
+from harness.target import fingerprint
+
 ROOT = os.environ.get("PTYCHO_ROOT")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not ROOT, reason="PTYCHO_ROOT is not set: point it at a PtychoPINN checkout to run the real-target tests")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not ROOT, reason="PTYCHO_ROOT is not set: point it at a PtychoPINN checkout to run the real-target tests"
+    ),
+]
 ANCHOR = re.compile(r"((?:ptycho|ptycho_torch)/[\w/.\-]+\.py):(\d+)")
 
 
@@ -38,7 +43,9 @@ def _def_line(root: Path, path: str, qualname: str) -> int:
     parts = qualname.split(".")
     nodes = tree.body
     for part in parts:
-        node = next(n for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and n.name == part)
+        node = next(
+            n for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and n.name == part
+        )
         nodes = node.body
     return node.lineno
 
@@ -51,9 +58,11 @@ def test_run_succeeds(real):
 def test_entry_points_are_anchored_at_their_def_lines(real):
     root, done, _, _ = real
     record = load_run(report_of(done))
-    wanted = {"ptycho.model_manager:ModelManager.save_multiple_models": "ptycho/model_manager.py",
-              "ptycho.model_manager:ModelManager.load_multiple_models": "ptycho/model_manager.py",
-              "ptycho.workflows.components:load_inference_bundle": "ptycho/workflows/components.py"}
+    wanted = {
+        "ptycho.model_manager:ModelManager.save_multiple_models": "ptycho/model_manager.py",
+        "ptycho.model_manager:ModelManager.load_multiple_models": "ptycho/model_manager.py",
+        "ptycho.workflows.components:load_inference_bundle": "ptycho/workflows/components.py",
+    }
     for function, path in wanted.items():
         call = next(c for c in record["calls"] if c["function"] == function)
         assert call["path"] == path
@@ -63,7 +72,13 @@ def test_entry_points_are_anchored_at_their_def_lines(real):
 def test_every_anchor_resolves(real):
     root, done, _, _ = real
     report = report_of(done)
-    for name in ("callgraph/dynamic.txt", "callchain/static.md", "summary.md", "trace/tap_points.md", "callchain/diagram.mmd"):
+    for name in (
+        "callgraph/dynamic.txt",
+        "callchain/static.md",
+        "summary.md",
+        "trace/tap_points.md",
+        "callchain/diagram.mmd",
+    ):
         for path, line in ANCHOR.findall((report / name).read_text()):
             lines = (root / path).read_text().splitlines()
             if line == "1":  # a module body; an empty __init__.py has no line to show
@@ -94,7 +109,14 @@ def test_tree_unchanged(real):
 def test_summary_names_the_contract(real):
     _, done, _, _ = real
     summary = (report_of(done) / "summary.md").read_text()
-    for word in ("manifest.dill", "params.dill", "model.keras", "model.h5", "intensity_scale", "contract check: **ok**"):
+    for word in (
+        "manifest.dill",
+        "params.dill",
+        "model.keras",
+        "model.h5",
+        "intensity_scale",
+        "contract check: **ok**",
+    ):
         assert word in summary, word
     assert re.search(r"`ptycho_torch/[\w/]+\.py:\d+`", summary)
     record = load_run(report_of(done))
@@ -121,12 +143,15 @@ def test_inspect_accepts_the_real_archive(real):
 def test_static_md_cites_the_spec_clauses_with_archive_backed_verdicts(real):
     root, done, _, _ = real
     static = (report_of(done) / "callchain/static.md").read_text()
-    part = static[static.index("## Spec Clauses"):static.index("## 1. Analysis Question")]
+    part = static[static.index("## Spec Clauses") : static.index("## 1. Analysis Question")]
     spec = root / "specs" / "ptychodus_api_spec.md"
     if not spec.is_file():
         pytest.skip("this checkout has no specs/ptychodus_api_spec.md")
     lines = spec.read_text().splitlines()
-    for words, check in (("canonical base name `wts.h5`", "archive.basename"), ("`manifest.dill` at the root", "manifest")):
+    for words, check in (
+        ("canonical base name `wts.h5`", "archive.basename"),
+        ("`manifest.dill` at the root", "manifest"),
+    ):
         line = next(n for n, text in enumerate(lines, 1) if words in text)
         row = next(r for r in part.splitlines() if f"`specs/ptychodus_api_spec.md:{line}`" in r)
         assert row.endswith("| **holds** |") and f"archive check `{check}" in row and "wts.h5.zip" in row, row
@@ -138,11 +163,13 @@ def test_static_md_cites_the_spec_clauses_with_archive_backed_verdicts(real):
 
 # -- `--variant train`: the training path the request names --------------------------------
 
-TRAIN_PATH = {"ptycho.workflows.components:run_cdi_example": "ptycho/workflows/components.py",
-              "ptycho.workflows.components:train_cdi_model": "ptycho/workflows/components.py",
-              "ptycho.model_manager:save": "ptycho/model_manager.py",
-              "ptycho.model_manager:ModelManager.save_multiple_models": "ptycho/model_manager.py",
-              "ptycho.workflows.components:load_inference_bundle": "ptycho/workflows/components.py"}
+TRAIN_PATH = {
+    "ptycho.workflows.components:run_cdi_example": "ptycho/workflows/components.py",
+    "ptycho.workflows.components:train_cdi_model": "ptycho/workflows/components.py",
+    "ptycho.model_manager:save": "ptycho/model_manager.py",
+    "ptycho.model_manager:ModelManager.save_multiple_models": "ptycho/model_manager.py",
+    "ptycho.workflows.components:load_inference_bundle": "ptycho/workflows/components.py",
+}
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +185,10 @@ def test_train_variant_runs_the_path_at_def_lines(real_train):
     root, done, before, after = real_train
     assert done.returncode == 0, done.stderr
     assert before["digests"] == after["digests"]
-    shown = {m.group("function"): m.group("anchor") for m in call_lines((report_of(done) / "callgraph/dynamic.txt").read_text())}
+    shown = {
+        m.group("function"): m.group("anchor")
+        for m in call_lines((report_of(done) / "callgraph/dynamic.txt").read_text())
+    }
     for function, path in TRAIN_PATH.items():
         assert shown[function] == f"{path}:{_def_line(root, path, function.split(':')[1])}", function
 

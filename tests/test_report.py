@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
-import pytest
 import re
 import shutil
 
+import pytest
 from conftest import DEMO, callchain
 from helpers import def_lines
 
 pytestmark = pytest.mark.slow  # every test here traces in a subprocess
 
 
-DELIVERABLES = ["callchain/static.md", "callchain/diagram.mmd", "callgraph/dynamic.txt", "trace/tap_points.md",
-                "summary.md", "env/trace_env.json", "trace/run.json"]
-SECTIONS = ["Analysis Question", "Candidate Entry Points", "Selected Entrypoint(s)", "Config Flow",
-            "Core Pipeline Stages", "Normalization/Scaling Chain", "Sinks/Outputs", "Callgraph Edge List",
-            "Data/Units & Constants", "Device/dtype handling", "Gaps/Unknowns + Confirmation Plan"]
+DELIVERABLES = [
+    "callchain/static.md",
+    "callchain/diagram.mmd",
+    "callgraph/dynamic.txt",
+    "trace/tap_points.md",
+    "summary.md",
+    "env/trace_env.json",
+    "trace/run.json",
+]
+SECTIONS = [
+    "Analysis Question",
+    "Candidate Entry Points",
+    "Selected Entrypoint(s)",
+    "Config Flow",
+    "Core Pipeline Stages",
+    "Normalization/Scaling Chain",
+    "Sinks/Outputs",
+    "Callgraph Edge List",
+    "Data/Units & Constants",
+    "Device/dtype handling",
+    "Gaps/Unknowns + Confirmation Plan",
+]
 ANCHOR = re.compile(r"`?((?:ptycho|ptycho_torch|docs)/[\w/.\-]+\.(?:py|md)):(\d+)")
 
 
@@ -27,7 +44,7 @@ def read(run, name: str) -> str:
 def section(text: str, title: str) -> str:
     start = text.index(title)
     following = text.find("\n## ", start + len(title))
-    return text[start:following if following > 0 else None]
+    return text[start : following if following > 0 else None]
 
 
 def test_all_deliverables_written(demo_run):
@@ -132,7 +149,10 @@ def test_two_runs_render_identical_evidence(demo_runs):
     assert read(a, "trace/tap_points.md") == read(b, "trace/tap_points.md")
     assert read(a, "callchain/diagram.mmd") == read(b, "callchain/diagram.mmd")
     assert static_a == static_b
-    assert read(a, "summary.md").split("**Run.**")[1].split("\n", 1)[1] == read(b, "summary.md").split("**Run.**")[1].split("\n", 1)[1]
+    assert (
+        read(a, "summary.md").split("**Run.**")[1].split("\n", 1)[1]
+        == read(b, "summary.md").split("**Run.**")[1].split("\n", 1)[1]
+    )
 
 
 def test_diagram_is_a_small_mermaid_flowchart(demo_run):
@@ -146,7 +166,13 @@ def test_diagram_is_a_small_mermaid_flowchart(demo_run):
 def test_render_rebuilds_the_same_files(demo_run, tmp_path):
     copy = tmp_path / "report"
     shutil.copytree(demo_run.report, copy)
-    rendered = ["callchain/static.md", "callchain/diagram.mmd", "callgraph/dynamic.txt", "trace/tap_points.md", "summary.md"]
+    rendered = [
+        "callchain/static.md",
+        "callchain/diagram.mmd",
+        "callgraph/dynamic.txt",
+        "trace/tap_points.md",
+        "summary.md",
+    ]
     for name in rendered:
         (copy / name).unlink()
     done = callchain("render", str(copy))

@@ -6,10 +6,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import callchain, load_run, report_of
-from harness.taps import TapFileError, load_tap_file
 from helpers import tiny_target
+
+from harness.taps import TapFileError, load_tap_file
 
 SAVE = "ptycho.model_manager:ModelManager.save_multiple_models"
 TAPS = f"""

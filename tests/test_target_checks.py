@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
 import pytest
-
 from conftest import callchain, load_run, report_of
 from helpers import tiny_target
-
 
 pytestmark = pytest.mark.slow  # every test here traces in a subprocess
 
 
 def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(root)})
+    subprocess.run(
+        ["git", "-C", str(root), *args],
+        check=True,
+        capture_output=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(root),
+        },
+    )
 
 
 @pytest.fixture()
@@ -36,12 +43,17 @@ def test_git_commit_and_clean_state_recorded(git_target, tmp_path):
     done = callchain("trace", "--root", str(git_target), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     env = json.loads((report_of(done) / "env" / "trace_env.json").read_text())
-    head = subprocess.run(["git", "-C", str(git_target), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(git_target), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     assert env["target"]["commit"] == head
     assert env["target"]["dirty"] is False
     assert env["evidence_only"]["before"] == env["evidence_only"]["after"]
     assert env["evidence_only"]["changes"] == []
-    assert subprocess.run(["git", "-C", str(git_target), "status", "--porcelain"], capture_output=True, text=True).stdout == ""
+    assert (
+        subprocess.run(["git", "-C", str(git_target), "status", "--porcelain"], capture_output=True, text=True).stdout
+        == ""
+    )
 
 
 def test_dirty_tree_is_recorded(git_target, tmp_path):
@@ -52,14 +64,19 @@ def test_dirty_tree_is_recorded(git_target, tmp_path):
 
 
 def test_a_target_that_writes_into_its_own_tree_fails_loudly(tmp_path):
-    root = tiny_target(tmp_path / "target", {"ptycho/model.py": """
+    root = tiny_target(
+        tmp_path / "target",
+        {
+            "ptycho/model.py": """
         import os
 
         def create_model_with_gridsize(gridsize, N):
             with open(os.path.join(os.path.dirname(__file__), 'cache.txt'), 'w') as f:
                 f.write('x')
             return 'a', 'd'
-    """})
+    """
+        },
+    )
     done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"))
     assert done.returncode == 4, done.stderr
     assert "the target tree changed during the run" in done.stderr and "added: ptycho/cache.txt" in done.stderr
@@ -84,7 +101,17 @@ def test_another_interpreter_runs_the_scenario(bare_python, tmp_path):
 
 def test_interpreter_without_hunter_is_told_what_to_install(bare_python, tmp_path):
     root = tiny_target(tmp_path / "target")
-    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--python", str(bare_python), "--backend", "hunter")
+    done = callchain(
+        "trace",
+        "--root",
+        str(root),
+        "--out",
+        str(tmp_path / "out"),
+        "--python",
+        str(bare_python),
+        "--backend",
+        "hunter",
+    )
     assert done.returncode == 2
     assert f"install it there: {bare_python} -m pip install hunter" in done.stderr
     assert not (tmp_path / "out").exists()
@@ -107,7 +134,8 @@ def test_a_write_into_an_ignored_path_of_a_git_target_still_fails(git_target, tm
     (git_target / "ptycho" / "model.py").write_text(
         "import os\n\n\ndef create_model_with_gridsize(gridsize, N):\n"
         "    os.makedirs(os.path.join(os.path.dirname(__file__), '..', 'outputs'), exist_ok=True)\n"
-        "    return 'a', 'd'\n")
+        "    return 'a', 'd'\n"
+    )
     _git(git_target, "add", "-A")
     _git(git_target, "commit", "-qm", "writes outputs/")
     done = callchain("trace", "--root", str(git_target), "--out", str(tmp_path / "out"))

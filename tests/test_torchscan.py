@@ -53,7 +53,7 @@ class Module(L.LightningModule):
         return helper
 '''
 
-ALIASES = '''\
+ALIASES = """\
 import mlflow as mf
 import torch as T
 from lightning.pytorch.callbacks import ModelCheckpoint as MC
@@ -71,9 +71,9 @@ def persist(model, path):
     tsave(model, path)
     with ZipFile(path, "w") as zf:
         pass
-'''
+"""
 
-ARCHIVE = '''\
+ARCHIVE = """\
 import json
 import dill
 import pickle
@@ -101,7 +101,7 @@ def save_bundle(base_path, params, manifest_json):
         pass
     with open("p.pkl", "rb") as f:
         return pickle.load(f)
-'''
+"""
 
 
 def write_package(root: Path, files: dict[str, str], package: str = "ptycho_torch") -> Path:
@@ -116,8 +116,7 @@ def write_package(root: Path, files: dict[str, str], package: str = "ptycho_torc
 
 
 def surfaces_of(result: dict, kind: str, path: str | None = None) -> list[dict]:
-    return [s for s in result["surfaces"]
-            if s["kind"] == kind and (path is None or s["path"] == path)]
+    return [s for s in result["surfaces"] if s["kind"] == kind and (path is None or s["path"] == path)]
 
 
 def only(result: dict, kind: str, path: str | None = None) -> dict:
@@ -140,10 +139,21 @@ def train_scan(tmp_path: Path) -> dict:
 
 def test_default_patterns_load_and_cover_the_declared_kinds() -> None:
     kinds = {p.kind for p in load_patterns(torchscan.DEFAULT_PATTERNS)}
-    assert {"lightning-checkpoint", "lightning-trainer", "save-checkpoint",
-            "load-from-checkpoint", "save-hyperparameters", "torch-save", "torch-load",
-            "mlflow-setup", "mlflow-artifact", "path-literal", "archive-writer",
-            "manifest-writer", "pickle-dump"} <= kinds
+    assert {
+        "lightning-checkpoint",
+        "lightning-trainer",
+        "save-checkpoint",
+        "load-from-checkpoint",
+        "save-hyperparameters",
+        "torch-save",
+        "torch-load",
+        "mlflow-setup",
+        "mlflow-artifact",
+        "path-literal",
+        "archive-writer",
+        "manifest-writer",
+        "pickle-dump",
+    } <= kinds
 
 
 def test_lightning_surfaces_with_lines_functions_and_keyword_summary(train_scan: dict) -> None:
@@ -157,8 +167,9 @@ def test_lightning_surfaces_with_lines_functions_and_keyword_summary(train_scan:
     assert ckpt["function"] == "train"
     assert ckpt["callee"] == "ModelCheckpoint"
     assert ckpt["resolved"] == "lightning.pytorch.callbacks.ModelCheckpoint"
-    assert ckpt["detail"] == ("dirpath=str(out), filename=\"best-checkpoint\", "
-                              "monitor=\"val_loss\", save_top_k=1, save_last=True")
+    assert ckpt["detail"] == (
+        'dirpath=str(out), filename="best-checkpoint", monitor="val_loss", save_top_k=1, save_last=True'
+    )
     assert ckpt["describe"]
 
     trainer = only(train_scan, "lightning-trainer")
@@ -167,11 +178,9 @@ def test_lightning_surfaces_with_lines_functions_and_keyword_summary(train_scan:
     assert trainer["detail"] == "enable_checkpointing=True, callbacks=[ckpt]"
 
     save = only(train_scan, "save-checkpoint")
-    assert (save["line"], save["callee"]) == (line_of(TRAIN, "save_checkpoint"),
-                                              "trainer.save_checkpoint")
+    assert (save["line"], save["callee"]) == (line_of(TRAIN, "save_checkpoint"), "trainer.save_checkpoint")
     hparams = only(train_scan, "save-hyperparameters")
-    assert (hparams["line"], hparams["function"]) == (line_of(TRAIN, "save_hyperparameters"),
-                                                      "Module.__init__")
+    assert (hparams["line"], hparams["function"]) == (line_of(TRAIN, "save_hyperparameters"), "Module.__init__")
     hook = only(train_scan, "checkpoint-hook")
     assert hook["line"] == line_of(TRAIN, "def on_save_checkpoint")
     assert hook["defines"] == "Module.on_save_checkpoint"
@@ -196,8 +205,7 @@ def test_torch_and_mlflow_surfaces(train_scan: dict) -> None:
     # the catch-all sees the rest, and a call is reported once (first rule wins)
     other = only(train_scan, "mlflow-other")
     assert other["callee"] == "mlflow.set_tag"
-    assert not any(s["callee"] == "mlflow.pytorch.autolog" for s in surfaces_of(
-        train_scan, "mlflow-other"))
+    assert not any(s["callee"] == "mlflow.pytorch.autolog" for s in surfaces_of(train_scan, "mlflow-other"))
 
 
 def test_literals_skip_docstrings(train_scan: dict) -> None:
@@ -223,7 +231,10 @@ def test_import_aliases_are_resolved(tmp_path: Path) -> None:
     result = scan(tmp_path)
     ckpt = only(result, "lightning-checkpoint")
     assert (ckpt["callee"], ckpt["resolved"], ckpt["line"]) == (
-        "MC", "lightning.pytorch.callbacks.ModelCheckpoint", line_of(ALIASES, "MC(dirpath"))
+        "MC",
+        "lightning.pytorch.callbacks.ModelCheckpoint",
+        line_of(ALIASES, "MC(dirpath"),
+    )
     assert ckpt["detail"] == "dirpath=path"
     assert only(result, "lightning-trainer")["resolved"] == "lightning.pytorch.Trainer"
     artifacts = surfaces_of(result, "mlflow-artifact")
@@ -234,15 +245,17 @@ def test_import_aliases_are_resolved(tmp_path: Path) -> None:
     assert only(result, "torch-load")["resolved"] == "torch.load"
     assert only(result, "torch-save")["callee"] == "tsave"
     writer = only(result, "archive-writer")
-    assert (writer["resolved"], writer["line"]) == ("zipfile.ZipFile",
-                                                    line_of(ALIASES, "ZipFile(path"))
+    assert (writer["resolved"], writer["line"]) == ("zipfile.ZipFile", line_of(ALIASES, "ZipFile(path"))
 
 
 def test_relative_imports_resolve_against_the_package(tmp_path: Path) -> None:
-    write_package(tmp_path, {
-        "api/use.py": "from ..ckpt import ModelCheckpoint\nfrom . import mlflow\n"
-                      "ModelCheckpoint()\nmlflow.start_run()\n",
-    })
+    write_package(
+        tmp_path,
+        {
+            "api/use.py": "from ..ckpt import ModelCheckpoint\nfrom . import mlflow\n"
+            "ModelCheckpoint()\nmlflow.start_run()\n",
+        },
+    )
     result = scan(tmp_path)
     assert only(result, "lightning-checkpoint")["resolved"] == "ptycho_torch.ckpt.ModelCheckpoint"
     assert only(result, "lightning-checkpoint")["function"] == "<module>"
@@ -262,13 +275,15 @@ def test_archive_and_manifest_writers(tmp_path: Path) -> None:
     member = only(result, "archive-member")
     assert (member["callee"], member["line"]) == ("zf.writestr", line_of(ARCHIVE, "writestr"))
     dumps = surfaces_of(result, "pickle-dump")
-    assert [(s["detail"], s["line"]) for s in dumps] == [
-        ("params, f", line_of(ARCHIVE, "dill.dump(params"))]
-    assert all(s.get("callee") != "json.dump" or "manifest" in s["detail"]
-               for s in result["surfaces"])  # json.dump(params) is not a surface
+    assert [(s["detail"], s["line"]) for s in dumps] == [("params, f", line_of(ARCHIVE, "dill.dump(params"))]
+    assert all(
+        s.get("callee") != "json.dump" or "manifest" in s["detail"] for s in result["surfaces"]
+    )  # json.dump(params) is not a surface
     writers = surfaces_of(result, "archive-writer")
-    assert [s["line"] for s in writers] == [line_of(ARCHIVE, 'ZipFile(zip_path, "w")'),
-                                            line_of(ARCHIVE, 'ZipFile(zip_path, "a")')]
+    assert [s["line"] for s in writers] == [
+        line_of(ARCHIVE, 'ZipFile(zip_path, "w")'),
+        line_of(ARCHIVE, 'ZipFile(zip_path, "a")'),
+    ]
     assert only(result, "pickle-load")["function"] == "save_bundle"
     literals = {s["line"]: s for s in surfaces_of(result, "path-literal")}
     fstring = literals[line_of(ARCHIVE, 'f"{base_path}.zip"')]
@@ -278,8 +293,7 @@ def test_archive_and_manifest_writers(tmp_path: Path) -> None:
 
 
 def test_syntax_error_is_reported_and_scan_continues(tmp_path: Path) -> None:
-    write_package(tmp_path, {"broken.py": "import torch\n\ndef f(:\n    pass\n",
-                             "train.py": TRAIN})
+    write_package(tmp_path, {"broken.py": "import torch\n\ndef f(:\n    pass\n", "train.py": TRAIN})
     result = scan(tmp_path)
     assert result["files_scanned"] == 3
     [error] = result["parse_errors"]
@@ -291,8 +305,13 @@ def test_syntax_error_is_reported_and_scan_continues(tmp_path: Path) -> None:
 
 def test_missing_package_is_not_an_error(tmp_path: Path) -> None:
     result = scan(tmp_path)
-    assert result == {"package": "ptycho_torch", "present": False, "files_scanned": 0,
-                      "surfaces": [], "parse_errors": []}
+    assert result == {
+        "package": "ptycho_torch",
+        "present": False,
+        "files_scanned": 0,
+        "surfaces": [],
+        "parse_errors": [],
+    }
 
 
 def test_other_package_name(tmp_path: Path) -> None:
@@ -315,24 +334,27 @@ def test_malformed_toml_names_file_line_and_fix(tmp_path: Path) -> None:
 
 def test_schema_errors_name_the_table_line(tmp_path: Path) -> None:
     bad = tmp_path / "schema.toml"
-    bad.write_text('# header\n[[surface]]\nkind = "a"\ndescribe = "ok"\ncall = ["f"]\n\n'
-                   '[[surface]]\nkind = "b"\ndescribe = "typo"\ncal = ["g"]\n',
-                   encoding="utf-8")
+    bad.write_text(
+        '# header\n[[surface]]\nkind = "a"\ndescribe = "ok"\ncall = ["f"]\n\n'
+        '[[surface]]\nkind = "b"\ndescribe = "typo"\ncal = ["g"]\n',
+        encoding="utf-8",
+    )
     with pytest.raises(ValueError, match=r"schema\.toml:7: .*unknown key\(s\) cal.*Fix:"):
         load_patterns(bad)
-    bad.write_text('[[surface]]\nkind = "a"\ndescribe = "two"\ncall = ["f"]\n'
-                   'literal_contains = [".ckpt"]\n', encoding="utf-8")
+    bad.write_text(
+        '[[surface]]\nkind = "a"\ndescribe = "two"\ncall = ["f"]\nliteral_contains = [".ckpt"]\n', encoding="utf-8"
+    )
     with pytest.raises(ValueError, match="exactly one matcher family"):
         load_patterns(bad)
-    bad.write_text('[[surface]]\nkind = "a"\ndescribe = "x"\ndef = ["f"]\nkeywords = ["k"]\n',
-                   encoding="utf-8")
+    bad.write_text('[[surface]]\nkind = "a"\ndescribe = "x"\ndef = ["f"]\nkeywords = ["k"]\n', encoding="utf-8")
     with pytest.raises(ValueError, match="only applies to call rules"):
         load_patterns(bad)
 
 
 def test_custom_patterns(tmp_path: Path) -> None:
     rules = tmp_path / "rules.toml"
-    rules.write_text(textwrap.dedent('''\
+    rules.write_text(
+        textwrap.dedent("""\
         [[surface]]
         kind = "np-save"
         call_dotted = ["numpy.savez"]
@@ -341,13 +363,13 @@ def test_custom_patterns(tmp_path: Path) -> None:
         kind = "yaml"
         call_prefix = ["yaml."]
         describe = "yaml"
-        '''), encoding="utf-8")
-    write_package(tmp_path, {"m.py": "import numpy as np\nimport yaml\n"
-                                     "np.savez('a.npz', x=1)\nyaml.safe_dump({})\n"})
+        """),
+        encoding="utf-8",
+    )
+    write_package(tmp_path, {"m.py": "import numpy as np\nimport yaml\nnp.savez('a.npz', x=1)\nyaml.safe_dump({})\n"})
     result = scan(tmp_path, patterns=load_patterns(rules))
     assert [(s["kind"], s["line"]) for s in result["surfaces"]] == [("np-save", 3), ("yaml", 4)]
-    assert group_by_kind(result) == {"np-save": [result["surfaces"][0]],
-                                     "yaml": [result["surfaces"][1]]}
+    assert group_by_kind(result) == {"np-save": [result["surfaces"][0]], "yaml": [result["surfaces"][1]]}
 
 
 def test_group_by_kind(train_scan: dict) -> None:
@@ -355,15 +377,20 @@ def test_group_by_kind(train_scan: dict) -> None:
     assert list(groups) == sorted(groups)
     assert sum(len(v) for v in groups.values()) == len(train_scan["surfaces"])
     assert [s["callee"] for s in groups["mlflow-setup"]] == [
-        "mlflow.pytorch.autolog", "mlflow.set_experiment", "mlflow.start_run"]
+        "mlflow.pytorch.autolog",
+        "mlflow.set_experiment",
+        "mlflow.start_run",
+    ]
 
 
 def test_scan_never_imports_the_target_or_torch(tmp_path: Path) -> None:
-    write_package(tmp_path, {"train.py": TRAIN, "aliases.py": ALIASES,
-                             "__init__.py": "import torch\nraise SystemExit('imported!')\n"})
+    write_package(
+        tmp_path,
+        {"train.py": TRAIN, "aliases.py": ALIASES, "__init__.py": "import torch\nraise SystemExit('imported!')\n"},
+    )
     # a decoy `torch` package next to the target: importing it would show up too
     (tmp_path / "torch").mkdir()
-    code = textwrap.dedent(f'''\
+    code = textwrap.dedent(f"""\
         import json, sys
         from harness.torchscan import scan
         result = scan({str(tmp_path)!r})
@@ -371,9 +398,8 @@ def test_scan_never_imports_the_target_or_torch(tmp_path: Path) -> None:
                           "leaked": sorted(m for m in sys.modules
                                            if m.split(".")[0] in
                                            ("torch", "lightning", "mlflow", "ptycho_torch"))}}))
-        ''')
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, check=True)
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     report = json.loads(proc.stdout)
     assert report["n"] > 5
     assert report["leaked"] == []
@@ -405,5 +431,4 @@ def test_real_checkout_is_sensible() -> None:
     assert {"lightning-checkpoint", "lightning-trainer", "mlflow-setup"} <= kinds
     callees = [s.get("callee") for s in train]
     assert {"mlflow.pytorch.autolog", "mlflow.set_experiment", "mlflow.start_run"} <= set(callees)
-    assert any(s["kind"] == "torch-save" and s["path"] == "ptycho_torch/model_manager.py"
-               for s in result["surfaces"])
+    assert any(s["kind"] == "torch-save" and s["path"] == "ptycho_torch/model_manager.py" for s in result["surfaces"])

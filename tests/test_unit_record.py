@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from inprocess import fixture_meta, record_package
+from test_unit_recorder import BACKENDS, FILES
 
 from harness import outcome, record
 from harness.errors import HarnessError
 from harness.runrecord import SCHEMA_VERSION
-from inprocess import fixture_meta, record_package
-from test_unit_recorder import BACKENDS, FILES
 
 
 @pytest.fixture
@@ -73,14 +73,32 @@ def test_processes_hold_the_outcome_and_the_end_event_once(run):
 def test_paths_are_scrubbed_once_at_build(tmp_path):
     events = tmp_path / "events.jsonl"
     root = tmp_path / "root"
-    lines = [{"e": "phase", "name": "save", "t": 0.0},
-             {"e": "sink", "op": "write", "path": f"{tmp_path}/out/wts.h5.zip", "dest": None, "by": None,
-              "mod": None, "ph": "save", "native": False},
-             {"e": "end", "seen": 0, "kept": 0, "t": 1.0}]
+    lines = [
+        {"e": "phase", "name": "save", "t": 0.0},
+        {
+            "e": "sink",
+            "op": "write",
+            "path": f"{tmp_path}/out/wts.h5.zip",
+            "dest": None,
+            "by": None,
+            "mod": None,
+            "ph": "save",
+            "native": False,
+        },
+        {"e": "end", "seen": 0, "kept": 0, "t": 1.0},
+    ]
     events.write_text("".join(json.dumps(line) + "\n" for line in lines))
     meta = dict(fixture_meta(tmp_path, root, "settrace"), environment={"TMPDIR": f"{tmp_path}/tmp"})
-    outcome_ = {"label": "main", "phases": ["save"], "exit": 0, "timed_out": False, "interrupted": False,
-                "wall_seconds": 1.5, "events": str(events), "stderr": str(tmp_path / "err")}
+    outcome_ = {
+        "label": "main",
+        "phases": ["save"],
+        "exit": 0,
+        "timed_out": False,
+        "interrupted": False,
+        "wall_seconds": 1.5,
+        "events": str(events),
+        "stderr": str(tmp_path / "err"),
+    }
     built = record.build(meta, [outcome_], lambda calls: {"archive_description": None})
     assert built["sinks"][0]["path"] == "<scratch>/out/wts.h5.zip"
     assert built["environment"] == {"TMPDIR": "<scratch>/tmp"}

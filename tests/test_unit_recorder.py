@@ -3,17 +3,18 @@ decorators, generators, exceptions and framework call-backs, and equality across
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import textwrap
 
 import pytest
-
-import importlib.util
-import sys
-
-from harness.interpreter import supported_backends
 from inprocess import record_package, stable
 
-BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")})
+from harness import accel
+from harness.interpreter import supported_backends
+
+BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter"),
+                               "ctrace": accel.ensure()[0] is not None})
 
 FILES = {
     "minipkg/__init__.py": "",
@@ -385,3 +386,171 @@ def test_two_runs_give_identical_calls(tmp_path):
     first = _run(tmp_path / "a", BACKENDS[0], drive)
     second = _run(tmp_path / "b", BACKENDS[0], drive)
     assert stable(first["calls"]) == stable(second["calls"])
+
+
+@pytest.mark.skipif("ctrace" not in BACKENDS, reason="the C tracer could not be built here (no compiler or headers)")
+def test_ctrace_really_runs_the_compiled_filter(tmp_path):
+    import sys
+
+    from harness import accel
+
+    installed = []
+    run = _run(tmp_path, "ctrace",
+               lambda imp: installed.append(accel.loaded().current()) or imp("minipkg.core").outer(1))
+    assert len(installed) == 1 and type(installed[0]).__name__ == "Tracer"
+    assert not installed[0].installed  # read after stop
+    hook = "frame-evaluation hook" if sys.version_info < (3, 12) else "C trace function"
+    assert installed[0].mechanism.startswith(hook)
+    assert accel.loaded().current() is None  # stopped
+    assert run["events"]["seen"] > run["events"]["kept"] >= 3
+
+
+MANY = 1500  # more (code, globals) pairs than the C table's first size, so it grows while tracing
+
+
+def _many_files():
+    functions = "\n".join(f"def f{n}(x):\n    return x + {n}\n" for n in range(MANY))
+    every = f"\n\ndef all_of_them():\n    return [globals()['f' + str(n)](1) for n in range({MANY})]\n"
+    return dict(FILES, **{"minipkg/many.py": functions + every,
+                          "minipkg/dynamic.py": """
+                              def run(count):
+                                  # Fresh code objects, each freed after its one call: a freed
+                                  # code's address is reused, and must never be taken for another.
+                                  total = 0
+                                  for n in range(count):
+                                      namespace = {'__name__': 'minipkg.dynamic'}
+                                      source = f'def made(x):\\n    return x + {n}\\n'
+                                      exec(compile(source, '<made>', 'exec'), namespace)
+                                      total += namespace['made'](n)
+                                  return total
+                          """})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_many_and_short_lived_code_objects_lose_no_call(tmp_path, backend):
+    def drive(imp):
+        imp("minipkg.many").all_of_them()
+        imp("minipkg.dynamic").run(300)
+
+    run = record_package(tmp_path, _many_files(), drive, backend)
+    functions = _functions(run)
+    assert sum(f.startswith("minipkg.many:f") for f in functions) == MANY
+    assert functions.count("minipkg.dynamic:made") == 300
+
+
+FLOW = """
+    import asyncio
+
+
+    def counter():
+        total = 0
+        while True:
+            try:
+                got = yield total
+            except KeyError:
+                got = 100
+            total += got or 0
+
+
+    def drive_generator():
+        gen = counter()
+        next(gen)
+        gen.send(2)
+        gen.throw(KeyError)          # thrown in, caught inside, resumed
+        gen.close()                  # GeneratorExit
+        return 'done'
+
+
+    def leaks():
+        gen = counter()
+        next(gen)
+        try:
+            gen.throw(RuntimeError('out'))   # thrown in, not caught: ends the generator
+        except RuntimeError:
+            return 'leaked'
+
+
+    async def child(n):
+        await asyncio.sleep(0)
+        if n == 2:
+            raise LookupError('two')
+        return n
+
+
+    async def parent():
+        results = []
+        for n in range(3):
+            try:
+                results.append(await child(n))
+            except LookupError:
+                results.append(-1)
+        return results
+
+
+    def run_async():
+        return asyncio.run(parent())
+
+
+    class Swallow:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return True
+
+
+    def swallowed():
+        with Swallow():
+            raise OSError('gone')
+        return 'after'
+"""
+
+
+def _flow_runs(tmp_path, drive):
+    files = dict(FILES, **{"minipkg/flow.py": FLOW})
+    return {backend: record_package(tmp_path / backend, files, drive, backend) for backend in BACKENDS}
+
+
+def _assert_all_equal(runs):
+    reference = stable(runs[BACKENDS[-1]]["calls"])  # hunter, the reference, when installed
+    for backend, run in runs.items():
+        assert stable(run["calls"]) == reference, backend
+        assert run["edges"] == runs[BACKENDS[-1]]["edges"], backend
+    return reference
+
+
+def test_every_backend_agrees_on_generator_throw_close_and_swallowed_exceptions(tmp_path):
+    """throw() and close() enter and leave a generator's frame in ways a frame-evaluation hook
+    sees differently from a trace function: every backend must still keep the same calls."""
+
+    def drive(imp):
+        flow = imp("minipkg.flow")
+        flow.drive_generator(), flow.leaks(), flow.swallowed()
+
+    reference = _assert_all_equal(_flow_runs(tmp_path, drive))
+    returned = {c["function"]: c["returned"] for c in reference}
+    assert returned["minipkg.flow:drive_generator"] == "'done'" and returned["minipkg.flow:leaks"] == "'leaked'"
+    assert returned["minipkg.flow:swallowed"] == "'after'"
+    assert [c["returned"] for c in reference if c["function"] == "minipkg.flow:Swallow.__exit__"] == ["True"]
+    counter = [c["returned"] for c in reference if c["function"] == "minipkg.flow:counter"]
+    assert counter == ["0", "2", "102", "raised GeneratorExit", "0", "raised RuntimeError"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="on 3.10 the trace-based backends read a suspension at "
+                    "`await`/`yield from` (YIELD_FROM) as an exception exit: see the next test")
+def test_every_backend_agrees_on_coroutines(tmp_path):
+    reference = _assert_all_equal(_flow_runs(tmp_path, lambda imp: imp("minipkg.flow").run_async()))
+    children = [c["returned"] for c in reference if c["function"] == "minipkg.flow:child"]
+    assert "raised LookupError" in children and "0" in children and "1" in children
+
+
+@pytest.mark.skipif("ctrace" not in BACKENDS, reason="the C tracer could not be built here")
+def test_ctrace_tells_an_await_suspension_from_an_exception(tmp_path):
+    """The evaluation hook knows how a frame's evaluation ended (a value, or NULL and an
+    exception), so a coroutine suspended at `await` is a normal exit, on every version."""
+    files = dict(FILES, **{"minipkg/flow.py": FLOW})
+    run = record_package(tmp_path, files, lambda imp: imp("minipkg.flow").run_async(), "ctrace")
+    parents = [c["returned"] for c in run["calls"] if c["function"] == "minipkg.flow:parent"]
+    children = [c["returned"] for c in run["calls"] if c["function"] == "minipkg.flow:child"]
+    assert parents[-1] == "list[3] (0, 1, -1)" and all(not r.startswith("raised") for r in parents)
+    assert children.count("raised LookupError") == 1 and "raised exception" not in children

@@ -13,12 +13,19 @@ import sys
 import pytest
 from inprocess import record_package
 
+from harness import accel
 from harness.interpreter import supported_backends
 from harness.record import _Process
 from harness.recorder import thread_label
 from harness.summarize import PathScrubber, summarize
 
-BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")})
+BACKENDS = supported_backends(
+    {
+        "monitoring": hasattr(sys, "monitoring"),
+        "hunter": importlib.util.find_spec("hunter"),
+        "ctrace": accel.ensure()[0] is not None,
+    }
+)
 
 THREADS = {
     "minipkg/__init__.py": "",
@@ -163,9 +170,16 @@ def test_thread_labels_are_stable():
 
 def test_record_order_does_not_depend_on_thread_scheduling():
     """The same calls, interleaved differently in the stream, give the same record."""
+
     def events(seed):
-        main = [("call", 0, None, "main", "a"), ("call", 1, 0, "main", "b"), ("ret", 1), ("ret", 0),
-                ("call", 4, None, "main", "c"), ("ret", 4)]
+        main = [
+            ("call", 0, None, "main", "a"),
+            ("call", 1, 0, "main", "b"),
+            ("ret", 1),
+            ("ret", 0),
+            ("call", 4, None, "main", "c"),
+            ("ret", 4),
+        ]
         worker = [("call", 2, None, "w-N", "x"), ("call", 3, 2, "w-N", "y"), ("ret", 3), ("ret", 2)]
         rng, merged = random.Random(seed), []
         while main or worker:
@@ -174,9 +188,23 @@ def test_record_order_does_not_depend_on_thread_scheduling():
         stream = [{"e": "phase", "name": "run", "t": 0.0}]
         for item in merged:
             if item[0] == "call":
-                stream.append({"e": "call", "i": item[1], "p": item[2], "cl": 1 if item[2] is not None else None,
-                               "d": 0, "dr": True, "mod": "m", "q": item[4], "path": "m.py", "line": 1,
-                               "th": item[3], "ph": "run", "t": 0.0})
+                stream.append(
+                    {
+                        "e": "call",
+                        "i": item[1],
+                        "p": item[2],
+                        "cl": 1 if item[2] is not None else None,
+                        "d": 0,
+                        "dr": True,
+                        "mod": "m",
+                        "q": item[4],
+                        "path": "m.py",
+                        "line": 1,
+                        "th": item[3],
+                        "ph": "run",
+                        "t": 0.0,
+                    }
+                )
             else:
                 stream.append({"e": "ret", "i": item[1], "v": "None", "t": 0.0})
         return stream
@@ -244,10 +272,26 @@ class _HostileInt(int):
 
 def test_summaries_run_none_of_the_values_code():
     _Hostile.touched.clear()
-    values = [_Hostile(), _HostileList([1, _Hostile()]), _HostileDict(a=_Hostile(), b=1), {_Hostile(): 1},
-              {_Hostile()}, (_Hostile(), _HostileInt(3)), _HostileInt(4), type("Meta", (), {"__module__": 5})]
+    values = [
+        _Hostile(),
+        _HostileList([1, _Hostile()]),
+        _HostileDict(a=_Hostile(), b=1),
+        {_Hostile(): 1},
+        {_Hostile()},
+        (_Hostile(), _HostileInt(3)),
+        _HostileInt(4),
+        type("Meta", (), {"__module__": 5}),
+    ]
     texts = [summarize(value) for value in values]
     assert _Hostile.touched == []
     name = f"{__name__}._Hostile"
-    assert texts == [name, f"_HostileList[2] (1, {name})", f"dict[2] {{a: {name}, b: 1}}", f"dict[1] {{<{name}>: 1}}",
-                     f"set[1] ({name})", f"tuple[2] ({name}, _HostileInt(3))", "_HostileInt(4)", "class ?.Meta"]
+    assert texts == [
+        name,
+        f"_HostileList[2] (1, {name})",
+        f"dict[2] {{a: {name}, b: 1}}",
+        f"dict[1] {{<{name}>: 1}}",
+        f"set[1] ({name})",
+        f"tuple[2] ({name}, _HostileInt(3))",
+        "_HostileInt(4)",
+        "class ?.Meta",
+    ]

@@ -1,0 +1,218 @@
+"""Install it anywhere: a wheel that carries its templates and tap points, run from any folder,
+and a traced child that works on Python 3.10 to 3.13 through `--python`."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from conftest import REPO, callchain, load_run, report_of
+from helpers import tiny_target
+
+from harness import __version__
+from harness.resources import data_dir
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+
+def _clean_env(**extra: str) -> dict:
+    """The environment of a user's shell: no PYTHONPATH pointing into this clone."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(extra)
+    return env
+
+
+def test_data_folders_are_the_repository_folders_in_a_clone():
+    assert data_dir("templates") == REPO / "templates"
+    assert data_dir("tap_points") == REPO / "tap_points"
+
+
+def test_the_build_maps_the_single_copy_of_templates_and_tap_points_into_the_package():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"] == {"harness.templates": "templates", "harness.tap_points": "tap_points"}
+    assert not (REPO / "harness" / "templates").exists() and not (REPO / "harness" / "tap_points").exists()
+
+
+def test_version_option_prints_the_version(tmp_path):
+    done = callchain("--version", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == f"callchain {__version__}"
+
+
+# -- the wheel ---------------------------------------------------------------------------
+
+
+def _sources(tmp: Path) -> Path:
+    """This clone's files (tracked, or new and not ignored), copied: the build writes nothing here."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if listing.returncode != 0:
+        pytest.skip("not a git clone: cannot tell the project's files from build leftovers")
+    src = tmp / "src"
+    for name in filter(None, listing.stdout.split("\0")):
+        if (REPO / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
+    return src
+
+
+def _venv_reusing_our_dependencies(tmp: Path) -> Path:
+    """A fresh venv that sees this environment's TensorFlow, h5py, … but not its callchain.
+
+    A `.pth` line adds our site-packages as a plain path: its own `.pth` files (the editable
+    install's finder) are not run, so `harness` can only come from the wheel."""
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(purelib, "zz_reuse_callchain_deps.pth").write_text("\n".join(sorted(ours)) + "\n")
+    return python
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
+    pytest.importorskip("setuptools", reason="building the wheel offline needs setuptools in this environment")
+    src = _sources(tmp_path)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    wheel = next((tmp_path / "dist").glob("callchain-*.whl"))
+    python = _venv_reusing_our_dependencies(tmp_path)
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+    )
+    assert installed.returncode == 0, installed.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = _clean_env()
+    bin_dir = python.parent
+
+    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        return subprocess.run(list(args), cwd=elsewhere, env=env, capture_output=True, text=True, timeout=timeout)
+
+    where = run(
+        str(python),
+        "-c",
+        "import harness, harness.render as r; print(harness.__file__); print(r.require_dir('templates'))",
+    )
+    package, templates = where.stdout.split()
+    assert Path(package).is_relative_to(tmp_path / "venv") and Path(templates).is_relative_to(tmp_path / "venv"), (
+        where.stdout
+    )
+    assert run(str(bin_dir / "callchain"), "--version").stdout.strip() == f"callchain {__version__}"
+
+    traced = run(str(bin_dir / "callchain"), "trace", "--out", "out")
+    assert traced.returncode == 0, traced.stderr
+    report = Path(traced.stdout.strip().splitlines()[-1])
+    assert report.is_relative_to(elsewhere)
+    record = load_run(report)
+    assert record["status"] == "ok" and record["calls"] and len(record["taps_declared"]) >= 5
+    assert record["torch_delta"]["present"] and record["torch_delta"]["surfaces"]  # the shipped PyTorch rules were read
+    assert (
+        "ptycho.model_manager:ModelManager.save_multiple_models" in (report / "callgraph" / "dynamic.txt").read_text()
+    )
+
+    inspected = run(str(bin_dir / "callchain"), "inspect", record["archive"], "--json")
+    assert inspected.returncode == 0, inspected.stderr
+    assert json.loads(inspected.stdout)["status"] == "ok"
+    assert run(str(bin_dir / "callchain"), "render", str(report)).returncode == 0
+    assert run(str(bin_dir / "callchain"), "diff", str(report), str(report)).returncode == 0
+
+    (elsewhere / "test_user.py").write_text(
+        "def test_run(callchain_run):\n    assert callchain_run.status == 'ok' and callchain_run.functions()\n"
+    )
+    plugin = run(
+        str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py", "--callchain-out", "plugin-out"
+    )
+    assert plugin.returncode == 0, plugin.stdout + plugin.stderr
+
+
+# -- other interpreters ------------------------------------------------------------------
+
+
+def _interpreter(version: str):
+    """A working Python `version` on this machine (pyenv shims of inactive versions do not run)."""
+    home = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    for candidate in [shutil.which(f"python{version}")] + sorted(glob.glob(f"{home}/versions/{version}.*/bin/python3")):
+        if (
+            candidate
+            and subprocess.run(
+                [candidate, "-c", f"import sys; assert sys.version.startswith('{version}.')"], capture_output=True
+            ).returncode
+            == 0
+        ):
+            return candidate
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version, backend", [("3.10", "settrace"), ("3.13", "monitoring")])
+def test_traced_child_runs_on_another_python_without_callchain_installed(tmp_path, version, backend):
+    """The child needs only the harness package (put on its path alone) and the standard library."""
+    python = _interpreter(version)
+    if python is None:
+        pytest.skip(f"no Python {version} interpreter on this machine")
+    if (
+        subprocess.run([python, "-c", "import harness"], capture_output=True, cwd=tmp_path, env=_clean_env()).returncode
+        == 0
+    ):
+        pytest.skip(f"{python} already has a harness package; the test needs one without callchain")
+    root = tiny_target(tmp_path / "target")  # no TensorFlow: the bare interpreter can run it
+    done = callchain("trace", "--root", str(root), "--python", python, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = load_run(report_of(done))
+    assert record["processes"][0]["start"]["python"].startswith(version + ".")
+    assert record["recorder"]["backend"] == backend
+    assert "ptycho.model_manager:ModelManager.save_multiple_models" in {call["function"] for call in record["calls"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["3.10", "3.13"])
+def test_demo_on_another_python_with_its_dependencies(tmp_path, version):
+    """The demo needs TensorFlow in that interpreter: CALLCHAIN_PYTHON_<3_10> names one that has it."""
+    python = os.environ.get(f"CALLCHAIN_PYTHON_{version.replace('.', '_')}")
+    if not python:
+        pytest.skip(
+            f"set CALLCHAIN_PYTHON_{version.replace('.', '_')} to a Python {version} with numpy, h5py, "
+            "tensorflow-cpu and dill installed (building one downloads ~300 MB)"
+        )
+    done = callchain("trace", "--python", python, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = load_run(report_of(done))
+    assert record["status"] == "ok" and record["processes"][0]["start"]["python"].startswith(version + ".")
+    assert record["archive_description"]["status"] == "ok"

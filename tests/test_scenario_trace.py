@@ -1,0 +1,179 @@
+"""A scenario file against a target that has nothing to do with ptycho (a JSON-backed store):
+every deliverable renders from its run, anchors are def lines, the file flush writes is
+credited to its `open(...)` line, the question leads static.md; --publish copies the report
+into the target only after the evidence check; a phase that raises or hangs ends the run."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import callchain, load_run, report_of
+from helpers import body, def_lines
+
+pytestmark = pytest.mark.slow  # traced subprocesses
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+QUESTION = "Which file does the store's flush write, and from which line?"
+DELIVERABLES = (
+    "callchain/static.md",
+    "callchain/diagram.mmd",
+    "callgraph/dynamic.txt",
+    "trace/tap_points.md",
+    "trace/run.json",
+    "trace/trace.json",
+    "summary.md",
+    "env/trace_env.json",
+)
+
+
+@pytest.fixture(scope="module")
+def store_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("store")
+    root = shutil.copytree(FIXTURES / "jsonstore_root", tmp / "root")
+    scenario = shutil.copy(FIXTURES / "jsonstore_scenario.py", tmp / "scenario.py")
+    shutil.copy(FIXTURES / "jsonstore_taps.toml", tmp / "jsonstore_taps.toml")
+    done = callchain(
+        "trace",
+        "--root",
+        str(root),
+        "--package",
+        "jsonstore",
+        "--scenario",
+        str(scenario),
+        "--question",
+        QUESTION,
+        "--initiative",
+        "STORE-001",
+        "--plan-phase",
+        "phase_a",
+        "--publish",
+        "plans/active",
+        "--out",
+        str(tmp / "out"),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return root, report_of(done), tmp / "out"
+
+
+def test_every_deliverable_renders(store_run):
+    root, published, out = store_run
+    (report,) = (out / "STORE-001" / "reports").glob("*/phase_a")
+    for name in DELIVERABLES:
+        assert (report / name).is_file() and (report / name).stat().st_size > 0, name
+    record = load_run(report)
+    assert record["status"] == "ok" and record["scenario"]["phases"] == ["put", "flush", "open"]
+    assert record["evidence_only"]["changes"] == []
+
+
+def test_calls_are_at_def_lines(store_run):
+    root, published, out = store_run
+    text = (published / "callgraph" / "dynamic.txt").read_text()
+    defs = def_lines(root / "jsonstore" / "store.py")
+    flush_line = next(line for line, name in defs.items() if name == "flush")
+    assert f"jsonstore.store:Store.flush  jsonstore/store.py:{flush_line}  => " in text
+    functions = [line for line in body(text) if ":<module>" not in line]  # a module's anchor is its line 1
+    anchored = re.findall(r"  jsonstore/store\.py:(\d+)  ", "\n".join(functions))
+    assert anchored and all(int(line) in defs for line in anchored)
+    assert "[phase flush · 1 call kept]" in text
+
+
+def test_the_flushed_file_is_credited_to_its_open_line(store_run):
+    root, published, out = store_run
+    source = (root / "jsonstore" / "store.py").read_text().splitlines()
+    open_line = next(i for i, line in enumerate(source, 1) if 'open(self.path, "w"' in line)
+    static = (published / "callchain" / "static.md").read_text()
+    assert f"| flush | write | `<scratch>/out/store.json` | jsonstore/store.py:{open_line} |" in static
+
+
+def test_static_md_leads_with_the_question_and_says_what_does_not_apply(store_run):
+    root, published, out = store_run
+    static = (published / "callchain" / "static.md").read_text()
+    assert f"## 1. Analysis Question\n\n{QUESTION}\n" in static
+    assert "No spec: " in static and "No archive was produced by this run" in static
+    assert "Not applicable: no phase of this scenario has the save role." in static
+    assert "was not found in the traced process" in static
+    assert "Which file does" in (published / "summary.md").read_text()
+    taps = (published / "trace" / "tap_points.md").read_text()
+    assert "`flush.size`" in taps and "| hit |" in taps  # TAPS named by the scenario file, relative to it
+
+
+def test_publish_copies_the_report_into_the_target_after_the_check(store_run):
+    root, published, out = store_run
+    (report,) = (out / "STORE-001" / "reports").glob("*/phase_a")
+    assert published == root / "plans" / "active" / "STORE-001" / "reports" / report.parent.name / "phase_a"
+    assert (published / "summary.md").read_bytes() == (report / "summary.md").read_bytes()
+    assert not list(root.rglob("store.json"))  # the scratch stays outside the target
+
+
+def test_a_phase_that_raises_keeps_a_partial_report(tmp_path):
+    root = shutil.copytree(FIXTURES / "jsonstore_root", tmp_path / "root")
+    scenario = tmp_path / "boom.py"
+    scenario.write_text(
+        "def put(ctx):\n    import jsonstore\n    jsonstore.Store('x').put('a', 1)\n\n"
+        "def boom(ctx):\n    raise RuntimeError('no flush today')\n\n"
+        "PHASES = [('put', put), ('boom', boom)]\n"
+    )
+    done = callchain(
+        "trace",
+        "--root",
+        str(root),
+        "--package",
+        "jsonstore",
+        "--scenario",
+        str(scenario),
+        "--out",
+        str(tmp_path / "out"),
+        timeout=300,
+    )
+    assert done.returncode == 3 and "no flush today" in done.stderr and "phase 'boom'" in done.stderr
+    assert "report (partial)" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_hanging_phase_stops_at_the_timeout(tmp_path):
+    root = shutil.copytree(FIXTURES / "jsonstore_root", tmp_path / "root")
+    scenario = tmp_path / "hang.py"
+    scenario.write_text(
+        "import time\n\ndef put(ctx):\n    import jsonstore\n    jsonstore.Store('x')\n\n"
+        "def hang(ctx):\n    time.sleep(600)\n\nPHASES = [('put', put), ('hang', hang)]\n"
+    )
+    done = callchain(
+        "trace",
+        "--root",
+        str(root),
+        "--package",
+        "jsonstore",
+        "--scenario",
+        str(scenario),
+        "--timeout",
+        "5",
+        "--out",
+        str(tmp_path / "out"),
+        timeout=300,
+    )
+    assert done.returncode == 3 and "did not finish within 5 s" in done.stderr
+
+
+def test_the_shipped_file_imports_after_setup_what_needs_it(tmp_path):
+    """A revision that builds models at import (torchapi-devel): the shipped scenario file
+    imports such a module again after setup, in both processes, and says so in the gaps."""
+    from helpers import tiny_target
+
+    model = (
+        "from ptycho import params\n\nif params.cfg['N'] != 64:\n    raise ValueError('N is not set up yet')\n\n\n"
+        "def create_model_with_gridsize(gridsize, N):\n    return ('autoencoder', 'diffraction_to_obj')\n"
+    )
+    root = tiny_target(tmp_path / "target", {"ptycho/model.py": model})
+    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = load_run(report_of(done))
+    phases = [(p["process"], p["name"]) for p in record["phases"]]
+    assert ("cycle", "import-after-setup") in phases and ("fresh", "fresh-setup") in phases
+    assert ("fresh", "fresh-import-after-setup") in phases
+    assert phases.index(("cycle", "setup")) + 1 == phases.index(("cycle", "import-after-setup"))
+    gaps = [gap["missing"] for process in record["processes"] for gap in process["gaps"]]
+    assert "ptycho.model importable before setup" in gaps
+    assert "a fresh process that can import the package without setup" in gaps
