@@ -32,6 +32,11 @@ def test_backend_gives_identical_evidence(backend, demo_run, tmp_path):
     _assert_same_evidence(demo_run, other)
 
 
+def _without_lines(run) -> bool:
+    python = (run.record["processes"][0].get("start") or {}).get("python") or "3.12"
+    return run.record["recorder"]["backend"] == "ctrace" and tuple(map(int, python.split(".")[:2])) < (3, 12)
+
+
 def _assert_same_evidence(one, other) -> None:
     read = lambda run, name: (run.report / name).read_text()  # noqa: E731
     assert body(read(other, "callgraph/dynamic.txt")) == body(read(one, "callgraph/dynamic.txt"))
@@ -39,6 +44,8 @@ def _assert_same_evidence(one, other) -> None:
     assert _section(read(other, "callchain/static.md"), edges) == _section(read(one, "callchain/static.md"), edges)
     assert read(other, "trace/tap_points.md") == read(one, "trace/tap_points.md")
     assert other.record["edges"] == one.record["edges"]
+    if any(_without_lines(run) for run in (one, other)):
+        return  # ctrace's 3.10/3.11 hook sees no kept lines and no library calls (README)
     config = lambda run: [(c["phase"], c["key"], c["op"], c["at"]) for c in run.record["config"]["changes"]]  # noqa: E731
     assert config(other) == config(one)
     library = lambda run: {(r["process"], r["phase"], r["thread"], r["at"] or "", r["callee"]): r["count"]  # noqa: E731
