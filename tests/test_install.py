@@ -181,8 +181,10 @@ def _interpreter(version: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version, backend", [("3.10", "settrace"), ("3.13", "monitoring")])
-def test_traced_child_runs_on_another_python_without_callchain_installed(tmp_path, version, backend):
+# 3.10: the compiled ctrace where a compiler and the interpreter's headers exist (they do on
+# this kind of machine), its pure-Python fallback settrace otherwise; 3.13: monitoring.
+@pytest.mark.parametrize("version, backends", [("3.10", ("ctrace", "settrace")), ("3.13", ("monitoring",))])
+def test_traced_child_runs_on_another_python_without_callchain_installed(tmp_path, version, backends):
     """The child needs only the harness package (put on its path alone) and the standard library."""
     python = _interpreter(version)
     if python is None:
@@ -197,7 +199,7 @@ def test_traced_child_runs_on_another_python_without_callchain_installed(tmp_pat
     assert done.returncode == 0, done.stderr
     record = load_run(report_of(done))
     assert record["processes"][0]["start"]["python"].startswith(version + ".")
-    assert record["recorder"]["backend"] == backend
+    assert record["recorder"]["backend"] in backends
     assert "ptycho.model_manager:ModelManager.save_multiple_models" in {call["function"] for call in record["calls"]}
 
 
