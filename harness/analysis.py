@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,7 @@ def rank_entry_points(
     return top
 
 
-def function_docs(root: Path, calls: list[dict[str, Any]], budget: Budget | None = None) -> dict[str, str]:
+def function_docs(root: Path, calls: Sequence[Mapping[str, Any]], budget: Budget | None = None) -> dict[str, str]:
     """First docstring line of every kept function, keyed by `module:qualname`."""
     budget = budget or Budget()
     wanted: dict[str, tuple[str, int]] = {c["function"]: (c["path"], c["line"]) for c in calls if _local(c["path"])}
@@ -177,7 +177,9 @@ class _Files:
         return self._lines[rel]
 
 
-def mentions(root: Path, calls: list[dict[str, Any]], word: str, budget: Budget | None = None) -> list[dict[str, Any]]:
+def mentions(
+    root: Path, calls: Sequence[Mapping[str, Any]], word: str, budget: Budget | None = None
+) -> list[dict[str, Any]]:
     """Lines inside kept functions that mention `word`: the static side of a value's chain."""
     budget = budget or Budget()
     found: list[dict[str, Any]] = []

@@ -35,7 +35,7 @@ class Anchor:
 def _reported_line(node: ast.AST) -> int:
     """The line Python stores in co_firstlineno: the first decorator's, else the node's."""
     decorators = getattr(node, "decorator_list", None) or []
-    return min([d.lineno for d in decorators] + [node.lineno])
+    return min([d.lineno for d in decorators] + [node.lineno])  # type: ignore[attr-defined]  # a def, class or lambda
 
 
 def walk_defs(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
@@ -67,8 +67,8 @@ def index_source(source: str) -> dict[tuple[int, str], tuple[int, str]]:
     """Map (reported line, name) -> (def line, qualname) for every def, class and lambda."""
     table: dict[tuple[int, str], tuple[int, str]] = {}
     for node, qual in walk_defs(ast.parse(source)):
-        name = "<lambda>" if isinstance(node, ast.Lambda) else node.name
-        table.setdefault((_reported_line(node), name), (node.lineno, qual))
+        name = "<lambda>" if isinstance(node, ast.Lambda) else node.name  # type: ignore[attr-defined]
+        table.setdefault((_reported_line(node), name), (node.lineno, qual))  # type: ignore[attr-defined]
     return table
 
 

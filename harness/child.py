@@ -206,7 +206,7 @@ def main(config_path: str) -> int:
     guard = TorchBlocker(describe).install()
     try:  # checked by the probe already; loaded (and its STATE copied) before anything is recorded
         loaded: Scenario | ScenarioFileError = load_scenario(config["scenario"])
-        state = initial_state(loaded)
+        state = initial_state(loaded)  # type: ignore[arg-type]  # load() returns a Scenario or raises
     except ScenarioFileError as error:
         loaded, state = error, {}
     recorder = _recorder(config, stream, anchors, describe)

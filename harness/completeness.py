@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import types
 from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from . import runrecord
@@ -120,7 +121,7 @@ _MISSING = object()
 def _empty(tp: Any, name: str = "") -> Any:
     """The empty value of a declared type (None where the type allows it)."""
     origin = get_origin(tp)
-    if origin is Union:
+    if origin is Union or origin is types.UnionType:
         return None if type(None) in get_args(tp) else _empty(get_args(tp)[0], name)
     if origin in (list, list) or tp is list:
         return []
@@ -144,7 +145,7 @@ def _conform(value: Any, tp: Any, path: str) -> Any:
     origin = get_origin(tp)
     if value is _MISSING:
         return _empty(tp, path)
-    if origin is Union:
+    if origin is Union or origin is types.UnionType:
         args = [a for a in get_args(tp) if a is not type(None)]
         if value is None and len(args) < len(get_args(tp)):
             return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import operator
 import sys
-from typing import Any, Dict, Optional
+from typing import Any
 
 from .summarize import summarize
 
@@ -41,8 +41,8 @@ class ConfigWatch:
     def __init__(self, spec: str, stream) -> None:
         self.spec = spec
         self.stream = stream
-        self._last: Optional[Dict[str, Any]] = None
-        self._dict: Optional[dict] = None  # the dict found at the last full check
+        self._last: dict[str, Any] | None = None
+        self._dict: dict | None = None  # the dict found at the last full check
         self._values: tuple = ()
 
     def unchanged(self) -> bool:
@@ -51,17 +51,20 @@ class ConfigWatch:
         A rebinding of the global itself (`params.cfg = {...}`) is seen at the next call
         boundary (full check), credited to the line running then."""
         current = self._dict
-        return current is not None and len(current) == len(self._values) and all(
-            map(operator.is_, current.values(), self._values))
+        return (
+            current is not None
+            and len(current) == len(self._values)
+            and all(map(operator.is_, current.values(), self._values))
+        )
 
-    def _current(self) -> Optional[dict]:
+    def _current(self) -> dict | None:
         try:
             value = lookup_global(self.spec)
         except (LookupError, AttributeError, KeyError, TypeError):
             return None
         return value if isinstance(value, dict) else None
 
-    def check(self, running: Optional[int], phase: str, at: Optional[str] = None, fn: Optional[str] = None) -> None:
+    def check(self, running: int | None, phase: str, at: str | None = None, fn: str | None = None) -> None:
         """Emit every change since the last check, credited to call `running`, made at line
         `at` (`path:line`) of the function `fn`."""
         current = self._current()
@@ -70,8 +73,10 @@ class ConfigWatch:
             return
         self._dict = current
         last = self._last
-        if last is not None and len(last) == len(current) and all(
-            current.get(key, _MISSING) is value for key, value in last.items()
+        if (
+            last is not None
+            and len(last) == len(current)
+            and all(current.get(key, _MISSING) is value for key, value in last.items())
         ):
             self._values = tuple(current.values())
             return

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from . import frames
 
@@ -44,7 +45,7 @@ class TorchBlocker:
         top = fullname.split(".", 1)[0]
         return top in self.blocked
 
-    def find_spec(self, fullname: str, path=None, target=None) -> object | None:
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if not self._is_blocked(fullname):
             return None
         where = _importer(self.describe)

@@ -41,8 +41,11 @@ from typing import Any
 
 # `f(*args, **kwargs)` (CALL_FUNCTION_EX) is left out: sys.monitoring on 3.12 reports no CALL
 # event when its callee is a Python function, so no backend may count it.
-CALL_OPCODES = frozenset(op for name, op in dis.opmap.items()
-                         if name.startswith("CALL") and "INTRINSIC" not in name and name != "CALL_FUNCTION_EX")
+CALL_OPCODES = frozenset(
+    op
+    for name, op in dis.opmap.items()
+    if name.startswith("CALL") and "INTRINSIC" not in name and name != "CALL_FUNCTION_EX"
+)
 KEPT_DUNDERS = frozenset({"__init__", "__new__", "__call__", "__exit__"})
 _SKIPPED_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 _mro = type.__dict__["__mro__"].__get__

@@ -49,7 +49,7 @@ class CallchainRun:
         """Read a report folder written by `callchain trace`."""
         from .record import load
 
-        record = load(str(report))
+        record: dict[str, Any] = dict(load(str(report)))
         taps: dict[str, list[dict[str, Any]]] = {}
         for hit in record.get("tap_hits", []):
             taps.setdefault(hit["key"], []).append(hit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from . import contract
 
@@ -18,20 +18,21 @@ HOOK_CLASS = "ModelManager"  # the contract's persistence class: where the workf
 SCALE_TOLERANCE = 1e-6  # relative: float32 round trips and exp(log(x)) stay within it
 
 # What the contract asks of each archive member, and the hook a PyTorch shim needs for it.
-MEMBER_ROLES: List[Tuple[str, str, Tuple[str, ...], str]] = [
-    (m.name, m.role, m.torch_kinds, m.hook) for m in contract.MEMBERS]
+MEMBER_ROLES: list[tuple[str, str, tuple[str, ...], str]] = [
+    (m.name, m.role, m.torch_kinds, m.hook) for m in contract.MEMBERS
+]
 
 
-def role(record: Dict[str, Any], name: str) -> Tuple[str, ...]:
+def role(record: dict[str, Any], name: str) -> tuple[str, ...]:
     """The phase names the scenario gave a role (`save`, `load`, `fresh-load`, `entry`, …)."""
     return tuple(((record.get("scenario") or {}).get("roles") or {}).get(name, ()))
 
 
-def calls_by_index(record: Dict[str, Any]) -> Dict[int, Dict[str, Any]]:
+def calls_by_index(record: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {call["i"]: call for call in record["calls"]}
 
 
-def _anchor_of(record: Dict[str, Any], function: str) -> Optional[str]:
+def _anchor_of(record: dict[str, Any], function: str) -> str | None:
     for call in record["calls"]:
         if call["function"] == function:
             return call["anchor"]
@@ -45,7 +46,7 @@ def short_name(function: str) -> str:
 # -- taps -------------------------------------------------------------------------------
 
 
-def tap_rows(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def tap_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per declared tap: where it lives, what it saw, and whether it was hit."""
     calls = calls_by_index(record)
     rows = []
@@ -53,14 +54,21 @@ def tap_rows(record: Dict[str, Any]) -> List[Dict[str, Any]]:
         hits = [hit for hit in record.get("tap_hits", []) if hit["key"] == tap["key"]]
         observed = _observed(hits, calls)
         errors = sorted({hit["error"] for hit in hits if hit["status"] == "error"})
-        status = "hit" if any(h["status"] == "hit" for h in hits) else ("error: " + "; ".join(errors) if errors else "not hit")
-        rows.append(dict(tap, owner_anchor=_anchor_of(record, tap["function"]), observed=observed,
-                         hits=len(hits), status=status))
+        status = (
+            "hit"
+            if any(h["status"] == "hit" for h in hits)
+            else ("error: " + "; ".join(errors) if errors else "not hit")
+        )
+        rows.append(
+            dict(
+                tap, owner_anchor=_anchor_of(record, tap["function"]), observed=observed, hits=len(hits), status=status
+            )
+        )
     return rows
 
 
-def _observed(hits: List[Dict[str, Any]], calls: Dict[int, Dict[str, Any]]) -> str:
-    values: Dict[str, List[str]] = {}
+def _observed(hits: list[dict[str, Any]], calls: dict[int, dict[str, Any]]) -> str:
+    values: dict[str, list[str]] = {}
     for hit in hits:
         if hit["status"] != "hit":
             continue
@@ -79,25 +87,31 @@ def _observed(hits: List[Dict[str, Any]], calls: Dict[int, Dict[str, Any]]) -> s
 # -- config flow ------------------------------------------------------------------------
 
 
-def config_changes(record: Dict[str, Any], phases: Optional[Tuple[str, ...]] = None) -> List[Dict[str, Any]]:
+def config_changes(record: dict[str, Any], phases: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     calls = calls_by_index(record)
     rows = []
     for change in record["config"]["changes"]:
         if phases and change["phase"] not in phases:
             continue
         by = calls.get(change["by"]) if change["by"] is not None else None
-        rows.append(dict(change, by_function=by["function"] if by else "scenario (outside the namespace)",
-                         by_anchor=by["anchor"] if by else None, at=change.get("at")))
+        rows.append(
+            dict(
+                change,
+                by_function=by["function"] if by else "scenario (outside the namespace)",
+                by_anchor=by["anchor"] if by else None,
+                at=change.get("at"),
+            )
+        )
     return rows
 
 
-def net_changes(record: Dict[str, Any], process: str, phase: str) -> Optional[List[Dict[str, Any]]]:
+def net_changes(record: dict[str, Any], process: str, phase: str) -> list[dict[str, Any]] | None:
     """Keys whose value differs between the start and the end of one phase (None: not run)."""
     snapshots = record["config"]["snapshots"]
     order = [span["name"] for span in record["phases"] if span["process"] == process]
     if phase not in order or f"{process}:{phase}" not in snapshots:
         return None
-    following = order[order.index(phase) + 1:]
+    following = order[order.index(phase) + 1 :]
     after_key = f"{process}:{following[0]}" if following else f"{process}:end"
     before, after = snapshots.get(f"{process}:{phase}") or {}, snapshots.get(after_key) or {}
     rows = []
@@ -109,7 +123,7 @@ def net_changes(record: Dict[str, Any], process: str, phase: str) -> Optional[Li
     return rows
 
 
-def load_side_effects(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def load_side_effects(record: dict[str, Any]) -> list[dict[str, Any]]:
     """What loading leaves in the global config, per process that loads: the net change per
     key, plus keys changed and changed back on the way (transient)."""
     loads = role(record, "load")
@@ -120,55 +134,82 @@ def load_side_effects(record: Dict[str, Any]) -> List[Dict[str, Any]]:
             continue
         net = net_changes(record, process["label"], phase)
         changes = config_changes(record, (phase,))
-        writers: Dict[str, Dict[str, Any]] = {}
+        writers: dict[str, dict[str, Any]] = {}
         for change in changes:
             writers.setdefault(change["key"], change)
-        rows = [dict(row, by_function=writers.get(row["key"], {}).get("by_function", "?"),
-                     by_anchor=writers.get(row["key"], {}).get("by_anchor"),
-                     at=writers.get(row["key"], {}).get("at")) for row in net or []]
+        rows = [
+            dict(
+                row,
+                by_function=writers.get(row["key"], {}).get("by_function", "?"),
+                by_anchor=writers.get(row["key"], {}).get("by_anchor"),
+                at=writers.get(row["key"], {}).get("at"),
+            )
+            for row in net or []
+        ]
         net_keys = {row["key"] for row in rows}
-        result.append({"process": process["label"], "title": process["title"], "phase": phase,
-                       "fresh": phase in role(record, "fresh-load"), "ran": net is not None, "net": rows,
-                       "transient": sorted({c["key"] for c in changes} - net_keys),
-                       "added": sum(r["op"] == "added" for r in rows), "changed": sum(r["op"] == "changed" for r in rows)})
+        result.append(
+            {
+                "process": process["label"],
+                "title": process["title"],
+                "phase": phase,
+                "fresh": phase in role(record, "fresh-load"),
+                "ran": net is not None,
+                "net": rows,
+                "transient": sorted({c["key"] for c in changes} - net_keys),
+                "added": sum(r["op"] == "added" for r in rows),
+                "changed": sum(r["op"] == "changed" for r in rows),
+            }
+        )
     return result
 
 
 # -- pipeline ---------------------------------------------------------------------------
 
 
-def stages(record: Dict[str, Any], phases: Tuple[str, ...], max_depth: int = 2) -> List[Dict[str, Any]]:
+def stages(record: dict[str, Any], phases: tuple[str, ...], max_depth: int = 2) -> list[dict[str, Any]]:
     """Distinct functions of the given phases, in first-call order, shallow ones only."""
     docs = record.get("docs", {})
-    seen: Dict[str, Dict[str, Any]] = {}
+    seen: dict[str, dict[str, Any]] = {}
     for call in record["calls"]:
         if call["phase"] not in phases or call["depth"] > max_depth or call["qualname"] == "<module>":
             continue
         entry = seen.get(call["function"])
         if entry is None:
-            seen[call["function"]] = {"function": call["function"], "anchor": call["anchor"], "depth": call["depth"],
-                                      "purpose": docs.get(call["function"], ""), "count": 1, "phase": call["phase"],
-                                      "returned": call["returned"], "direct": call["direct"] or call["depth"] == 0}
+            seen[call["function"]] = {
+                "function": call["function"],
+                "anchor": call["anchor"],
+                "depth": call["depth"],
+                "purpose": docs.get(call["function"], ""),
+                "count": 1,
+                "phase": call["phase"],
+                "returned": call["returned"],
+                "direct": call["direct"] or call["depth"] == 0,
+            }
         else:
             entry["count"] += 1
     return list(seen.values())
 
 
-def entry_calls(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def entry_calls(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The calls the scenario made itself (depth 0) in the phases of its `entry` role."""
     chosen, seen = [], set()
     phases = role(record, "entry")
     for call in record["calls"]:
-        if call["depth"] == 0 and call.get("thread", "main") == "main" and call["phase"] in phases and call["function"] not in seen:
+        if (
+            call["depth"] == 0
+            and call.get("thread", "main") == "main"
+            and call["phase"] in phases
+            and call["function"] not in seen
+        ):
             seen.add(call["function"])
             chosen.append(call)
     return chosen
 
 
-def hooks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def hooks(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Where the workflow hands over to ModelManager: calls into the class from outside it."""
     calls = calls_by_index(record)
-    found: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
     for call in record["calls"]:
         if not short_name(call["function"]).startswith(HOOK_CLASS + "."):
             continue
@@ -177,15 +218,23 @@ def hooks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
         if short_name(caller).startswith(HOOK_CLASS + "."):
             continue
         key = (caller, call["function"], call["call_site"] or "")
-        entry = found.setdefault(key, {"caller": caller, "caller_anchor": parent["anchor"] if parent else None,
-                                       "callee": call["function"], "callee_anchor": call["anchor"],
-                                       "site": call["call_site"], "phases": []})
+        entry = found.setdefault(
+            key,
+            {
+                "caller": caller,
+                "caller_anchor": parent["anchor"] if parent else None,
+                "callee": call["function"],
+                "callee_anchor": call["anchor"],
+                "site": call["call_site"],
+                "phases": [],
+            },
+        )
         if call["phase"] not in entry["phases"]:
             entry["phases"].append(call["phase"])
     return list(found.values())
 
 
-def edges(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def edges(record: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for edge in record["edges"]:
         how = "direct call" if edge["direct"] else "called back by framework code (e.g. Keras)"
@@ -197,7 +246,7 @@ def edges(record: Dict[str, Any]) -> List[Dict[str, Any]]:
 # -- the trained scale ------------------------------------------------------------------
 
 
-def tap_values(record: Dict[str, Any], key: str) -> List[str]:
+def tap_values(record: dict[str, Any], key: str) -> list[str]:
     """Values a tap observed (hits only), in observation order."""
     return [hit["value"] for hit in record.get("tap_hits", []) if hit["key"] == key and hit["status"] == "hit"]
 
@@ -205,7 +254,7 @@ def tap_values(record: Dict[str, Any], key: str) -> List[str]:
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")  # not the 32 of float32
 
 
-def number(text: Any) -> Optional[float]:
+def number(text: Any) -> float | None:
     """The first number in a summary ('float32(988.2)', '[6.89] (Variable float32)', 988.2)."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return float(text)
@@ -213,11 +262,11 @@ def number(text: Any) -> Optional[float]:
     return float(found.group()) if found else None
 
 
-def _close(a: Optional[float], b: Optional[float]) -> bool:
+def _close(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and abs(a - b) <= SCALE_TOLERANCE * max(abs(a), abs(b))
 
 
-def trained_scale(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+def trained_scale(record: dict[str, Any]) -> dict[str, Any] | None:
     """Which intensity_scale the archive carries: the trained one (exp of the log-scale variable
     after training, tap `train.log_scale`) or the configured one (params.cfg at save, tap
     `save.cfg_intensity_scale`), against params.dill and model.h5. None when neither tap ran."""
@@ -227,32 +276,56 @@ def trained_scale(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     configured_values = tap_values(record, "save.cfg_intensity_scale")
     configured, source = (number(configured_values[-1]), "at save") if configured_values else (None, None)
     if configured is None:  # e.g. a revision that restores params.cfg when training returns
-        during = [c["new"] for c in record.get("config", {}).get("changes", [])
-                  if c["key"] == "intensity_scale" and c["phase"] in role(record, "train") and c["new"] is not None]
-        configured, source = (number(during[-1]), "during training (absent from params.cfg at save)") if during else (None, None)
+        during = [
+            c["new"]
+            for c in record.get("config", {}).get("changes", [])
+            if c["key"] == "intensity_scale" and c["phase"] in role(record, "train") and c["new"] is not None
+        ]
+        configured, source = (
+            (number(during[-1]), "during training (absent from params.cfg at save)") if during else (None, None)
+        )
     if trained is None and configured is None:
         return None
     models = (record.get("archive_description") or {}).get("models") or {}
-    archived = [{"model": name, "params": number((info.get("params_values") or {}).get("intensity_scale")),
-                 "h5": number((info.get("h5_attrs") or {}).get("intensity_scale"))} for name, info in sorted(models.items())]
+    archived = [
+        {
+            "model": name,
+            "params": number((info.get("params_values") or {}).get("intensity_scale")),
+            "h5": number((info.get("h5_attrs") or {}).get("intensity_scale")),
+        }
+        for name, info in sorted(models.items())
+    ]
     values = [v for row in archived for v in (row["params"], row["h5"]) if v is not None]
     verdict = scale_verdict(trained, configured, values)
-    return {"log_scale": log_value, "trained": trained, "configured": configured, "configured_source": source,
-            "archived": archived, "verdict": verdict, "tolerance": SCALE_TOLERANCE,
-            "nearest": nearest_scale(trained, configured, values)}
+    return {
+        "log_scale": log_value,
+        "trained": trained,
+        "configured": configured,
+        "configured_source": source,
+        "archived": archived,
+        "verdict": verdict,
+        "tolerance": SCALE_TOLERANCE,
+        "nearest": nearest_scale(trained, configured, values),
+    }
 
 
-def nearest_scale(trained: Optional[float], configured: Optional[float], archived: List[float]) -> Optional[str]:
+def nearest_scale(trained: float | None, configured: float | None, archived: list[float]) -> str | None:
     """`trained` or `configured`: the one every archived value is nearer to (even inside the
     tolerance, e.g. a float32 round trip of one of them); None when they disagree or tie."""
     if trained is None or configured is None or not archived:
         return None
-    sides = {"trained" if abs(v - trained) < abs(v - configured) else
-             "configured" if abs(v - configured) < abs(v - trained) else "tie" for v in archived}
+    sides = {
+        "trained"
+        if abs(v - trained) < abs(v - configured)
+        else "configured"
+        if abs(v - configured) < abs(v - trained)
+        else "tie"
+        for v in archived
+    }
     return next(iter(sides)) if len(sides) == 1 and "tie" not in sides else None
 
 
-def scale_verdict(trained: Optional[float], configured: Optional[float], archived: List[float]) -> str:
+def scale_verdict(trained: float | None, configured: float | None, archived: list[float]) -> str:
     """`trained`, `configured`, `indistinct` (training left the scale where it was), `neither`, or
     `unknown` (a value is missing)."""
     if not archived or trained is None or configured is None:
@@ -269,7 +342,7 @@ def scale_verdict(trained: Optional[float], configured: Optional[float], archive
 # -- sinks ------------------------------------------------------------------------------
 
 
-def sinks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def sinks(record: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for sink in record["sinks"]:
         outside = any(path and not path.startswith("<scratch>") for path in (sink["path"], sink.get("dest")))
@@ -277,9 +350,9 @@ def sinks(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     return rows
 
 
-def member_writers(record: Dict[str, Any]) -> Dict[str, str]:
+def member_writers(record: dict[str, Any]) -> dict[str, str]:
     """Archive member → the function line that wrote the file it was zipped from."""
-    writers: Dict[str, str] = {}
+    writers: dict[str, str] = {}
     for sink in record["sinks"]:
         if sink["op"] != "write" or sink["phase"] not in role(record, "save"):
             continue
@@ -290,12 +363,12 @@ def member_writers(record: Dict[str, Any]) -> Dict[str, str]:
     return writers
 
 
-def _members(record: Dict[str, Any]) -> List[str]:
+def _members(record: dict[str, Any]) -> list[str]:
     description = record.get("archive_description") or {}
     return [member["name"] for member in description.get("members", [])]
 
 
-def archive_rows(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def archive_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     description = record.get("archive_description") or {}
     writers = member_writers(record)
     rows = []
@@ -307,7 +380,7 @@ def archive_rows(record: Dict[str, Any]) -> List[Dict[str, Any]]:
 # -- the PyTorch delta ------------------------------------------------------------------
 
 
-def torch_contrast(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def torch_contrast(record: dict[str, Any]) -> list[dict[str, Any]]:
     delta = record.get("torch_delta") or {}
     surfaces = delta.get("surfaces", [])
     rows = []
@@ -318,20 +391,18 @@ def torch_contrast(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     return rows
 
 
-def torch_groups(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def torch_groups(record: dict[str, Any]) -> list[dict[str, Any]]:
     delta = record.get("torch_delta") or {}
-    groups: Dict[str, List[Dict[str, Any]]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for surface in delta.get("surfaces", []):
         groups.setdefault(surface["kind"], []).append(surface)
     return [{"kind": kind, "surfaces": groups[kind]} for kind in sorted(groups)]
 
 
-
-
 # -- library calls ----------------------------------------------------------------------
 
 
-def _line_text(root: Optional[str], at: Optional[str]) -> Optional[str]:
+def _line_text(root: str | None, at: str | None) -> str | None:
     """The source text of a `path:line` under the target root (None when unreadable)."""
     if not root or not at:
         return None
@@ -346,18 +417,27 @@ def _line_text(root: Optional[str], at: Optional[str]) -> Optional[str]:
     return None
 
 
-def library_calls(record: Dict[str, Any], phases: Optional[Tuple[str, ...]] = None) -> List[Dict[str, Any]]:
+def library_calls(record: dict[str, Any], phases: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """Library calls folded per (callee, line): phases, threads and total count, in phase order."""
-    rank = {}
+    rank: dict[str, int] = {}
     for span in record.get("phases", []):
         rank.setdefault(span["name"], len(rank))
-    folded: Dict[Tuple[str, Optional[str]], Dict[str, Any]] = {}
+    folded: dict[tuple[str, str | None], dict[str, Any]] = {}
     for row in record.get("library_calls") or []:
         if phases and row["phase"] not in phases:
             continue
         key = (row["callee"], row["at"])
-        entry = folded.setdefault(key, {"callee": row["callee"], "at": row["at"], "function": row["function"],
-                                        "phases": [], "threads": [], "count": 0})
+        entry = folded.setdefault(
+            key,
+            {
+                "callee": row["callee"],
+                "at": row["at"],
+                "function": row["function"],
+                "phases": [],
+                "threads": [],
+                "count": 0,
+            },
+        )
         entry["count"] += row["count"]
         for field, value in (("phases", row["phase"]), ("threads", row["thread"])):
             if value not in entry[field]:
@@ -371,24 +451,24 @@ def library_calls(record: Dict[str, Any], phases: Optional[Tuple[str, ...]] = No
     return sorted(rows, key=lambda r: (rank.get(r["phases"][0], len(rank)), _line_key(r["at"]), r["callee"]))
 
 
-def _line_key(at: Optional[str]) -> Tuple[str, int]:
+def _line_key(at: str | None) -> tuple[str, int]:
     path, _, line = (at or "").rpartition(":")
     return (path, int(line) if line.isdigit() else 0)
 
 
-def shim_surface(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+def shim_surface(record: dict[str, Any]) -> list[dict[str, Any]]:
     """What a PyTorch shim must replace: the save/load library calls, grouped by the archive
     members whose file was written at the same line, or opened on the line just above
     (`with open(path, 'wb') as f:` then `dill.dump(obj, f)`); `None`: no member."""
     persistence = role(record, "save") + role(record, "load") + role(record, "fresh-load")
-    written: Dict[str, List[str]] = {}
+    written: dict[str, list[str]] = {}
     for member, by in sorted(member_writers(record).items()):
         written.setdefault(by.split(" ")[0].rstrip(","), []).append(member)
     archive = ((record.get("archive_description") or {}).get("display_path") or "").rpartition("/")[2]
     for sink in record["sinks"] if archive else []:
         if sink["op"] == "write" and sink["by"] and sink["path"].endswith("/" + archive):
             written.setdefault(sink["by"].split(" ")[0], []).append(f"{archive} (the archive)")
-    groups: Dict[Optional[str], List[Dict[str, Any]]] = {}
+    groups: dict[str | None, list[dict[str, Any]]] = {}
     for row in library_calls(record, persistence or None):
         path, line = _line_key(row["at"])
         members = written.get(row["at"] or "") or written.get(f"{path}:{line - 1}") or []

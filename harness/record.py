@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, cast
 
 from .errors import HarnessError
 from .runrecord import SCHEMA_VERSION, Call, RunRecord
@@ -25,29 +26,41 @@ def load(path: str) -> RunRecord:
     candidates = [given] if given.is_file() else [given / "trace" / "run.json", given / "run.json"]
     source = next((c for c in candidates if c.is_file()), None)
     if source is None:
-        raise HarnessError(f"no trace/run.json in {given}",
-                           "pass a report folder written by callchain trace (…/<plan phase>/) or its trace/run.json")
+        raise HarnessError(
+            f"no trace/run.json in {given}",
+            "pass a report folder written by callchain trace (…/<plan phase>/) or its trace/run.json",
+        )
     try:
         record = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
-        raise HarnessError(f"cannot read {source} ({error})", "check the path and its permissions")
+        raise HarnessError(f"cannot read {source} ({error})", "check the path and its permissions") from None
     except json.JSONDecodeError as error:
-        raise HarnessError(f"{source} is not valid JSON ({error})", "re-run callchain trace; the run record is damaged")
-    if not isinstance(record, dict) or not isinstance(record.get("calls"), list) or not isinstance(record.get("edges"), list):
-        raise HarnessError(f"{source} is not a callchain run record (no calls/edges)",
-                           "pass the trace/run.json of a callchain trace report")
+        raise HarnessError(
+            f"{source} is not valid JSON ({error})", "re-run callchain trace; the run record is damaged"
+        ) from None
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("calls"), list)
+        or not isinstance(record.get("edges"), list)
+    ):
+        raise HarnessError(
+            f"{source} is not a callchain run record (no calls/edges)",
+            "pass the trace/run.json of a callchain trace report",
+        )
     version = record.get("schema_version")
     if version != SCHEMA_VERSION:
         written = f"schema version {version}" if version is not None else "an older callchain (no schema_version)"
-        raise HarnessError(f"{source} was written by {written}; this callchain reads schema version {SCHEMA_VERSION}",
-                           "re-run callchain trace with this version, or use the callchain version that wrote the report")
+        raise HarnessError(
+            f"{source} was written by {written}; this callchain reads schema version {SCHEMA_VERSION}",
+            "re-run callchain trace with this version, or use the callchain version that wrote the report",
+        )
     # Name the folder the user gave (report folders can be moved), not where it was written.
     folder = source.parent.parent if source.parent.name == "trace" else source.parent
     record["report"] = str(folder.resolve())
-    return record  # type: ignore[no-any-return]
+    return cast(RunRecord, record)
 
 
-def dumps(record: RunRecord) -> str:
+def dumps(record: Mapping[str, Any]) -> str:
     """`trace/run.json`: `schema_version` first, every other key sorted, so the file diffs cleanly."""
     rest = {key: value for key, value in record.items() if key != "schema_version"}
     body = json.dumps(rest, indent=2, sort_keys=True, default=str)
@@ -56,7 +69,7 @@ def dumps(record: RunRecord) -> str:
     return "{\n  " + f'"schema_version": {json.dumps(record.get("schema_version"))},' + body[1:] + "\n"
 
 
-def read_events(path: str) -> List[Dict[str, Any]]:
+def read_events(path: str) -> list[dict[str, Any]]:
     """Events of one process; a last line cut off by a crash or a kill is dropped."""
     events = []
     try:
@@ -71,7 +84,7 @@ def read_events(path: str) -> List[Dict[str, Any]]:
     return events
 
 
-def anchor(path: Optional[str], line: Optional[int]) -> Optional[str]:
+def anchor(path: str | None, line: int | None) -> str | None:
     return None if path is None else f"{path}:{line}"
 
 
@@ -85,33 +98,33 @@ class _Process:
     the order they started. Indices are renumbered in that order, so everything downstream
     (dynamic.txt, edges, diagrams) is identical between runs of deterministic code."""
 
-    def __init__(self, label: str, events: List[Dict[str, Any]], offset: int, scrub: PathScrubber) -> None:
+    def __init__(self, label: str, events: list[dict[str, Any]], offset: int, scrub: PathScrubber) -> None:
         self.label = label
         self.offset = offset
         self.scrub = scrub
-        self.calls: List[Dict[str, Any]] = []
-        self._raw: Dict[int, Dict[str, Any]] = {}
-        self.phases: List[Dict[str, Any]] = []
-        self.taps: List[Dict[str, Any]] = []
-        self.config_changes: List[Dict[str, Any]] = []
-        self.snapshots: Dict[str, Dict[str, Any]] = {}
-        self.sinks: List[Dict[str, Any]] = []
-        self.library: Dict[tuple, Dict[str, Any]] = {}
-        self.losses: List[Dict[str, Any]] = []
-        self.notes: List[str] = []
-        self.torch: List[Dict[str, Any]] = []
-        self.forks: List[Dict[str, Any]] = []
-        self.started: List[Dict[str, Any]] = []
-        self.start: Dict[str, Any] = {}
-        self.end: Optional[Dict[str, Any]] = None
-        self.error: Optional[Dict[str, Any]] = None
+        self.calls: list[dict[str, Any]] = []
+        self._raw: dict[int, dict[str, Any]] = {}
+        self.phases: list[dict[str, Any]] = []
+        self.taps: list[dict[str, Any]] = []
+        self.config_changes: list[dict[str, Any]] = []
+        self.snapshots: dict[str, dict[str, Any] | None] = {}
+        self.sinks: list[dict[str, Any]] = []
+        self.library: dict[tuple, dict[str, Any]] = {}
+        self.losses: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+        self.torch: list[dict[str, Any]] = []
+        self.forks: list[dict[str, Any]] = []
+        self.started: list[dict[str, Any]] = []
+        self.start: dict[str, Any] = {}
+        self.end: dict[str, Any] | None = None
+        self.error: dict[str, Any] | None = None
         self.last_t = 0.0
         for event in events:
             self.last_t = max(self.last_t, event.get("t") or 0.0)
             getattr(self, "_on_" + str(event.get("e")), self._ignore)(event)
         self._order()
 
-    def _ignore(self, event: Dict[str, Any]) -> None:
+    def _ignore(self, event: dict[str, Any]) -> None:
         pass
 
     def _on_start(self, event):
@@ -136,26 +149,49 @@ class _Process:
             self.notes.append(event["text"])
 
     def _on_torch(self, event):
-        self.torch.append({"module": event["module"], "importer": event["importer"], "phase": event["ph"], "process": self.label})
+        self.torch.append(
+            {"module": event["module"], "importer": event["importer"], "phase": event["ph"], "process": self.label}
+        )
 
     def _on_proc(self, event):
-        self.started.append({"how": event["how"], "program": event["program"], "by": event.get("by"),
-                             "thread": event.get("th", "main"), "phase": event["ph"], "process": self.label})
+        self.started.append(
+            {
+                "how": event["how"],
+                "program": event["program"],
+                "by": event.get("by"),
+                "thread": event.get("th", "main"),
+                "phase": event["ph"],
+                "process": self.label,
+            }
+        )
 
     def _on_fork(self, event):
-        self.forks.append({"n": event["n"], "phase": event["ph"], "thread": event.get("th", "main"), "process": self.label})
+        self.forks.append(
+            {"n": event["n"], "phase": event["ph"], "thread": event.get("th", "main"), "process": self.label}
+        )
 
     def _on_call(self, event):
         parent = self._raw.get(event["p"]) if event["p"] is not None else None
         self._raw[event["i"]] = {
-            "i": event["i"], "process": self.label, "phase": event["ph"], "depth": parent["depth"] + 1 if parent else 0,
-            "thread": event.get("th", "main"), "thread_n": event.get("tn", 0),
-            "module": event["mod"], "qualname": event["q"], "function": f"{event['mod']}:{event['q']}",
-            "anchor": anchor(event["path"], event["line"]), "path": event["path"], "line": event["line"],
-            "parent": event["p"] if parent else None, "call_line": event["cl"] if parent else None,
+            "i": event["i"],
+            "process": self.label,
+            "phase": event["ph"],
+            "depth": parent["depth"] + 1 if parent else 0,
+            "thread": event.get("th", "main"),
+            "thread_n": event.get("tn", 0),
+            "module": event["mod"],
+            "qualname": event["q"],
+            "function": f"{event['mod']}:{event['q']}",
+            "anchor": anchor(event["path"], event["line"]),
+            "path": event["path"],
+            "line": event["line"],
+            "parent": event["p"] if parent else None,
+            "call_line": event["cl"] if parent else None,
             "call_site": f"{parent['path']}:{event['cl']}" if parent and parent["path"] else None,
             "direct": event.get("dr", False) if parent else False,
-            "returned": None, "t0": event["t"], "t1": None,
+            "returned": None,
+            "t0": event["t"],
+            "t1": None,
         }
 
     def _on_ret(self, event):
@@ -168,33 +204,60 @@ class _Process:
         self.taps.append(dict(event, process=self.label))
 
     def _on_cfg(self, event):
-        self.config_changes.append({"key": event["key"], "op": event["op"], "old": event["old"], "new": event["new"],
-                                    "by": event["by"], "at": event.get("at"), "function": event.get("fn"),
-                                    "phase": event["ph"], "process": self.label})
+        self.config_changes.append(
+            {
+                "key": event["key"],
+                "op": event["op"],
+                "old": event["old"],
+                "new": event["new"],
+                "by": event["by"],
+                "at": event.get("at"),
+                "function": event.get("fn"),
+                "phase": event["ph"],
+                "process": self.label,
+            }
+        )
 
     def _on_cfgsnap(self, event):
         self.snapshots[f"{self.label}:{event['at']}"] = event["values"] if event["present"] else None
 
     def _on_lib(self, event):
         key = (event["callee"], event["at"], event["fn"], event["ph"], event["th"])
-        row = self.library.setdefault(key, {"callee": event["callee"], "at": event["at"], "function": event["fn"],
-                                            "phase": event["ph"], "thread": event["th"], "count": 0,
-                                            "process": self.label})
+        row = self.library.setdefault(
+            key,
+            {
+                "callee": event["callee"],
+                "at": event["at"],
+                "function": event["fn"],
+                "phase": event["ph"],
+                "thread": event["th"],
+                "count": 0,
+                "process": self.label,
+            },
+        )
         row["count"] += event["n"]
 
     def _on_sink(self, event):
-        self.sinks.append({"op": event["op"], "path": self.scrub(event["path"]),
-                           "dest": self.scrub(event["dest"]) if event.get("dest") else None,
-                           "by": event["by"], "module": event["mod"], "phase": event["ph"],
-                           "native": event["native"], "process": self.label})
+        self.sinks.append(
+            {
+                "op": event["op"],
+                "path": self.scrub(event["path"]),
+                "dest": self.scrub(event["dest"]) if event.get("dest") else None,
+                "by": event["by"],
+                "module": event["mod"],
+                "phase": event["ph"],
+                "native": event["native"],
+                "process": self.label,
+            }
+        )
 
     def _order(self) -> None:
         """Canonical order and final indices (see the class docstring)."""
         raw = self._raw
-        phase_rank: Dict[str, int] = {}
+        phase_rank: dict[str, int] = {}
         for phase in self.phases:
             phase_rank.setdefault(phase["name"], len(phase_rank))
-        roots: Dict[int, Dict[str, Any]] = {}
+        roots: dict[int, dict[str, Any]] = {}
         for index in sorted(raw):
             call = raw[index]
             roots[index] = roots[call["parent"]] if call["parent"] is not None else call
@@ -202,8 +265,13 @@ class _Process:
         def key(index: int) -> tuple:
             call, root = raw[index], roots[index]
             main = call["thread"] == "main"
-            return (phase_rank.get(root["phase"], len(phase_rank)), 0 if main else 1, "" if main else call["thread"],
-                    0 if main else root["i"], index)
+            return (
+                phase_rank.get(root["phase"], len(phase_rank)),
+                0 if main else 1,
+                "" if main else call["thread"],
+                0 if main else root["i"],
+                index,
+            )
 
         order = sorted(raw, key=key)
         final = {old: self.offset + position for position, old in enumerate(order)}
@@ -222,44 +290,63 @@ class _Process:
             self.error["last_call"] = final.get(self.error["last_call"])
 
 
-def _edges(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _edges(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Distinct caller → callee edges with the call site, in a stable order."""
     by_index = {call["i"]: call for call in calls}
-    merged: Dict[tuple, Dict[str, Any]] = {}
+    merged: dict[tuple, dict[str, Any]] = {}
     for call in calls:
         parent = by_index.get(call["parent"]) if call["parent"] is not None else None
         thread = call.get("thread", "main")
         caller = parent["function"] if parent else ("<scenario>" if thread == "main" else f"<thread {thread}>")
         site = call["call_site"]
         key = (caller, call["function"], site, call["anchor"])
-        edge = merged.setdefault(key, {"caller": caller, "callee": call["function"], "call_site": site,
-                                       "callee_anchor": call["anchor"], "count": 0, "phases": [],
-                                       "direct": call["direct"] or parent is None})
+        edge = merged.setdefault(
+            key,
+            {
+                "caller": caller,
+                "callee": call["function"],
+                "call_site": site,
+                "callee_anchor": call["anchor"],
+                "count": 0,
+                "phases": [],
+                "direct": call["direct"] or parent is None,
+            },
+        )
         edge["count"] += 1
         if call["phase"] not in edge["phases"]:
             edge["phases"].append(call["phase"])
-    return sorted(merged.values(), key=lambda e: (e["caller"], e["callee"], e["call_site"] or "", e["callee_anchor"] or ""))
+    return sorted(
+        merged.values(), key=lambda e: (e["caller"], e["callee"], e["call_site"] or "", e["callee_anchor"] or "")
+    )
 
 
-def _relevant(events: List[Dict[str, Any]]) -> bool:
+def _relevant(events: list[dict[str, Any]]) -> bool:
     """A forked or spawned process's stream matters when namespace or blocked code ran there,
     it wrote files, or it lost events."""
-    return any(event.get("e") in ("call", "torch", "lost", "sink") or (event.get("e") == "end" and event.get("blocked_imports"))
-               for event in events)
+    return any(
+        event.get("e") in ("call", "torch", "lost", "sink")
+        or (event.get("e") == "end" and event.get("blocked_imports"))
+        for event in events
+    )
 
 
-def streams_of(label: str, path: str) -> List[Tuple[str, List[Dict[str, Any]]]]:
+def streams_of(label: str, path: str) -> list[tuple[str, list[dict[str, Any]]]]:
     """One traced process's stream, then the streams of the children it forked
     (`events-<label>.fork<N>.jsonl`, labelled `<label>/fork<N>`, nested forks likewise)."""
     found = [(label, read_events(path))]
-    base = path[:-len(".jsonl")] if path.endswith(".jsonl") else path
+    base = path[: -len(".jsonl")] if path.endswith(".jsonl") else path
     folder = os.path.dirname(path) or "."
     prefix = os.path.basename(base) + ".fork"
-    names = sorted((name for name in os.listdir(folder) if name.startswith(prefix) and name.endswith(".jsonl")
-                    and ".spawn" not in name),
-                   key=lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)])
+    names = sorted(
+        (
+            name
+            for name in os.listdir(folder)
+            if name.startswith(prefix) and name.endswith(".jsonl") and ".spawn" not in name
+        ),
+        key=lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)],
+    )
     for name in names:
-        forks = name[len(os.path.basename(base)) + 1:-len(".jsonl")]
+        forks = name[len(os.path.basename(base)) + 1 : -len(".jsonl")]
         events = read_events(os.path.join(folder, name))
         if _relevant(events):  # a fork that only exec'd another program (preexec_fn) ran no namespace code
             found.append((f"{label}/{forks.replace('.', '/')}", events))
@@ -276,23 +363,24 @@ def streams_of(label: str, path: str) -> List[Tuple[str, List[Dict[str, Any]]]]:
     return found
 
 
-def scrubber(record: Dict[str, Any]) -> PathScrubber:
+def scrubber(record: dict[str, Any]) -> PathScrubber:
     """The one rule for run-specific paths in a record: scratch → `<scratch>`, root → `<root>`."""
     return PathScrubber(record.get("scratch"), (record.get("target") or {}).get("root"))
 
 
-def build(meta: Dict[str, Any], outcomes: List[Dict[str, Any]],
-          static: Callable[[List[Call]], Dict[str, Any]]) -> RunRecord:
+def build(
+    meta: dict[str, Any], outcomes: list[dict[str, Any]], static: Callable[[list[Call]], dict[str, Any]]
+) -> RunRecord:
     """The run record from what the harness knew (`meta`), how each traced process ended
     (`outcomes`, in the order they ran, each naming its events file) and the static evidence
     read beside the trace (`static(calls)`: entry points, docs, archive, PyTorch side).
 
     Every run-specific path is scrubbed here, once; the renderers print what they get."""
-    record: Dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    record: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     record.update(meta)
     scrub = scrubber(record)
-    processes: List[_Process] = []
-    expanded: List[Dict[str, Any]] = []
+    processes: list[_Process] = []
+    expanded: list[dict[str, Any]] = []
     offset = 0
     for outcome in outcomes:
         for label, events in streams_of(outcome["label"], outcome["events"]):
@@ -301,21 +389,25 @@ def build(meta: Dict[str, Any], outcomes: List[Dict[str, Any]],
             expanded.append(outcome if label == outcome["label"] else _subprocess_outcome(label, process))
             offset += len(process.calls)
     calls = [call for p in processes for call in p.calls]
-    record.update({
-        "processes": [_process_info(p, o, scrub) for p, o in zip(processes, expanded)],
-        "phases": _phase_spans(processes),
-        "calls": calls,
-        "edges": _edges(calls),
-        "tap_hits": [tap for p in processes for tap in p.taps],
-        "config": {"changes": [c for p in processes for c in p.config_changes],
-                   "snapshots": {k: v for p in processes for k, v in p.snapshots.items()}},
-        "sinks": [s for p in processes for s in p.sinks],
-        "library_calls": [row for p in processes for row in p.library.values()],
-        "errors": [p.error for p in processes if p.error and not p.start.get("fork") and not p.start.get("spawn")],
-        "events": {"seen": sum((p.end or {}).get("seen") or 0 for p in processes), "kept": len(calls)},
-    })
+    record.update(
+        {
+            "processes": [_process_info(p, o, scrub) for p, o in zip(processes, expanded)],
+            "phases": _phase_spans(processes),
+            "calls": calls,
+            "edges": _edges(calls),
+            "tap_hits": [tap for p in processes for tap in p.taps],
+            "config": {
+                "changes": [c for p in processes for c in p.config_changes],
+                "snapshots": {k: v for p in processes for k, v in p.snapshots.items()},
+            },
+            "sinks": [s for p in processes for s in p.sinks],
+            "library_calls": [row for p in processes for row in p.library.values()],
+            "errors": [p.error for p in processes if p.error and not p.start.get("fork") and not p.start.get("spawn")],
+            "events": {"seen": sum((p.end or {}).get("seen") or 0 for p in processes), "kept": len(calls)},
+        }
+    )
     record["environment"] = {key: scrub(value) for key, value in sorted(record.get("environment", {}).items())}
-    record.update(static(calls))
+    record.update(static(cast(list[Call], calls)))
     description = record.get("archive_description")
     if description:
         description["display_path"] = PathScrubber(record["scratch"])(description["path"])
@@ -323,33 +415,58 @@ def build(meta: Dict[str, Any], outcomes: List[Dict[str, Any]],
     return record  # type: ignore[return-value]
 
 
-def _subprocess_outcome(label: str, process: _Process) -> Dict[str, Any]:
+def _subprocess_outcome(label: str, process: _Process) -> dict[str, Any]:
     """What stands for the harness's outcome of a process the target forked or spawned."""
-    return {"label": label, "phases": [phase["name"] for phase in process.phases], "exit": None, "timed_out": False,
-            "interrupted": False, "wall_seconds": 0.0, "stderr": "", "stacks": None}
+    return {
+        "label": label,
+        "phases": [phase["name"] for phase in process.phases],
+        "exit": None,
+        "timed_out": False,
+        "interrupted": False,
+        "wall_seconds": 0.0,
+        "stderr": "",
+        "stacks": None,
+    }
 
 
-def _process_info(process: _Process, outcome: Dict[str, Any], scrub: PathScrubber) -> Dict[str, Any]:
+def _process_info(process: _Process, outcome: dict[str, Any], scrub: PathScrubber) -> dict[str, Any]:
     """One process: how the harness ran it (`outcome`) and what its end event reported."""
     end = process.end or {}
-    return {"label": process.label, "phases": outcome["phases"], "start": process.start,
-            "completed": process.end is not None, "exit": outcome["exit"],
-            "timed_out": outcome["timed_out"], "interrupted": outcome["interrupted"],
-            "stopped_by": outcome.get("stopped_by"), "leftover_processes": outcome.get("leftover_processes", 0),
-            "wall_seconds": outcome["wall_seconds"], "stderr": scrub(outcome["stderr"]),
-            "stacks": _stacks(outcome, scrub),
-            "seen": end.get("seen"), "kept": len(process.calls), "gaps": end.get("gaps", []),
-            "blocked_imports": end.get("blocked_imports", []), "torch_imported": end.get("torch_imported"),
-            "packages": end.get("packages"), "devices": end.get("devices"),
-            "peak_rss_kb": end.get("peak_rss_kb"), "cpu_seconds": end.get("cpu_seconds"),
-            "seconds": end.get("t", process.last_t),
-            "fork": process.start.get("fork"), "spawn": bool(process.start.get("spawn")),
-            "losses": process.losses, "notes": process.notes, "torch_executed": process.torch, "forks": process.forks,
-            "started": process.started,
-            "threads": sorted({call["thread"] for call in process.calls})}
+    return {
+        "label": process.label,
+        "phases": outcome["phases"],
+        "start": process.start,
+        "completed": process.end is not None,
+        "exit": outcome["exit"],
+        "timed_out": outcome["timed_out"],
+        "interrupted": outcome["interrupted"],
+        "stopped_by": outcome.get("stopped_by"),
+        "leftover_processes": outcome.get("leftover_processes", 0),
+        "wall_seconds": outcome["wall_seconds"],
+        "stderr": scrub(outcome["stderr"]),
+        "stacks": _stacks(outcome, scrub),
+        "seen": end.get("seen"),
+        "kept": len(process.calls),
+        "gaps": end.get("gaps", []),
+        "blocked_imports": end.get("blocked_imports", []),
+        "torch_imported": end.get("torch_imported"),
+        "packages": end.get("packages"),
+        "devices": end.get("devices"),
+        "peak_rss_kb": end.get("peak_rss_kb"),
+        "cpu_seconds": end.get("cpu_seconds"),
+        "seconds": end.get("t", process.last_t),
+        "fork": process.start.get("fork"),
+        "spawn": bool(process.start.get("spawn")),
+        "losses": process.losses,
+        "notes": process.notes,
+        "torch_executed": process.torch,
+        "forks": process.forks,
+        "started": process.started,
+        "threads": sorted({call["thread"] for call in process.calls}),
+    }
 
 
-def _stacks(outcome: Dict[str, Any], scrub: PathScrubber) -> Optional[str]:
+def _stacks(outcome: dict[str, Any], scrub: PathScrubber) -> str | None:
     """The thread stacks a hung process wrote when it was stopped (None when it was not)."""
     path = outcome.get("stacks")
     if not outcome.get("timed_out") or not path:
@@ -362,8 +479,8 @@ def _stacks(outcome: Dict[str, Any], scrub: PathScrubber) -> Optional[str]:
     return scrub(text.strip()) or None
 
 
-def _durations(spans: List[Dict[str, Any]], outcomes: List[Dict[str, Any]]) -> Dict[str, float]:
-    durations: Dict[str, float] = {}
+def _durations(spans: list[dict[str, Any]], outcomes: list[dict[str, Any]]) -> dict[str, float]:
+    durations: dict[str, float] = {}
     for span in spans:
         if "/" in span["process"]:  # a forked or spawned child (`cycle/fork1`): its time overlaps its parent's
             continue
@@ -372,7 +489,7 @@ def _durations(spans: List[Dict[str, Any]], outcomes: List[Dict[str, Any]]) -> D
     return durations
 
 
-def _phase_spans(processes: List[_Process]) -> List[Dict[str, Any]]:
+def _phase_spans(processes: list[_Process]) -> list[dict[str, Any]]:
     spans = []
     for process in processes:
         end = (process.end or {}).get("t", process.last_t)

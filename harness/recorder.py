@@ -176,7 +176,7 @@ class EventStream:
             return
         try:
             while data:
-                data = data[os.write(fd, data):]
+                data = data[os.write(fd, data) :]
         except OSError as error:  # the target closed our descriptor: stop, and say so at the end
             self.failed = self.failed or f"the event stream could not be written ({error.strerror})"
             self._fd = None
@@ -227,8 +227,16 @@ class ThreadState:
 class Recorder:
     """Keeps the calls of one namespace, in every thread, and everything observed at them."""
 
-    def __init__(self, namespace: str, anchors: AnchorIndex, stream: EventStream,
-                 taps=None, config=None, sinks=None, describe: Callable[[str, int], str] | None = None) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        anchors: AnchorIndex,
+        stream: EventStream,
+        taps=None,
+        config=None,
+        sinks=None,
+        describe: Callable[[str, int], str] | None = None,
+    ) -> None:
         self.namespace = namespace
         self._prefix = namespace + "."
         self.anchors = anchors
@@ -363,7 +371,7 @@ class Recorder:
         """Dotted module name of a source file under the target root, if it is in the namespace."""
         if type(filename) is not str or not filename.startswith(self._root_prefix) or not filename.endswith(".py"):
             return None
-        parts = filename[len(self._root_prefix):-3].split(os.sep)
+        parts = filename[len(self._root_prefix) : -3].split(os.sep)
         if parts[-1] == "__init__":
             parts = parts[:-1]
         module = ".".join(parts)
@@ -449,11 +457,20 @@ class Recorder:
         else:
             self._check_config(None)
         self.stream.emit(
-            "call", i=index, p=parent[1] if parent else None,
-            cl=parent[0].f_lineno if parent else None, d=len(stack),
+            "call",
+            i=index,
+            p=parent[1] if parent else None,
+            cl=parent[0].f_lineno if parent else None,
+            d=len(stack),
             dr=parent is not None and frame.f_back is parent[0],
-            mod=module, q=anchor.qualname, path=anchor.path, line=anchor.line,
-            th=state.label, tn=state.number, ph=self.phase, t=self.stream.now(),
+            mod=module,
+            q=anchor.qualname,
+            path=anchor.path,
+            line=anchor.line,
+            th=state.label,
+            tn=state.number,
+            ph=self.phase,
+            t=self.stream.now(),
         )
         stack.append([frame, index, anchor, None, frame.f_code, None])
         self.open_calls += 1
@@ -685,16 +702,20 @@ class Recorder:
         problems = list(self.backend_check())
         main = next((s for s in self.threads if s.label == "main"), None)
         if main is not None and main.stack:
-            problems.append(f"{len(main.stack)} kept calls of the main thread never returned "
-                            f"(innermost {main.stack[-1][2].qualname}): their return events were lost")
+            problems.append(
+                f"{len(main.stack)} kept calls of the main thread never returned "
+                f"(innermost {main.stack[-1][2].qualname}): their return events were lost"
+            )
             self.open_calls -= len(main.stack)
             del main.stack[:]
         if self.unmatched:
             problems.append(f"{self.unmatched} kept calls ended without a recorded start (their call events were lost)")
             self.unmatched = 0
         if self.internal_errors:
-            problems.append(f"the recorder failed {self.internal_errors} times ({self.first_internal_error}); "
-                            "those events are missing")
+            problems.append(
+                f"the recorder failed {self.internal_errors} times ({self.first_internal_error}); "
+                "those events are missing"
+            )
             self.internal_errors = 0
         if final:
             problems += self._thread_problems()
@@ -713,8 +734,11 @@ class Recorder:
             if state.label == "main" or not state.stack:
                 continue
             if state.ident in _active_threads():  # still running: not a loss
-                self.stream.emit("note", text=f"thread {state.label} was still running at the end, inside "
-                                 f"{state.stack[-1][2].qualname} ({len(state.stack)} open calls)")
+                self.stream.emit(
+                    "note",
+                    text=f"thread {state.label} was still running at the end, inside "
+                    f"{state.stack[-1][2].qualname} ({len(state.stack)} open calls)",
+                )
             else:
                 problems.append(f"thread {state.label} ended with {len(state.stack)} kept calls whose return was lost")
         return problems
@@ -755,8 +779,15 @@ class Recorder:
             try:
                 stack = state.stack
                 by = f"{stack[-1][2].path}:{stack[-1][0].f_lineno}" if stack and stack[-1][2].path else None
-                self.stream.emit("proc", how=event, program=_program(event, args), by=by, th=state.label,
-                                 ph=self.phase, t=self.stream.now())
+                self.stream.emit(
+                    "proc",
+                    how=event,
+                    program=_program(event, args),
+                    by=by,
+                    th=state.label,
+                    ph=self.phase,
+                    t=self.stream.now(),
+                )
             finally:
                 state.busy = False
         except Exception as error:  # noqa: BLE001 - an audit hook that raises would fail the target's call
@@ -765,8 +796,11 @@ class Recorder:
     def install_fork_handlers(self, on_child: Callable[[], None] | None = None) -> None:
         """A forked child never writes into the parent's stream: it gets a stream of its own
         (`events-<label>.fork<N>.jsonl`), its own label, and only the forking thread's stack."""
-        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_parent,
-                            after_in_child=lambda: self._after_fork_child(on_child))
+        os.register_at_fork(
+            before=self._before_fork,
+            after_in_parent=self._after_fork_parent,
+            after_in_child=lambda: self._after_fork_child(on_child),
+        )
 
     def _before_fork(self) -> None:
         self._lock.acquire()
@@ -787,7 +821,7 @@ class Recorder:
             self.threads = [state]
             self.open_calls = len(state.stack)
             self.library = {}  # the parent reports its own library calls; the child starts counting afresh
-            base = self.stream.path[:-len(".jsonl")] if self.stream.path.endswith(".jsonl") else self.stream.path
+            base = self.stream.path[: -len(".jsonl")] if self.stream.path.endswith(".jsonl") else self.stream.path
             number, self.forks = self.forks, 0
             self.fork_label = f"fork{number}"
             if self.sinks is not None:

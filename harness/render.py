@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,7 @@ def env_view(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_report(report: Path, record: dict[str, Any]) -> None:
+def write_report(report: Path, record: Mapping[str, Any]) -> None:
     """Every deliverable of one run, from the run record alone (stored as it is)."""
     write_atomic(report / "trace" / "run.json", dumps(record))
     full = complete(record)
@@ -226,7 +227,7 @@ def _guarded(name: str, build) -> str:
         return f"# {name} could not be rendered: {type(error).__name__}: {error}\n# the run record is complete in trace/run.json; `callchain render REPORT` retries\n"
 
 
-def render_markdown(report: Path, record: dict[str, Any]) -> None:
+def render_markdown(report: Path, record: Mapping[str, Any]) -> None:
     """The files that `callchain render` can rebuild from trace/run.json."""
     env = environment()
     full = complete(record)

@@ -22,7 +22,7 @@ other versions with a message instead of failing somewhere in a renderer.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, TypedDict
+from typing import Any, TypedDict
 
 SCHEMA_VERSION = 2
 
@@ -49,22 +49,22 @@ class Call(TypedDict):
     qualname: str
     function: str
     """`module:qualname`, the identity of the function across runs."""
-    anchor: Optional[str]
+    anchor: str | None
     """`path:line` of its `def` line; None for generated code without a source file."""
-    path: Optional[str]
-    line: Optional[int]
-    parent: Optional[int]
+    path: str | None
+    line: int | None
+    parent: int | None
     """`i` of the innermost kept call of the same thread below which it ran, or None at depth 0."""
-    call_line: Optional[int]
+    call_line: int | None
     """Line in the parent's file that made the call (or called into framework code that did)."""
-    call_site: Optional[str]
+    call_site: str | None
     """`path:line` of that line, or None when the parent has no source file."""
     direct: bool
     """True when the parent called it directly; False for framework call-backs (e.g. Keras)."""
-    returned: Optional[str]
+    returned: str | None
     """Short, stable summary of the return value; None when no return was recorded."""
     t0: float
-    t1: Optional[float]
+    t1: float | None
 
 
 class Edge(TypedDict):
@@ -73,10 +73,10 @@ class Edge(TypedDict):
     caller: str
     """`module:qualname` of the caller, or `<scenario>` for calls from outside the namespace."""
     callee: str
-    call_site: Optional[str]
-    callee_anchor: Optional[str]
+    call_site: str | None
+    callee_anchor: str | None
     count: int
-    phases: List[str]
+    phases: list[str]
     direct: bool
 
 
@@ -111,53 +111,53 @@ class ProcessInfo(TypedDict, total=False):
 
     label: str
     """Stable name given by the scenario (e.g. `cycle`, `fresh`)."""
-    phases: List[str]
+    phases: list[str]
     """Phases the harness asked it to run."""
-    start: Dict[str, Any]
+    start: dict[str, Any]
     """Its `start` event: interpreter, platform, executable."""
     completed: bool
     """True when it reached its end marker (an `end` event)."""
-    exit: Optional[int]
+    exit: int | None
     """Exit code of the process as the harness saw it."""
     timed_out: bool
     interrupted: bool
     """Stopped by SIGINT, SIGTERM or SIGHUP while it ran (`stopped_by` names the signal)."""
-    stopped_by: Optional[str]
+    stopped_by: str | None
     leftover_processes: int
     """Processes of its group still running when it ended; killed before the evidence check."""
     wall_seconds: float
     stderr: str
     """`<scratch>` path of its captured stderr."""
-    stacks: Optional[str]
+    stacks: str | None
     """For a process stopped by --timeout: the Python stack of every thread at that moment."""
-    seen: Optional[int]
+    seen: int | None
     """Events the recorder saw (what counts depends on the backend: `Recorder.seen_means`)."""
     kept: int
-    gaps: List[Gap]
-    blocked_imports: List[BlockedImport]
-    torch_imported: Optional[List[str]]
-    packages: Optional[Dict[str, Optional[str]]]
-    devices: Optional[Dict[str, Any]]
-    peak_rss_kb: Optional[int]
-    cpu_seconds: Optional[float]
+    gaps: list[Gap]
+    blocked_imports: list[BlockedImport]
+    torch_imported: list[str] | None
+    packages: dict[str, str | None] | None
+    devices: dict[str, Any] | None
+    peak_rss_kb: int | None
+    cpu_seconds: float | None
     """User + system CPU time of the process (all its threads): less sensitive to a busy machine than wall time."""
     seconds: float
     """Seconds from its stream start to its last event."""
-    fork: Optional[int]
+    fork: int | None
     """For a child the target forked (label `<parent>/fork<N>`): N. Its stream is its own."""
     spawn: bool
     """True for a Python process the target spawned (label `<parent>/spawn<N>`), traced with the same guard."""
-    losses: List[Dict[str, str]]
+    losses: list[dict[str, str]]
     """Evidence the recorder found missing: reason, phase, process (each makes the run partial)."""
-    notes: List[str]
+    notes: list[str]
     """Things the reader should know (a module that renamed itself, a thread still running at the end)."""
-    torch_executed: List[Dict[str, str]]
+    torch_executed: list[dict[str, str]]
     """torch/lightning/mlflow modules that ran however they were loaded: module, importer, phase, process."""
-    forks: List[Dict[str, Any]]
+    forks: list[dict[str, Any]]
     """Each fork this process made: n, phase, thread, process."""
-    threads: List[str]
+    threads: list[str]
     """Labels of the threads that made its kept calls."""
-    started: List[Dict[str, Any]]
+    started: list[dict[str, Any]]
     """Programs it started (subprocess, os.exec*, os.posix_spawn, os.system): how, program (file name),
     by (`path:line` of the innermost kept call, or None), thread, phase, process."""
 
@@ -175,7 +175,7 @@ class TapDeclared(TypedDict):
     """`file:line` of its declaration."""
     read: str
     """`summary` (shape, dtype, type) or `value` (the numbers of a small tensor/variable)."""
-    variants: List[str]
+    variants: list[str]
     """Scenario variants the tap applies to; empty: all."""
 
 
@@ -198,22 +198,22 @@ class ConfigChange(TypedDict):
     key: str
     op: str
     """`added`, `changed` or `removed`."""
-    old: Optional[str]
-    new: Optional[str]
-    by: Optional[int]
+    old: str | None
+    new: str | None
+    by: int | None
     """`Call.i` of the innermost kept call when it happened; None outside the namespace."""
-    at: Optional[str]
+    at: str | None
     """`path:line` of the namespace statement that made the change (or called the helper
     outside the namespace that made it); None outside the namespace or for generated code."""
-    function: Optional[str]
+    function: str | None
     """Qualified name of the function that line is in (the call `by`)."""
     phase: str
     process: str
 
 
 class ConfigFlow(TypedDict):
-    changes: List[ConfigChange]
-    snapshots: Dict[str, Optional[Dict[str, str]]]
+    changes: list[ConfigChange]
+    snapshots: dict[str, dict[str, str] | None]
     """`<process>:<phase>` (value at the phase's start) or `<process>:end` → key → summary."""
 
 
@@ -223,10 +223,10 @@ class FileOp(TypedDict):
     op: str
     """`write`, `remove`, `rename`, `mkdir`, …"""
     path: str
-    dest: Optional[str]
-    by: Optional[str]
+    dest: str | None
+    by: str | None
     """Anchor of the namespace line credited with it, or None (scenario / framework)."""
-    module: Optional[str]
+    module: str | None
     phase: str
     native: bool
     """True when found by the sweep for files written by native code (h5py)."""
@@ -239,7 +239,7 @@ class LibraryCall(TypedDict):
 
     callee: str
     """`module:qualname` of the code that ran (e.g. `h5py._hl.files:File.__init__`)."""
-    at: Optional[str]
+    at: str | None
     """`path:line` of the namespace line that made the call (None for generated code)."""
     function: str
     """Qualified name of the namespace function that line is in."""
@@ -255,15 +255,15 @@ class ScenarioInfo(TypedDict, total=False):
 
     name: str
     variant: str
-    phases: List[str]
+    phases: list[str]
     """Phases in the order they were run, across processes."""
-    roles: Dict[str, List[str]]
+    roles: dict[str, list[str]]
     """Role → phase names: `build`, `data` and `train` (variant `train`), `save`, `load` (a load in the process that saved),
     `fresh-load` (a load in a process that never built a model), `entry` (phases whose
     depth-0 calls are the scenario's entry points)."""
-    processes: List[Dict[str, Any]]
+    processes: list[dict[str, Any]]
     """Per process label: `label`, `title` (for prose), `phases`."""
-    chains: List[Dict[str, Any]]
+    chains: list[dict[str, Any]]
     """Chains the summary tells as a path: `title` and the `phases` whose direct calls form it."""
     order: str
     """The cycle in a few words, for prose (e.g. `build, save, load`)."""
@@ -276,10 +276,10 @@ class ScenarioInfo(TypedDict, total=False):
 
 
 class Recorder(TypedDict):
-    backend: Optional[str]
-    settings: Optional[str]
-    seen_means: Optional[str]
-    accelerated: Optional[str]
+    backend: str | None
+    settings: str | None
+    seen_means: str | None
+    accelerated: str | None
     """`yes (...)` when the compiled per-frame filter ran (ctrace), else `no (why not)`."""
     untraced: bool
 
@@ -288,20 +288,20 @@ class TargetInfo(TypedDict, total=False):
     root: str
     demo: bool
     git: bool
-    commit: Optional[str]
-    branch: Optional[str]
-    dirty: Optional[bool]
+    commit: str | None
+    branch: str | None
+    dirty: bool | None
 
 
 class EvidenceOnly(TypedDict):
     """The target tree before and after the run; any change fails the run."""
 
-    before: Dict[str, Any]
+    before: dict[str, Any]
     """Counts (`files`, `entries`) and one digest over every entry's metadata (`target.fingerprint`)."""
-    after: Dict[str, Any]
-    changes: List[str]
+    after: dict[str, Any]
+    changes: list[str]
     """One line per entry added, removed, replaced, changed, re-moded or touched (`target.compare`)."""
-    notes: List[str]
+    notes: list[str]
     """What could not be compared fully: unreadable entries, names that are not UTF-8, digest budget."""
 
 
@@ -322,7 +322,7 @@ class RunRecord(TypedDict, total=False):
     schema_version: int
     callchain_version: str
     question: str
-    scope_hints: List[str]
+    scope_hints: list[str]
     initiative: str
     plan_phase: str
     scenario: ScenarioInfo
@@ -339,40 +339,40 @@ class RunRecord(TypedDict, total=False):
     """Absolute path where the scenario's archive was expected."""
     command: str
     started_at: str
-    environment: Dict[str, str]
+    environment: dict[str, str]
     """Allow-listed environment variables of the traced processes."""
-    taps_declared: List[TapDeclared]
-    processes: List[ProcessInfo]
-    phases: List[PhaseSpan]
-    calls: List[Call]
-    edges: List[Edge]
-    tap_hits: List[TapHit]
+    taps_declared: list[TapDeclared]
+    processes: list[ProcessInfo]
+    phases: list[PhaseSpan]
+    calls: list[Call]
+    edges: list[Edge]
+    tap_hits: list[TapHit]
     config: ConfigFlow
-    sinks: List[FileOp]
-    library_calls: List[LibraryCall]
+    sinks: list[FileOp]
+    library_calls: list[LibraryCall]
     """Calls from namespace lines into code outside it, folded; absent in records made before."""
-    errors: List[Dict[str, Any]]
+    errors: list[dict[str, Any]]
     """Exceptions that ended a process: type, message, phase, traceback, frames."""
     events: EventCounts
     evidence_only: EvidenceOnly
-    entry_points: List[Dict[str, Any]]
+    entry_points: list[dict[str, Any]]
     """Candidate entry points ranked against the question (`analysis.rank_entry_points`)."""
-    docs: Dict[str, str]
+    docs: dict[str, str]
     """`module:qualname` → first docstring line, for kept functions."""
-    mentions: Dict[str, List[Dict[str, Any]]]
+    mentions: dict[str, list[dict[str, Any]]]
     """Term → source lines of the namespace that mention it (e.g. `intensity_scale`)."""
-    torch_delta: Dict[str, Any]
-    static_skipped: List[Dict[str, str]]
+    torch_delta: dict[str, Any]
+    static_skipped: list[dict[str, str]]
     """Files the static passes did not read (`bounded.Budget`): path, reason, pass."""
     """The PyTorch side read statically (`torchscan.scan`)."""
-    archive_description: Optional[Dict[str, Any]]
+    archive_description: dict[str, Any] | None
     """What `inspect` says of the archive the run produced; None when none was produced."""
-    spec: Dict[str, Any]
+    spec: dict[str, Any]
     """The target's persistence contract read from its docs (`spec.read_contract`: `source` docs or
     builtin, `sections`, `skipped`, `missing`), each clause with `id`, `text`, `anchor`, and its
     `verdict` and `evidence` from this run (`verdicts.judge_spec`)."""
     status: str
     """`ok`, `partial` (some evidence) or `failed` (none)."""
-    failure: Optional[Failure]
-    durations: Dict[str, float]
+    failure: Failure | None
+    durations: dict[str, float]
     """Seconds per phase name (summed over processes) and `total` wall time."""

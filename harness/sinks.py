@@ -182,7 +182,7 @@ class SinkWatch:
         return self
 
     def _responsible(self, frame) -> tuple[str | None, str | None]:
-        found = frames.innermost(frames.from_stack(frame), lambda f: self.in_namespace(frames.module_of(f)))
+        found = frames.innermost(frames.from_stack(frame), lambda f: self.in_namespace(frames.module_of(f) or ""))
         if found is None:
             return None, None
         return frames.module_of(found[0]), self.describe(found[0].f_code.co_filename, found[1])

@@ -172,7 +172,7 @@ def _parse_arg_rule(raw: Any, fail: Any) -> ArgRule | None:
     )
     if not ok:
         raise fail("'when_arg' needs position >= 0 and/or keyword, and a list of string values", example)
-    return ArgRule(position, keyword, tuple(values), default)
+    return ArgRule(position, keyword, tuple(values or ()), default)
 
 
 # --------------------------------------------------------------------------- scanning

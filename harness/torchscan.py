@@ -402,7 +402,7 @@ class _SurfaceVisitor(ast.NodeVisitor):
         return self.lines.segment(node) or _shorten(ast.unparse(node), MAX_SEGMENT)
 
     def _record(self, rule: Pattern, node: ast.AST, detail: str, **target: Any) -> None:
-        line = node.lineno
+        line = node.lineno  # type: ignore[attr-defined]  # calls, constants and defs have one
         surface: dict[str, Any] = {
             "kind": rule.kind,
             "anchor": f"{self.rel}:{line}",

@@ -89,8 +89,11 @@ class _TraceFunctionCheck:
         problems = []
         current = sys.gettrace()
         if current is not self._installed:
-            what = "removed (sys.settrace(None), or dropped by CPython after a RecursionError)" if current is None \
+            what = (
+                "removed (sys.settrace(None), or dropped by CPython after a RecursionError)"
+                if current is None
                 else "replaced by another trace function"
+            )
             problems.append(f"the recorder's trace function was {what}: later calls were not recorded")
         if hasattr(threading, "gettrace") and threading.gettrace() is not self._thread_hook:
             problems.append("threading.settrace was changed: threads started afterwards were not traced")
@@ -99,8 +102,10 @@ class _TraceFunctionCheck:
 
 class HunterBackend(_TraceFunctionCheck, Backend):
     name = "hunter"
-    settings = ("hunter.Tracer(threading_support=True), callable predicate on event.kind call/return/exception, "
-                "namespace decided by the recorder")
+    settings = (
+        "hunter.Tracer(threading_support=True), callable predicate on event.kind call/return/exception, "
+        "namespace decided by the recorder"
+    )
 
     def start(self) -> None:
         import hunter
@@ -142,15 +147,22 @@ class HunterBackend(_TraceFunctionCheck, Backend):
 
 class SettraceBackend(_TraceFunctionCheck, Backend):
     name = "settrace"
-    settings = ("sys.settrace in every thread; global function on call only, local tracer for kept frames only, "
-                "line events on kept frames only")
+    settings = (
+        "sys.settrace in every thread; global function on call only, local tracer for kept frames only, "
+        "line events on kept frames only"
+    )
 
     def start(self) -> None:
         recorder, errors = self.recorder, _ExceptionNames()
         self.counter = itertools.count()
         count = self.counter.__next__
         by_name, name_verdict = recorder.by_name, recorder.name_verdict
-        identify, on_call, on_return, on_line = recorder.identify, recorder.on_call, recorder.on_return, recorder.on_line
+        identify, on_call, on_return, on_line = (
+            recorder.identify,
+            recorder.on_call,
+            recorder.on_return,
+            recorder.on_line,
+        )
         on_foreign_start = recorder.on_foreign_start
         lines = recorder.lines
 
@@ -227,10 +239,13 @@ class CTraceBackend(SettraceBackend):
 
     name = "ctrace"
     all_threads = True  # the hook sees every thread, like monitoring
-    seen_means = ("frame evaluations of every module (3.10/3.11: calls, generator creations and resumptions; "
-                  "3.12+: call events)")
-    settings = ("compiled filter per (code, globals): frame-evaluation hook (PEP 523) on 3.10/3.11, "
-                "C trace function on 3.12+; Python only for kept code; every thread")
+    seen_means = (
+        "frame evaluations of every module (3.10/3.11: calls, generator creations and resumptions; 3.12+: call events)"
+    )
+    settings = (
+        "compiled filter per (code, globals): frame-evaluation hook (PEP 523) on 3.10/3.11, "
+        "C trace function on 3.12+; Python only for kept code; every thread"
+    )
 
     def start(self) -> None:
         from . import accel
@@ -272,11 +287,11 @@ class CTraceBackend(SettraceBackend):
 
         # Library calls and kept lines reach Python only where the C trace function sees every
         # frame (3.12+); through the 3.10/3.11 frame-evaluation hook they are not recorded.
-        self.tracer = tracer = module.Tracer(decide, on_call, on_return, local,
-                                             on_foreign=recorder.on_foreign_start)
+        self.tracer = tracer = module.Tracer(decide, on_call, on_return, local, on_foreign=recorder.on_foreign_start)
         tracer.install(all_threads=self.all_threads)
         self.per_thread = tracer.mechanism.startswith("C trace function")
         if self.per_thread and self.all_threads:
+
             def bootstrap(frame, event, arg):
                 # A new thread's first event: install the C function there, and filter this event too.
                 tracer.install()
@@ -287,8 +302,10 @@ class CTraceBackend(SettraceBackend):
     def check(self) -> list[str]:
         if self.tracer.installed:
             return []
-        return ["the recorder's frame-evaluation hook or trace function was removed or replaced by the target: "
-                "later calls were not recorded"]
+        return [
+            "the recorder's frame-evaluation hook or trace function was removed or replaced by the target: "
+            "later calls were not recorded"
+        ]
 
     def stop(self) -> None:
         if self.per_thread and self.all_threads:
@@ -299,9 +316,11 @@ class CTraceBackend(SettraceBackend):
 
 class MonitoringBackend(Backend):
     name = "monitoring"
-    settings = ("sys.monitoring (tool id 3 or 4) PY_START/PY_RESUME/PY_THROW as call, "
-                "PY_RETURN/PY_YIELD/PY_UNWIND as return; LINE and CALL enabled locally on kept code only; "
-                "DISABLE for foreign code; every thread")
+    settings = (
+        "sys.monitoring (tool id 3 or 4) PY_START/PY_RESUME/PY_THROW as call, "
+        "PY_RETURN/PY_YIELD/PY_UNWIND as return; LINE and CALL enabled locally on kept code only; "
+        "DISABLE for foreign code; every thread"
+    )
     seen_means = "call events delivered before DISABLE: about one per code object and call site"
 
     def start(self) -> None:
@@ -359,13 +378,21 @@ class MonitoringBackend(Backend):
             if recorder.open_calls and known(code) is not None:
                 on_return(getframe(1), None, type(exception).__name__)
 
-        self.callbacks = ((events.PY_START, started), (events.PY_RESUME, started), (events.PY_THROW, thrown),
-                          (events.PY_RETURN, returned), (events.PY_YIELD, returned), (events.PY_UNWIND, unwound),
-                          (events.LINE, line), (events.CALL, called))
+        self.callbacks = (
+            (events.PY_START, started),
+            (events.PY_RESUME, started),
+            (events.PY_THROW, thrown),
+            (events.PY_RETURN, returned),
+            (events.PY_YIELD, returned),
+            (events.PY_UNWIND, unwound),
+            (events.LINE, line),
+            (events.CALL, called),
+        )
         for event, callback in self.callbacks:
             monitoring.register_callback(self.tool, event, callback)
-        self.mask = (events.PY_START | events.PY_RESUME | events.PY_THROW
-                     | events.PY_RETURN | events.PY_YIELD | events.PY_UNWIND)
+        self.mask = (
+            events.PY_START | events.PY_RESUME | events.PY_THROW | events.PY_RETURN | events.PY_YIELD | events.PY_UNWIND
+        )
         monitoring.set_events(self.tool, self.mask)
 
     def check(self) -> list[str]:
@@ -374,12 +401,15 @@ class MonitoringBackend(Backend):
             return [f"sys.monitoring tool {self.tool} was freed or taken by the target: later calls were not recorded"]
         problems = []
         if monitoring.get_events(self.tool) != self.mask:
-            problems.append(f"the events of sys.monitoring tool {self.tool} were switched off or changed "
-                            "by the target: calls were lost")
+            problems.append(
+                f"the events of sys.monitoring tool {self.tool} were switched off or changed "
+                "by the target: calls were lost"
+            )
         for event, callback in self.callbacks:
             if monitoring.register_callback(self.tool, event, callback) is not callback:
-                problems.append(f"a callback of sys.monitoring tool {self.tool} was replaced by the target: "
-                                "events were lost")
+                problems.append(
+                    f"a callback of sys.monitoring tool {self.tool} was replaced by the target: events were lost"
+                )
                 break
         return problems
 

@@ -91,7 +91,7 @@ DELTA_KINDS: tuple[tuple[Pattern[str], tuple[str, ...]], ...] = (
 MAX_DELTA_ITEMS = 3
 
 
-def judge_spec(record: dict[str, Any]) -> None:
+def judge_spec(record: Any) -> None:
     """Give each clause of `record['spec']` (read by harness.spec) its verdict, once the record holds the whole run."""
     spec = record.get("spec")
     if spec:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any
+
+from helpers import write_target
 
 from harness import record
 from harness.anchors import AnchorIndex
@@ -19,7 +22,6 @@ from harness.configflow import ConfigWatch
 from harness.recorder import EventStream, Recorder
 from harness.sinks import SinkWatch
 from harness.tracer import BACKENDS
-from helpers import write_target
 
 PACKAGE = "minipkg"
 
@@ -29,9 +31,15 @@ def _forget(prefixes: tuple) -> None:
         del sys.modules[name]
 
 
-def record_package(tmp: Path, files: Dict[str, str], drive: Callable[[Callable[[str], Any]], Any],
-                   backend: str, config_global: Optional[str] = None, phase: str = "run",
-                   sinks: bool = False) -> Dict[str, Any]:
+def record_package(
+    tmp: Path,
+    files: dict[str, str],
+    drive: Callable[[Callable[[str], Any]], Any],
+    backend: str,
+    config_global: str | None = None,
+    phase: str = "run",
+    sinks: bool = False,
+) -> dict[str, Any]:
     """Trace `drive(import_module)` over the package written from `files`; the run record."""
     root = write_target(tmp / "root", files)
     tops = tuple(sorted({name.split("/", 1)[0].removesuffix(".py") for name in files}))
@@ -67,29 +75,51 @@ def record_package(tmp: Path, files: Dict[str, str], drive: Callable[[Callable[[
     stream.close()
     sys.path.remove(str(root))
     _forget(tops)
-    outcome = {"label": "main", "phases": [phase], "exit": 0, "timed_out": False, "interrupted": False,
-               "wall_seconds": 0.0, "events": str(events), "stderr": str(tmp / "stderr.txt")}
+    outcome = {
+        "label": "main",
+        "phases": [phase],
+        "exit": 0,
+        "timed_out": False,
+        "interrupted": False,
+        "wall_seconds": 0.0,
+        "events": str(events),
+        "stderr": str(tmp / "stderr.txt"),
+    }
     built = record.build(fixture_meta(tmp, root, backend), [outcome], lambda calls: {"archive_description": None})
     built["status"], built["failure"] = "ok", None
     built["raised"] = repr(error) if error else None
     return built
 
 
-def fixture_meta(tmp: Path, root: Path, backend: str) -> Dict[str, Any]:
+def fixture_meta(tmp: Path, root: Path, backend: str) -> dict[str, Any]:
     """The harness-side facts of a run, for a record built in-process."""
     return {
-        "callchain_version": "test", "question": "How does minipkg save?", "scope_hints": [],
-        "initiative": "TEST-001", "plan_phase": "unit",
-        "scenario": {"name": "unit", "variant": "default", "phases": ["run"],
-                     "roles": {"save": ["run"], "load": [], "entry": ["run"]},
-                     "chains": [{"title": "Run", "phases": ["run"]}],
-                     "processes": [{"label": "main", "title": "In the test process", "phases": ["run"]}],
-                     "order": "run", "why": "a unit test"},
-        "namespace": PACKAGE, "package": PACKAGE, "config_global": f"{PACKAGE}.params:cfg",
+        "callchain_version": "test",
+        "question": "How does minipkg save?",
+        "scope_hints": [],
+        "initiative": "TEST-001",
+        "plan_phase": "unit",
+        "scenario": {
+            "name": "unit",
+            "variant": "default",
+            "phases": ["run"],
+            "roles": {"save": ["run"], "load": [], "entry": ["run"]},
+            "chains": [{"title": "Run", "phases": ["run"]}],
+            "processes": [{"label": "main", "title": "In the test process", "phases": ["run"]}],
+            "order": "run",
+            "why": "a unit test",
+        },
+        "namespace": PACKAGE,
+        "package": PACKAGE,
+        "config_global": f"{PACKAGE}.params:cfg",
         "recorder": {"backend": backend, "settings": "in-process", "seen_means": "calls", "untraced": False},
         "target": {"root": str(root), "demo": False, "git": False},
-        "report": str(tmp / "report"), "scratch": str(tmp), "archive": str(tmp / "out" / "wts.h5.zip"),
-        "command": "pytest", "started_at": "2026-01-01T00:00:00+00:00", "environment": {},
+        "report": str(tmp / "report"),
+        "scratch": str(tmp),
+        "archive": str(tmp / "out" / "wts.h5.zip"),
+        "command": "pytest",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "environment": {},
         "taps_declared": [],
         "evidence_only": {"before": {"files": 0, "sha256": ""}, "after": {"files": 0, "sha256": ""}, "changes": []},
     }

@@ -20,7 +20,7 @@ DEFAULT = "monitoring" if sys.version_info >= (3, 12) else HERE[0]  # ctrace whe
 
 def _section(text: str, title: str) -> str:
     start = text.index(title)
-    return text[start:text.find("\n## ", start + 1)]
+    return text[start : text.find("\n## ", start + 1)]
 
 
 @pytest.mark.slow
@@ -48,15 +48,18 @@ def _assert_same_evidence(one, other) -> None:
         return  # ctrace's 3.10/3.11 hook sees no kept lines and no library calls (README)
     config = lambda run: [(c["phase"], c["key"], c["op"], c["at"]) for c in run.record["config"]["changes"]]  # noqa: E731
     assert config(other) == config(one)
-    library = lambda run: {(r["process"], r["phase"], r["thread"], r["at"] or "", r["callee"]): r["count"]  # noqa: E731
-                           for r in run.record["library_calls"]}
+    library = lambda run: {  # noqa: E731
+        (r["process"], r["phase"], r["thread"], r["at"] or "", r["callee"]): r["count"]
+        for r in run.record["library_calls"]
+    }
     backends = (one.record["recorder"]["backend"], other.record["recorder"]["backend"])
     if "monitoring" in backends and len(set(backends)) == 2:
         # Python started by a C callable (h5py's Cython with_phil wrapper, numpy's C dispatchers)
         # is seen by the trace backends only (harness/libcalls.py): what monitoring reports,
         # a trace backend reports alike, count included.
-        traced, monitored = (library(other), library(one)) if backends[0] == "monitoring" \
-            else (library(one), library(other))
+        traced, monitored = (
+            (library(other), library(one)) if backends[0] == "monitoring" else (library(one), library(other))
+        )
         assert {key: traced.get(key) for key in monitored} == monitored
     else:
         assert library(other) == library(one)
@@ -73,15 +76,18 @@ TARGETS = [None] + ([os.environ["PTYCHO_ROOT"]] if os.environ.get("PTYCHO_ROOT")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not OTHER_PYTHONS, reason="CALLCHAIN_TEST_PYTHONS is not set: name interpreters "
-                    "(with tensorflow and hunter) to compare backends with")
+@pytest.mark.skipif(
+    not OTHER_PYTHONS,
+    reason="CALLCHAIN_TEST_PYTHONS is not set: name interpreters (with tensorflow and hunter) to compare backends with",
+)
 @pytest.mark.parametrize("root", TARGETS, ids=lambda root: "real" if root else "demo")
 @pytest.mark.parametrize("python", OTHER_PYTHONS)
 def test_default_backend_equals_hunter_with_another_interpreter(python, root, tmp_path):
     """The user's interpreter (`--python`): whatever is the default there records what hunter does
     (on the real PtychoPINN too when PTYCHO_ROOT is set: decorators, generators, exceptions, Keras call-backs)."""
-    newer = subprocess.run([python, "-c", "import sys; print(sys.version_info >= (3, 12))"],
-                           capture_output=True, text=True)
+    newer = subprocess.run(
+        [python, "-c", "import sys; print(sys.version_info >= (3, 12))"], capture_output=True, text=True
+    )
     target = ["--root", root] if root else []
     default = traced_demo(tmp_path / "default", "--python", python, *target)
     reference = traced_demo(tmp_path / "hunter", "--python", python, "--backend", "hunter", *target)
@@ -96,12 +102,15 @@ def test_default_backend_is_the_fastest_the_interpreter_supports():
     assert check_interpreter(sys.executable, None) == expected  # before the C part is built: see test_accel
 
 
-@pytest.mark.parametrize("info, expected", [
-    ({"monitoring": True, "hunter": "3.9"}, ["monitoring", "settrace", "hunter"]),
-    ({"monitoring": False, "hunter": None}, ["settrace"]),
-    ({"monitoring": False, "hunter": "3.9"}, ["settrace", "hunter"]),
-    ({"monitoring": False, "hunter": "3.9", "ctrace": True}, ["ctrace", "settrace", "hunter"]),
-    ({"monitoring": True, "hunter": None, "ctrace": True}, ["monitoring", "ctrace", "settrace"]),
-])
+@pytest.mark.parametrize(
+    "info, expected",
+    [
+        ({"monitoring": True, "hunter": "3.9"}, ["monitoring", "settrace", "hunter"]),
+        ({"monitoring": False, "hunter": None}, ["settrace"]),
+        ({"monitoring": False, "hunter": "3.9"}, ["settrace", "hunter"]),
+        ({"monitoring": False, "hunter": "3.9", "ctrace": True}, ["ctrace", "settrace", "hunter"]),
+        ({"monitoring": True, "hunter": None, "ctrace": True}, ["monitoring", "ctrace", "settrace"]),
+    ],
+)
 def test_one_rule_for_backend_availability(info, expected):
     assert supported_backends(info) == expected

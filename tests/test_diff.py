@@ -6,11 +6,10 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-from pathlib import Path
 
 import pytest
-
 from conftest import DEMO, callchain, report_of
+
 from harness.diff import diff_records, render_text
 
 pytestmark = pytest.mark.slow  # every test here traces in a subprocess
@@ -28,7 +27,9 @@ def variant(tmp_path_factory):
     model = root / "ptycho" / "model.py"
     text = model.read_text()
     assert text.count("\ndef create_model_with_gridsize(") == 1
-    model.write_text(text.replace("\ndef create_model_with_gridsize(", "\n" * (BLANK_LINES + 1) + "def create_model_with_gridsize("))
+    model.write_text(
+        text.replace("\ndef create_model_with_gridsize(", "\n" * (BLANK_LINES + 1) + "def create_model_with_gridsize(")
+    )
     manager = root / "ptycho" / "model_manager.py"
     text = manager.read_text()
     assert text.count("FORMAT_VERSION = '1.0'") == 1
@@ -77,7 +78,9 @@ def test_moved_function_alone_exits_1_and_lines_shows_edges(demo_runs, variant):
     moved = {m["function"] for m in result["moved"]}
     assert MOVED in moved
     assert {t["key"] for t in result["taps"]} == {"save.manifest"}
-    with_lines = diff_records(demo_runs.first.record, json.loads((variant / "trace" / "run.json").read_text()), lines=True)
+    with_lines = diff_records(
+        demo_runs.first.record, json.loads((variant / "trace" / "run.json").read_text()), lines=True
+    )
     assert any(e["callee"] == MOVED for e in with_lines["edges"]["added"])
 
 
@@ -172,7 +175,9 @@ def test_archive_names_and_sizes(pair):
     result = diff_records(a, b)
     assert result["archive"]["only_a"] == [dropped["name"]] and result["archive"]["sizes"] == []
     sized = diff_records(a, b, sizes=True)
-    assert sized["archive"]["sizes"] == [{"name": members[0]["name"], "a": members[0]["size"] - 1, "b": members[0]["size"]}]
+    assert sized["archive"]["sizes"] == [
+        {"name": members[0]["name"], "a": members[0]["size"] - 1, "b": members[0]["size"]}
+    ]
     b["archive_description"] = None
     result = diff_records(a, b)
     assert result["archive"]["present"] == {"a": True, "b": False}
@@ -188,9 +193,12 @@ def test_library_calls_added_and_removed_by_function_and_callee(pair):
     b["library_calls"][0] = dict(moved, at=(moved["at"] or "x.py:1").rsplit(":", 1)[0] + ":9999", count=7)
     result = diff_records(a, b)
     assert result["library"]["added"] == [{"function": dropped["function"], "callee": "shutil:rmtree"}]
-    still_called = any(r["function"] == dropped["function"] and r["callee"] == dropped["callee"] for r in b["library_calls"])
-    assert result["library"]["removed"] == ([] if still_called else
-                                            [{"function": dropped["function"], "callee": dropped["callee"]}])
+    still_called = any(
+        r["function"] == dropped["function"] and r["callee"] == dropped["callee"] for r in b["library_calls"]
+    )
+    assert result["library"]["removed"] == (
+        [] if still_called else [{"function": dropped["function"], "callee": dropped["callee"]}]
+    )
     text = render_text(result)
     assert f"{dropped['function']} → shutil:rmtree" in text and "library call" in text
     assert len(diff_records(a, b, lines=True)["library"]["added"]) >= 2  # the moved line counts with --lines

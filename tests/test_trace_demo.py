@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import DEMO
 from helpers import body, call_lines, def_lines
 
@@ -31,16 +30,21 @@ def test_report_folder_layout(demo_run):
 
 def test_dynamic_shows_every_phase_in_order(demo_run):
     markers = [line for line in body(dynamic(demo_run)) if line.startswith("[phase ")]
-    names = [m[len("[phase "):].split(" ")[0].rstrip("]") for m in markers]
+    names = [m[len("[phase ") :].split(" ")[0].rstrip("]") for m in markers]
     assert names[:5] == PHASES
     assert names[5:] == ["fresh-import", "fresh-load"]
 
 
 def test_dynamic_holds_the_persistence_chain(demo_run):
     functions = {m.group("function") for m in call_lines(dynamic(demo_run))}
-    for wanted in ("ptycho.model_manager:ModelManager.save_multiple_models", "ptycho.model_manager:ModelManager.save_model",
-                   "ptycho.workflows.components:load_inference_bundle", "ptycho.model_manager:ModelManager.load_multiple_models",
-                   "ptycho.model_manager:ModelManager.load_model", "ptycho.model:create_model_with_gridsize"):
+    for wanted in (
+        "ptycho.model_manager:ModelManager.save_multiple_models",
+        "ptycho.model_manager:ModelManager.save_model",
+        "ptycho.workflows.components:load_inference_bundle",
+        "ptycho.model_manager:ModelManager.load_multiple_models",
+        "ptycho.model_manager:ModelManager.load_model",
+        "ptycho.model:create_model_with_gridsize",
+    ):
         assert wanted in functions, wanted
 
 

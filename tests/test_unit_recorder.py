@@ -13,8 +13,13 @@ from inprocess import record_package, stable
 from harness import accel
 from harness.interpreter import supported_backends
 
-BACKENDS = supported_backends({"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter"),
-                               "ctrace": accel.ensure()[0] is not None})
+BACKENDS = supported_backends(
+    {
+        "monitoring": hasattr(sys, "monitoring"),
+        "hunter": importlib.util.find_spec("hunter"),
+        "ctrace": accel.ensure()[0] is not None,
+    }
+)
 # Backends that see every line of kept code and every foreign frame a kept frame starts: all of
 # them but ctrace's 3.10/3.11 frame-evaluation hook (README: what the recorder cannot see).
 EXACT = [b for b in BACKENDS if not (b == "ctrace" and sys.version_info < (3, 12))]
@@ -290,8 +295,12 @@ def _params_at(snippet: str) -> str:
 
 @pytest.mark.parametrize("backend", EXACT)
 def test_config_changes_are_anchored_at_the_line_that_made_them(tmp_path, backend):
-    run = _run(tmp_path, backend, lambda imp: imp("minipkg.core").configure_inline({"N": 32, "nphotons": 1e9}),
-               config_global="minipkg.params:cfg")
+    run = _run(
+        tmp_path,
+        backend,
+        lambda imp: imp("minipkg.core").configure_inline({"N": 32, "nphotons": 1e9}),
+        config_global="minipkg.params:cfg",
+    )
     changes = {c["key"]: c for c in run["config"]["changes"]}
     assert changes["N"]["at"] == at("params.cfg.update(loaded)")  # not the def line of configure_inline
     assert changes["nphotons"]["at"] == at("params.cfg.update(loaded)")
@@ -301,8 +310,9 @@ def test_config_changes_are_anchored_at_the_line_that_made_them(tmp_path, backen
 
 @pytest.mark.parametrize("backend", EXACT)
 def test_config_written_by_a_helper_outside_the_namespace_credits_the_calling_line(tmp_path, backend):
-    run = _run(tmp_path, backend, lambda imp: imp("minipkg.core").configure_inline({}),
-               config_global="minipkg.params:cfg")
+    run = _run(
+        tmp_path, backend, lambda imp: imp("minipkg.core").configure_inline({}), config_global="minipkg.params:cfg"
+    )
     changes = {c["key"]: c for c in run["config"]["changes"]}
     assert changes["probe"]["at"] == at("foreignlib.write_config(")
     assert changes["probe"]["new"] == "'helper'"
@@ -345,8 +355,9 @@ def test_library_calls_are_named_at_their_line_and_folded(tmp_path, backend):
     # a class with a Python __new__ is one row named by the class, whichever __init__ follows
     assert ("foreignlib:Made", _uses_at("made = foreignlib.Made(1)")) in rows
     assert ("foreignlib:Made", _uses_at("plain = foreignlib.Made()")) in rows
-    assert not any(r["at"] in (_uses_at("Made(1)"), _uses_at("Made()")) and "__init__" in r["callee"]
-                   for r in run["library_calls"])
+    assert not any(
+        r["at"] in (_uses_at("Made(1)"), _uses_at("Made()")) and "__init__" in r["callee"] for r in run["library_calls"]
+    )
     assert not any(r["at"] == _uses_at("apply(*(") for r in run["library_calls"])  # f(*args): not counted
     row = rows[("foreignlib:apply", _uses_at("foreignlib.apply("))]
     assert (row["function"], row["phase"], row["thread"]) == ("uses", "run", "main")
@@ -360,8 +371,7 @@ def test_every_backend_gives_the_same_library_calls(tmp_path):
         imp("minipkg.uses").uses(str(tmp_path / "x"))
         imp("minipkg.core").via_foreign(), imp("minipkg.core").configure_inline({"N": 8})
 
-    runs = {backend: _run(tmp_path / backend, backend, drive, config_global="minipkg.params:cfg")
-            for backend in EXACT}
+    runs = {backend: _run(tmp_path / backend, backend, drive, config_global="minipkg.params:cfg") for backend in EXACT}
     reference = sorted(runs[EXACT[0]]["library_calls"], key=lambda r: (r["callee"], r["at"]))
     assert len(reference) >= 6
     for backend, run in runs.items():
@@ -374,8 +384,9 @@ def test_every_backend_keeps_the_same_calls(tmp_path):
         core.outer(1), core.consume(), core.catches(), core.via_foreign(), core.Layer(2).get_config()
         core.configure(), core.configure_inline({"N": 16})
 
-    runs = {backend: _run(tmp_path / backend, backend, drive, config_global="minipkg.params:cfg")
-            for backend in BACKENDS}
+    runs = {
+        backend: _run(tmp_path / backend, backend, drive, config_global="minipkg.params:cfg") for backend in BACKENDS
+    }
     reference = stable(runs[BACKENDS[0]]["calls"])
     assert len(reference) >= 12
     for backend, run in runs.items():
@@ -399,8 +410,9 @@ def test_ctrace_really_runs_the_compiled_filter(tmp_path):
     from harness import accel
 
     installed = []
-    run = _run(tmp_path, "ctrace",
-               lambda imp: installed.append(accel.loaded().current()) or imp("minipkg.core").outer(1))
+    run = _run(
+        tmp_path, "ctrace", lambda imp: installed.append(accel.loaded().current()) or imp("minipkg.core").outer(1)
+    )
     assert len(installed) == 1 and type(installed[0]).__name__ == "Tracer"
     assert not installed[0].installed  # read after stop
     hook = "frame-evaluation hook" if sys.version_info < (3, 12) else "C trace function"
@@ -415,8 +427,11 @@ MANY = 1500  # more (code, globals) pairs than the C table's first size, so it g
 def _many_files():
     functions = "\n".join(f"def f{n}(x):\n    return x + {n}\n" for n in range(MANY))
     every = f"\n\ndef all_of_them():\n    return [globals()['f' + str(n)](1) for n in range({MANY})]\n"
-    return dict(FILES, **{"minipkg/many.py": functions + every,
-                          "minipkg/dynamic.py": """
+    return dict(
+        FILES,
+        **{
+            "minipkg/many.py": functions + every,
+            "minipkg/dynamic.py": """
                               def run(count):
                                   # Fresh code objects, each freed after its one call: a freed
                                   # code's address is reused, and must never be taken for another.
@@ -427,7 +442,9 @@ def _many_files():
                                       exec(compile(source, '<made>', 'exec'), namespace)
                                       total += namespace['made'](n)
                                   return total
-                          """})
+                          """,
+        },
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -540,8 +557,11 @@ def test_every_backend_agrees_on_generator_throw_close_and_swallowed_exceptions(
     assert counter == ["0", "2", "102", "raised GeneratorExit", "0", "raised RuntimeError"]
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="on 3.10 the trace-based backends read a suspension at "
-                    "`await`/`yield from` (YIELD_FROM) as an exception exit: see the next test")
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="on 3.10 the trace-based backends read a suspension at "
+    "`await`/`yield from` (YIELD_FROM) as an exception exit: see the next test",
+)
 def test_every_backend_agrees_on_coroutines(tmp_path):
     reference = _assert_all_equal(_flow_runs(tmp_path, lambda imp: imp("minipkg.flow").run_async()))
     children = [c["returned"] for c in reference if c["function"] == "minipkg.flow:child"]

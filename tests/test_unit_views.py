@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import pytest
-
-from harness import queries, render, views
 from helpers import call_lines
 from inprocess import record_package
 from test_unit_recorder import BACKENDS, FILES
 
-DELIVERABLES = ("callgraph/dynamic.txt", "callchain/static.md", "callchain/diagram.mmd", "trace/tap_points.md", "summary.md")
+from harness import queries, render, views
+
+DELIVERABLES = (
+    "callgraph/dynamic.txt",
+    "callchain/static.md",
+    "callchain/diagram.mmd",
+    "trace/tap_points.md",
+    "summary.md",
+)
 
 
 @pytest.fixture
@@ -32,9 +38,13 @@ def _render(run, tmp_path):
 def test_every_deliverable_renders_from_the_record(run, tmp_path):
     files = _render(run, tmp_path)
     tree = [m.group("function") for m in call_lines(files["callgraph/dynamic.txt"])]
-    tree = tree[tree.index("minipkg.core:outer"):]  # the imports (and the decorator they apply) come first
-    assert tree[:4] == ["minipkg.core:outer", "minipkg.core:leaf", "minipkg.core:traced.<locals>.wrapper",
-                        "minipkg.core:decorated"]
+    tree = tree[tree.index("minipkg.core:outer") :]  # the imports (and the decorator they apply) come first
+    assert tree[:4] == [
+        "minipkg.core:outer",
+        "minipkg.core:leaf",
+        "minipkg.core:traced.<locals>.wrapper",
+        "minipkg.core:decorated",
+    ]
     assert "[phase run · " in files["callgraph/dynamic.txt"] and "process main" not in files["callgraph/dynamic.txt"]
     assert "## 1. Analysis Question\n\nHow does minipkg save?" in files["callchain/static.md"]
     assert "in this order (run):" in files["callchain/static.md"]
@@ -51,8 +61,11 @@ def test_rendering_twice_gives_identical_files(run, tmp_path):
 def test_dynamic_marks_a_later_process(run, tmp_path):
     second = dict(run["processes"][0], label="fresh")
     calls = run["calls"] + [dict(run["calls"][0], i=len(run["calls"]), process="fresh")]
-    text = render.environment().get_template("dynamic.txt.j2").render(
-        **render.dynamic_view(dict(run, calls=calls, processes=run["processes"] + [second])))
+    text = (
+        render.environment()
+        .get_template("dynamic.txt.j2")
+        .render(**render.dynamic_view(dict(run, calls=calls, processes=run["processes"] + [second])))
+    )
     assert "[phase run · process fresh · 1 call kept]" in text
 
 
@@ -79,10 +92,22 @@ def test_phases_without_a_role_are_not_pipeline_stages(run):
 
 
 def test_a_write_with_no_namespace_author_renders(run, tmp_path):
-    sink = {"op": "write", "path": "<scratch>/out/wts.h5/manifest.dill", "dest": None, "by": None,
-            "module": None, "phase": "run", "native": False, "process": "main"}
-    description = {"members": [{"name": "manifest.dill", "size": 1, "compressed_size": 1}], "clauses": [],
-                   "display_path": "<scratch>/out/wts.h5.zip", "models": {}}
+    sink = {
+        "op": "write",
+        "path": "<scratch>/out/wts.h5/manifest.dill",
+        "dest": None,
+        "by": None,
+        "module": None,
+        "phase": "run",
+        "native": False,
+        "process": "main",
+    }
+    description = {
+        "members": [{"name": "manifest.dill", "size": 1, "compressed_size": 1}],
+        "clauses": [],
+        "display_path": "<scratch>/out/wts.h5.zip",
+        "models": {},
+    }
     odd = dict(run, sinks=[sink], archive_description=description)
     assert queries.member_writers(odd) == {"manifest.dill": "scenario / framework (no namespace frame)"}
     assert "scenario / framework" in _render(odd, tmp_path)["summary.md"]
@@ -98,18 +123,43 @@ def test_unknowns_are_worded_by_the_templates(run, tmp_path):
 
 
 def test_an_empty_run_renders_every_deliverable(run, tmp_path):
-    empty = dict(run, calls=[], edges=[], phases=[], sinks=[], tap_hits=[], config={"changes": [], "snapshots": {}},
-                 status="failed", failure={"problem": "nothing ran", "fix": "fix it", "exit_code": 3})
+    empty = dict(
+        run,
+        calls=[],
+        edges=[],
+        phases=[],
+        sinks=[],
+        tap_hits=[],
+        config={"changes": [], "snapshots": {}},
+        status="failed",
+        failure={"problem": "nothing ran", "fix": "fix it", "exit_code": 3},
+    )
     files = _render(empty, tmp_path)
     assert "FAILED RUN" in files["summary.md"] and "No save or load call was recorded." in files["summary.md"]
     assert "nothing ran" in files["callgraph/dynamic.txt"]
 
 
 def test_tap_rows_report_hit_and_not_hit(run):
-    declared = [{"key": "a", "purpose": "p", "function": "minipkg.core:leaf", "when": "return", "capture": "return",
-                 "units": "-", "source": "x.toml:1"},
-                {"key": "b", "purpose": "p", "function": "minipkg.core:nowhere", "when": "call", "capture": "args.x",
-                 "units": "-", "source": "x.toml:9"}]
+    declared = [
+        {
+            "key": "a",
+            "purpose": "p",
+            "function": "minipkg.core:leaf",
+            "when": "return",
+            "capture": "return",
+            "units": "-",
+            "source": "x.toml:1",
+        },
+        {
+            "key": "b",
+            "purpose": "p",
+            "function": "minipkg.core:nowhere",
+            "when": "call",
+            "capture": "args.x",
+            "units": "-",
+            "source": "x.toml:9",
+        },
+    ]
     leaf = next(c for c in run["calls"] if c["function"] == "minipkg.core:leaf")
     hits = [{"key": "a", "call": leaf["i"], "status": "hit", "value": "2", "process": "main"}]
     rows = {row["key"]: row for row in queries.tap_rows(dict(run, taps_declared=declared, tap_hits=hits))}
@@ -122,9 +172,9 @@ def test_library_calls_and_config_lines_are_rendered_at_their_lines(run, tmp_pat
     static = files["callchain/static.md"]
     sections = [line for line in static.splitlines() if line.startswith("## ")]
     assert [s.split(". ", 1)[0] for s in sections if s[3].isdigit()] == [f"## {n}" for n in range(1, 12)]
-    library = static[static.index("### Library calls on the path"):static.index("## 6.")]
+    library = static[static.index("### Library calls on the path") : static.index("## 6.")]
     assert "`foreignlib:apply`" in library and "`return foreignlib.apply(callback, [1, 2])`" in library
-    config = static[static.index("## 4. Config Flow"):static.index("## 5.")]
+    config = static[static.index("## 4. Config Flow") : static.index("## 5.")]
     assert "`minipkg/params.py:" in config  # the write inside params.set, not a def line only
     assert "## What a PyTorch shim must replace" in files["summary.md"]
     assert "`foreignlib:apply`" in files["summary.md"]  # the run's only phase has the save role

@@ -75,9 +75,9 @@ def probe(name: str, variant: str, root: str, python: str) -> dict[str, Any]:
             tail = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise HarnessError(f"the scenario {name} could not be checked: {tail[0]}", FIX) from None
     if "error" in answer:
-        error = answer["error"]
-        where = error["file"] + (f":{error['line']}" if error.get("line") else "")
-        raise HarnessError(f"bad scenario {where}: {error['problem']}", FIX)
+        problem = answer["error"]
+        where = problem["file"] + (f":{problem['line']}" if problem.get("line") else "")
+        raise HarnessError(f"bad scenario {where}: {problem['problem']}", FIX)
     described: dict[str, Any] = answer["scenario"]
     variants: list[str] | None = described.get("variants")
     if variants is not None and variant not in variants:
