@@ -27,14 +27,19 @@ print(json.dumps(info))
 """
 
 
+def cannot_run(python: str, error: OSError) -> HarnessError:
+    """The one message for an interpreter that cannot be started (the probe, the scenario check)."""
+    return HarnessError(
+        f"cannot run the interpreter {python} ({error.strerror})",
+        "pass --python the path of a working python executable",
+    )
+
+
 def probe(python: str) -> dict:
     try:
         done = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=120)
     except OSError as error:
-        raise HarnessError(
-            f"cannot run the interpreter {python} ({error.strerror})",
-            "pass --python the path of a working python executable",
-        ) from None
+        raise cannot_run(python, error) from None
     except subprocess.TimeoutExpired:
         raise HarnessError(
             f"the interpreter {python} did not answer within 120 s", "check that it starts: run it with -c pass"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HarnessError
+from ..interpreter import cannot_run
 from ..workspace import harness_only_path
 from . import SHIPPED, shipped_source
 from .contract import is_module_ref
@@ -59,10 +60,7 @@ def probe(name: str, variant: str, root: str, python: str) -> dict[str, Any]:
                 timeout=PROBE_TIMEOUT,
             )
         except OSError as error:
-            raise HarnessError(
-                f"cannot run the interpreter {python} ({error.strerror})",
-                "pass --python the path of a working python executable",
-            ) from None
+            raise cannot_run(python, error) from None
         except subprocess.TimeoutExpired:
             raise HarnessError(
                 f"the scenario {name} did not finish loading within {PROBE_TIMEOUT:g} s",
