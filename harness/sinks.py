@@ -51,6 +51,9 @@ _PAIR_EVENTS = {
     "shutil.copytree": ("copytree", 0, None, 1, None),
     "shutil.move": ("move", 0, None, 1, None),
 }
+# Every audit event the hook acts on; any other (hundreds of thousands of `sys._getframe`,
+# `builtins.id`, `object.__getattr__` while TensorFlow imports) returns at the first test.
+_WATCHED = frozenset({"open", *_PATH_EVENTS, *_PAIR_EVENTS})
 _SIMPLE_LOADS = {"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_DEREF", "LOAD_CONST", "LOAD_NAME", "LOAD_GLOBAL"}
 
 
@@ -147,6 +150,14 @@ def shown(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def _opens_for_writing(args: tuple) -> bool:
+    """An `open` audit event that may create or change a file named by a path."""
+    try:
+        return len(args) >= 3 and _is_write(args[1], args[2]) and not isinstance(args[0], int)
+    except Exception:  # noqa: BLE001 - hostile arguments: look closer in the guarded path
+        return True
+
+
 def _arg(args: tuple, index: int | None):
     return args[index] if index is not None and index < len(args) else None
 
@@ -188,8 +199,15 @@ class SinkWatch:
         return frames.module_of(found[0]), self.describe(found[0].f_code.co_filename, found[1])
 
     def _hook(self, event: str, args: tuple) -> None:
-        """Audit hook: nothing may escape into the target, whatever the arguments are."""
-        if not self.active or self._inside:
+        """Audit hook: nothing may escape into the target, whatever the arguments are.
+
+        It runs for every audit event of the process, so the events it ignores (and opens
+        for reading) leave before anything costs: no frame, no thread-local lookup."""
+        if event not in _WATCHED or not self.active:
+            return
+        if event == "open" and not _opens_for_writing(args):
+            return
+        if self._inside:
             return
         self._inside = True
         try:
@@ -201,8 +219,6 @@ class SinkWatch:
 
     def _dispatch(self, event: str, args: tuple, caller) -> None:
         if event == "open":
-            if len(args) < 3 or not _is_write(args[1], args[2]) or isinstance(args[0], int):
-                return
             # Only os.open (mode None) takes dir_fd; the built-in open() passes its mode string.
             relative = args[1] is None and not os.path.isabs(os.fsdecode(args[0]))
             given, dir_fd = open_dir_fd(caller) if relative else (False, None)
