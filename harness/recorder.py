@@ -37,6 +37,7 @@ from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from typing import Any
 
+from . import audit
 from .anchors import Anchor, AnchorIndex
 from .guard import BLOCKED
 from .libcalls import call_offsets, callee_name, class_name, counted, is_class, library_callees, line_map
@@ -254,7 +255,7 @@ class Recorder:
         self._tls = threading.local()
         self.threads: list[ThreadState] = []
         self._main_ident = threading.main_thread().ident
-        self._keep: dict[int, tuple[Any, tuple[str, Anchor] | None]] = {}
+        self._keep: dict[int, tuple[Any, tuple[str, Anchor]]] = {}  # kept code only (see identify)
         self._globals: dict[int, tuple[dict, str | None]] = {}
         self.by_name: dict[Any, Any] = {}
         self._root_prefix = os.path.join(anchors.root, "")
@@ -378,14 +379,21 @@ class Recorder:
         return module if self.in_namespace(module) else None
 
     def identify(self, code, frame=None) -> tuple[str, Anchor] | None:
-        """(module, anchor) for kept code, None for foreign code; cached per code object.
+        """(module, anchor) for kept code, None for foreign code.
 
-        Keyed by the object's identity with the code object kept alive: code objects that
-        differ only in their file name compare equal (every empty `__init__.py`), and a
-        freed code's id can be reused, either of which would silently lose calls. The key is
-        `object.__hash__(code)` rather than `id(code)` because `id()` raises an audit event.
-        The module comes from the running frame's globals (the caller's caller when no
-        frame is given)."""
+        Kept code is cached per code object, keyed by the object's identity with the code
+        object kept alive: code objects that differ only in their file name compare equal
+        (every empty `__init__.py`), and a freed code's id can be reused, either of which
+        would silently lose calls. The key is `object.__hash__(code)` rather than `id(code)`
+        because `id()` raises an audit event. The module comes from the running frame's
+        globals (the caller's caller when no frame is given).
+
+        Foreign code is not cached here: its verdict is one cached lookup per globals dict
+        (`globals_entry`), and the backends ask again rarely (sys.monitoring disables it,
+        settrace filters by module name first). Keeping tens of thousands of TensorFlow's
+        short-lived code objects alive would keep their constants alive too, and those
+        survivors bring the interpreter's full collections nearer: on real main one more
+        full collection, ~0.2 s of a 4 s process, for nothing."""
         key = _identity(code)
         entry = self._keep.get(key)
         if entry is not None and entry[0] is code:
@@ -400,7 +408,8 @@ class Recorder:
                 found = (module, self._anchor(code))
         except Exception as error:  # noqa: BLE001
             self._internal(error)
-        self._keep[key] = (code, found)
+        if found is not None:
+            self._keep[key] = (code, found)
         return found
 
     def _anchor(self, code) -> Anchor:
@@ -766,11 +775,9 @@ class Recorder:
         """Every program the traced code starts (subprocess, os.exec*, os.posix_spawn, os.system)
         becomes a `proc` event: a Python child that keeps the environment is traced on its own
         (boot/sitecustomize.py), any other is at least counted, with the line that started it."""
-        sys.addaudithook(self._audit)
+        audit.watch(_PROCESS_EVENTS, self._audit)
 
     def _audit(self, event: str, args: tuple) -> None:
-        if event not in _PROCESS_EVENTS:
-            return
         try:
             state = self.state()
             if state.busy:

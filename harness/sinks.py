@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from . import frames
+from . import audit, frames
 
 _CLOCK_SLACK_NS = 100_000_000  # file-system timestamps can be as coarse as a few ms
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -51,8 +51,7 @@ _PAIR_EVENTS = {
     "shutil.copytree": ("copytree", 0, None, 1, None),
     "shutil.move": ("move", 0, None, 1, None),
 }
-# Every audit event the hook acts on; any other (hundreds of thousands of `sys._getframe`,
-# `builtins.id`, `object.__getattr__` while TensorFlow imports) returns at the first test.
+# Every audit event the handler acts on (audit.py dispatches only these to it).
 _WATCHED = frozenset({"open", *_PATH_EVENTS, *_PAIR_EVENTS})
 _SIMPLE_LOADS = {"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_DEREF", "LOAD_CONST", "LOAD_NAME", "LOAD_GLOBAL"}
 
@@ -188,9 +187,14 @@ class SinkWatch:
         self._inside = value
 
     def install(self) -> SinkWatch:
-        sys.addaudithook(self._hook)
+        audit.watch(_WATCHED, self._hook)
         self.active = True
         return self
+
+    def uninstall(self) -> None:
+        """No more events (an in-process test that records again installs a new watch)."""
+        self.active = False
+        audit.unwatch(self._hook)
 
     def _responsible(self, frame) -> tuple[str | None, str | None]:
         found = frames.innermost(frames.from_stack(frame), lambda f: self.in_namespace(frames.module_of(f) or ""))
@@ -199,11 +203,10 @@ class SinkWatch:
         return frames.module_of(found[0]), self.describe(found[0].f_code.co_filename, found[1])
 
     def _hook(self, event: str, args: tuple) -> None:
-        """Audit hook: nothing may escape into the target, whatever the arguments are.
-
-        It runs for every audit event of the process, so the events it ignores (and opens
-        for reading) leave before anything costs: no frame, no thread-local lookup."""
-        if event not in _WATCHED or not self.active:
+        """Audit handler (audit.py) of the `_WATCHED` events: nothing may escape into the
+        target, whatever the arguments are. Opens for reading, the most frequent of them,
+        leave before anything costs: no frame, no thread-local lookup."""
+        if not self.active:
             return
         if event == "open" and not _opens_for_writing(args):
             return
@@ -211,7 +214,7 @@ class SinkWatch:
             return
         self._inside = True
         try:
-            self._dispatch(event, args, sys._getframe(1))
+            self._dispatch(event, args, sys._getframe(2))  # 0: this handler, 1: audit._hook
         except Exception:  # noqa: BLE001 - a recorder failure must not change what the target does
             pass
         finally:

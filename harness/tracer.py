@@ -318,8 +318,8 @@ class MonitoringBackend(Backend):
     name = "monitoring"
     settings = (
         "sys.monitoring (tool id 3 or 4) PY_START/PY_RESUME/PY_THROW as call, "
-        "PY_RETURN/PY_YIELD/PY_UNWIND as return; LINE and CALL enabled locally on kept code only; "
-        "DISABLE for foreign code; every thread"
+        "PY_RETURN/PY_YIELD (local, kept code only)/PY_UNWIND as return; LINE and CALL enabled locally "
+        "on kept code only; DISABLE for foreign code; every thread"
     )
     seen_means = "call events delivered before DISABLE: about one per code object and call site"
 
@@ -337,7 +337,10 @@ class MonitoringBackend(Backend):
         identify, known, on_call, on_return = recorder.identify, recorder.known, recorder.on_call, recorder.on_return
         on_line = recorder.on_line
         getframe = sys._getframe
-        local_events = events.CALL | (events.LINE if recorder.lines else 0)
+        # Returns are local events of kept code: foreign code then costs one PY_START event
+        # (disabled at once) instead of one more per return location. PY_UNWIND and PY_THROW
+        # cannot be local, so they stay global and cheap.
+        local_events = events.PY_RETURN | events.PY_YIELD | events.CALL | (events.LINE if recorder.lines else 0)
         self.instrumented: dict[int, object] = {}  # kept code with its local events on (kept alive)
         instrumented, set_local_events, tool = self.instrumented, monitoring.set_local_events, self.tool
 
@@ -346,7 +349,7 @@ class MonitoringBackend(Backend):
             identity = identify(code)
             if identity is None:
                 return disable
-            if local_events and _hash(code) not in instrumented:
+            if _hash(code) not in instrumented:
                 instrumented[_hash(code)] = code
                 set_local_events(tool, code, local_events)
             on_call(getframe(1), identity)
@@ -366,10 +369,8 @@ class MonitoringBackend(Backend):
                 on_call(getframe(1), identity)
 
         def returned(code, offset, value):
-            if identify(code) is None:
-                return disable
-            on_return(getframe(1), value, None)
-            return None
+            if known(code) is not None:
+                on_return(getframe(1), value, None)
 
         def unwound(code, offset, exception):
             # No DISABLE here: on 3.12.1 it raises ValueError and removes the callback. This runs
@@ -390,9 +391,7 @@ class MonitoringBackend(Backend):
         )
         for event, callback in self.callbacks:
             monitoring.register_callback(self.tool, event, callback)
-        self.mask = (
-            events.PY_START | events.PY_RESUME | events.PY_THROW | events.PY_RETURN | events.PY_YIELD | events.PY_UNWIND
-        )
+        self.mask = events.PY_START | events.PY_RESUME | events.PY_THROW | events.PY_UNWIND
         monitoring.set_events(self.tool, self.mask)
 
     def check(self) -> list[str]:

@@ -50,7 +50,7 @@ def record_package(
     recorder = Recorder(PACKAGE, AnchorIndex(str(root)), stream)
     if config_global:
         recorder.config = ConfigWatch(config_global, stream)
-    if sinks:  # the audit hook stays installed for the process; it is switched off below
+    if sinks:  # the audit handler is removed below
         recorder.sinks = SinkWatch(stream, recorder.in_namespace, recorder.describe).install()
     stream.emit("start", python=sys.version.split()[0], t=stream.now())
     tracer = BACKENDS[backend](recorder)
@@ -67,7 +67,7 @@ def record_package(
     except Exception as raised:  # noqa: BLE001 - the test asserts on it
         error = raised
     if recorder.sinks is not None:
-        recorder.sinks.active = False
+        recorder.sinks.uninstall()
     if recorder.config is not None:
         recorder.config.check(None, recorder.phase)
         recorder.config.snapshot("end")

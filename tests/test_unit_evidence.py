@@ -153,11 +153,11 @@ class _Stream:
 
 @pytest.fixture(scope="module")
 def watch():
-    """One audit hook for the module (hooks cannot be removed), switched on per test."""
+    """One watch for the module, switched on per test."""
     sink = SinkWatch(_Stream(), lambda module: False, lambda filename, line: "").install()
     sink.active = False
     yield sink
-    sink.active = False
+    sink.uninstall()
 
 
 @pytest.fixture
