@@ -12,11 +12,13 @@
  * How frames reach the test:
  * - Python 3.10 and 3.11: the frame-evaluation hook (PEP 523), which sees every frame
  *   evaluation (calls and generator resumptions) with no tracing mode at all: foreign
- *   frames run at full speed. For a kept frame the hook installs a one-shot trace function
- *   just before evaluating it, so the interpreter itself delivers the frame's `call` event
- *   exactly when `sys.settrace` would (with its frame object); the one-shot function
- *   removes itself, calls `on_call`, and the hook calls `on_return` when the evaluation
- *   ends (the value, or the name of the exception that ends it).
+ *   frames run at full speed. For a kept frame the hook installs a trace function of its
+ *   own for that evaluation (`kept_trace`), so the interpreter itself delivers the frame's
+ *   `call` and `line` events exactly when `sys.settrace` would (with its frame object), and
+ *   the hook calls `on_return` when the evaluation ends (the value, or the name of the
+ *   exception that ends it). A foreign frame the kept frame calls runs without it
+ *   (`foreign_child`): a one-shot function reports its call event as a library call
+ *   (`on_foreign`) and removes itself, and the kept frame's function is put back after.
  * - Python 3.12+: a C trace function (PyEval_SetTrace) with the same table; `on_call` for
  *   kept calls and `local` for their return/exception events (there `sys.monitoring` is
  *   the default backend; this path exists so the table is exercised everywhere).
@@ -270,7 +272,7 @@ typedef struct {
     Tracer *tracer;
     PyObject *identity;     /* borrowed from the table */
     PyObject *frame;        /* the kept frame, once its call event came (strong) */
-    Py_tracefunc old_func;  /* the trace function the one-shot one replaced */
+    Py_tracefunc old_func;  /* the trace function kept_trace replaced (the calling kept frame's, or none) */
     PyObject *old_obj;      /* strong */
     int armed;
 } Pending;
@@ -288,28 +290,90 @@ disarm(PyThreadState *tstate, Pending *pending)
     Py_XDECREF(old);
 }
 
-/* The one-shot trace function: the first event after the hook armed it is the kept frame's
- * `call` event (unless the frame was entered by a throw, where CPython 3.11 sends none). */
+/* The trace function of a kept frame's evaluation. Its first event is the frame's `call`
+ * event (unless the frame was entered by a throw, where CPython 3.11 sends none: then it
+ * removes itself), which goes to `on_call`; it stays installed while the frame runs, so
+ * the interpreter delivers the frame's `line` events, which go to `local` (config changes
+ * and native writes at their line). Every other Python frame this one calls is evaluated
+ * through the hook, which takes this function away for that evaluation (`foreign_child`),
+ * so foreign code still runs with no tracing mode at all. */
 static int
-one_shot(PyObject *capsule, PyFrameObject *frame, int what, PyObject *arg)
+kept_trace(PyObject *capsule, PyFrameObject *frame, int what, PyObject *arg)
 {
     Pending *pending = (Pending *)PyCapsule_GetPointer(capsule, NULL);
     if (pending == NULL) {
         return -1;
     }
-    PyThreadState *tstate = PyThreadState_Get();
-    disarm(tstate, pending);
-    if (what != PyTrace_CALL) {
-        return 0;
+    PyObject *result;
+    if (pending->frame == NULL) {
+        if (what != PyTrace_CALL) {
+            disarm(PyThreadState_Get(), pending);
+            return 0;
+        }
+        Py_INCREF(frame);
+        pending->frame = (PyObject *)frame;
+        result = PyObject_CallFunctionObjArgs(pending->tracer->on_call, (PyObject *)frame, pending->identity, NULL);
+    } else if (what == PyTrace_LINE && (PyObject *)frame == pending->frame) {
+        result = PyObject_CallFunctionObjArgs(pending->tracer->local, (PyObject *)frame, pending->tracer->event_line,
+                                              Py_None, NULL);
+    } else {
+        return 0;  /* return and exception events: the hook reports how the evaluation ends */
     }
-    Py_INCREF(frame);
-    pending->frame = (PyObject *)frame;
-    PyObject *result = PyObject_CallFunctionObjArgs(pending->tracer->on_call, (PyObject *)frame, pending->identity, NULL);
     if (result == NULL) {
         return -1;
     }
     Py_DECREF(result);
     return 0;
+}
+
+/* The one-shot trace function of a foreign frame called by a kept one: its `call` event is a
+ * library call (libcalls.py; the recorder checks the caller), and it removes itself at once,
+ * so the foreign frame's body runs untraced. The capsule holds the tracer (borrowed: the
+ * hook holds it while installed). */
+static int
+child_trace(PyObject *capsule, PyFrameObject *frame, int what, PyObject *arg)
+{
+    Tracer *self = (Tracer *)PyCapsule_GetPointer(capsule, "_ctrace.child");
+    if (self == NULL) {
+        return -1;
+    }
+    PyEval_SetTrace(NULL, NULL);  /* drops the capsule */
+    if (what != PyTrace_CALL || self->on_foreign == NULL) {
+        return 0;
+    }
+    PyObject *result = PyObject_CallFunctionObjArgs(self->on_foreign, (PyObject *)frame, NULL);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
+
+/* A foreign frame evaluated while a kept frame's trace function is installed: its caller is
+ * that kept frame (every Python frame in between would have come through the hook). It runs
+ * without the kept frame's trace function, which is put back when it ends; a one-shot
+ * function reports its call event as a library call when the kept frame's call was seen. */
+static PyObject *
+foreign_child(Tracer *self, PyThreadState *tstate, EvalFrame *frame, int throwflag)
+{
+    Py_tracefunc func = tstate->c_tracefunc;
+    PyObject *obj = tstate->c_traceobj;
+    Pending *kept = (Pending *)PyCapsule_GetPointer(obj, NULL);
+    Py_INCREF(obj);
+    PyObject *child = NULL;
+    if (kept != NULL && kept->frame != NULL && !throwflag && self->on_foreign != NULL) {
+        child = PyCapsule_New(self, "_ctrace.child", NULL);
+    }
+    PyErr_Clear();  /* PyCapsule_GetPointer's complaint, if any: nothing to report */
+    PyEval_SetTrace(child != NULL ? child_trace : NULL, child);
+    Py_XDECREF(child);  /* the thread state holds it until the one-shot function fires */
+    PyObject *result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyEval_SetTrace(func, obj);
+    PyErr_Restore(type, value, traceback);
+    Py_DECREF(obj);
+    return result;
 }
 
 static PyObject *
@@ -369,6 +433,9 @@ eval_hook(PyThreadState *tstate, EvalFrame *frame, int throwflag)
         }
     }
     if (identity == Py_None) {
+        if (tstate->c_tracefunc == kept_trace) {
+            return foreign_child(self, tstate, frame, throwflag);
+        }
         return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
     }
     Pending pending = {self, identity, NULL, tstate->c_tracefunc, tstate->c_traceobj, 1};
@@ -378,10 +445,13 @@ eval_hook(PyThreadState *tstate, EvalFrame *frame, int throwflag)
         Py_XDECREF(pending.old_obj);
         return NULL;
     }
-    PyEval_SetTrace(one_shot, capsule);
-    Py_DECREF(capsule);  /* the thread state holds it until the one-shot function fires */
+    PyEval_SetTrace(kept_trace, capsule);
+    Py_DECREF(capsule);  /* the thread state holds it while the frame runs */
     PyObject *result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
-    disarm(tstate, &pending);  /* no event came (e.g. a throw into a generator on 3.11) */
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    disarm(tstate, &pending);  /* puts back the trace function of the kept frame that called this one, if any */
+    PyErr_Restore(type, value, traceback);
     if (pending.frame == NULL) {
         return result;
     }

@@ -63,9 +63,27 @@ def counted(code, module: Any) -> bool:
     return not (type(module) is str and module.startswith(_HARNESS))
 
 
-def callee_name(code, module: Any) -> str:
-    qualname = getattr(code, "co_qualname", code.co_name)
-    return f"{module if type(module) is str else '?'}:{qualname}"
+_NO_ARGUMENT = object()
+
+
+def callee_name(code, module: Any, first: Any = _NO_ARGUMENT) -> str:
+    """`module:qualname` of the code a library call starts (`first`: its first argument, if read)."""
+    return f"{module if type(module) is str else '?'}:{qualname_of(code, first)}"
+
+
+def qualname_of(code, first: Any = _NO_ARGUMENT) -> str:
+    """The code's qualified name. Python 3.10 code has no `co_qualname`: a method is then named
+    by the class, along the MRO of its first argument (`self` or `cls`), whose dictionary holds
+    a function with this very code object (read from C slots, no descriptors run); anything
+    else by its bare name."""
+    qualname = getattr(code, "co_qualname", None)
+    if type(qualname) is str:
+        return qualname
+    if first is not _NO_ARGUMENT:
+        for klass in _mro(first if is_class(first) else type(first)):
+            if any(found is code for found, _module in _function(_class_dict(klass).get(code.co_name))):
+                return f"{type.__dict__['__qualname__'].__get__(klass)}.{code.co_name}"
+    return code.co_name
 
 
 def _lookup(cls: type, name: str) -> Any:

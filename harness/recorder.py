@@ -605,7 +605,9 @@ class Recorder:
             cls = frame.f_locals.get(callee.co_varnames[0])
             if cls is not None and is_class(cls):
                 return class_name(cls)
-        return callee_name(callee, module)
+        if hasattr(callee, "co_qualname") or not callee.co_argcount:
+            return callee_name(callee, module)
+        return callee_name(callee, module, frame.f_locals.get(callee.co_varnames[0]))  # 3.10: by its class
 
     def on_call_instruction(self, code, offset: int, target: Any) -> None:
         """sys.monitoring: kept `code` is about to call `target` at `offset`; the Python

@@ -232,8 +232,10 @@ class CTraceBackend(SettraceBackend):
     calls Python only on first sight of a pair (`decide`: the same test as `settrace`'s
     global function) and for kept code. On Python 3.10/3.11 frames reach it through the
     frame-evaluation hook (PEP 523), so foreign code runs with no tracing mode at all, and a
-    kept frame's call event still comes from the interpreter's own trace machinery (a
-    one-shot trace function), exactly when `settrace` sees it. On 3.12+ it is a C trace
+    kept frame's call and line events still come from the interpreter's own trace machinery
+    (a trace function installed for that frame's evaluation only), exactly when `settrace`
+    sees them; the foreign frames a kept frame calls run without it, after a one-shot
+    function has reported their call event as a library call. On 3.12+ it is a C trace
     function (installed in this thread). Every thread is recorded on 3.10/3.11.
     """
 
@@ -285,8 +287,9 @@ class CTraceBackend(SettraceBackend):
                 errors.seen(frame, arg)
             return local
 
-        # Library calls and kept lines reach Python only where the C trace function sees every
-        # frame (3.12+); through the 3.10/3.11 frame-evaluation hook they are not recorded.
+        # Kept lines reach `local`, and library calls `on_foreign_start`, on every mechanism: on
+        # 3.10/3.11 a kept frame runs with a trace function of its own, taken away while the
+        # foreign frames it calls run (_ctrace.c: kept_trace, foreign_child).
         self.tracer = tracer = module.Tracer(decide, on_call, on_return, local, on_foreign=recorder.on_foreign_start)
         tracer.install(all_threads=self.all_threads)
         self.per_thread = tracer.mechanism.startswith("C trace function")

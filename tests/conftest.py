@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +58,18 @@ def demo_runs(tmp_path_factory) -> SimpleNamespace:
 @pytest.fixture(scope="session")
 def demo_run(demo_runs) -> SimpleNamespace:
     return demo_runs.first
+
+
+def other_python(version: str) -> str | None:
+    """A working Python `version` on this machine (pyenv shims of inactive versions do not run)."""
+    home = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    for candidate in [shutil.which(f"python{version}")] + sorted(glob.glob(f"{home}/versions/{version}.*/bin/python3")):
+        if (
+            candidate
+            and subprocess.run(
+                [candidate, "-c", f"import sys; assert sys.version.startswith('{version}.')"], capture_output=True
+            ).returncode
+            == 0
+        ):
+            return candidate
+    return None

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
+from types import SimpleNamespace
 
 import pytest
-from conftest import traced_demo
-from helpers import body
+from conftest import callchain, load_run, other_python, report_of, traced_demo
+from helpers import body, tiny_target
 
 from harness import accel
 from harness.interpreter import check_interpreter, probe, supported_backends
@@ -32,11 +34,6 @@ def test_backend_gives_identical_evidence(backend, demo_run, tmp_path):
     _assert_same_evidence(demo_run, other)
 
 
-def _without_lines(run) -> bool:
-    python = (run.record["processes"][0].get("start") or {}).get("python") or "3.12"
-    return run.record["recorder"]["backend"] == "ctrace" and tuple(map(int, python.split(".")[:2])) < (3, 12)
-
-
 def _assert_same_evidence(one, other) -> None:
     read = lambda run, name: (run.report / name).read_text()  # noqa: E731
     assert body(read(other, "callgraph/dynamic.txt")) == body(read(one, "callgraph/dynamic.txt"))
@@ -44,8 +41,6 @@ def _assert_same_evidence(one, other) -> None:
     assert _section(read(other, "callchain/static.md"), edges) == _section(read(one, "callchain/static.md"), edges)
     assert read(other, "trace/tap_points.md") == read(one, "trace/tap_points.md")
     assert other.record["edges"] == one.record["edges"]
-    if any(_without_lines(run) for run in (one, other)):
-        return  # ctrace's 3.10/3.11 hook sees no kept lines and no library calls (README)
     config = lambda run: [(c["phase"], c["key"], c["op"], c["at"]) for c in run.record["config"]["changes"]]  # noqa: E731
     assert config(other) == config(one)
     library = lambda run: {  # noqa: E731
@@ -114,3 +109,71 @@ def test_default_backend_is_the_fastest_the_interpreter_supports():
 )
 def test_one_rule_for_backend_availability(info, expected):
     assert supported_backends(info) == expected
+
+
+# A target whose save and load make every kind of exact-line evidence without TensorFlow (so a
+# bare 3.10/3.11 interpreter runs it): a config update, a config write through a helper outside
+# the namespace, library calls (zipfile, os.path, sqlite3) and a native write (SQLite's C code).
+EXACT_LINES_TARGET = {
+    "confhelper.py": """
+        def put(mapping, key, value):
+            mapping[key] = value
+    """,
+    "ptycho/model_manager.py": """
+        import os, sqlite3, zipfile
+        import confhelper
+        from ptycho import params
+
+        class ModelManager:
+            @staticmethod
+            def save_multiple_models(models, base_path, custom_objects, intensity_scale):
+                folder = os.path.dirname(base_path)
+                connection = sqlite3.connect(os.path.join(folder, 'native.db'))
+                connection.execute('create table t (x)')
+                connection.commit()
+                connection.close()
+                with zipfile.ZipFile(base_path + '.zip', 'w') as zf:
+                    zf.writestr('manifest.dill', b'')
+
+            @staticmethod
+            def load_multiple_models(base_path, model_names=None):
+                loaded = {'N': 64, 'gridsize': 1}
+                params.cfg.update(loaded)
+                confhelper.put(params.cfg, 'probe.big', True)
+                return {}
+    """,
+}
+
+
+def _line_of(text: str, snippet: str) -> int:
+    return next(n for n, line in enumerate(textwrap.dedent(text).splitlines(), 1) if snippet in line)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["3.10", "3.11"])
+def test_ctrace_hook_gives_the_lines_and_library_calls_of_settrace(tmp_path, version):
+    """On 3.10/3.11 ctrace's frame-evaluation hook, not a trace function, decides every frame:
+    config changes, native writes and library calls must still be what settrace records."""
+    python = other_python(version)
+    if python is None:
+        pytest.skip(f"no Python {version} interpreter on this machine")
+    root = tiny_target(tmp_path / "target", EXACT_LINES_TARGET)
+    runs = {}
+    for backend in ("ctrace", "settrace"):
+        out = tmp_path / backend
+        done = callchain("trace", "--root", str(root), "--python", python, "--backend", backend, "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        runs[backend] = SimpleNamespace(report=report_of(done), record=load_run(report_of(done)))
+        assert runs[backend].record["recorder"]["backend"] == backend
+    source = EXACT_LINES_TARGET["ptycho/model_manager.py"]
+    ctrace = runs["ctrace"].record
+    assert ctrace["recorder"]["accelerated"].startswith("yes")
+    changes = {(c["phase"], c["key"]): c["at"] for c in ctrace["config"]["changes"]}
+    assert changes[("fresh-load", "N")] == f"ptycho/model_manager.py:{_line_of(source, 'params.cfg.update')}"
+    assert changes[("load", "probe.big")] == f"ptycho/model_manager.py:{_line_of(source, 'confhelper.put')}"
+    callees = {(r["callee"], r["at"]) for r in ctrace["library_calls"]}
+    assert ("zipfile:ZipFile.__init__", f"ptycho/model_manager.py:{_line_of(source, 'zipfile.ZipFile(')}") in callees
+    native = [s for s in ctrace["sinks"] if s["path"].endswith("native.db")]
+    assert native and native[0]["by"].startswith("ptycho/model_manager.py:")
+    assert f":{_line_of(source, 'def save_multiple_models')} " not in native[0]["by"]
+    _assert_same_evidence(runs["settrace"], runs["ctrace"])

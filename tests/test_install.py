@@ -3,7 +3,6 @@ and a traced child that works on Python 3.10 to 3.13 through `--python`."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
@@ -13,7 +12,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import REPO, callchain, load_run, report_of
+from conftest import REPO, callchain, load_run, other_python, report_of
 from helpers import tiny_target
 
 from harness import __version__
@@ -26,8 +25,9 @@ except ModuleNotFoundError:  # Python 3.10
 
 
 def _clean_env(**extra: str) -> dict:
-    """The environment of a user's shell: no PYTHONPATH pointing into this clone."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    """The environment of a user's shell: no PYTHONPATH pointing into this clone, and no
+    PTYCHO_ROOT (the plugin would trace that checkout, whose dependencies this venv lacks)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PTYCHO_ROOT")}
     env.update(extra)
     return env
 
@@ -165,28 +165,13 @@ def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
 # -- other interpreters ------------------------------------------------------------------
 
 
-def _interpreter(version: str):
-    """A working Python `version` on this machine (pyenv shims of inactive versions do not run)."""
-    home = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    for candidate in [shutil.which(f"python{version}")] + sorted(glob.glob(f"{home}/versions/{version}.*/bin/python3")):
-        if (
-            candidate
-            and subprocess.run(
-                [candidate, "-c", f"import sys; assert sys.version.startswith('{version}.')"], capture_output=True
-            ).returncode
-            == 0
-        ):
-            return candidate
-    return None
-
-
 @pytest.mark.slow
 # 3.10: the compiled ctrace where a compiler and the interpreter's headers exist (they do on
 # this kind of machine), its pure-Python fallback settrace otherwise; 3.13: monitoring.
 @pytest.mark.parametrize("version, backends", [("3.10", ("ctrace", "settrace")), ("3.13", ("monitoring",))])
 def test_traced_child_runs_on_another_python_without_callchain_installed(tmp_path, version, backends):
     """The child needs only the harness package (put on its path alone) and the standard library."""
-    python = _interpreter(version)
+    python = other_python(version)
     if python is None:
         pytest.skip(f"no Python {version} interpreter on this machine")
     if (

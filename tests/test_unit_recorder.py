@@ -20,9 +20,6 @@ BACKENDS = supported_backends(
         "ctrace": accel.ensure()[0] is not None,
     }
 )
-# Backends that see every line of kept code and every foreign frame a kept frame starts: all of
-# them but ctrace's 3.10/3.11 frame-evaluation hook (README: what the recorder cannot see).
-EXACT = [b for b in BACKENDS if not (b == "ctrace" and sys.version_info < (3, 12))]
 
 FILES = {
     "minipkg/__init__.py": "",
@@ -293,7 +290,7 @@ def _params_at(snippet: str) -> str:
     return f"minipkg/params.py:{next(n for n, line in enumerate(lines, 1) if snippet in line)}"
 
 
-@pytest.mark.parametrize("backend", EXACT)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_config_changes_are_anchored_at_the_line_that_made_them(tmp_path, backend):
     run = _run(
         tmp_path,
@@ -308,7 +305,7 @@ def test_config_changes_are_anchored_at_the_line_that_made_them(tmp_path, backen
     assert changes["offset"]["function"] == "configure_inline"
 
 
-@pytest.mark.parametrize("backend", EXACT)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_config_written_by_a_helper_outside_the_namespace_credits_the_calling_line(tmp_path, backend):
     run = _run(
         tmp_path, backend, lambda imp: imp("minipkg.core").configure_inline({}), config_global="minipkg.params:cfg"
@@ -318,7 +315,7 @@ def test_config_written_by_a_helper_outside_the_namespace_credits_the_calling_li
     assert changes["probe"]["new"] == "'helper'"
 
 
-@pytest.mark.parametrize("backend", EXACT)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_config_written_in_a_namespace_helper_is_anchored_in_the_helper(tmp_path, backend):
     run = _run(tmp_path, backend, lambda imp: imp("minipkg.core").configure(), config_global="minipkg.params:cfg")
     changes = {c["key"]: c for c in run["config"]["changes"]}
@@ -326,7 +323,7 @@ def test_config_written_in_a_namespace_helper_is_anchored_in_the_helper(tmp_path
     assert changes["N"]["function"] == "set"
 
 
-@pytest.mark.parametrize("backend", EXACT)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_native_write_is_credited_to_the_line_of_the_library_call(tmp_path, backend):
     pytest.importorskip("h5py")
     folder = tmp_path / "out"
@@ -343,7 +340,7 @@ def _uses_at(snippet: str) -> str:
     return f"minipkg/uses.py:{next(n for n, line in enumerate(lines, 1) if snippet in line)}"
 
 
-@pytest.mark.parametrize("backend", EXACT)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_library_calls_are_named_at_their_line_and_folded(tmp_path, backend):
     run = _run(tmp_path, backend, lambda imp: imp("minipkg.uses").uses(str(tmp_path / "x")))
     rows = {(r["callee"], r["at"]): r for r in run["library_calls"]}
@@ -371,8 +368,10 @@ def test_every_backend_gives_the_same_library_calls(tmp_path):
         imp("minipkg.uses").uses(str(tmp_path / "x"))
         imp("minipkg.core").via_foreign(), imp("minipkg.core").configure_inline({"N": 8})
 
-    runs = {backend: _run(tmp_path / backend, backend, drive, config_global="minipkg.params:cfg") for backend in EXACT}
-    reference = sorted(runs[EXACT[0]]["library_calls"], key=lambda r: (r["callee"], r["at"]))
+    runs = {
+        backend: _run(tmp_path / backend, backend, drive, config_global="minipkg.params:cfg") for backend in BACKENDS
+    }
+    reference = sorted(runs[BACKENDS[0]]["library_calls"], key=lambda r: (r["callee"], r["at"]))
     assert len(reference) >= 6
     for backend, run in runs.items():
         assert sorted(run["library_calls"], key=lambda r: (r["callee"], r["at"])) == reference, backend
@@ -392,8 +391,7 @@ def test_every_backend_keeps_the_same_calls(tmp_path):
     for backend, run in runs.items():
         assert stable(run["calls"]) == reference, backend
         assert run["edges"] == runs[BACKENDS[0]]["edges"], backend
-        if backend in EXACT:
-            assert run["config"]["changes"] == runs[EXACT[0]]["config"]["changes"], backend
+        assert run["config"]["changes"] == runs[BACKENDS[0]]["config"]["changes"], backend
 
 
 def test_two_runs_give_identical_calls(tmp_path):
