@@ -4,7 +4,7 @@ A traced TensorFlow process raises a few hundred thousand audit events (`builtin
 `object.__getattr__`, `sys._getframe`); every Python audit hook is called for every one of
 them, and audit hooks can never be removed. So the recorder installs exactly one, whose
 whole cost for an event nobody watches is one dict lookup, and the watchers (file
-operations in sinks.py, program starts in recorder.py) register the event names they need.
+operations in sinks.py, program starts in processes.py) register the event names they need.
 
 Runs inside the traced process: standard library only, Python 3.10+.
 """

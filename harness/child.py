@@ -22,8 +22,9 @@ from typing import Any
 from . import frames
 from .anchors import AnchorIndex
 from .configflow import ConfigWatch
+from .eventstream import EventStream
 from .guard import TorchBlocker
-from .recorder import EventStream, Recorder
+from .recorder import Recorder
 from .scenarios.contract import Context, Scenario, ScenarioError, ScenarioFileError, initial_state
 from .scenarios.contract import load as load_scenario
 from .scenarios.contract import run as run_scenario

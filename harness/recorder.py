@@ -13,7 +13,10 @@ makes the evidence lives here, once, so every backend yields the same run record
   thread's name with its run-specific numbers replaced by `N`), so a worker thread can
   neither steal nor drop another thread's events;
 - every event is one JSON line written with one `write()` (O_APPEND), so a crash keeps
-  everything recorded so far and threads never interleave inside a line;
+  everything recorded so far and threads never interleave inside a line (eventstream.py);
+- a kept frame's lines and the library calls it makes (lineevents.py), and the programs
+  the run starts and the processes it forks (processes.py), are mixins of the recorder:
+  the backends call their methods directly, with no per-event indirection;
 - the recorder checks itself (`verify`): at each phase boundary and at the end, it asks the
   backend whether it is still installed, and checks its own stacks; a problem becomes a
   `lost` event, which makes the run partial. Nothing a callback does may raise into the
@@ -27,25 +30,23 @@ from __future__ import annotations
 import _thread
 import dis
 import itertools
-import json
 import os
-import re
 import sys
 import threading
-import time
 from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from typing import Any
 
-from . import audit
 from .anchors import Anchor, AnchorIndex
+from .eventstream import EventStream
 from .guard import BLOCKED
-from .libcalls import call_offsets, callee_name, class_name, counted, is_class, library_callees, line_map
+from .lineevents import LineEvents
+from .processes import ProcessEvents
 from .summarize import scrub, summarize
+from .threadstate import ThreadState, active_threads, static_name, thread_label
 
 _identity = object.__hash__  # unique per live object, like id(), but raises no audit event
 _NORMAL_EXIT = {dis.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST") if name in dis.opmap}
-_DIGITS = re.compile(r"\d+")
 _IMPORT_MACHINERY = ("<frozen importlib", "importlib/", "importlib\\")
 _LOOK_AT_CODE = "?"  # globals that belong to no module: decide by the code's own file
 _dict_get = dict.get
@@ -70,162 +71,7 @@ def _module_dict(namespace: dict) -> bool:
         return False
 
 
-def _active_threads() -> dict:
-    """threading's own table of live Thread objects by ident (reading it creates nothing)."""
-    return getattr(threading, "_active", {})
-
-
-_PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system"})
-
-
-def _program(event: str, args: tuple) -> str:
-    """The started program's file name only (no arguments, no run-specific paths)."""
-    try:
-        if event in ("os.system", "subprocess.Popen"):
-            executable, command = (None, args[0]) if event == "os.system" else (args[0], args[1])
-            if executable:
-                first = executable
-            elif type(command) in (str, bytes):
-                words = command.split()
-                first = words[0] if words else ""
-            else:
-                first = command[0] if type(command) in (list, tuple) and command else ""
-        else:
-            first = args[1] if event == "os.spawn" else args[0]
-        name = os.path.basename(os.fsdecode(first)) if type(first) in (str, bytes) else type(first).__name__
-    except Exception:  # noqa: BLE001
-        return "?"
-    return name or "?"
-
-
-def _static_name(thread: Any) -> str | None:
-    """A Thread's name read from its instance dict: a subclass's `name` property never runs."""
-    if thread is None:
-        return None
-    try:
-        name = object.__getattribute__(thread, "__dict__").get("_name")
-    except (AttributeError, TypeError):
-        return None
-    return name if type(name) is str else None
-
-
-def thread_label(name: str | None, main: bool) -> str:
-    """Stable label of a thread: `main`, else its name with run-specific numbers as `N`."""
-    if main:
-        return "main"
-    if not name:
-        return "native"
-    return _DIGITS.sub("N", name)
-
-
-class EventStream:
-    """JSON lines, each written with one `os.write` on an O_APPEND descriptor.
-
-    One write per event means the line is in the file before the next event starts (crash
-    safety), and concurrent threads never interleave inside a line (no lock needed).
-    Every line is one event; `e` names its kind, the other keys are short because a run
-    writes thousands of them. `record.build` is their only reader. The kinds and keys:
-
-    - `start`: pid, python, executable, implementation, platform, backend, t, and
-      monitoring_tool_id (child.py); in a forked child: fork (its number), ph, th; in a
-      spawned interpreter: spawn, wall (time.time(), to order spawned streams)
-    - `phase`: name, t — a scenario phase begins (Recorder.set_phase)
-    - `call`: i (index in this process, unique across threads; file order may differ),
-      p (parent's i in the same thread, or null), d (depth in that thread's namespace stack),
-      mod (module), q (qualname), path/line (the `def` anchor, path relative to the root),
-      cl (line in the parent's frame that led here), dr (true: called directly by the
-      parent), th (thread label), tn (thread number, order of first kept event), ph, t
-    - `ret`: i, v (stable summary of the value returned), t (Recorder)
-    - `tap`: key, call (the call's i), status (`hit`/`error`), value or error (taps.py)
-    - `cfg`: key, op, old, new, by (innermost kept call's i or null), at (`path:line` of the
-      statement that made it: the previous line of that frame when found at a line event,
-      else the frame's current line), fn (qualname of the function of `at`), ph (configflow.py)
-    - `cfgsnap`: at (phase name or `end`), present, values (configflow.py)
-    - `sink`: op, path, dest, by (anchor credited), mod, ph, native (sinks.py)
-    - `lib`: callee (`module:qualname` of the foreign Python code started), at (`path:line`
-      of the kept line that called it), fn (qualname of that line's function), ph, th,
-      n (how many more times; the folded rows are the sum of n per key) (libcalls.py)
-    - `lost`: reason, ph — the recorder found its evidence incomplete (Recorder.verify)
-    - `note`: text — something the reader should know (a module renamed itself, a thread
-      still running at the end)
-    - `torch`: module, importer, ph, t — a torch/lightning/mlflow module executed
-    - `fork`: n, ph, th, t — this process forked its child number n
-    - `error`: phase, type, message, scenario_error, last_call, traceback, namespace_frame,
-      innermost_frame (child.py)
-    - `end`: seen, kept, scenario_seconds, peak_rss_kb, cpu_seconds, gaps, blocked_imports,
-      torch_imported, packages, devices, exit, t (child.py)
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: int | None = self._open(path)
-        self._t0 = time.perf_counter()
-        self.failed: str | None = None
-
-    @staticmethod
-    def _open(path: str) -> int:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-
-    def now(self) -> float:
-        return round(time.perf_counter() - self._t0, 6)
-
-    def emit(self, kind: str, **fields: Any) -> None:
-        fields["e"] = kind
-        data = (json.dumps(fields, separators=(",", ":"), default=str) + "\n").encode("utf-8")
-        fd = self._fd
-        if fd is None:
-            return
-        try:
-            while data:
-                data = data[os.write(fd, data) :]
-        except OSError as error:  # the target closed our descriptor: stop, and say so at the end
-            self.failed = self.failed or f"the event stream could not be written ({error.strerror})"
-            self._fd = None
-
-    def intact(self) -> bool:
-        """Our descriptor still refers to our file (a target may close it and reuse the number)."""
-        if self._fd is None:
-            return False
-        try:
-            return os.path.samestat(os.fstat(self._fd), os.stat(self.path))
-        except OSError:
-            return False
-
-    def reopen(self, path: str) -> None:
-        """In a forked child: write to a stream of its own, never into the parent's."""
-        if self._fd is not None:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-        self.path = path
-        self._fd = self._open(path)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-class ThreadState:
-    """One thread's view: its stack of kept frames and its re-entry guard.
-
-    A stack entry is `[frame, call index, def anchor, last line seen, code, offset of the
-    last library class call with a Python __new__]`: the line is updated at every line
-    event of that frame, so a change found at the next line event is credited to the line
-    that made it."""
-
-    __slots__ = ("stack", "busy", "label", "ident", "number")
-
-    def __init__(self, label: str, ident: int, number: int) -> None:
-        self.stack: list[list[Any]] = []
-        self.busy = False
-        self.label = label
-        self.ident = ident
-        self.number = number  # order of first kept event: tells same-label threads apart
-
-
-class Recorder:
+class Recorder(LineEvents, ProcessEvents):
     """Keeps the calls of one namespace, in every thread, and everything observed at them."""
 
     def __init__(
@@ -284,8 +130,8 @@ class Recorder:
             return self._tls.state
         except AttributeError:
             ident = _thread.get_ident()
-            thread = _active_threads().get(ident)  # current_thread() would create a dummy Thread
-            name = _static_name(thread)
+            thread = active_threads().get(ident)  # current_thread() would create a dummy Thread
+            name = static_name(thread)
             state = ThreadState(thread_label(name, ident == self._main_ident), ident, len(self.threads))
             self._tls.state = state
             self.threads.append(state)
@@ -521,158 +367,6 @@ class Recorder:
         self.open_calls -= len(stack) - position
         del stack[position:]
 
-    def on_line(self, frame, line: int, code=None) -> None:
-        """A line of a kept frame is about to run (backends call this only for kept code, and
-        only when `self.lines`). Whatever changed since the previous line of the same frame
-        was done by that line (or by a helper outside the namespace that it called): the
-        config change and a file native code wrote are credited to it. `frame` may be None
-        when the backend has only the code object (sys.monitoring): the innermost kept frame
-        of this thread stands for it when it runs that code."""
-        try:
-            state = self._tls.state
-        except AttributeError:
-            return
-        stack = state.stack
-        if state.busy or not stack:
-            return
-        top = stack[-1]
-        if (top[0] is not frame) if frame is not None else (top[4] is not code):
-            return
-        previous, top[3] = top[3], line
-        if previous is None:
-            return
-        config, sinks = self.config, self.sinks
-        config_moved = config is not None and not config.unchanged()
-        # Every line, not only lines with a call instruction: an `import` statement runs
-        # foreign code too (matplotlib writing its font cache), and the backends must agree.
-        sweep = sinks is not None and sinks.folders
-        if not config_moved and not sweep:
-            return
-        state.busy = True
-        try:
-            with self._lock:
-                if config_moved:
-                    self._check_config(top[1], top[2], previous)
-                if sweep:
-                    sinks.sweep(self._where(top[2], previous))
-        except Exception as error:  # noqa: BLE001
-            self._internal(error)
-        finally:
-            state.busy = False
-
-    # -- library calls (libcalls.py) ----------------------------------------------------
-
-    def on_foreign_start(self, frame) -> None:
-        """Trace backends: a foreign Python frame started. It is a library call when its
-        caller is this thread's innermost kept frame, stopped at a call instruction."""
-        try:
-            state = self._tls.state
-        except AttributeError:
-            return
-        stack = state.stack
-        if state.busy or not stack:
-            return
-        top = stack[-1]
-        caller = top[0]
-        if frame.f_back is not caller:
-            return
-        state.busy = True
-        try:
-            lasti = caller.f_lasti
-            if lasti in self._code_facts(top[4])[1]:
-                callee = frame.f_code
-                module = _dict_get(frame.f_globals, "__name__")
-                if counted(callee, module) and not self.in_namespace(module):
-                    name = self._foreign_name(top, lasti, frame, callee, module)
-                    if name is not None and not self.in_namespace(name.partition(":")[0]):
-                        self._library(state, top, name, caller.f_lineno)
-        except Exception as error:  # noqa: BLE001
-            self._internal(error)
-        finally:
-            state.busy = False
-
-    @staticmethod
-    def _foreign_name(top: list, lasti: int, frame, callee, module) -> str | None:
-        """The library call's name (libcalls.py): a `__new__` stands for its class call, named
-        by the class it received; the `__init__` that follows it at the same instruction is
-        part of that call (None)."""
-        name = callee.co_name
-        if name == "__init__" and top[5] == lasti:
-            top[5] = None
-            return None
-        if name == "__new__" and callee.co_argcount:
-            top[5] = lasti
-            cls = frame.f_locals.get(callee.co_varnames[0])
-            if cls is not None and is_class(cls):
-                return class_name(cls)
-        if hasattr(callee, "co_qualname") or not callee.co_argcount:
-            return callee_name(callee, module)
-        return callee_name(callee, module, frame.f_locals.get(callee.co_varnames[0]))  # 3.10: by its class
-
-    def on_call_instruction(self, code, offset: int, target: Any) -> None:
-        """sys.monitoring: kept `code` is about to call `target` at `offset`; the Python
-        functions that call starts, named statically, are its library calls."""
-        try:
-            state = self._tls.state
-        except AttributeError:
-            return
-        stack = state.stack
-        if state.busy or not stack:
-            return
-        top = stack[-1]
-        if top[4] is not code:
-            return
-        state.busy = True
-        try:
-            if offset in self._code_facts(code)[1]:
-                for name in library_callees(target):
-                    if not self.in_namespace(name.partition(":")[0]):
-                        self._library(state, top, name, self._line_of(code, offset))
-        except Exception as error:  # noqa: BLE001
-            self._internal(error)
-        finally:
-            state.busy = False
-
-    def _code_facts(self, code) -> tuple[dict[int, int], frozenset[int]]:
-        """(offset → line, offsets of call instructions) of kept code, computed once."""
-        key = _identity(code)
-        entry = self._code_maps.get(key)
-        if entry is None or entry[0] is not code:
-            entry = (code, (line_map(code), call_offsets(code)))
-            self._code_maps[key] = entry
-        return entry[1]
-
-    def _line_of(self, code, offset: int) -> int | None:
-        return self._code_facts(code)[0].get(offset)
-
-    def _library(self, state: ThreadState, top: list, callee: str, line: int | None) -> None:
-        """Fold one library call; its first sighting is written at once (crash-safe), the
-        further count at the next phase boundary or at the end (`flush_library`)."""
-        anchor = top[2]
-        at = f"{anchor.path}:{line}" if anchor.path and line else None
-        key = (callee, at, anchor.qualname, self.phase, state.label)
-        with self._lock:
-            if key in self.library:
-                self.library[key] += 1
-                return
-            self.library[key] = 0
-            self.stream.emit("lib", callee=callee, at=at, fn=anchor.qualname, ph=self.phase, th=state.label, n=1)
-
-    def flush_library(self) -> None:
-        """The counts of library calls seen again since their last report."""
-        for key, pending in list(self.library.items()):
-            if pending:
-                callee, at, function, phase, thread = key
-                self.stream.emit("lib", callee=callee, at=at, fn=function, ph=phase, th=thread, n=pending)
-                self.library[key] = 0
-
-    @staticmethod
-    def _where(anchor: Anchor, line: int | None) -> str:
-        """The credit of a native write: the function and the line of it that was running."""
-        if anchor.path and line:
-            return f"{anchor.path}:{line} in {anchor.qualname}"
-        return f"in {anchor.qualname} (def {anchor.text()})"
-
     def _internal(self, error: BaseException) -> None:
         self.internal_errors += 1
         if self.first_internal_error is None:
@@ -744,7 +438,7 @@ class Recorder:
         for state in self.threads:
             if state.label == "main" or not state.stack:
                 continue
-            if state.ident in _active_threads():  # still running: not a loss
+            if state.ident in active_threads():  # still running: not a loss
                 self.stream.emit(
                     "note",
                     text=f"thread {state.label} was still running at the end, inside "
@@ -770,80 +464,3 @@ class Recorder:
         if self.config is not None:
             at = f"{anchor.path}:{line}" if anchor is not None and anchor.path and line else None
             self.config.check(running, self.phase, at, anchor.qualname if anchor is not None else None)
-
-    # -- processes ----------------------------------------------------------------------
-
-    def watch_process_starts(self) -> None:
-        """Every program the traced code starts (subprocess, os.exec*, os.posix_spawn, os.system)
-        becomes a `proc` event: a Python child that keeps the environment is traced on its own
-        (boot/sitecustomize.py), any other is at least counted, with the line that started it."""
-        audit.watch(_PROCESS_EVENTS, self._audit)
-
-    def _audit(self, event: str, args: tuple) -> None:
-        try:
-            state = self.state()
-            if state.busy:
-                return
-            state.busy = True
-            try:
-                stack = state.stack
-                by = f"{stack[-1][2].path}:{stack[-1][0].f_lineno}" if stack and stack[-1][2].path else None
-                self.stream.emit(
-                    "proc",
-                    how=event,
-                    program=_program(event, args),
-                    by=by,
-                    th=state.label,
-                    ph=self.phase,
-                    t=self.stream.now(),
-                )
-            finally:
-                state.busy = False
-        except Exception as error:  # noqa: BLE001 - an audit hook that raises would fail the target's call
-            self._internal(error)
-
-    def install_fork_handlers(self, on_child: Callable[[], None] | None = None) -> None:
-        """A forked child never writes into the parent's stream: it gets a stream of its own
-        (`events-<label>.fork<N>.jsonl`), its own label, and only the forking thread's stack."""
-        os.register_at_fork(
-            before=self._before_fork,
-            after_in_parent=self._after_fork_parent,
-            after_in_child=lambda: self._after_fork_child(on_child),
-        )
-
-    def _before_fork(self) -> None:
-        self._lock.acquire()
-        self.forks += 1
-
-    def _after_fork_parent(self) -> None:
-        self._lock.release()
-        try:
-            self.stream.emit("fork", n=self.forks, ph=self.phase, th=self.state().label, t=self.stream.now())
-        except Exception as error:  # noqa: BLE001
-            self._internal(error)
-
-    def _after_fork_child(self, on_child: Callable[[], None] | None) -> None:
-        state = self.state()
-        state.busy = True
-        try:
-            self._lock = threading.RLock()
-            self.threads = [state]
-            self.open_calls = len(state.stack)
-            self.library = {}  # the parent reports its own library calls; the child starts counting afresh
-            base = self.stream.path[: -len(".jsonl")] if self.stream.path.endswith(".jsonl") else self.stream.path
-            number, self.forks = self.forks, 0
-            self.fork_label = f"fork{number}"
-            if self.sinks is not None:
-                self.sinks.quiet(True)
-            try:
-                self.stream.reopen(f"{base}.fork{number}.jsonl")
-            finally:
-                if self.sinks is not None:
-                    self.sinks.quiet(False)
-            self.stream.emit("start", pid=os.getpid(), fork=number, ph=self.phase, th=state.label, t=self.stream.now())
-            if on_child is not None:
-                on_child()
-        except Exception as error:  # noqa: BLE001
-            self._internal(error)
-        finally:
-            state.busy = False

@@ -19,7 +19,8 @@ from helpers import write_target
 from harness import record
 from harness.anchors import AnchorIndex
 from harness.configflow import ConfigWatch
-from harness.recorder import EventStream, Recorder
+from harness.eventstream import EventStream
+from harness.recorder import Recorder
 from harness.sinks import SinkWatch
 from harness.tracer import BACKENDS
 

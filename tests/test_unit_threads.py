@@ -16,8 +16,8 @@ from inprocess import record_package
 from harness import accel
 from harness.interpreter import supported_backends
 from harness.record import _Process
-from harness.recorder import thread_label
 from harness.summarize import PathScrubber, summarize
+from harness.threadstate import thread_label
 
 BACKENDS = supported_backends(
     {
