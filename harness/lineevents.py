@@ -43,6 +43,14 @@ class LineEvents:
 
         def _internal(self, error: BaseException) -> None: ...
 
+    def _idle_top(self) -> tuple[Any, Any]:
+        """(this thread's state, its innermost kept frame's entry), or (None, None) when the
+        thread has no kept frame open or is inside the recorder already."""
+        state = getattr(self._tls, "state", None)
+        if state is None or state.busy or not state.stack:
+            return None, None
+        return state, state.stack[-1]
+
     def on_line(self, frame, line: int, code=None) -> None:
         """A line of a kept frame is about to run (backends call this only for kept code, and
         only when `self.lines`). Whatever changed since the previous line of the same frame
@@ -50,15 +58,8 @@ class LineEvents:
         config change and a file native code wrote are credited to it. `frame` may be None
         when the backend has only the code object (sys.monitoring): the innermost kept frame
         of this thread stands for it when it runs that code."""
-        try:
-            state = self._tls.state
-        except AttributeError:
-            return
-        stack = state.stack
-        if state.busy or not stack:
-            return
-        top = stack[-1]
-        if (top[0] is not frame) if frame is not None else (top[4] is not code):
+        state, top = self._idle_top()
+        if top is None or ((top[0] is not frame) if frame is not None else (top[4] is not code)):
             return
         previous, top[3] = top[3], line
         if previous is None:
@@ -85,17 +86,10 @@ class LineEvents:
     def on_foreign_start(self, frame) -> None:
         """Trace backends: a foreign Python frame started. It is a library call when its
         caller is this thread's innermost kept frame, stopped at a call instruction."""
-        try:
-            state = self._tls.state
-        except AttributeError:
+        state, top = self._idle_top()
+        if top is None or frame.f_back is not top[0]:
             return
-        stack = state.stack
-        if state.busy or not stack:
-            return
-        top = stack[-1]
         caller = top[0]
-        if frame.f_back is not caller:
-            return
         state.busy = True
         try:
             lasti = caller.f_lasti
@@ -132,15 +126,8 @@ class LineEvents:
     def on_call_instruction(self, code, offset: int, target: Any) -> None:
         """sys.monitoring: kept `code` is about to call `target` at `offset`; the Python
         functions that call starts, named statically, are its library calls."""
-        try:
-            state = self._tls.state
-        except AttributeError:
-            return
-        stack = state.stack
-        if state.busy or not stack:
-            return
-        top = stack[-1]
-        if top[4] is not code:
+        state, top = self._idle_top()
+        if top is None or top[4] is not code:
             return
         state.busy = True
         try:
