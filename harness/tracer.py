@@ -354,7 +354,10 @@ class MonitoringBackend(Backend):
                 return disable
             if _hash(code) not in instrumented:
                 instrumented[_hash(code)] = code
-                set_local_events(tool, code, local_events)
+                try:
+                    set_local_events(tool, code, local_events)
+                except Exception as error:  # noqa: BLE001 - e.g. the target freed our tool id (check() says so)
+                    recorder._internal(error)  # counted: the run becomes partial, nothing raises into the target
             on_call(getframe(1), identity)
             return None
 
