@@ -243,7 +243,7 @@ class _Process:
                 "op": event["op"],
                 "path": self.scrub(event["path"]),
                 "dest": self.scrub(event["dest"]) if event.get("dest") else None,
-                "by": event["by"],
+                "by": self.scrub(event["by"]) if event.get("by") else event.get("by"),
                 "module": event["mod"],
                 "phase": event["ph"],
                 "native": event["native"],

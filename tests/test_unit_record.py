@@ -85,6 +85,16 @@ def test_paths_are_scrubbed_once_at_build(tmp_path):
             "ph": "save",
             "native": False,
         },
+        {  # written by code TensorFlow generated into the run's TMPDIR (autograph): a random name
+            "e": "sink",
+            "op": "write",
+            "path": f"{tmp_path}/tmp/tmpabc123/x.py",
+            "dest": None,
+            "by": f"{tmp_path}/tmp/__autograph_generated_file7t24tw7m.py:16",
+            "mod": "ptycho.model",
+            "ph": "save",
+            "native": False,
+        },
         {"e": "end", "seen": 0, "kept": 0, "t": 1.0},
     ]
     events.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -101,6 +111,7 @@ def test_paths_are_scrubbed_once_at_build(tmp_path):
     }
     built = record.build(meta, [outcome_], lambda calls: {"archive_description": None})
     assert built["sinks"][0]["path"] == "<scratch>/out/wts.h5.zip"
+    assert built["sinks"][1]["by"] == "<scratch>/tmp/<tmp>"  # no machine path, the same in every run
     assert built["environment"] == {"TMPDIR": "<scratch>/tmp"}
     assert built["durations"] == {"save": 1.0, "total": 1.5}
 
