@@ -78,6 +78,24 @@ class _ExceptionNames:
         return None if exited_normally(frame) else name
 
 
+def _local_tracer(recorder: Recorder, errors: _ExceptionNames):
+    """The trace function of a kept frame (settrace, ctrace): its lines when the recorder wants
+    them, its return, and the exception unwinding it."""
+    on_line, on_return, lines = recorder.on_line, recorder.on_return, recorder.lines
+
+    def local(frame, event, arg):
+        if event == "line":
+            if lines:
+                on_line(frame, frame.f_lineno)
+        elif event == "return":
+            on_return(frame, arg, errors.reason(frame))
+        elif event == "exception":
+            errors.seen(frame, arg)
+        return local
+
+    return local
+
+
 class _TraceFunctionCheck:
     """For sys.settrace-based backends: is our trace function still the installed one?"""
 
@@ -157,23 +175,11 @@ class SettraceBackend(_TraceFunctionCheck, Backend):
         self.counter = itertools.count()
         count = self.counter.__next__
         by_name, name_verdict = recorder.by_name, recorder.name_verdict
-        identify, on_call, on_return, on_line = (
-            recorder.identify,
-            recorder.on_call,
-            recorder.on_return,
-            recorder.on_line,
-        )
+        identify, on_call = recorder.identify, recorder.on_call
         on_foreign_start = recorder.on_foreign_start
         lines = recorder.lines
 
-        def local(frame, event, arg):
-            if event == "line":
-                on_line(frame, frame.f_lineno)
-            elif event == "return":
-                on_return(frame, arg, errors.reason(frame))
-            elif event == "exception":
-                errors.seen(frame, arg)
-            return local
+        local = _local_tracer(recorder, errors)
 
         def global_trace(frame, event, arg):
             # The hot path: one call per Python frame started. Foreign code costs a counter
@@ -275,17 +281,7 @@ class CTraceBackend(SettraceBackend):
                 return None
             return identify(code, frame)
 
-        on_line, lines = recorder.on_line, recorder.lines
-
-        def local(frame, event, arg):
-            if event == "line":
-                if lines:
-                    on_line(frame, frame.f_lineno)
-            elif event == "return":
-                on_return(frame, arg, errors.reason(frame))
-            elif event == "exception":
-                errors.seen(frame, arg)
-            return local
+        local = _local_tracer(recorder, errors)
 
         # Kept lines reach `local`, and library calls `on_foreign_start`, on every mechanism: on
         # 3.10/3.11 a kept frame runs with a trace function of its own, taken away while the
