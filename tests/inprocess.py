@@ -9,6 +9,7 @@ takes milliseconds instead of starting TensorFlow.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,15 +17,24 @@ from typing import Any
 
 from helpers import write_target
 
-from harness import record
+from harness import accel, record
 from harness.anchors import AnchorIndex
 from harness.configflow import ConfigWatch
 from harness.eventstream import EventStream
+from harness.interpreter import supported_backends
 from harness.recorder import Recorder
 from harness.sinks import SinkWatch
 from harness.tracer import BACKENDS
 
 PACKAGE = "minipkg"
+# Every backend this interpreter can record with in-process, the default first.
+AVAILABLE = supported_backends(
+    {
+        "monitoring": hasattr(sys, "monitoring"),
+        "hunter": importlib.util.find_spec("hunter"),
+        "ctrace": accel.ensure()[0] is not None,
+    }
+)
 
 
 def _forget(prefixes: tuple) -> None:

@@ -3,23 +3,14 @@ decorators, generators, exceptions and framework call-backs, and equality across
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import textwrap
 
 import pytest
+from inprocess import AVAILABLE as BACKENDS
 from inprocess import record_package, stable
 
 from harness import accel
-from harness.interpreter import supported_backends
-
-BACKENDS = supported_backends(
-    {
-        "monitoring": hasattr(sys, "monitoring"),
-        "hunter": importlib.util.find_spec("hunter"),
-        "ctrace": accel.ensure()[0] is not None,
-    }
-)
 
 FILES = {
     "minipkg/__init__.py": "",
@@ -404,8 +395,6 @@ def test_two_runs_give_identical_calls(tmp_path):
 @pytest.mark.skipif("ctrace" not in BACKENDS, reason="the C tracer could not be built here (no compiler or headers)")
 def test_ctrace_really_runs_the_compiled_filter(tmp_path):
     import sys
-
-    from harness import accel
 
     installed = []
     run = _run(

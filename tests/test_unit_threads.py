@@ -6,26 +6,15 @@ command line): real backends on real code written to a temp folder, no subproces
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 
 import pytest
+from inprocess import AVAILABLE as BACKENDS
 from inprocess import record_package
 
-from harness import accel
-from harness.interpreter import supported_backends
 from harness.record import _Process
 from harness.summarize import PathScrubber, summarize
 from harness.threadstate import thread_label
-
-BACKENDS = supported_backends(
-    {
-        "monitoring": hasattr(sys, "monitoring"),
-        "hunter": importlib.util.find_spec("hunter"),
-        "ctrace": accel.ensure()[0] is not None,
-    }
-)
 
 THREADS = {
     "minipkg/__init__.py": "",
