@@ -7,12 +7,12 @@ import shlex
 import sys
 
 from . import __version__
-from .diff import add_arguments as diff_arguments
+from .report.diff import add_arguments as diff_arguments
 from .errors import HarnessError
 from .privacy import scrub_argv
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
-from .scenarios.resolve import is_shipped
-from .stop import Stopped, adopt_orphans
+from .run.resolve import is_shipped
+from .run.stop import Stopped, adopt_orphans
 
 
 def _trace_parser(sub) -> None:
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="describe a wts.h5.zip safely and check it against the contract")
     inspect.add_argument("archive")
     inspect.add_argument("--json", action="store_true", help="print the description as one JSON document")
-    from .archive_cli import add_limit_flags
+    from .inspect.cli import add_limit_flags
 
     add_limit_flags(inspect)
     diff_arguments(
@@ -128,14 +128,14 @@ def _trace(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .render import rerender
+    from .report.render import rerender
 
     print(rerender(args.report))
     return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .archive import main as inspect_main
+    from .inspect.reader import main as inspect_main
 
     limits = [
         "--max-seconds",
@@ -149,7 +149,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from .diff import run
+    from .report.diff import run
 
     return run(args)
 

@@ -1,8 +1,8 @@
 """The archive persistence contract, written once: what a ``wts.h5.zip`` holds and what it may import.
 
 Everything that knows what a PtychoPINN model archive must look like reads it from here:
-``callchain inspect`` (the checks in :mod:`harness.archive_checks`, the allow-lists in
-:mod:`harness.safepickle`), the deliverables (member roles in static.md and summary.md) and the
+``callchain inspect`` (the checks in :mod:`harness.inspect.checks`, the allow-lists in
+:mod:`harness.inspect.safepickle`), the deliverables (member roles in static.md and summary.md) and the
 scenario (the archive's base name and its two models). Adding a clause touches this module only.
 
 Every check carries a stable *clause id* (``archive.manifest-root``, ``archive.backend-tag``, ...),

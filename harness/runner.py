@@ -1,7 +1,7 @@
 """One trace run, from the harness side: check the inputs, run the traced process(es), keep
 the evidence, write the report.
 
-The scenario runs in fresh subprocesses (`harness.child`) in the run's scratch folder
+The scenario runs in fresh subprocesses (`harness.trace.child`) in the run's scratch folder
 (`workspace`). Each streams events to the report folder; whatever happens to it (crash,
 hang, kill), this side builds the run record from what was streamed (`record.build`),
 judges it (`outcome.judge`), writes every deliverable, and only then reports a failure.
@@ -21,16 +21,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__, contract, outcome, publish, record
+from . import __version__, contract
+from .record import outcome, build as record
+from .run import publish
 from .errors import HarnessError
-from .runrecord import Call, RunRecord
-from .scenarios import resolve as scenarios
-from .stop import Stopped, StopSignals, end_adopted, end_group, signal_name
-from .taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
-from .target import Target, check_root, compare, fingerprint, revision
-from .tracer import BACKENDS
-from .verdicts import judge_spec
-from .workspace import Run, allocate, child_env, recorded_env
+from .record.types import Call, RunRecord
+from .run import resolve as scenarios
+from .run.stop import Stopped, StopSignals, end_adopted, end_group, signal_name
+from .trace.taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
+from .static.target import Target, check_root, compare, fingerprint, revision
+from .trace.tracer import BACKENDS
+from .static.verdicts import judge_spec
+from .run.workspace import Run, allocate, child_env, recorded_env
 
 DEFAULT_QUESTION = (
     "How does the TensorFlow workflow produce and consume `wts.h5.zip` bundles (train → "
@@ -112,7 +114,7 @@ def _run_child(
         open(run.scratch / f"child-{label}.stderr.txt", "wb") as err,
     ):
         process = subprocess.Popen(
-            [python, "-m", "harness.child", str(config_path)],
+            [python, "-m", "harness.trace.child", str(config_path)],
             cwd=run.scratch,
             env=env,
             stdout=out,
@@ -189,7 +191,7 @@ def resolve_taps(options: Options, scenario_taps: list[str] | None = None, shipp
 
 def resolve_backend(options: Options) -> str:
     """The backend to record with; `ctrace` (built here on first use) where it beats `settrace`."""
-    from .interpreter import accelerate, check_interpreter
+    from .run.interpreter import accelerate, check_interpreter
 
     python = options.python or sys.executable
     backend = check_interpreter(python, options.backend)
@@ -265,7 +267,7 @@ def _traced(
     run_record["status"], run_record["failure"] = outcome.judge(
         run_record, options.timeout, options.untraced, stop.received
     )
-    from .render import write_report
+    from .report.render import write_report
 
     write_report(run.report, run_record)
     failure = run_record["failure"]
@@ -362,11 +364,11 @@ def static_evidence(
     target: Target, options: Options, calls: list[Call], run: Run, described: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
-    from .analysis import function_docs, mentions, rank_entry_points
-    from .archive import describe_archive
-    from .bounded import Budget
-    from .spec import read_contract
-    from .torchscan import scan
+    from .static.analysis import function_docs, mentions, rank_entry_points
+    from .inspect.reader import describe_archive
+    from .static.bounded import Budget
+    from .static.spec import read_contract
+    from .static.torchscan import scan
 
     exercised = {call["function"] for call in calls}
     budget = Budget()  # every static pass together: bounded in time, what it skipped is listed

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "harness" / "demo"
 sys.path.insert(0, str(REPO))
 
-from harness.target import fingerprint  # noqa: E402
+from harness.static.target import fingerprint  # noqa: E402
 
 
 def callchain(*args: str, cwd: Path = REPO, timeout: float = 900, env=None) -> subprocess.CompletedProcess:

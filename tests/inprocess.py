@@ -17,14 +17,15 @@ from typing import Any
 
 from helpers import write_target
 
-from harness import accel, record
-from harness.anchors import AnchorIndex
-from harness.configflow import ConfigWatch
-from harness.eventstream import EventStream
-from harness.interpreter import supported_backends
-from harness.recorder import Recorder
-from harness.sinks import SinkWatch
-from harness.tracer import BACKENDS
+from harness.trace import accel
+from harness.record import build as record
+from harness.trace.anchors import AnchorIndex
+from harness.trace.configflow import ConfigWatch
+from harness.trace.eventstream import EventStream
+from harness.run.interpreter import supported_backends
+from harness.trace.recorder import Recorder
+from harness.trace.sinks import SinkWatch
+from harness.trace.tracer import BACKENDS
 
 PACKAGE = "minipkg"
 # Every backend this interpreter can record with in-process, the default first.

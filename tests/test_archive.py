@@ -1,4 +1,4 @@
-"""Tests for harness.archive: real zips, dill pickles and HDF5 images built in tmp_path, no mocks."""
+"""Tests for harness.inspect (callchain inspect): real zips, dill pickles and HDF5 images built in tmp_path, no mocks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import dill
 import numpy as np
 import pytest
 
-from harness.archive import decode_pickle, describe_archive, main, render_text
+from harness.inspect.reader import decode_pickle, describe_archive, main, render_text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,7 +44,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     tmpdir.mkdir(exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmpdir))
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from harness.archive import main; sys.exit(main(sys.argv[1:]))", *args],
+        [sys.executable, "-c", "import sys; from harness.inspect.reader import main; sys.exit(main(sys.argv[1:]))", *args],
         cwd=str(REPO),
         env=env,
         capture_output=True,

@@ -12,8 +12,8 @@ import pytest
 from conftest import callchain, load_run, other_python, report_of, traced_demo
 from helpers import body, tiny_target
 
-from harness import accel
-from harness.interpreter import check_interpreter, probe, supported_backends
+from harness.trace import accel
+from harness.run.interpreter import check_interpreter, probe, supported_backends
 
 HERE = supported_backends(dict(probe(sys.executable), ctrace=accel.ensure()[0] is not None))
 OTHERS = [name for name in HERE if name != HERE[0]]  # HERE[0] is the default, run by demo_runs
@@ -50,7 +50,7 @@ def _assert_same_evidence(one, other) -> None:
     backends = (one.record["recorder"]["backend"], other.record["recorder"]["backend"])
     if "monitoring" in backends and len(set(backends)) == 2:
         # Python started by a C callable (h5py's Cython with_phil wrapper, numpy's C dispatchers)
-        # is seen by the trace backends only (harness/libcalls.py): what monitoring reports,
+        # is seen by the trace backends only (harness/trace/libcalls.py): what monitoring reports,
         # a trace backend reports alike, count included.
         traced, monitored = (
             (library(other), library(one)) if backends[0] == "monitoring" else (library(one), library(other))

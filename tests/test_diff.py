@@ -10,7 +10,7 @@ import shutil
 import pytest
 from conftest import DEMO, callchain, report_of
 
-from harness.diff import diff_records, render_text
+from harness.report.diff import diff_records, render_text
 
 pytestmark = pytest.mark.slow  # every test here traces in a subprocess
 

@@ -154,7 +154,7 @@ def test_optional_torch_import_is_recorded_not_fatal(tmp_path):
 
 
 def test_target_files_unchanged_and_nothing_added(tmp_path):
-    from harness.target import fingerprint
+    from harness.static.target import fingerprint
 
     root = tiny_target(tmp_path / "target")
     before = fingerprint(root)

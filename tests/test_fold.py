@@ -1,11 +1,11 @@
-"""Folding repeated sibling subtrees (harness/fold.py) and its rendering in dynamic.txt. Fast."""
+"""Folding repeated sibling subtrees (harness/report/fold.py) and its rendering in dynamic.txt. Fast."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness.fold import fold
-from harness.render import dynamic_view, environment
+from harness.report.fold import fold
+from harness.report.render import dynamic_view, environment
 
 
 def _calls(spec: list[tuple]) -> list[dict[str, Any]]:

@@ -627,7 +627,7 @@ def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
 def test_every_backend_gives_the_same_tree_with_a_worker_thread(tmp_path):
     import importlib.util
 
-    from harness.interpreter import supported_backends
+    from harness.run.interpreter import supported_backends
 
     backends = supported_backends(
         {"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")}

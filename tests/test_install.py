@@ -128,7 +128,7 @@ def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
     where = run(
         str(python),
         "-c",
-        "import harness, harness.render as r; print(harness.__file__); print(r.require_dir('templates'))",
+        "import harness, harness.resources as r; print(harness.__file__); print(r.require_dir('templates'))",
     )
     package, templates = where.stdout.split()
     assert Path(package).is_relative_to(tmp_path / "venv") and Path(templates).is_relative_to(tmp_path / "venv"), (

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from harness.perfetto import CALLS_TID, PHASES_TID, trace_events
+from harness.report.perfetto import CALLS_TID, PHASES_TID, trace_events
 
 pytestmark = pytest.mark.slow  # every test here traces in a subprocess
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import callchain, load_run, report_of
 from helpers import call_lines
 
-from harness.target import fingerprint
+from harness.static.target import fingerprint
 
 ROOT = os.environ.get("PTYCHO_ROOT")
 pytestmark = [

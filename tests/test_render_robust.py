@@ -16,10 +16,10 @@ from typing import get_args, get_origin, get_type_hints, is_typeddict
 import pytest
 from conftest import callchain, load_run
 
-from harness.completeness import LOOSE, complete
-from harness.perfetto import trace_events
-from harness.render import env_view, render_texts, rerender, write_report
-from harness.runrecord import RunRecord
+from harness.record.complete import LOOSE, complete
+from harness.report.perfetto import trace_events
+from harness.report.render import env_view, render_texts, rerender, write_report
+from harness.record.types import RunRecord
 
 TOP = get_type_hints(RunRecord)
 # List fields whose items are records of their own: field → the item's field names.
@@ -34,7 +34,7 @@ EMPTIES = (None, "", [], {}, 7, ["x"], {"x": 1})
 
 def _renders(record) -> dict:
     """Every deliverable's text, plus the JSON ones; raises if any renderer does."""
-    from harness.completeness import complete
+    from harness.record.complete import complete
 
     texts = render_texts(record)
     json.dumps(trace_events(complete(record)))
@@ -121,11 +121,11 @@ def test_completion_keeps_every_value_of_a_real_record(tmp_path):
     from test_unit_recorder import BACKENDS as RECORDERS
     from test_unit_recorder import FILES
 
-    from harness.archive import describe_archive
-    from harness.completeness import complete
-    from harness.spec import read_contract
-    from harness.torchscan import scan
-    from harness.verdicts import judge_spec
+    from harness.inspect.reader import describe_archive
+    from harness.record.complete import complete
+    from harness.static.spec import read_contract
+    from harness.static.torchscan import scan
+    from harness.static.verdicts import judge_spec
 
     record = record_package(tmp_path, FILES, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
     (tmp_path / "out").mkdir()

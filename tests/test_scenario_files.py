@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import callchain
 
-from harness import publish
-from harness import scenario as tf
+from harness.run import publish
+from harness.scenarios import persistence as tf
 from harness.errors import HarnessError
 from harness.scenarios import contract
 from harness.scenarios.contract import Context, ScenarioFileError, describe, load
@@ -188,7 +188,7 @@ def test_a_phase_that_raises_ends_the_run(tmp_path):
 )
 def test_the_shipped_scenario_describes_itself_as_before(module, variant, cycle):
     """The file form of tf-persistence carries the roles, chains, processes and prose the
-    renderers had from harness/scenario.py."""
+    renderers had from harness/scenarios/persistence.py."""
     described = describe(load(module))
     before = tf.describe("tf-persistence", variant, [])
     assert [name for name, _ in load(module).phases] == list(cycle)

@@ -12,11 +12,11 @@ from conftest import DEMO
 from helpers import write_target
 from test_archive import tf_members, torch_members, write_zip
 
-from harness import spec
-from harness.analysis import rank_entry_points
-from harness.archive import describe_archive
-from harness.spec import anchor_holds, extract, read_contract
-from harness.verdicts import BROKEN, HOLDS, NOT_EXERCISED, TORCH_SIDE, judge, judge_clauses
+from harness.static import spec
+from harness.static.analysis import rank_entry_points
+from harness.inspect.reader import describe_archive
+from harness.static.spec import anchor_holds, extract, read_contract
+from harness.static.verdicts import BROKEN, HOLDS, NOT_EXERCISED, TORCH_SIDE, judge, judge_clauses
 
 CONTRACT = """\
     # Widget API
@@ -230,7 +230,7 @@ def test_spec_sections_rank_among_the_candidates():
 
 
 def spec_slots() -> int:
-    from harness.analysis import DOC_SLOTS
+    from harness.static.analysis import DOC_SLOTS
 
     return DOC_SLOTS
 
@@ -434,8 +434,8 @@ def test_static_md_opens_with_the_judged_clauses_and_summary_has_the_table(tmp_p
     from test_unit_recorder import BACKENDS as RECORDERS
     from test_unit_recorder import FILES
 
-    from harness import render
-    from harness.verdicts import judge_spec
+    from harness.report import render
+    from harness.static.verdicts import judge_spec
 
     record = record_package(tmp_path, FILES, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
     specs = write_target(tmp_path / "docs-root", {"specs/api.md": CONTRACT})

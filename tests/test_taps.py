@@ -9,7 +9,7 @@ import pytest
 from conftest import callchain, load_run, report_of
 from helpers import tiny_target
 
-from harness.taps import TapFileError, load_tap_file
+from harness.trace.taps import TapFileError, load_tap_file
 
 SAVE = "ptycho.model_manager:ModelManager.save_multiple_models"
 TAPS = f"""
@@ -163,7 +163,7 @@ def test_bad_tap_file_on_the_command_line(tmp_path):
 
 
 def test_shipped_tap_file_is_valid():
-    from harness.taps import default_tap_files, load_tap_files
+    from harness.trace.taps import default_tap_files, load_tap_files
 
     taps = load_tap_files(default_tap_files())
     assert 5 <= len([t for t in taps if not t.variants]) <= 7

@@ -1,4 +1,4 @@
-"""harness.torchscan: static persistence surfaces of a ptycho_torch-like package."""
+"""harness.static.torchscan: static persistence surfaces of a ptycho_torch-like package."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import torchscan
-from harness.torchscan import group_by_kind, load_patterns, scan
+from harness.static import torchscan
+from harness.static.torchscan import group_by_kind, load_patterns, scan
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -392,7 +392,7 @@ def test_scan_never_imports_the_target_or_torch(tmp_path: Path) -> None:
     (tmp_path / "torch").mkdir()
     code = textwrap.dedent(f"""\
         import json, sys
-        from harness.torchscan import scan
+        from harness.static.torchscan import scan
         result = scan({str(tmp_path)!r})
         print(json.dumps({{"n": len(result["surfaces"]),
                           "leaked": sorted(m for m in sys.modules

@@ -9,7 +9,7 @@ import pytest
 from conftest import DEMO, traced_demo
 from helpers import body, call_lines, def_lines
 
-from harness.target import fingerprint
+from harness.static.target import fingerprint
 
 pytestmark = pytest.mark.slow  # two traced subprocess runs that train with Keras
 

@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from harness.anchors import AnchorIndex, index_source
+from harness.trace.anchors import AnchorIndex, index_source
 
 TRICKY = '''
 import functools

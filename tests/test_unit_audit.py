@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from harness import audit
+from harness.trace import audit
 
 
 def test_handler_sees_only_its_events_until_unwatched(tmp_path):

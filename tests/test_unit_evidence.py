@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.bounded import Budget, files_under
-from harness.sinks import SinkWatch
-from harness.stop import end_group, group_members
-from harness.target import _git, compare, fingerprint
-from harness.torchscan import _Lines
+from harness.static.bounded import Budget, files_under
+from harness.trace.sinks import SinkWatch
+from harness.run.stop import end_group, group_members
+from harness.static.target import _git, compare, fingerprint
+from harness.static.torchscan import _Lines
 
 
 def _tree(root: Path) -> Path:

@@ -8,9 +8,9 @@ import pytest
 from inprocess import fixture_meta, record_package
 from test_unit_recorder import BACKENDS, FILES
 
-from harness import outcome, record
+from harness.record import outcome, build as record
 from harness.errors import HarnessError
-from harness.runrecord import SCHEMA_VERSION
+from harness.record.types import SCHEMA_VERSION
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from inprocess import AVAILABLE as BACKENDS
 from inprocess import record_package, stable
 
-from harness import accel
+from harness.trace import accel
 
 FILES = {
     "minipkg/__init__.py": "",

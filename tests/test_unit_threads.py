@@ -12,9 +12,9 @@ import pytest
 from inprocess import AVAILABLE as BACKENDS
 from inprocess import record_package
 
-from harness.record import _Process
+from harness.record.build import _Process
 from harness.summarize import PathScrubber, summarize
-from harness.threadstate import thread_label
+from harness.trace.threadstate import thread_label
 
 THREADS = {
     "minipkg/__init__.py": "",

@@ -11,8 +11,9 @@ from typing import Any
 import numpy
 import pytest
 
-from harness import queries, scenario
-from harness.taps import TapFileError, TapSet, concrete, for_variant, load_tap_file
+from harness.report import queries
+from harness.scenarios import persistence as scenario
+from harness.trace.taps import TapFileError, TapSet, concrete, for_variant, load_tap_file
 
 
 def _tap_file(tmp_path: Path, body: str) -> Path:

@@ -7,7 +7,7 @@ from helpers import call_lines
 from inprocess import record_package
 from test_unit_recorder import BACKENDS, FILES
 
-from harness import queries, render, views
+from harness.report import queries, render, views
 
 DELIVERABLES = (
     "callgraph/dynamic.txt",

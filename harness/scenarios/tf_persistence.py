@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness import scenario as tf
+from . import persistence as tf
 
 VARIANTS = ("default", "trainflow")
 CONTRACT = True  # the built-in persistence contract applies when the target's docs state none

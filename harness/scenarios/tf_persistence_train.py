@@ -7,8 +7,8 @@ the untrained build, then the same loads as `tf_persistence`.
 
 from __future__ import annotations
 
-from harness import scenario as tf
-from harness.scenarios.tf_persistence import PROCESS_TITLES, STATE, phases_of
+from . import persistence as tf
+from .tf_persistence import PROCESS_TITLES, STATE, phases_of
 
 VARIANTS = ("train",)
 CONTRACT = True

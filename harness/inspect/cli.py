@@ -1,0 +1,176 @@
+"""Text and JSON output of ``callchain inspect``, and its command line.
+
+Output cannot be turned against the reader's terminal or break on odd input: every string is
+escaped (control, bidi and other non-printable characters; non-UTF-8 paths), ``--json`` is pure
+ASCII, and a closed pipe (``| head``) ends quietly with the verdict's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .reader import describe_archive
+from .sandbox import Limits
+
+
+def _safe(text: Any) -> str:
+    """Escape non-printable characters so hostile member names cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def _fmt(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def to_json(description: dict[str, Any]) -> str:
+    """The description as ASCII JSON: every non-ASCII, control and bidi character escaped."""
+    return json.dumps(description, indent=2, ensure_ascii=True).replace("\x7f", "\\u007f")
+
+
+def _model_lines(name: str, m: dict[str, Any]) -> list[str]:
+    lines = [f"  {_safe(name)}: {len(m['members'])} members"]
+    if m["keras_members"] is not None:
+        lines.append(f"    model.keras: {_safe(', '.join(m['keras_members']))}")
+    if m["h5_attrs"] is not None:
+        lines.append(f"    model.h5 attrs: {_safe(_fmt(m['h5_attrs']))}")
+    if m["params_keys"] is not None:
+        lines.append(f"    params.dill: {len(m['params_keys'])} keys; {_safe(_fmt(m['params_values']))}")
+    if m["custom_objects_refs"] is not None:
+        refs = ", ".join(f"{k} -> {v}" for k, v in m["custom_objects_refs"].items())
+        lines.append(f"    custom_objects.dill: {_safe(refs)}")
+    if m["checkpoints"]:
+        lines.append(f"    checkpoints: {_safe(', '.join(m['checkpoints']))}")
+    return lines
+
+
+def render_text(description: dict[str, Any]) -> str:
+    """A readable report of :func:`describe_archive`'s result."""
+    d = description
+    lines = [
+        f"archive: {_safe(d['archive'] or d['path'])}",
+        f"status:  {d['status']} (exit {d['exit_code']}): {_safe(d['summary'])}",
+    ]
+    if d["backend"]:
+        lines.append(f"backend: {_safe(d['backend'])} ({_safe(d['backend_source'])})")
+    if d["manifest"] is not None:
+        lines.append(f"manifest: {_safe(_fmt(d['manifest']))}")
+    if d["members"]:
+        lines += [
+            "",
+            f"members ({len(d['members'])}; {d['total_size']} bytes, {d['total_compressed_size']} compressed)",
+            f"  {'size':>12}  {'compressed':>12}  name",
+        ]
+        lines += [f"  {m['size']:>12}  {m['compressed_size']:>12}  {_safe(m['name'])}" for m in d["members"]]
+    if d["models"]:
+        lines += ["", "models"]
+        for name, m in d["models"].items():
+            lines += _model_lines(name, m)
+    if d["pickles"]:
+        lines += ["", "pickles (decoded without unpickling; names they would import)"]
+        for name, p in d["pickles"].items():
+            lines.append(
+                f"  {_safe(name)} [{p.get('kind', 'data')}]: {_safe(', '.join(p['globals']) or 'plain data only')}"
+            )
+            if p["error"]:
+                lines.append(f"    error: {_safe(p['error'])}")
+    lines += ["", "contract"]
+    lines += [f"  {c['status'].upper():<4}  {_safe(c['id'])}: {_safe(c['detail'])}" for c in d["clauses"]]
+    for title, rows in (
+        ("warnings", d.get("warnings") or []),
+        ("problems", [f"[{p['kind']}] {p['message']}" for p in d["problems"]]),
+    ):
+        if rows:
+            lines += ["", title] + [f"  {_safe(r)}" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _write(stream: Any, text: str) -> bool:
+    """Write and flush; False when the reader has gone (closed pipe), which is not an error."""
+    try:
+        try:
+            stream.write(text)
+        except UnicodeEncodeError:  # a terminal that cannot show every character
+            encoding = stream.encoding or "ascii"
+            stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+        stream.flush()
+        return True
+    except BrokenPipeError:
+        try:  # keep the interpreter's final flush from complaining about the same pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        except (OSError, ValueError):
+            pass
+        return False
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callchain inspect",
+        description="Describe a wts.h5.zip model archive without extracting or unpickling it, "
+        "and check it against the persistence contract (in a bounded child process).",
+    )
+    parser.add_argument("path", metavar="PATH", help="wts.h5.zip, its base name wts.h5, or the folder holding it")
+    parser.add_argument("--json", action="store_true", help="print the description as one JSON document")
+    add_limit_flags(parser)
+    return parser
+
+
+def add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    d = Limits()
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=d.seconds,
+        help=f"wall-clock and CPU seconds the inspection may take (default {d.seconds:g})",
+    )
+    parser.add_argument(
+        "--max-memory",
+        type=int,
+        default=d.memory_mb,
+        metavar="MB",
+        help=f"memory (address space) the inspection may use (default {d.memory_mb})",
+    )
+    parser.add_argument(
+        "--max-ops",
+        type=int,
+        default=d.max_ops,
+        help=f"pickle opcodes decoded, all members together (default {d.max_ops})",
+    )
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    seconds = max(float(args.max_seconds), 1.0)
+    return Limits(
+        seconds=seconds,
+        cpu_seconds=max(int(seconds), 1),
+        memory_mb=max(int(args.max_memory), 128),
+        max_ops=max(int(args.max_ops), 1),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``callchain inspect PATH [--json]``: exit 0 meets the contract, 1 violates, 2 unreadable/hostile."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage; keep main() returning an int
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        description = describe_archive(args.path, limits_from(args))
+    except Exception as exc:  # a bug, not bad input; still no traceback for the user
+        _write(
+            sys.stderr,
+            f"error: internal error while inspecting {_safe(args.path)} "
+            f"({type(exc).__name__}: {_safe(exc)}); please report it with the archive\n",
+        )
+        return 2
+    if args.json:
+        _write(sys.stdout, to_json(description) + "\n")
+    elif description["status"] != "unreadable":
+        _write(sys.stdout, render_text(description))
+    if description["exit_code"] == 2:
+        _write(sys.stderr, f"error: {_safe(description['summary'])}\n")
+    return int(description["exit_code"])

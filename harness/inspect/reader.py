@@ -1,0 +1,288 @@
+"""Describe a ``wts.h5.zip`` model archive without trusting it, and check it against the contract.
+
+``callchain inspect PATH [--json]`` answers two questions about an archive written by
+PtychoPINN's ``ModelManager.save_multiple_models``: *what is in it* and *does it meet the
+persistence contract* (:mod:`harness.contract`). The archive is untrusted input:
+
+* :func:`describe_archive` runs the whole inspection in a child process with CPU, wall and
+  memory limits (:mod:`harness.inspect.sandbox`): a crash, a hang or an out-of-memory there, h5py
+  included, is reported as hostile, never suffered;
+* nothing is extracted (:mod:`harness.inspect.zipread`): members are read into memory, capped, and only
+  after the central directory has been checked with the names ``extractall`` would use;
+* nothing is unpickled (:mod:`harness.inspect.safepickle`): pickles are decoded by a stack machine that
+  admits only the imports a genuine member of that kind needs (one opcode budget for all);
+* HDF5 members are opened read-only from memory, attributes and dataset shapes only; each
+  ``model.keras`` is listed from memory and its ``config.json`` judged (:mod:`harness.inspect.kerascfg`).
+
+Verdicts: exit 0 meets the contract, 1 readable but breaks a clause, 2 unreadable or hostile.
+Everything returned is plain JSON-serialisable data in a fixed key order.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from typing import Any
+
+from .. import contract
+from . import zipread
+from .checks import build_report
+from .kerascfg import check_config
+from .safepickle import DEFAULT_MAX_OPS, OpBudget, PickleReport, decode_pickle, decode_torch_legacy
+from .zipread import MemberError, Problems
+
+__all__ = ["decode_pickle", "describe_archive", "describe_in_process", "render_text", "main", "PickleReport"]
+
+HOSTILE_KINDS = frozenset(
+    {
+        "unsafe_path",
+        "symlink",
+        "duplicate",
+        "bomb",
+        "executes_code",
+        "unverifiable",
+        "keras_code",
+        "unsafe_model_name",
+        "exhausted",
+        "too_large",
+    }
+)
+UNREADABLE_KINDS = frozenset(
+    {
+        "not_found",
+        "not_a_file",
+        "io_error",
+        "empty",
+        "not_zip",
+        "truncated",
+        "corrupt_member",
+        "encrypted",
+        "undecodable",
+    }
+)
+
+
+class State:
+    """What one inspection gathered; turned into the report by :func:`archive_checks.build_report`."""
+
+    def __init__(self, path: str, max_ops: int) -> None:
+        self.path = path
+        self.archive: str | None = None
+        self.problems = Problems()
+        self.members: list[dict[str, Any]] = []
+        self.infos: dict[str, zipfile.ZipInfo] = {}  # by the name extractall would write
+        self.pickles: dict[str, PickleReport] = {}
+        self.h5: dict[str, tuple[dict[str, Any], list[dict[str, Any]]] | str] = {}
+        self.nested: dict[str, list[str] | str] = {}
+        self.warnings: list[str] = []
+        self.refused: str | None = None  # why contents were not read
+        self.budget = OpBudget(max_ops)
+
+
+def _inspect_h5(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Root attributes (name -> summary) and datasets (name, shape, dtype) of an HDF5 image."""
+    import h5py  # imported here: only archives with HDF5 members pay for it
+
+    attrs: dict[str, Any] = {}
+    datasets: list[dict[str, Any]] = []
+    with h5py.File(io.BytesIO(data), "r") as h5:
+        for key in sorted(h5.attrs.keys())[:1000]:
+            try:
+                attrs[key] = _h5_value(h5.attrs[key])
+            except Exception as exc:  # exotic attribute types: report, do not fail
+                attrs[key] = f"<unreadable attribute: {type(exc).__name__}>"
+
+        def visit(name: str, obj: Any) -> Any:
+            if isinstance(obj, h5py.Dataset):
+                datasets.append({"name": name, "shape": list(obj.shape or ()), "dtype": str(obj.dtype)})
+            return True if len(datasets) >= 1000 else None  # a non-None return stops the walk
+
+        h5.visititems(visit)
+    datasets.sort(key=lambda d: d["name"])
+    return attrs, datasets
+
+
+def _h5_value(value: Any) -> Any:
+    """An HDF5 attribute as JSON-ready data: small arrays as lists, big ones as shape/dtype."""
+    from .picklevalues import json_number
+
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "tolist") and hasattr(value, "shape"):  # numpy, without importing it
+        if getattr(value, "size", 0) > 16:
+            return {"shape": list(value.shape), "dtype": str(value.dtype)}
+        return _h5_value(value.tolist())
+    if isinstance(value, list):
+        return [_h5_value(v) for v in value]
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float, complex)) or value is None:
+        return json_number(value)
+    return f"<{type(value).__name__}>"
+
+
+YAML_SUFFIXES = (".yaml", ".yml")
+# PyYAML tags that construct Python objects (an unsafe loader runs them), spelt directly or via %TAG.
+YAML_PYTHON_TAG = re.compile(rb"!!python/|tag:yaml\.org,2002:python/|!python/")
+
+
+def _wanted(lower: str) -> bool:
+    return lower.endswith(contract.PICKLE_SUFFIXES + (".h5", ".keras") + contract.TORCH_SUFFIXES + YAML_SUFFIXES)
+
+
+def _check_yaml(state: State, name: str, data: bytes) -> None:
+    """hparams.yaml is read by Lightning with PyYAML: python/* tags would build objects on load."""
+    found = YAML_PYTHON_TAG.search(data)
+    if found:
+        state.problems.add(
+            "executes_code",
+            name,
+            f"{name}: a YAML tag at offset {found.start()} constructs Python "
+            "objects (an unsafe YAML loader would run code); do not load this archive",
+        )
+
+
+def _read_contents(state: State, zf: zipfile.ZipFile) -> None:
+    """Decode pickles, open HDF5 members and list nested zips, all from memory."""
+    for name, info in sorted(state.infos.items()):
+        lower = name.lower()
+        if info.is_dir() or not _wanted(lower):
+            continue
+        cap = zipread.PICKLE_CAP if lower.endswith(contract.PICKLE_SUFFIXES) else zipread.MEMBER_CAP
+        try:
+            data = zipread.read_member(zf, info, cap)
+        except MemberError as exc:
+            state.problems.add(exc.kind, name, str(exc))
+            continue
+        if lower.endswith(contract.PICKLE_SUFFIXES):
+            add_pickle(state, name, data)
+        elif lower.endswith(".h5"):
+            _add_h5(state, name, data)
+        elif lower.endswith(YAML_SUFFIXES):
+            _check_yaml(state, name, data)
+        elif lower.endswith(contract.TORCH_SUFFIXES) and data[:4] not in zipread.ZIP_MAGIC:
+            add_pickle(state, name, data, legacy_torch=True)
+            state.nested[name] = "a raw pickle (legacy torch.save)"
+        else:
+            state.nested[name] = _list_nested(state, name, data)
+
+
+def _add_h5(state: State, name: str, data: bytes) -> None:
+    try:
+        state.h5[name] = _inspect_h5(data)
+    except ImportError:
+        state.h5[name] = "h5py is not installed"
+    except MemoryError:
+        raise
+    except Exception as exc:  # h5py raises OSError/KeyError/RuntimeError on bad images
+        state.h5[name] = f"not a readable HDF5 file ({type(exc).__name__}: {exc})"
+        state.problems.add("undecodable", name, f"{name!r} is not a readable HDF5 file ({type(exc).__name__})")
+
+
+def add_pickle(state: State, label: str, data: bytes, legacy_torch: bool = False) -> None:
+    """Decode one pickle member with its kind's allow-list; hazards and undecodable are hostile."""
+    if legacy_torch:
+        report = decode_torch_legacy(data, state.budget)
+    else:
+        report = decode_pickle(data, contract.pickle_kind(label), state.budget)
+    state.pickles[label] = report
+    for hazard in report.hazards:
+        state.problems.add(
+            "executes_code",
+            label,
+            f"{label}: unpickling would execute code: {hazard}; do not load this archive with dill/pickle",
+        )
+    if report.error:
+        kind = "exhausted" if "budget" in report.error else "unverifiable"
+        state.problems.add(
+            kind,
+            label,
+            f"{label} cannot be verified: the pickle does not decode to its end ({report.error}); treat it as hostile",
+        )
+
+
+def _list_nested(state: State, outer: str, data: bytes) -> list[str] | str:
+    """Member names of a zip held in memory (model.keras, a torch .ckpt); pickles and configs judged."""
+    if data[:4] not in zipread.ZIP_MAGIC:
+        return "not a zip file"
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as inner:
+            infos = inner.infolist()
+            before = len(state.problems.items)
+            zipread.check_infos(infos, outer + "::", state.problems)
+            if any(p["kind"] in HOSTILE_KINDS for p in state.problems.items[before:]):
+                return sorted(i.filename for i in infos)
+            for info in sorted(infos, key=lambda i: i.filename):
+                _nested_member(state, outer, inner, info)
+            return sorted(i.filename for i in infos)
+    except zipread.ZIP_ERRORS as exc:
+        return f"not a readable zip ({type(exc).__name__}: {exc})"
+
+
+def _nested_member(state: State, outer: str, inner: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    label = f"{outer}::{info.filename}"
+    lower = info.filename.lower()
+    is_config = outer.lower().endswith(".keras") and info.filename == "config.json"
+    if not (lower.endswith(contract.PICKLE_SUFFIXES) or is_config):
+        return
+    try:
+        data = zipread.read_member(inner, info, zipread.PICKLE_CAP)
+    except MemberError as exc:
+        state.problems.add(exc.kind, label, f"{outer}: {exc}")
+        return
+    if not is_config:
+        add_pickle(state, label, data)
+        return
+    hostile, warnings = check_config(data)
+    for finding in hostile:
+        state.problems.add("keras_code", label, f"{label}: {finding}; do not load this model")
+    state.warnings += [f"{label}: {w}" for w in warnings]
+
+
+def describe_in_process(path: str | os.PathLike[str], max_ops: int = DEFAULT_MAX_OPS) -> dict[str, Any]:
+    """The inspection itself, in this process and unbounded: use :func:`describe_archive`."""
+    state = State(os.fspath(path), max_ops)
+    state.archive = zipread.resolve(state.path, state.problems)
+    zf = zipread.open_zip(state.archive, state.problems) if state.archive else None
+    if zf is None:
+        return build_report(state, HOSTILE_KINDS, UNREADABLE_KINDS)
+    with zf:
+        infos = zf.infolist()
+        state.members = [
+            {"name": i.filename, "size": i.file_size, "compressed_size": i.compress_size}
+            for i in sorted(infos, key=lambda i: (i.filename, i.header_offset))
+        ]
+        for info in infos:
+            state.infos.setdefault(zipread.landing(info.filename) + ("/" if info.is_dir() else ""), info)
+        zipread.check_infos(infos, "", state.problems)
+        blocking = sorted(state.problems.kinds() & (HOSTILE_KINDS | UNREADABLE_KINDS))
+        if blocking:
+            state.refused = "contents not read: " + ", ".join(blocking)
+        else:
+            _read_contents(state, zf)
+    return build_report(state, HOSTILE_KINDS, UNREADABLE_KINDS)
+
+
+def describe_archive(path: str | os.PathLike[str], limits: Any = None) -> dict[str, Any]:
+    """Describe the archive at ``path`` in a bounded child process; never raises for bad input.
+
+    ``path`` may be the zip, the ``wts.h5`` base name callers pass, or the output folder.
+    ``limits`` is a :class:`harness.inspect.sandbox.Limits` (defaults fit a real 17 MB archive).
+    """
+    from .sandbox import Limits, run_sandboxed
+
+    return run_sandboxed(path, limits or Limits())
+
+
+def render_text(description: dict[str, Any]) -> str:
+    from .cli import render_text as render
+
+    return render(description)
+
+
+def main(argv: Any = None) -> int:
+    from .cli import main as cli_main
+
+    return cli_main(argv)

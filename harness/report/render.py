@@ -1,0 +1,246 @@
+"""Renderers: the run record → the deliverables of the report folder.
+
+Python turns the record into plain view data; the Jinja templates (`templates/`, see resources.py) hold
+only layout. Every file is written atomically (temp file, then rename), so a report
+folder never holds half a deliverable.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .. import contract
+from . import views
+from ..record.complete import complete
+from .fold import fold
+from .perfetto import trace_events
+from ..privacy import report_environment
+from ..record.build import dumps
+from ..resources import require_dir
+
+NO_SOURCE = "(no source file)"
+
+
+def _cell(value: Any) -> str:
+    """Markdown table cell: no pipes or newlines may break the row."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The Jinja environment over callchain's templates (built once per process)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(require_dir("templates"))),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["cell"] = _cell
+    env.globals["contract"] = contract  # member names and keys, written once
+    return env
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temp, path)
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _target_line(record: dict[str, Any]) -> str:
+    target = record["target"]
+    if target.get("git"):
+        dirty = "dirty" if target.get("dirty") else "clean"
+        return f"{target['root']} (git {target.get('commit')}, {dirty})"
+    return f"{target['root']} ({'embedded demo target' if target.get('demo') else 'not a git work tree'})"
+
+
+def _scenario_line(record: dict[str, Any]) -> str:
+    scenario = record["scenario"]
+    return f"{scenario['name']}, variant {scenario['variant']}, phases {' → '.join(scenario['phases'])}"
+
+
+def _recorder_line(record: dict[str, Any]) -> str:
+    recorder = record["recorder"]
+    if recorder["untraced"]:
+        return "none (untraced run)"
+    return f"{recorder['backend']}: {recorder['settings']}"
+
+
+def _durations(record: dict[str, Any]) -> str:
+    """Phase durations in run order (the record's dict is key-sorted when stored)."""
+    names = list(dict.fromkeys(span["name"] for span in record["phases"])) + ["total"]
+    durations = record["durations"]
+    return ", ".join(f"{name} {durations[name]:.2f}" for name in names if name in durations)
+
+
+def _root_phases(calls: list[dict[str, Any]]) -> dict[int, str]:
+    """Each call's root (depth-0) ancestor's phase: a thread's subtree stays under one header."""
+    by_index = {call["i"]: call for call in calls}
+    phases: dict[int, str] = {}
+    for call in calls:
+        parent = by_index.get(call["parent"]) if call["parent"] is not None else None
+        phases[call["i"]] = phases.get(parent["i"], call["phase"]) if parent else call["phase"]
+    return phases
+
+
+def _line(call: dict[str, Any]) -> dict[str, Any]:
+    """What one call's line shows; folding compares exactly these fields."""
+    return {
+        "indent": "  " * call["depth"],
+        "function": call["function"],
+        "anchor": call["anchor"] or NO_SOURCE,
+        "site": call["call_site"],
+        "thread": call.get("thread"),
+        "returned": call["returned"] if call["returned"] is not None else "(no return recorded)",
+    }
+
+
+def _line_key(call: dict[str, Any]) -> tuple:
+    return tuple(sorted(_line(call).items()))
+
+
+def _blocks(record: dict[str, Any]) -> list[tuple]:
+    """(process, phase, calls) in run order: every phase the scenario marked, even one that
+    kept no call, then any calls whose phase has no mark (a damaged stream). A call belongs
+    to the phase its thread's root call started in, so a worker's subtree stays in one block."""
+    grouped: dict[tuple, list[dict[str, Any]]] = {}
+    root_phase = _root_phases(record["calls"])
+    for call in record["calls"]:
+        grouped.setdefault((call["process"], root_phase[call["i"]]), []).append(call)
+    order = list(dict.fromkeys((span["process"], span["name"]) for span in record["phases"]))
+    order += [key for key in grouped if key not in order]
+    return [(process, phase, grouped.get((process, phase), [])) for process, phase in order]
+
+
+def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
+    """Lines of dynamic.txt: a `[phase …]` header per phase, then the main thread's calls, then
+    a `[thread <label>]` block for each other thread that ran namespace code in that phase."""
+    lines: list[dict[str, Any]] = []
+    for process, phase, calls in _blocks(record):
+        folded = fold(calls, _line_key)
+        lines.append({"phase": phase or "(unnamed)", "process": process, "kept": len(calls), "shown": len(folded)})
+        thread = "main"
+        for item in folded:  # roots in order, each followed by its subtree: threads change at roots only
+            label = item.call.get("thread") or "main"
+            if label != thread:
+                thread = label
+                lines.append({"phase": None, "thread_header": label})
+            lines.append(dict(_line(item.call), phase=None, thread_header=None, count=item.count))
+    failure = record.get("failure")
+    return {
+        "command": record["command"],
+        "target": _target_line(record),
+        "namespace": record["namespace"],
+        "scenario": _scenario_line(record),
+        "recorder": _recorder_line(record),
+        "status": record["status"] + (f" — {failure['problem']}" if failure else ""),
+        "seen": record["events"]["seen"],
+        "kept": record["events"]["kept"],
+        "started_at": record["started_at"],
+        "durations": _durations(record),
+        "lines": lines,
+        "incomplete": failure["problem"] if failure else None,
+        "first_process": record["processes"][0]["label"] if record["processes"] else None,
+    }
+
+
+def env_view(record: dict[str, Any]) -> dict[str, Any]:
+    first = record["processes"][0] if record["processes"] else {}
+    start = first.get("start") or {}
+    return {
+        "callchain": record["callchain_version"],
+        "python": start.get("python"),
+        "implementation": start.get("implementation"),
+        "executable": start.get("executable"),
+        "platform": start.get("platform"),
+        "packages": dict(first.get("packages") or {}, callchain=record["callchain_version"]),
+        "devices": first.get("devices"),
+        "recorder": dict(record["recorder"], **{key: start[key] for key in ("monitoring_tool_id",) if key in start}),
+        "target": {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
+        "evidence_only": record["evidence_only"],
+        "torch": {
+            "imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
+            "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []],
+        },
+        "environment": report_environment(record.get("environment") or {}),
+        "command": record["command"],
+        "started_at": record["started_at"],
+        "durations": record["durations"],
+        "events": record["events"],
+        "status": record["status"],
+        "scratch": record["scratch"],
+    }
+
+
+def write_report(report: Path, record: Mapping[str, Any]) -> None:
+    """Every deliverable of one run, from the run record alone (stored as it is)."""
+    write_atomic(report / "trace" / "run.json", dumps(record))
+    full = complete(record)
+    for name, build in (
+        ("trace/trace.json", lambda: json.dumps(trace_events(full))),
+        ("env/trace_env.json", lambda: dump_json(env_view(full))),
+    ):
+        write_atomic(report / name, _guarded(name, build))
+    render_markdown(report, record)
+
+
+# Markdown/Mermaid deliverable → (template, view builder). `callchain render` rebuilds these.
+OUTPUTS = {
+    "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view),
+    "callchain/static.md": ("static.md.j2", views.static_view),
+    "callchain/diagram.mmd": ("diagram.mmd.j2", views.diagram),
+    "trace/tap_points.md": ("tap_points.md.j2", views.taps_view),
+    "summary.md": ("summary.md.j2", views.summary_view),
+}
+
+
+def render_texts(record: dict[str, Any]) -> dict[str, str]:
+    """The text of every rendered deliverable, from any run record (completed first)."""
+    env = environment()
+    full = complete(record)
+    return {name: env.get_template(template).render(**build(full)) for name, (template, build) in OUTPUTS.items()}
+
+
+def _guarded(name: str, build) -> str:
+    """A deliverable's text; should its renderer still fail, a stub that says so, not a crash.
+
+    A renderer bug must not cost the user the report of a run that took minutes (and the
+    run record beside it holds everything); the tests check that no record reaches this."""
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - the last line of defence, said in the file itself
+        return f"# {name} could not be rendered: {type(error).__name__}: {error}\n# the run record is complete in trace/run.json; `callchain render REPORT` retries\n"
+
+
+def render_markdown(report: Path, record: Mapping[str, Any]) -> None:
+    """The files that `callchain render` can rebuild from trace/run.json."""
+    env = environment()
+    full = complete(record)
+    for name, (template, build) in OUTPUTS.items():
+        write_atomic(report / name, _guarded(name, lambda t=template, b=build: env.get_template(t).render(**b(full))))
+
+
+def rerender(report_dir: str) -> Path:
+    """Rebuild the rendered deliverables of a report folder from its trace/run.json alone."""
+    from ..record.build import load
+
+    record = load(report_dir)
+    report = Path(record["report"])
+    render_markdown(report, record)
+    return report
