@@ -7,12 +7,12 @@ import shlex
 import sys
 
 from . import __version__
-from .report.diff import add_arguments as diff_arguments
 from .errors import HarnessError
 from .privacy import scrub_argv
-from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
+from .report.diff import add_arguments as diff_arguments
 from .run.resolve import is_shipped
 from .run.stop import Stopped, adopt_orphans
+from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
 
 
 def _trace_parser(sub) -> None:
@@ -135,7 +135,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .inspect.reader import main as inspect_main
+    from .inspect.cli import main as inspect_main
 
     limits = [
         "--max-seconds",

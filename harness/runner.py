@@ -22,17 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, contract
-from .record import outcome, build as record
-from .run import publish
-from .errors import HarnessError
+from .errors import HarnessError, signal_name
+from .record import build as record
+from .record import outcome
 from .record.types import Call, RunRecord
+from .run import publish
 from .run import resolve as scenarios
-from .run.stop import Stopped, StopSignals, end_adopted, end_group, signal_name
-from .trace.taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
-from .static.target import Target, check_root, compare, fingerprint, revision
-from .trace.tracer import BACKENDS
-from .static.verdicts import judge_spec
+from .run.stop import Stopped, StopSignals, end_adopted, end_group
 from .run.workspace import Run, allocate, child_env, recorded_env
+from .static.target import Target, check_root, compare, fingerprint, revision
+from .static.verdicts import judge_spec
+from .trace.taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
+from .trace.tracer import BACKENDS
 
 DEFAULT_QUESTION = (
     "How does the TensorFlow workflow produce and consume `wts.h5.zip` bundles (train → "
@@ -364,8 +365,8 @@ def static_evidence(
     target: Target, options: Options, calls: list[Call], run: Run, described: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
+    from .inspect.sandbox import describe_archive
     from .static.analysis import function_docs, mentions, rank_entry_points
-    from .inspect.reader import describe_archive
     from .static.bounded import Budget
     from .static.spec import read_contract
     from .static.torchscan import scan

@@ -17,12 +17,12 @@ from typing import Any
 
 from helpers import write_target
 
-from harness.trace import accel
 from harness.record import build as record
+from harness.run.interpreter import supported_backends
+from harness.trace import accel
 from harness.trace.anchors import AnchorIndex
 from harness.trace.configflow import ConfigWatch
 from harness.trace.eventstream import EventStream
-from harness.run.interpreter import supported_backends
 from harness.trace.recorder import Recorder
 from harness.trace.sinks import SinkWatch
 from harness.trace.tracer import BACKENDS

@@ -17,9 +17,9 @@ import pytest
 from conftest import callchain, load_run
 
 from harness.record.complete import LOOSE, complete
+from harness.record.types import RunRecord
 from harness.report.perfetto import trace_events
 from harness.report.render import env_view, render_texts, rerender, write_report
-from harness.record.types import RunRecord
 
 TOP = get_type_hints(RunRecord)
 # List fields whose items are records of their own: field → the item's field names.
@@ -121,7 +121,7 @@ def test_completion_keeps_every_value_of_a_real_record(tmp_path):
     from test_unit_recorder import BACKENDS as RECORDERS
     from test_unit_recorder import FILES
 
-    from harness.inspect.reader import describe_archive
+    from harness.inspect.sandbox import describe_archive
     from harness.record.complete import complete
     from harness.static.spec import read_contract
     from harness.static.torchscan import scan

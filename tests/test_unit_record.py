@@ -8,8 +8,9 @@ import pytest
 from inprocess import fixture_meta, record_package
 from test_unit_recorder import BACKENDS, FILES
 
-from harness.record import outcome, build as record
 from harness.errors import HarnessError
+from harness.record import build as record
+from harness.record import outcome
 from harness.record.types import SCHEMA_VERSION
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..errors import HarnessError
-from .types import SCHEMA_VERSION, Call, RunRecord
 from ..summarize import PathScrubber
+from .types import SCHEMA_VERSION, Call, RunRecord
 
 
 def load(path: str) -> RunRecord:

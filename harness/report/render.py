@@ -18,13 +18,13 @@ from typing import Any
 import jinja2
 
 from .. import contract
-from . import views
-from ..record.complete import complete
-from .fold import fold
-from .perfetto import trace_events
 from ..privacy import report_environment
 from ..record.build import dumps
+from ..record.complete import complete
 from ..resources import require_dir
+from . import views
+from .fold import fold
+from .perfetto import trace_events
 
 NO_SOURCE = "(no source file)"
 

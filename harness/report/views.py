@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import contract
 from ..privacy import report_environment
+from ..summarize import PathScrubber
 from .queries import (
     archive_rows,
     calls_by_index,
@@ -32,7 +33,6 @@ from .queries import (
     torch_groups,
     trained_scale,
 )
-from ..summarize import PathScrubber
 
 MAX_DIAGRAM_NODES = 60
 

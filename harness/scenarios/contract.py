@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..trace import frames
+from .. import frames
 
 PHASE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 RESERVED = ("start", "end")  # the recorder's marks before the first phase and after the last

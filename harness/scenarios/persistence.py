@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..trace import frames
+from .. import frames
 from ..contract import ARCHIVE_BASE, ARCHIVE_NAME, REQUIRED_MODELS
 from .contract import ScenarioError
 

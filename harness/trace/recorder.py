@@ -37,12 +37,12 @@ from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from typing import Any
 
+from ..summarize import scrub, summarize
 from .anchors import Anchor, AnchorIndex
 from .eventstream import EventStream
 from .guard import BLOCKED
 from .lineevents import LineEvents
 from .processes import ProcessEvents
-from ..summarize import scrub, summarize
 from .threadstate import ThreadState, active_threads, static_name, thread_label
 
 _identity = object.__hash__  # unique per live object, like id(), but raises no audit event

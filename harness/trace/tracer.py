@@ -260,7 +260,9 @@ class CTraceBackend(SettraceBackend):
 
         module = accel.loaded()
         if module is None:
-            raise RuntimeError("the ctrace backend needs the C tracer built and loaded first (harness.trace.accel.ensure)")
+            raise RuntimeError(
+                "the ctrace backend needs the C tracer built and loaded first (harness.trace.accel.ensure)"
+            )
         recorder, errors = self.recorder, _ExceptionNames()
         by_name, name_verdict = recorder.by_name, recorder.name_verdict
         identify, on_call, on_return = recorder.identify, recorder.on_call, recorder.on_return
