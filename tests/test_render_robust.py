@@ -17,9 +17,9 @@ import pytest
 from conftest import callchain, load_run
 
 from harness.record.complete import LOOSE, complete
+from harness.record.types import RunRecord
 from harness.report.perfetto import trace_events
 from harness.report.render import env_view, render_texts, rerender, write_report
-from harness.record.types import RunRecord
 
 TOP = get_type_hints(RunRecord)
 # List fields whose items are records of their own: field → the item's field names.

@@ -12,9 +12,9 @@ from conftest import DEMO
 from helpers import write_target
 from test_archive import tf_members, torch_members, write_zip
 
+from harness.inspect.reader import describe_archive
 from harness.static import spec
 from harness.static.analysis import rank_entry_points
-from harness.inspect.reader import describe_archive
 from harness.static.spec import anchor_holds, extract, read_contract
 from harness.static.verdicts import BROKEN, HOLDS, NOT_EXERCISED, TORCH_SIDE, judge, judge_clauses
 
