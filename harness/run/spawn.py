@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .stop import Stopped, StopSignals, end_adopted, end_group, signal_name
+from ..errors import signal_name
+from .stop import Stopped, StopSignals, end_adopted, end_group
 
 
 def run_child(
