@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..record.build import load as load_record
+from ..record.runjson import load as load_record
 
 NOT_HIT = "not hit"
 CONFIG_FIELDS = ("phase", "key", "op", "old", "new")

@@ -18,13 +18,13 @@ from typing import Any
 import jinja2
 
 from .. import contract
-from . import views
+from ..privacy import report_environment
 from ..record.complete import complete
+from ..record.runjson import dumps
+from ..resources import require_dir
+from . import views
 from .fold import fold
 from .perfetto import trace_events
-from ..privacy import report_environment
-from ..record.build import dumps
-from ..resources import require_dir
 
 NO_SOURCE = "(no source file)"
 
@@ -238,7 +238,7 @@ def render_markdown(report: Path, record: Mapping[str, Any]) -> None:
 
 def rerender(report_dir: str) -> Path:
     """Rebuild the rendered deliverables of a report folder from its trace/run.json alone."""
-    from ..record.build import load
+    from ..record.runjson import load
 
     record = load(report_dir)
     report = Path(record["report"])
