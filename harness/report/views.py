@@ -12,27 +12,14 @@ from typing import Any
 
 from .. import contract
 from ..privacy import report_environment
-from .queries import (
-    archive_rows,
-    calls_by_index,
-    config_changes,
-    edges,
-    entry_calls,
-    hooks,
-    library_calls,
-    load_side_effects,
-    role,
-    shim_surface,
-    short_name,
-    sinks,
-    stages,
-    tap_rows,
-    tap_values,
-    torch_contrast,
-    torch_groups,
-    trained_scale,
-)
 from ..summarize import PathScrubber
+from .archivequeries import archive_rows, sinks
+from .configqueries import config_changes, load_side_effects
+from .libraryqueries import library_calls, shim_surface
+from .queries import calls_by_index, edges, entry_calls, hooks, role, short_name, stages
+from .scalequeries import trained_scale
+from .tapqueries import tap_rows, tap_values
+from .torchqueries import torch_contrast, torch_groups
 
 MAX_DIAGRAM_NODES = 60
 
