@@ -7,7 +7,7 @@ from helpers import call_lines
 from inprocess import record_package
 from test_unit_recorder import BACKENDS, FILES
 
-from harness.report import archivequeries, configqueries, render, tapqueries, views
+from harness.report import archivequeries, configqueries, render, staticview, tapqueries
 
 DELIVERABLES = (
     "callgraph/dynamic.txt",
@@ -87,9 +87,9 @@ def test_load_side_effects_follow_the_scenario_processes(run):
 
 
 def test_phases_without_a_role_are_not_pipeline_stages(run):
-    assert views.static_view(run)["save_stages"]
+    assert staticview.static_view(run)["save_stages"]
     no_roles = dict(run, scenario=dict(run["scenario"], roles={}))
-    view = views.static_view(no_roles)
+    view = staticview.static_view(no_roles)
     assert view["save_stages"] == [] and view["entries"] == []
 
 
