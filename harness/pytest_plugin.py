@@ -47,7 +47,7 @@ class CallchainRun:
     @classmethod
     def load(cls, report: Path) -> CallchainRun:
         """Read a report folder written by `callchain trace`."""
-        from .record.build import load
+        from .record.runjson import load
 
         record: dict[str, Any] = dict(load(str(report)))
         taps: dict[str, list[dict[str, Any]]] = {}
