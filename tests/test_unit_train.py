@@ -11,7 +11,8 @@ from typing import Any
 import numpy
 import pytest
 
-from harness.report import queries, scalequeries
+from harness.report.queries import calls as queries
+from harness.report.queries import scale as scalequeries
 from harness.scenarios import persistence as scenario
 from harness.trace.taps import TapFileError, TapSet, concrete, for_variant, load_tap_file
 

@@ -7,7 +7,11 @@ from helpers import call_lines
 from inprocess import record_package
 from test_unit_recorder import BACKENDS, FILES
 
-from harness.report import archivequeries, configqueries, render, staticview, tapqueries
+from harness.report import render
+from harness.report.queries import archive as archivequeries
+from harness.report.queries import config as configqueries
+from harness.report.queries import taps as tapqueries
+from harness.report.views import static as staticview
 
 DELIVERABLES = (
     "callgraph/dynamic.txt",

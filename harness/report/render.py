@@ -22,12 +22,12 @@ from ..privacy import report_environment
 from ..record.complete import complete
 from ..record.runjson import dumps
 from ..resources import require_dir
-from .diagramview import diagram
 from .fold import fold
 from .perfetto import trace_events
-from .staticview import static_view
-from .summaryview import summary_view
-from .views import taps_view
+from .views.common import taps_view
+from .views.diagram import diagram
+from .views.static import static_view
+from .views.summary import summary_view
 
 NO_SOURCE = "(no source file)"
 

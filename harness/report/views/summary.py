@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .archivequeries import archive_rows
-from .configqueries import load_side_effects
-from .libraryqueries import shim_surface
-from .queries import hooks, role, stages
-from .scalequeries import trained_scale
-from .tapqueries import tap_rows, tap_values
-from .torchqueries import torch_contrast, torch_groups
+from ..queries.archive import archive_rows
+from ..queries.calls import hooks, role, stages
+from ..queries.config import load_side_effects
+from ..queries.library import shim_surface
+from ..queries.pytorch import torch_contrast, torch_groups
+from ..queries.scale import trained_scale
+from ..queries.taps import tap_rows, tap_values
+from .common import common, config_state, spec_view
 from .unknowns import unknowns
-from .views import common, config_state, spec_view
 
 
 def summary_view(record: dict[str, Any]) -> dict[str, Any]:

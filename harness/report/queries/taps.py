@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .queries import anchor_of, calls_by_index
+from .calls import anchor_of, calls_by_index
 
 
 def tap_rows(record: dict[str, Any]) -> list[dict[str, Any]]:

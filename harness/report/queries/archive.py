@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import contract
-from .queries import role
+from ... import contract
+from .calls import role
 
 
 def sinks(record: dict[str, Any]) -> list[dict[str, Any]]:

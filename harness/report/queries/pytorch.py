@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import contract
+from ... import contract
 
 # What the contract asks of each archive member, and the hook a PyTorch shim needs for it.
 MEMBER_ROLES: list[tuple[str, str, tuple[str, ...], str]] = [

@@ -3,7 +3,7 @@
 Which calls are pipeline stages, which calls are entry points and hooks, how calls link
 up. Phase names come from the record's scenario (`roles`), never from here. Every list is
 sorted or kept in call order, never in dict order, so two runs on the same code give the
-same answers; the sibling `*queries` modules keep that rule for their subjects (taps,
+same answers; the sibling modules of `report.queries` keep that rule for their subjects (taps,
 config, the trained scale, the archive, the PyTorch delta, library calls). This one holds
 what they all share (a role's phases, calls by index, short names) and the call chain.
 """

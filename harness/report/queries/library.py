@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .archivequeries import member_writers
-from .queries import role
+from .archive import member_writers
+from .calls import role
 
 
 def _line_text(root: str | None, at: str | None) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .queries import calls_by_index, role, short_name
+from ..queries.calls import calls_by_index, role, short_name
 
 MAX_DIAGRAM_NODES = 60
 

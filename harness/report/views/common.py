@@ -1,8 +1,8 @@
 """View data: the run record turned into what each deliverable shows.
 
-`queries` and its sibling `*queries` modules compute the facts; the view modules pick and
-shape them per deliverable (`staticview` for static.md, `summaryview` for summary.md,
-`diagramview` for diagram.mmd, `unknowns` for the gaps both Markdown files list), and the
+`report.queries` computes the facts; the modules of `report.views` pick and shape them per
+deliverable (`static` for static.md, `summary` for summary.md, `diagram` for diagram.mmd,
+`unknowns` for the gaps both Markdown files list), and the
 Jinja templates lay them out (all Markdown is written there, items here are plain data
 with a `kind`). Phase and process names come from the record's scenario. This module holds
 what more than one deliverable shows (the header, the spec clauses, the config state) and
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .tapqueries import tap_rows
+from ..queries.taps import tap_rows
 
 
 def common(record: dict[str, Any]) -> dict[str, Any]:

@@ -10,16 +10,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import contract
-from ..privacy import report_environment
-from .archivequeries import archive_rows, sinks
-from .configqueries import config_changes
-from .libraryqueries import library_calls
-from .queries import edges, entry_calls, hooks, role, stages
-from .scalequeries import trained_scale
-from .tapqueries import tap_rows
+from ... import contract
+from ...privacy import report_environment
+from ..queries.archive import archive_rows, sinks
+from ..queries.calls import edges, entry_calls, hooks, role, stages
+from ..queries.config import config_changes
+from ..queries.library import library_calls
+from ..queries.scale import trained_scale
+from ..queries.taps import tap_rows
+from .common import common, config_state, spec_view
 from .unknowns import gaps, unknowns
-from .views import common, config_state, spec_view
 
 
 def static_view(record: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import math
 import re
 from typing import Any
 
-from .queries import role
-from .tapqueries import tap_values
+from .calls import role
+from .taps import tap_values
 
 SCALE_TOLERANCE = 1e-6  # relative: float32 round trips and exp(log(x)) stay within it
 

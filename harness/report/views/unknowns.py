@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..summarize import PathScrubber
-from .archivequeries import sinks
-from .views import spec_view
+from ...summarize import PathScrubber
+from ..queries.archive import sinks
+from .common import spec_view
 
 
 def unknowns(record: dict[str, Any], taps: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .queries import calls_by_index, role
+from .calls import calls_by_index, role
 
 
 def config_changes(record: dict[str, Any], phases: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
