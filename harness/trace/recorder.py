@@ -28,7 +28,6 @@ Runs inside the traced process: standard library only, Python 3.10+.
 from __future__ import annotations
 
 import _thread
-import dis
 import itertools
 import os
 import sys
@@ -46,17 +45,9 @@ from ..summarize import scrub, summarize
 from .threadstate import ThreadState, active_threads, static_name, thread_label
 
 _identity = object.__hash__  # unique per live object, like id(), but raises no audit event
-_NORMAL_EXIT = {dis.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST") if name in dis.opmap}
 _IMPORT_MACHINERY = ("<frozen importlib", "importlib/", "importlib\\")
 _LOOK_AT_CODE = "?"  # globals that belong to no module: decide by the code's own file
 _dict_get = dict.get
-
-
-def exited_normally(frame) -> bool:
-    """True when a frame leaves by return/yield rather than by an exception unwinding it."""
-    code = frame.f_code.co_code
-    offset = frame.f_lasti
-    return 0 <= offset < len(code) and code[offset] in _NORMAL_EXIT
 
 
 def _module_dict(namespace: dict) -> bool:
