@@ -19,17 +19,17 @@ import time
 import traceback
 from typing import Any
 
+from ..scenarios.contract import Context, Scenario, ScenarioError, ScenarioFileError, initial_state
+from ..scenarios.contract import run as run_scenario
+from ..scenarios.loader import load as load_scenario
+from ..summarize import PathScrubber, set_scrubber
 from . import frames
 from .anchors import AnchorIndex
 from .configflow import ConfigWatch
 from .eventstream import EventStream
 from .guard import TorchBlocker
 from .recorder import Recorder
-from ..scenarios.contract import Context, Scenario, ScenarioError, ScenarioFileError, initial_state
-from ..scenarios.contract import load as load_scenario
-from ..scenarios.contract import run as run_scenario
 from .sinks import SinkWatch
-from ..summarize import PathScrubber, set_scrubber
 from .taps import TapSet
 from .tracer import BACKENDS
 
