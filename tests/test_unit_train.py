@@ -14,6 +14,8 @@ import pytest
 from harness.report.queries import calls as queries
 from harness.report.queries import scale as scalequeries
 from harness.scenarios import persistence as scenario
+from harness.scenarios.persistence_api import Context
+from harness.scenarios.persistence_training import _train
 from harness.trace.taps import TapFileError, TapSet, concrete, for_variant, load_tap_file
 
 
@@ -207,9 +209,9 @@ def test_training_is_retried_once_without_ground_truth_and_the_gap_names_the_err
         if train_data.Y is not None:
             raise ValueError("axes don't match array")
 
-    ctx = scenario.Context("ptycho", "/tmp/out", "train", lambda name: None)
+    ctx = Context("ptycho", "/tmp/out", "train", lambda name: None)
     ctx.modules["train_data"] = data
-    scenario._train(ctx, "run_cdi_example", entry, config=None)
+    _train(ctx, "run_cdi_example", entry, config=None)
     assert len(seen) == 2 and seen[1] is None
     (gap,) = ctx.gaps
     assert gap["phase"] == "train" and "ValueError: axes don't match array" in gap["missing"]
@@ -219,7 +221,7 @@ def test_a_second_training_failure_fails_the_run():
     def entry(train_data, test_data, config):
         raise RuntimeError("still broken")
 
-    ctx = scenario.Context("ptycho", "/tmp/out", "train", lambda name: None)
+    ctx = Context("ptycho", "/tmp/out", "train", lambda name: None)
     ctx.modules["train_data"] = types.SimpleNamespace(Y=numpy.zeros(1))
     with pytest.raises(RuntimeError, match="still broken"):
-        scenario._train(ctx, "run_cdi_example", entry, config=None)
+        _train(ctx, "run_cdi_example", entry, config=None)

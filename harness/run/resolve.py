@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import HarnessError
 from ..scenarios import SHIPPED, shipped_source
-from ..scenarios.contract import is_module_ref
+from ..scenarios.loader import is_module_ref
 from .interpreter import cannot_run
 from .workspace import harness_only_path
 
