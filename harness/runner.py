@@ -28,8 +28,8 @@ from .run.stop import StopSignals
 from .run.workspace import Run, allocate, child_env, recorded_env
 from .static.target import Target, check_root, compare, fingerprint, revision
 from .static.verdicts import judge_spec
+from .trace.backends import BACKENDS
 from .trace.taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
-from .trace.tracer import BACKENDS
 
 DEFAULT_QUESTION = (
     "How does the TensorFlow workflow produce and consume `wts.h5.zip` bundles (train → "

@@ -25,13 +25,13 @@ from ..scenarios.contract import run as run_scenario
 from ..scenarios.loader import load as load_scenario
 from ..summarize import PathScrubber, set_scrubber
 from .anchors import AnchorIndex
+from .backends import BACKENDS
 from .configflow import ConfigWatch
 from .eventstream import EventStream
 from .guard import TorchBlocker
 from .recorder import Recorder
 from .sinks import SinkWatch
 from .taps import TapSet
-from .tracer import BACKENDS
 
 EXIT_SCENARIO_FAILED = 3
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "h5py", "numpy", "dill", "hunter", "jinja2")

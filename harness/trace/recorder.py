@@ -1,6 +1,6 @@
 """The recorder: decides which calls are evidence and streams them to disk.
 
-Backends (tracer.py) only deliver "a frame started" and "a frame ended"; everything that
+Backends (trace/backends/) only deliver "a frame started" and "a frame ended"; everything that
 makes the evidence lives here, once, so every backend yields the same run record:
 
 - the namespace is decided by the module of the running code (its globals' import-time

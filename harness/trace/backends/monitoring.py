@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .backend import Backend, BackendError
+from .base import Backend, BackendError
 
 MONITORING_TOOL_IDS = (3, 4)  # not DEBUGGER_ID (0), COVERAGE_ID (1), PROFILER_ID (2), OPTIMIZER_ID (5)
 _hash = object.__hash__

@@ -24,18 +24,18 @@ decision (`Recorder.globals_entry`), so a compiled per-frame filter can replace 
 one without touching the recorder. Each backend can say whether it is still installed
 (`check`): the recorder asks at every phase boundary, so a target that removes the trace
 function or switches the events off makes the run partial instead of silently short.
-One module per family: backend_settrace.py (settrace, ctrace), backend_monitoring.py,
-backend_hunter.py, on the common base of backend.py; this module names them (`BACKENDS`).
+One module per family: settrace.py (settrace, ctrace), monitoring.py, hunter.py, on the
+common base of base.py; this module names them (`BACKENDS`).
 Runs inside the traced process: standard library only (+ hunter for its backend, and the
 extension `accel` built for `ctrace`).
 """
 
 from __future__ import annotations
 
-from .backend import Backend
-from .backend_hunter import HunterBackend
-from .backend_monitoring import MonitoringBackend
-from .backend_settrace import CTraceBackend, SettraceBackend
+from .base import Backend
+from .hunter import HunterBackend
+from .monitoring import MonitoringBackend
+from .settrace import CTraceBackend, SettraceBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     backend.name: backend for backend in (HunterBackend, SettraceBackend, CTraceBackend, MonitoringBackend)

@@ -1,15 +1,15 @@
 """What every recorder backend is: started, stopped, and asked whether it is still installed.
 
 A backend only delivers "a frame started / a frame ended" to the `Recorder`; the families
-that do so (backend_settrace.py, backend_monitoring.py, backend_hunter.py) share this base
-so that the traced process and the harness can treat them alike (tracer.BACKENDS).
+that do so (settrace.py, monitoring.py, hunter.py) share this base
+so that the traced process and the harness can treat them alike (backends.BACKENDS).
 
 Runs inside the traced process: standard library only, Python 3.10+.
 """
 
 from __future__ import annotations
 
-from .recorder import Recorder
+from ..recorder import Recorder
 
 
 class BackendError(RuntimeError):

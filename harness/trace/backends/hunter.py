@@ -2,15 +2,15 @@
 
 hunter builds an event for every call and line of every frame, which is why it is slow on
 call-heavy code; its threading support traces new threads. It is a trace function, so it
-shares the exception bookkeeping and the still-installed check of backend_settrace.py.
+shares the exception bookkeeping and the still-installed check of settrace.py.
 
 Runs inside the traced process: standard library + hunter, Python 3.10+.
 """
 
 from __future__ import annotations
 
-from .backend import Backend
-from .backend_settrace import ExceptionNames, TraceFunctionCheck
+from .base import Backend
+from .settrace import ExceptionNames, TraceFunctionCheck
 
 
 class HunterBackend(TraceFunctionCheck, Backend):

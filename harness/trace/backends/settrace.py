@@ -18,8 +18,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .backend import Backend
-from .recorder import Recorder
+from ..recorder import Recorder
+from .base import Backend
 
 _NORMAL_EXIT = {dis.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST") if name in dis.opmap}
 _hash = object.__hash__
@@ -202,7 +202,7 @@ class CTraceBackend(SettraceBackend):
     )
 
     def start(self) -> None:
-        from . import accel
+        from .. import accel
 
         module = accel.loaded()
         if module is None:
