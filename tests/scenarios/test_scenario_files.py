@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import callchain
 
-from harness.run import publish
-from harness.scenarios import persistence as tf
 from harness.errors import HarnessError
+from harness.run import publish
 from harness.scenarios import contract
+from harness.scenarios import persistence as tf
 from harness.scenarios.contract import Context, ScenarioFileError, describe, load
 
 GOOD = '''

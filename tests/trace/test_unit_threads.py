@@ -1,6 +1,6 @@
 """The recorder in-process: every thread, no silent loss, namespace by module, no observer effect.
 
-Fast companions of test_hostile_recorder.py (which runs the same classes through the real
+Fast companions of e2e/test_hostile_recorder.py (which runs the same classes through the real
 command line): real backends on real code written to a temp folder, no subprocess.
 """
 

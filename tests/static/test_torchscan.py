@@ -9,11 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from harness.static import torchscan
 from harness.static.torchscan import group_by_kind, load_patterns, scan
-
-REPO = Path(__file__).resolve().parent.parent
 
 TRAIN = '''\
 """Training entry point: saves to model.ckpt (docstrings are not surfaces)."""

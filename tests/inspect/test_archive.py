@@ -15,14 +15,7 @@ from pathlib import Path
 import dill
 import numpy as np
 import pytest
-
-from harness.inspect.reader import decode_pickle, describe_archive, main, render_text
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-from archive_builders import (  # noqa: E402
+from archive_builders import (
     MODELS,
     SCALE,
     params_dill,
@@ -31,6 +24,9 @@ from archive_builders import (  # noqa: E402
     torch_members,
     write_zip,
 )
+from conftest import REPO
+
+from harness.inspect.reader import decode_pickle, describe_archive, main, render_text
 
 
 def tree(root: Path) -> list[str]:
@@ -44,7 +40,12 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     tmpdir.mkdir(exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmpdir))
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from harness.inspect.reader import main; sys.exit(main(sys.argv[1:]))", *args],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from harness.inspect.reader import main; sys.exit(main(sys.argv[1:]))",
+            *args,
+        ],
         cwd=str(REPO),
         env=env,
         capture_output=True,

@@ -12,8 +12,8 @@ import pytest
 from conftest import callchain, load_run, other_python, report_of, traced_demo
 from helpers import body, tiny_target
 
-from harness.trace import accel
 from harness.run.interpreter import check_interpreter, probe, supported_backends
+from harness.trace import accel
 
 HERE = supported_backends(dict(probe(sys.executable), ctrace=accel.ensure()[0] is not None))
 OTHERS = [name for name in HERE if name != HERE[0]]  # HERE[0] is the default, run by demo_runs

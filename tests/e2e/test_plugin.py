@@ -97,12 +97,12 @@ def test_flush_writes_the_store(callchain_run):
 def test_plugin_traces_a_scenario_file(pytester, monkeypatch):
     """A team pins how its own code runs: --callchain-scenario with a package that is not ptycho."""
     import shutil
-    from pathlib import Path
 
-    fixtures = Path(__file__).resolve().parent / "fixtures"
-    root = shutil.copytree(fixtures / "jsonstore_root", pytester.path / "store")
+    from conftest import FIXTURES
+
+    root = shutil.copytree(FIXTURES / "jsonstore_root", pytester.path / "store")
     for name in ("jsonstore_scenario.py", "jsonstore_taps.toml"):
-        shutil.copy(fixtures / name, pytester.path / name)
+        shutil.copy(FIXTURES / name, pytester.path / name)
     monkeypatch.delenv("PTYCHO_ROOT", raising=False)
     pytester.makepyfile(test_store=STORE_TESTS)
     result = pytester.runpytest_subprocess(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.trace import accel
 from harness.errors import HarnessError
 from harness.run.interpreter import accelerate
+from harness.trace import accel
 
 BUILDS = accel.ensure()[0] is not None  # a C compiler and this Python's headers are here
 needs_build = pytest.mark.skipif(not BUILDS, reason="no C compiler or Python headers here: no C tracer")

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
-from conftest import callchain, load_run, report_of
+from conftest import FIXTURES, callchain, load_run, report_of
 from helpers import body, def_lines
 
 pytestmark = pytest.mark.slow  # traced subprocesses
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 QUESTION = "Which file does the store's flush write, and from which line?"
 DELIVERABLES = (
     "callchain/static.md",

@@ -17,9 +17,9 @@ import pytest
 from conftest import callchain, load_run
 
 from harness.record.complete import LOOSE, complete
+from harness.record.types import RunRecord
 from harness.report.perfetto import trace_events
 from harness.report.render import env_view, render_texts, rerender, write_report
-from harness.record.types import RunRecord
 
 TOP = get_type_hints(RunRecord)
 # List fields whose items are records of their own: field → the item's field names.
@@ -115,11 +115,10 @@ def _assert_preserved(original, completed, where: str = "record") -> None:
 def test_completion_keeps_every_value_of_a_real_record(tmp_path):
     """Defaults fill holes only: a record with every part present (calls, config, archive,
     spec with verdicts, PyTorch surfaces) comes out of `complete` with all its values."""
+    from archive_builders import tf_members, write_zip
     from conftest import DEMO
-    from inprocess import record_package
-    from test_archive import tf_members, write_zip
-    from test_unit_recorder import BACKENDS as RECORDERS
-    from test_unit_recorder import FILES
+    from inprocess import AVAILABLE as RECORDERS
+    from inprocess import MINIPKG, record_package
 
     from harness.inspect.reader import describe_archive
     from harness.record.complete import complete
@@ -127,7 +126,7 @@ def test_completion_keeps_every_value_of_a_real_record(tmp_path):
     from harness.static.torchscan import scan
     from harness.static.verdicts import judge_spec
 
-    record = record_package(tmp_path, FILES, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
+    record = record_package(tmp_path, MINIPKG, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
     (tmp_path / "out").mkdir()
     archive = write_zip(tmp_path / "out" / "wts.h5.zip", tf_members())
     record["archive_description"] = dict(describe_archive(str(archive)), display_path="<scratch>/out/wts.h5.zip")

@@ -1,6 +1,6 @@
 """Evidence-only and bounded reading, in-process and fast: real files, FIFOs, symlinks,
 descriptors and process groups, no traced subprocess (the end-to-end cases are in
-test_hostile_tree.py)."""
+e2e/test_hostile_tree.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.static.bounded import Budget, files_under
-from harness.trace.sinks import SinkWatch
 from harness.run.stop import end_group, group_members
+from harness.static.bounded import Budget, files_under
 from harness.static.target import _git, compare, fingerprint
 from harness.static.torchscan import _Lines
+from harness.trace.sinks import SinkWatch
 
 
 def _tree(root: Path) -> Path:
