@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
+
+from conftest import FIXTURES
 
 CALL_LINE = re.compile(
     r"^(?P<indent> *)(?P<function>\S+:\S+)  (?P<anchor>\S+:\d+|\(no source file\))(?:  <- (?P<site>\S+:\d+))?  => (?P<returned>.*?)(?:  ×(?P<count>\d+))?$"
@@ -97,3 +102,38 @@ def hostile_target(root: Path, build: str, imports: str = "", extra: dict[str, s
     tree = write_target(root, files)
     (tree / "ptycho" / "model.py").write_text(model)
     return tree
+
+
+# git with no user configuration: an author, and a HOME that holds none.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "HOME": "/nonexistent",
+}
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=GIT_ENV
+    ).stdout
+
+
+def commit_all(root: Path, message: str = "init") -> Path:
+    """`root` as a git checkout with everything in it committed (a repository made if needed)."""
+    if not (root / ".git").exists():
+        git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+    return root
+
+
+def jsonstore_target(where: Path) -> tuple[Path, Path]:
+    """The JSON-backed store of fixtures/ (a target that has nothing to do with ptycho) copied
+    into `where`: its root (package `jsonstore`), and its scenario file with the tap file it names."""
+    root = shutil.copytree(FIXTURES / "jsonstore_root", where / "root")
+    scenario = shutil.copy(FIXTURES / "jsonstore_scenario.py", where / "scenario.py")
+    shutil.copy(FIXTURES / "jsonstore_taps.toml", where / "jsonstore_taps.toml")
+    return Path(root), Path(scenario)
