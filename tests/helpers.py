@@ -45,6 +45,23 @@ def write_target(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def manager_source(after_save: str = "") -> str:
+    """ptycho/model_manager.py of the miniature: the save writes a one-member archive, then
+    runs the statement `after_save`; the load returns no models."""
+    then = f"\n        {after_save}" if after_save else ""
+    return (
+        "import os, zipfile\n\n"
+        "class ModelManager:\n"
+        "    @staticmethod\n"
+        "    def save_multiple_models(models, base_path, custom_objects, intensity_scale):\n"
+        "        with zipfile.ZipFile(base_path + '.zip', 'w') as zf:\n"
+        f"            zf.writestr('manifest.dill', b''){then}\n\n"
+        "    @staticmethod\n"
+        "    def load_multiple_models(base_path, model_names=None):\n"
+        "        return {}\n"
+    )
+
+
 # A ptycho-like target without TensorFlow: fast, for the error paths of the harness.
 TINY_TARGET = {
     "ptycho/__init__.py": "",
@@ -61,19 +78,7 @@ TINY_TARGET = {
         def create_model_with_gridsize(gridsize, N):
             return ('autoencoder', 'diffraction_to_obj')
     """,
-    "ptycho/model_manager.py": """
-        import os, zipfile
-
-        class ModelManager:
-            @staticmethod
-            def save_multiple_models(models, base_path, custom_objects, intensity_scale):
-                with zipfile.ZipFile(base_path + '.zip', 'w') as zf:
-                    zf.writestr('manifest.dill', b'')
-
-            @staticmethod
-            def load_multiple_models(base_path, model_names=None):
-                return {}
-    """,
+    "ptycho/model_manager.py": manager_source(),
 }
 
 
@@ -137,3 +142,43 @@ def jsonstore_target(where: Path) -> tuple[Path, Path]:
     scenario = shutil.copy(FIXTURES / "jsonstore_scenario.py", where / "scenario.py")
     shutil.copy(FIXTURES / "jsonstore_taps.toml", where / "jsonstore_taps.toml")
     return Path(root), Path(scenario)
+
+
+# The threaded miniature: `main_work(steps)` calls `step` `steps` times on the main thread while
+# a daemon thread ("spinner-7") calls `tick` as fast as it can, then `in_pool` -> `step` once in
+# a one-worker ThreadPoolExecutor. Traced in-process (trace/test_unit_threads.py) and through the
+# command line as ptycho/model.py (e2e/test_hostile_recorder.py).
+THREADED = textwrap.dedent(
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    STOP = threading.Event()
+
+    def tick(n):
+        return n
+
+    def spin():
+        n = 0
+        while not STOP.is_set():
+            tick(n)
+            n += 1
+
+    def step(n):
+        return n + 1
+
+    def in_pool(n):
+        return step(n)
+
+    def main_work(steps=200):
+        STOP.clear()
+        worker = threading.Thread(target=spin, name="spinner-7", daemon=True)
+        worker.start()
+        total = sum(step(i) for i in range(steps))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            total += pool.submit(in_pool, 1).result()
+        STOP.set()
+        worker.join()
+        return total
+    """
+)

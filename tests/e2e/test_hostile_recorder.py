@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import body, tiny_target
+from helpers import THREADED, body, manager_source, tiny_target
 from tracing import Run
 from tracing import trace as traced
 
@@ -108,23 +108,7 @@ def test_target_switches_off_every_monitoring_tool(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_os_exit_after_save_is_not_ok(tmp_path, backend):
-    files = {
-        "ptycho/model_manager.py": """
-        import os, zipfile
-
-        class ModelManager:
-            @staticmethod
-            def save_multiple_models(models, base_path, custom_objects, intensity_scale):
-                with zipfile.ZipFile(base_path + '.zip', 'w') as zf:
-                    zf.writestr('manifest.dill', b'')
-                os._exit(0)
-
-            @staticmethod
-            def load_multiple_models(base_path, model_names=None):
-                return {}
-    """
-    }
-    run = trace(tmp_path, files, backend)
+    run = trace(tmp_path, {"ptycho/model_manager.py": manager_source(after_save="os._exit(0)")}, backend)
     run.fails(3, "'cycle' ended in phase 'save' without reaching its end marker")
     assert run.record["status"] == "partial"
     assert "load_multiple_models" not in " ".join(functions(run.record))
@@ -172,32 +156,14 @@ def test_module_that_renames_itself_is_reported_by_its_import_name(tmp_path, bac
 
 # -- threads -----------------------------------------------------------------------------
 
+# The threaded miniature of trace/test_unit_threads.py, run by the build phase.
 BACKGROUND = {
-    "ptycho/model.py": """
-    import threading, time
+    "ptycho/model.py": THREADED
+    + """
 
-    STOP = threading.Event()
-
-    def tick(n):
-        return n
-
-    def spin():
-        n = 0
-        while not STOP.is_set():
-            tick(n)
-            n += 1
-
-    def step(n):
-        return n * 2
-
-    def create_model_with_gridsize(gridsize, N):
-        worker = threading.Thread(target=spin, name="spinner-42", daemon=True)
-        worker.start()
-        for i in range(300):
-            step(i)
-        STOP.set()
-        worker.join()
-        return ('autoencoder', 'diffraction_to_obj')
+def create_model_with_gridsize(gridsize, N):
+    main_work(300)
+    return ('autoencoder', 'diffraction_to_obj')
 """
 }
 
