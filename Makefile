@@ -13,20 +13,20 @@ PY          := $(VENV)/bin/python
 BOOT_PYTHON ?= $(shell for c in python3.12 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3 2>/dev/null | sort -V | tail -1) python3.13 python3; do \
                  $$c -c 'import sys; assert sys.version_info >= (3, 10)' >/dev/null 2>&1 && { echo $$c; break; }; done)
 
-.PHONY: install trace test lint bench clean-venv
+.PHONY: install trace test lint matrix bench clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(BOOT_PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip >/dev/null
-	@$(PY) -m pip install --quiet -e '.[test]'
+	@$(PY) -m pip install --quiet -e '.[test,demo]'
 	@touch $@
 
 $(VENV)/.installed-ptychopinn: $(VENV)/.installed
-	@$(PY) -m pip install --quiet -e '.[test,ptychopinn]'
+	@$(PY) -m pip install --quiet -e '.[test,demo,ptychopinn]'
 	@touch $@
 
 $(VENV)/.installed-lint: $(VENV)/.installed
-	@$(PY) -m pip install --quiet -e '.[test,lint]'
+	@$(PY) -m pip install --quiet -e '.[test,demo,lint]'
 	@touch $@
 
 # `make install` (add PTYCHO_ROOT=... to also install what PtychoPINN's TensorFlow side imports)
@@ -38,11 +38,22 @@ trace: install
 test: install
 	@$(PY) -m pytest $(ARGS)
 
-# ruff (lint + format check) and mypy on the package; the tests and benchmarks are linted too.
+# ruff (lint + format check) and mypy on the package; the tests, benchmarks and noxfile are
+# linted too; lint-imports checks the layers and contracts of [tool.importlinter].
 lint: $(VENV)/.installed-lint
-	@$(VENV)/bin/ruff check harness tests benchmarks
-	@$(VENV)/bin/ruff format --check harness tests benchmarks
+	@$(VENV)/bin/ruff check harness tests benchmarks noxfile.py
+	@$(VENV)/bin/ruff format --check harness tests benchmarks noxfile.py
 	@$(VENV)/bin/mypy harness
+	@$(VENV)/bin/lint-imports --no-cache
+
+$(VENV)/.installed-matrix: $(VENV)/.installed
+	@$(PY) -m pip install --quiet -e '.[matrix]'
+	@touch $@
+
+# The fast layer on the users' interpreters (noxfile.py); NOX_SESSIONS picks others, e.g. "fast-3.12 fast-3.13".
+NOX_SESSIONS ?= fast-3.10 fast-3.11
+matrix: $(VENV)/.installed-matrix
+	@$(VENV)/bin/nox --sessions $(NOX_SESSIONS)
 
 bench: install
 	@$(PY) benchmarks/bench.py --out "$(OUT)/bench" $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") $(foreach p,$(BENCH_PYTHONS),--python "$(p)") $(ARGS)

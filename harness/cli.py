@@ -7,16 +7,30 @@ import shlex
 import sys
 
 from . import __version__
-from .report.diff import add_arguments as diff_arguments
 from .errors import HarnessError
 from .privacy import scrub_argv
-from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
+from .report.diff import add_arguments as diff_arguments
 from .run.resolve import is_shipped
 from .run.stop import Stopped, adopt_orphans
+from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
 
 
 def _trace_parser(sub) -> None:
+    """`callchain trace`: what runs, where its report goes, how it is recorded (in --help order)."""
     p = sub.add_parser("trace", help="run the save/load cycle under the recorder and write a report folder")
+    _scenario_arguments(p)
+    _report_arguments(p)
+    _recording_arguments(p)
+    p.add_argument(  # last: it acts after the run and its evidence check
+        "--publish",
+        metavar="DIR",
+        help="after the run and its evidence check, copy the report to <root>/DIR/<initiative>/reports/<stamp>/<plan phase>/ "
+        "(the one write inside the target; never over an existing folder)",
+    )
+
+
+def _scenario_arguments(p: argparse.ArgumentParser) -> None:
+    """The target and what the scenario does with it."""
     p.add_argument("--root", help="the target checkout (the folder holding ptycho/); default: the embedded demo target")
     p.add_argument("--package", default="ptycho", help="the target's package the scenario drives (default: ptycho)")
     p.add_argument("--namespace", default="", help="keep calls of modules NAME and NAME.* only (default: the package)")
@@ -31,6 +45,10 @@ def _trace_parser(sub) -> None:
         help="tf-persistence: default (ModelManager.save_multiple_models), trainflow (ptycho.model_manager.save(out)), "
         "train (simulate data, run_cdi_example for one epoch, then model_manager.save(out)); a file may declare VARIANTS",
     )
+
+
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the report goes and the question it answers."""
     p.add_argument(
         "--initiative", default="INTEGRATE-PYTORCH-001", help="initiative id: <out>/<initiative>/reports/..."
     )
@@ -40,6 +58,10 @@ def _trace_parser(sub) -> None:
         "--scope-hint", action="append", dest="scope_hints", help="term that ranks entry points (repeatable)"
     )
     p.add_argument("--out", default="artifacts", help="output folder (default: artifacts)")
+
+
+def _recording_arguments(p: argparse.ArgumentParser) -> None:
+    """How the traced processes run and what the recorder keeps."""
     p.add_argument(
         "--timeout", type=float, default=600.0, help="seconds before a traced process is stopped (default 600)"
     )
@@ -64,12 +86,6 @@ def _trace_parser(sub) -> None:
         "--config-global",
         default="",
         help="global dict to follow, MODULE:NAME, or 'none' (default: the scenario's CONFIG_GLOBAL, else <package>.params:cfg)",
-    )
-    p.add_argument(
-        "--publish",
-        metavar="DIR",
-        help="after the run and its evidence check, copy the report to <root>/DIR/<initiative>/reports/<stamp>/<plan phase>/ "
-        "(the one write inside the target; never over an existing folder)",
     )
 
 
@@ -135,7 +151,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .inspect.reader import main as inspect_main
+    from .inspect.cli import main as inspect_main
 
     limits = [
         "--max-seconds",

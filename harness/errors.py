@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class HarnessError(Exception):
     """A bad input or a failed run: what went wrong, and what to do about it."""
@@ -14,3 +16,11 @@ class HarnessError(Exception):
 
     def message(self) -> str:
         return f"error: {self.problem}" + (f"\n  fix: {self.fix}" if self.fix else "")
+
+
+def signal_name(signum: int) -> str:
+    """How a stop signal is named in messages (`SIGINT`), also for numbers the OS does not name."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

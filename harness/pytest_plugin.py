@@ -47,7 +47,7 @@ class CallchainRun:
     @classmethod
     def load(cls, report: Path) -> CallchainRun:
         """Read a report folder written by `callchain trace`."""
-        from .record.build import load
+        from .record.runjson import load
 
         record: dict[str, Any] = dict(load(str(report)))
         taps: dict[str, list[dict[str, Any]]] = {}
@@ -133,8 +133,8 @@ def _root(config: pytest.Config) -> str | None:
 def callchain_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CallchainRun:
     """The scenario traced once per test session; a failed run fails every test that uses it."""
     from .errors import HarnessError
-    from .runner import Options, trace
     from .run.resolve import is_shipped
+    from .runner import Options, trace
 
     root = _root(request.config)
     out = request.config.getoption("callchain_out") or str(tmp_path_factory.mktemp("callchain"))

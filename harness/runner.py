@@ -1,38 +1,35 @@
 """One trace run, from the harness side: check the inputs, run the traced process(es), keep
 the evidence, write the report.
 
-The scenario runs in fresh subprocesses (`harness.trace.child`) in the run's scratch folder
-(`workspace`). Each streams events to the report folder; whatever happens to it (crash,
+The scenario runs in fresh subprocesses (`harness.trace.child`, started by `spawn`) in the run's
+scratch folder (`workspace`). Each streams events to the report folder; whatever happens to it (crash,
 hang, kill), this side builds the run record from what was streamed (`record.build`),
 judges it (`outcome.judge`), writes every deliverable, and only then reports a failure.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import __version__, contract
-from .record import outcome, build as record
-from .run import publish
 from .errors import HarnessError
+from .record import build as record
+from .record import outcome
 from .record.types import Call, RunRecord
+from .run import publish, spawn
 from .run import resolve as scenarios
-from .run.stop import Stopped, StopSignals, end_adopted, end_group, signal_name
-from .trace.taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
-from .static.target import Target, check_root, compare, fingerprint, revision
-from .trace.tracer import BACKENDS
-from .static.verdicts import judge_spec
+from .run.stop import StopSignals
 from .run.workspace import Run, allocate, child_env, recorded_env
+from .static.target import Target, check_root, compare, fingerprint, revision
+from .static.verdicts import judge_spec
+from .trace.backends import BACKENDS
+from .trace.taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
 
 DEFAULT_QUESTION = (
     "How does the TensorFlow workflow produce and consume `wts.h5.zip` bundles (train → "
@@ -69,7 +66,7 @@ class Options:
     accelerated: str = ""  # "yes (...)" / "no (reason)", for the run record
 
 
-def _run_child(
+def _child_config(
     run: Run,
     options: Options,
     target: Target,
@@ -77,21 +74,15 @@ def _run_child(
     phases: list[str],
     taps: list[Tap],
     backend: str,
-    env: dict[str, str],
-    stop: StopSignals,
     scenario: str,
 ) -> dict[str, Any]:
-    """Run one traced process; returns how it ended. Never raises for the child's failures.
-
-    However it ends, its whole process group is ended before the evidence check, so a
-    subprocess it did not wait for cannot write into the target afterwards."""
-    events = run.trace_dir / f"events-{label}.jsonl"
-    stacks = run.scratch / f"child-{label}.stacks.txt"
-    config = {
+    """What one traced process is told (`harness.trace.child` reads it): the target, the phases
+    to run, what to record and where its events and stacks go."""
+    return {
         "root": str(target.root),
         "namespace": options.namespace,
         "package": options.package,
-        "events": str(events),
+        "events": str(run.trace_dir / f"events-{label}.jsonl"),
         "scratch": str(run.scratch),
         "scenario_out": str(run.scratch / "out"),
         "variant": options.variant,
@@ -100,70 +91,10 @@ def _run_child(
         "backend": backend,
         "untraced": options.untraced,
         "config_global": "" if options.config_global == "none" else options.config_global,
-        "stacks": str(stacks),
+        "stacks": str(run.scratch / f"child-{label}.stacks.txt"),
         "scenario": scenario,
         "accel": options.accel_path,
     }
-    config_path = run.scratch / f"child-{label}.json"
-    config_path.write_text(json.dumps(config, indent=2))
-    python = options.python or sys.executable
-    started = time.perf_counter()
-    timed_out, stopped_by = False, None
-    with (
-        open(run.scratch / f"child-{label}.stdout.txt", "wb") as out,
-        open(run.scratch / f"child-{label}.stderr.txt", "wb") as err,
-    ):
-        process = subprocess.Popen(
-            [python, "-m", "harness.trace.child", str(config_path)],
-            cwd=run.scratch,
-            env=env,
-            stdout=out,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            with stop.interruptible():
-                code = process.wait(timeout=options.timeout)
-        except (subprocess.TimeoutExpired, Stopped) as reason:
-            # The child runs in its own session: stop it here, or it would outlive us.
-            timed_out = isinstance(reason, subprocess.TimeoutExpired)
-            stopped_by = signal_name(reason.signum) if isinstance(reason, Stopped) else None
-            if timed_out:
-                _dump_stacks(process, stacks)
-            end_group(process.pid)
-            code = process.wait()
-        leftover = end_group(process.pid) + end_adopted()
-    return {
-        "label": label,
-        "phases": list(phases),
-        "exit": code,
-        "timed_out": timed_out,
-        "interrupted": stopped_by is not None,
-        "stopped_by": stopped_by,
-        "leftover_processes": leftover,
-        "wall_seconds": round(time.perf_counter() - started, 6),
-        "events": str(events),
-        "stderr": str(run.scratch / f"child-{label}.stderr.txt"),
-        "stacks": str(stacks),
-    }
-
-
-def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> None:
-    """Ask a hung traced process for the Python stack of every thread (faulthandler, on
-    SIGUSR1) before it is killed, so the report says where it hung, not only that it did."""
-    try:
-        os.kill(process.pid, signal.SIGUSR1)
-    except OSError:
-        return
-    deadline = time.monotonic() + wait
-    size = -1
-    while time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.2)
-        current = stacks.stat().st_size if stacks.exists() else 0
-        if current and current == size:
-            return  # written and no longer growing
-        size = current
 
 
 def _interpreter_path(python: str | None) -> str | None:
@@ -307,24 +238,14 @@ def _run_processes(
     """The scenario's processes in order; a later one runs only when the one before succeeded
     and no stop signal came."""
     outcomes: list[dict[str, Any]] = []
+    python = options.python or sys.executable
     processes = described["processes"] if options.fresh_load else described["processes"][:1]
     for process in processes:
         if (outcomes and outcomes[-1]["exit"] != 0) or stop.received is not None:
             break
-        outcomes.append(
-            _run_child(
-                run,
-                options,
-                target,
-                process["label"],
-                list(process["phases"]),
-                taps,
-                backend,
-                env,
-                stop,
-                described["load"],
-            )
-        )
+        label = process["label"]
+        config = _child_config(run, options, target, label, list(process["phases"]), taps, backend, described["load"])
+        outcomes.append(spawn.run_child(run.scratch, label, config, python, options.timeout, env, stop))
     return outcomes
 
 
@@ -372,8 +293,8 @@ def static_evidence(
     target: Target, options: Options, calls: list[Call], run: Run, described: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """What the report needs beside the trace: the spec, the archive, the PyTorch side, the candidates."""
+    from .inspect.sandbox import describe_archive
     from .static.analysis import function_docs, mentions, rank_entry_points
-    from .inspect.reader import describe_archive
     from .static.bounded import Budget
     from .static.spec import read_contract
     from .static.torchscan import scan

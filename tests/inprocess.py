@@ -21,11 +21,11 @@ from harness.record import build as record
 from harness.run.interpreter import supported_backends
 from harness.trace import accel
 from harness.trace.anchors import AnchorIndex
+from harness.trace.backends import BACKENDS
 from harness.trace.configflow import ConfigWatch
 from harness.trace.eventstream import EventStream
 from harness.trace.recorder import Recorder
 from harness.trace.sinks import SinkWatch
-from harness.trace.tracer import BACKENDS
 
 PACKAGE = "minipkg"
 # The tiny package most in-process tests record: namespace `minipkg`, with a sibling

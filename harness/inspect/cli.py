@@ -14,8 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .reader import describe_archive
-from .sandbox import Limits
+from .sandbox import Limits, describe_archive
 
 
 def _safe(text: Any) -> str:

@@ -4,7 +4,7 @@
 PtychoPINN's ``ModelManager.save_multiple_models``: *what is in it* and *does it meet the
 persistence contract* (:mod:`harness.contract`). The archive is untrusted input:
 
-* :func:`describe_archive` runs the whole inspection in a child process with CPU, wall and
+* :func:`harness.inspect.sandbox.describe_archive` runs the whole inspection in a child process with CPU, wall and
   memory limits (:mod:`harness.inspect.sandbox`): a crash, a hang or an out-of-memory there, h5py
   included, is reported as hostile, never suffered;
 * nothing is extracted (:mod:`harness.inspect.zipread`): members are read into memory, capped, and only
@@ -33,7 +33,7 @@ from .kerascfg import check_config
 from .safepickle import DEFAULT_MAX_OPS, OpBudget, PickleReport, decode_pickle, decode_torch_legacy
 from .zipread import MemberError, Problems
 
-__all__ = ["decode_pickle", "describe_archive", "describe_in_process", "render_text", "main", "PickleReport"]
+__all__ = ["decode_pickle", "describe_in_process", "PickleReport"]
 
 HOSTILE_KINDS = frozenset(
     {
@@ -263,26 +263,3 @@ def describe_in_process(path: str | os.PathLike[str], max_ops: int = DEFAULT_MAX
         else:
             _read_contents(state, zf)
     return build_report(state, HOSTILE_KINDS, UNREADABLE_KINDS)
-
-
-def describe_archive(path: str | os.PathLike[str], limits: Any = None) -> dict[str, Any]:
-    """Describe the archive at ``path`` in a bounded child process; never raises for bad input.
-
-    ``path`` may be the zip, the ``wts.h5`` base name callers pass, or the output folder.
-    ``limits`` is a :class:`harness.inspect.sandbox.Limits` (defaults fit a real 17 MB archive).
-    """
-    from .sandbox import Limits, run_sandboxed
-
-    return run_sandboxed(path, limits or Limits())
-
-
-def render_text(description: dict[str, Any]) -> str:
-    from .cli import render_text as render
-
-    return render(description)
-
-
-def main(argv: Any = None) -> int:
-    from .cli import main as cli_main
-
-    return cli_main(argv)

@@ -92,6 +92,15 @@ def _why(returncode: int, limits: Limits) -> tuple[str, str]:
     return "crashed", f"the reader stopped with exit code {returncode}"
 
 
+def describe_archive(path: str | os.PathLike[str], limits: Limits | None = None) -> dict[str, Any]:
+    """Describe the archive at ``path`` in a bounded child process; never raises for bad input.
+
+    ``path`` may be the zip, the ``wts.h5`` base name callers pass, or the output folder;
+    the defaults of ``limits`` fit a real 17 MB archive.
+    """
+    return run_sandboxed(path, limits or Limits())
+
+
 def run_sandboxed(path: str | os.PathLike[str], limits: Limits) -> dict[str, Any]:
     """Describe ``path`` in a bounded child; a failed child is a hostile verdict, never an exception."""
     shown = os.fspath(path)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from ..errors import signal_name
 from .types import Failure, RunRecord
-from ..run.stop import signal_name
 
 
 def judge(record: RunRecord, timeout: float, untraced: bool, stopped: int | None = None) -> tuple[str, Failure | None]:

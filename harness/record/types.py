@@ -16,7 +16,7 @@ Conventions that hold for every field:
 - Times (`t`, `t0`, `t1`, `seconds`, `started_at`, `durations`) are the only fields that
   differ between two runs of the same code.
 
-Bump `SCHEMA_VERSION` when a field changes meaning or is removed; `record.load` refuses
+Bump `SCHEMA_VERSION` when a field changes meaning or is removed; `runjson.load` refuses
 other versions with a message instead of failing somewhere in a renderer.
 """
 

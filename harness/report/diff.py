@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..record.build import load as load_record
+from ..record.runjson import load as load_record
 
 NOT_HIT = "not hit"
 CONFIG_FIELDS = ("phase", "key", "op", "old", "new")
@@ -263,6 +263,43 @@ def _headline(counts: dict[str, int]) -> str:
     )
 
 
+def _no_differences(options: dict[str, bool]) -> str:
+    """The line of two runs that match, naming what was left out of the comparison."""
+    ignored = [
+        name
+        for name, on in (
+            ("line numbers", not options["lines"]),
+            ("archive sizes", not options["sizes"]),
+        )
+        if on
+    ]
+    return "no differences in the call chain" + (f" ({' and '.join(ignored)} not compared)" if ignored else "")
+
+
+def _tap_items(rows: list[dict[str, Any]]) -> list[str]:
+    """Each differing tap with where it lives, then what A and B observed."""
+    taps = []
+    for row in rows:
+        where = f"{row['function']} {row['anchor_b'] or row['anchor_a'] or ''}".strip()
+        taps.append(f"{row['key']}  ({where})\n    A: {_observed(row['a'])}\n    B: {_observed(row['b'])}")
+    return taps
+
+
+def _archive_items(archive: dict[str, Any]) -> list[str]:
+    """Which run produced an archive at all, then the members and sizes that differ."""
+    presence = [
+        f"archive produced only by {side.upper()}"
+        for side in ("a", "b")
+        if archive["present"][side] and not archive["present"]["b" if side == "a" else "a"]
+    ]
+    return (
+        presence
+        + [f"member only in A: {n}" for n in archive["only_a"]]
+        + [f"member only in B: {n}" for n in archive["only_b"]]
+        + [f"size of {s['name']}: {s['a']} → {s['b']} bytes" for s in archive["sizes"]]
+    )
+
+
 def render_text(result: dict[str, Any]) -> str:
     """The readable report: headline first, then one section per kind of difference."""
     out = [
@@ -271,15 +308,7 @@ def render_text(result: dict[str, Any]) -> str:
         "",
     ]
     if result["same"]:
-        ignored = [
-            name
-            for name, on in (
-                ("line numbers", not result["options"]["lines"]),
-                ("archive sizes", not result["options"]["sizes"]),
-            )
-            if on
-        ]
-        out.append("no differences in the call chain" + (f" ({' and '.join(ignored)} not compared)" if ignored else ""))
+        out.append(_no_differences(result["options"]))
         return "\n".join(out) + "\n"
     out += [_headline(result["counts"]), ""]
     out += _section(
@@ -297,28 +326,12 @@ def render_text(result: dict[str, Any]) -> str:
     )
     out += _section("edges removed (in A, not in B)", [_edge_text(e) for e in result["edges"]["removed"]])
     out += _section("edges added (in B, not in A)", [_edge_text(e) for e in result["edges"]["added"]])
-    taps = []
-    for row in result["taps"]:
-        where = f"{row['function']} {row['anchor_b'] or row['anchor_a'] or ''}".strip()
-        taps.append(f"{row['key']}  ({where})\n    A: {_observed(row['a'])}\n    B: {_observed(row['b'])}")
-    out += _section("tap values that differ", taps)
+    out += _section("tap values that differ", _tap_items(result["taps"]))
     out += _section("params.cfg changes only in A", [_config_text(r) for r in result["config"]["only_a"]])
     out += _section("params.cfg changes only in B", [_config_text(r) for r in result["config"]["only_b"]])
     out += _section("library calls removed (in A, not in B)", [_library_text(r) for r in result["library"]["removed"]])
     out += _section("library calls added (in B, not in A)", [_library_text(r) for r in result["library"]["added"]])
-    archive = result["archive"]
-    presence = [
-        f"archive produced only by {side.upper()}"
-        for side in ("a", "b")
-        if archive["present"][side] and not archive["present"]["b" if side == "a" else "a"]
-    ]
-    out += _section(
-        "archive",
-        presence
-        + [f"member only in A: {n}" for n in archive["only_a"]]
-        + [f"member only in B: {n}" for n in archive["only_b"]]
-        + [f"size of {s['name']}: {s['a']} → {s['b']} bytes" for s in archive["sizes"]],
-    )
+    out += _section("archive", _archive_items(result["archive"]))
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -18,13 +18,16 @@ from typing import Any
 import jinja2
 
 from .. import contract
-from . import views
+from ..privacy import report_environment
 from ..record.complete import complete
+from ..record.runjson import dumps
+from ..resources import require_dir
 from .fold import fold
 from .perfetto import trace_events
-from ..privacy import report_environment
-from ..record.build import dumps
-from ..resources import require_dir
+from .views.common import taps_view
+from .views.diagram import diagram
+from .views.static import static_view
+from .views.summary import summary_view
 
 NO_SOURCE = "(no source file)"
 
@@ -203,10 +206,10 @@ def write_report(report: Path, record: Mapping[str, Any]) -> None:
 # Markdown/Mermaid deliverable → (template, view builder). `callchain render` rebuilds these.
 OUTPUTS = {
     "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view),
-    "callchain/static.md": ("static.md.j2", views.static_view),
-    "callchain/diagram.mmd": ("diagram.mmd.j2", views.diagram),
-    "trace/tap_points.md": ("tap_points.md.j2", views.taps_view),
-    "summary.md": ("summary.md.j2", views.summary_view),
+    "callchain/static.md": ("static.md.j2", static_view),
+    "callchain/diagram.mmd": ("diagram.mmd.j2", diagram),
+    "trace/tap_points.md": ("tap_points.md.j2", taps_view),
+    "summary.md": ("summary.md.j2", summary_view),
 }
 
 
@@ -238,7 +241,7 @@ def render_markdown(report: Path, record: Mapping[str, Any]) -> None:
 
 def rerender(report_dir: str) -> Path:
     """Rebuild the rendered deliverables of a report folder from its trace/run.json alone."""
-    from ..record.build import load
+    from ..record.runjson import load
 
     record = load(report_dir)
     report = Path(record["report"])

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HarnessError
+from ..scenarios import SHIPPED, shipped_source
+from ..scenarios.loader import is_module_ref
 from .interpreter import cannot_run
 from .workspace import harness_only_path
-from ..scenarios import SHIPPED, shipped_source
-from ..scenarios.contract import is_module_ref
 
 PROBE_TIMEOUT = 120.0
 FIX = (

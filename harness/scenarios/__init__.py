@@ -3,6 +3,12 @@
 The shipped scenarios are files of this package, found by name; any other scenario is a
 path to a `.py` file or a `module:attribute`. The harness process never imports a scenario:
 `probe.py` checks it in a subprocess and hands back its description as JSON.
+
+Runs inside the traced process (and the probe's): standard library only. `persistence.py`
+holds the shipped tf-persistence phases, `tf_persistence*.py` name them as scenario files.
+
+May import: the shared helpers (`contract`, `frames`, `errors`). Never `harness.trace` (the
+traced process's `child` drives a scenario, not the other way round) nor the harness side.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .contract import ScenarioFileError, describe, load
+from .contract import ScenarioFileError, describe
+from .loader import load
 
 
 def main(argv: list) -> int:

@@ -1,6 +1,6 @@
 """Build the two models (no training), save them with `ModelManager`, load them back.
 
-The shipped `tf-persistence` scenario as a scenario file: the phases of `harness/scenario.py`
+The shipped `tf-persistence` scenario as a scenario file: the phases of `harness/scenarios/persistence.py`
 (written against the persistence contract, with gaps where a revision lacks an entry point)
 listed in the contract's form. Variant `default` saves with
 `ModelManager.save_multiple_models`, `trainflow` with the module-level
@@ -25,7 +25,7 @@ PROCESS_TITLES = tuple(p["title"] for p in tf.PROCESSES)
 
 
 def phases_of(names: tuple[str, ...]) -> list[tuple[str, Callable[[Any], None]]]:
-    """The phase functions of harness/scenario.py by name (`setup` and `fresh-import` import
+    """The phase functions of harness/scenarios/persistence.py by name (`setup` and `fresh-import` import
     what could not be imported before setup themselves)."""
     return [(name, tf.PHASES[name]) for name in names]
 

@@ -5,7 +5,8 @@ the sections of `specs/` and `docs/` that state the persistence contract (by hea
 keywords such as "persistence", "wts.h5", "manifest" — never by remembered line numbers, which
 differ between branches), and extracts each normative sentence (MUST, MUST NOT, SHALL, SHOULD,
 MAY) with its `path:line` relative to the target root and an id derived from its section and
-its text, so the same clause keeps its id when lines shift.
+its text, so the same clause keeps its id when lines shift. How a document is cut into headings,
+blocks and sentences is `doctext`'s part; which of them are clauses, and their ids, is this one's.
 
 It reads text only (the target is never imported), walks the folders without following links,
 and is linear in the size of what it reads, within fixed budgets; whatever it did not read is
@@ -15,7 +16,6 @@ says which, `missing` says why), and the report says so.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import os
 import re
@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .doctext import Heading, blocks, plain, sentences, unmarked
 
 DOC_FOLDERS = ("specs", "docs")  # specs first: they are normative, docs explain
 DOC_SUFFIXES = (".md", ".markdown", ".rst")
@@ -45,15 +47,6 @@ CLAUSE_TERMS = re.compile(
 NORMATIVE = re.compile(r"\b(MUST NOT|SHALL NOT|SHOULD NOT|MUST|SHALL|SHOULD|MAY)\b")
 STRENGTH = ("MUST NOT", "SHALL NOT", "MUST", "SHALL", "SHOULD NOT", "SHOULD", "MAY")
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?=[ \t]|$)")  # the title is cut with str methods: no backtracking
-_UNDERLINE = re.compile(r"^ {0,3}([=\-~^\"'`*+#:.])\1*[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+")
-_QUOTE = re.compile(r"^\s*(?:>\s?)+")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
-_CODE_SPAN = re.compile(r"`[^`\n]*`")
-_SENTENCE_END = re.compile(r"[.!?][\"')\]*_]*\s+")
-_ABBREVIATIONS = frozenset("e.g i.e etc vs cf al approx resp fig eq sec no ca incl viz".split())
 _NUMBERING = re.compile(r"^(?:§\s*)?(?:\d+[.)]?)+\s*|^[A-Z][.)]\s+")
 
 # The contract in our own words, for a target whose docs do not state it (see reference notes).
@@ -79,23 +72,6 @@ BUILTIN_CLAUSES: tuple[tuple[str, str, str], ...] = (
         "without global state.",
     ),
 )
-
-
-@dataclass
-class _Heading:
-    level: int
-    title: str
-    line: int
-    contract: bool
-
-
-@dataclass
-class _Block:
-    """Consecutive source lines read as one paragraph, list item or table row."""
-
-    headings: tuple[_Heading, ...]
-    kind: str  # paragraph, item or row
-    lines: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -230,12 +206,12 @@ def extract(text: str, rel: str) -> tuple[list[dict[str, Any]], list[dict[str, A
     """(normative clauses, contract sections) of one document; `rel` is its path for anchors."""
     clauses: list[dict[str, Any]] = []
     sections: dict[int, dict[str, Any]] = {}
-    for block in _blocks(text.splitlines(), rel.lower().endswith(".rst")):
+    for block in blocks(text.splitlines(), rel.lower().endswith(".rst"), SECTION_TERMS):
         for heading in block.headings:
             if heading.contract and heading.line not in sections:
                 sections[heading.line] = _section(heading, rel)
         in_section = any(h.contract for h in block.headings)
-        for start, end, sentence in _sentences(block):
+        for start, end, sentence in sentences(block):
             keywords = _keywords(sentence)
             if not keywords or not (in_section or CLAUSE_TERMS.search(sentence)):
                 continue
@@ -247,7 +223,7 @@ def extract(text: str, rel: str) -> tuple[list[dict[str, Any]], list[dict[str, A
     return clauses, [sections[line] for line in sorted(sections)]
 
 
-def _section(heading: _Heading, rel: str) -> dict[str, Any]:
+def _section(heading: Heading, rel: str) -> dict[str, Any]:
     return {
         "path": rel,
         "line": heading.line,
@@ -259,137 +235,6 @@ def _section(heading: _Heading, rel: str) -> dict[str, Any]:
     }
 
 
-def _heading(level: int, title: str, line: int) -> _Heading:
-    title = _plain(title)
-    return _Heading(level, title, line, bool(SECTION_TERMS.search(title)))
-
-
-def _blocks(lines: list[str], rst: bool) -> list[_Block]:
-    """Paragraphs, list items and table rows with their source lines; code blocks are left out."""
-    blocks: list[_Block] = []
-    stack: list[_Heading] = []
-    levels: dict[str, int] = {}
-    current: _Block | None = None
-    fence: str | None = None
-
-    def close() -> None:
-        nonlocal current
-        if current is not None and current.lines:
-            blocks.append(current)
-        current = None
-
-    for number, raw in enumerate(lines, 1):
-        if fence is not None:
-            if raw.strip().startswith(fence) and set(raw.strip()) == {fence[0]}:
-                fence = None
-            continue
-        opened = _FENCE.match(raw)
-        if opened:
-            close()
-            fence = opened.group(1)
-            continue
-        heading = _as_heading(raw, number, current, rst, levels)
-        if heading is not None:
-            if heading.line == number:
-                close()
-            current = None  # an underline: the one-line paragraph above was the title
-            while stack and stack[-1].level >= heading.level:
-                stack.pop()
-            stack.append(heading)
-            continue
-        text = _QUOTE.sub("", raw)
-        if (
-            not text.strip()
-            or _UNDERLINE.match(text)
-            or (rst and text.strip().startswith(".."))
-            or (_TABLE_RULE.match(text) and "|" in text)
-        ):
-            close()
-            continue
-        item = _ITEM.match(text)
-        row = text.lstrip().startswith("|")
-        if item or row or current is None:
-            close()
-            current = _Block(tuple(stack), "item" if item else "row" if row else "paragraph")
-            text = text[item.end() :] if item else text.replace("|", " ") if row else text
-        current.lines.append((number, " ".join(text.split())))
-        if row:
-            close()
-    close()
-    return blocks
-
-
-def _as_heading(raw: str, number: int, block: _Block | None, rst: bool, levels: dict[str, int]) -> _Heading | None:
-    """An ATX heading on this line, or this line underlining a one-line paragraph (setext / rst)."""
-    if not rst:
-        atx = _ATX.match(raw)
-        if atx:
-            title = raw[atx.end() :].strip()
-            closing = title.rstrip("#")
-            title = closing.rstrip() if not closing or closing[-1] in " \t" else title  # `## Title ##`
-            return _heading(len(atx.group(1)), title, number)
-    underline = _UNDERLINE.match(raw)
-    if (
-        underline
-        and block is not None
-        and block.kind == "paragraph"
-        and len(block.lines) == 1
-        and len(raw.strip()) >= 2
-    ):
-        char = underline.group(1)
-        if not rst and char not in "=-":
-            return None
-        level = (1 if char == "=" else 2) if not rst else levels.setdefault(char, len(levels) + 1)
-        title_line, title = block.lines[0]
-        return _heading(level, title, title_line)
-    return None
-
-
-def _sentences(block: _Block) -> Iterator[tuple[int, int, str]]:
-    """(first line, last line, text) of each sentence of a block, wrapped lines joined."""
-    starts: list[int] = []
-    parts: list[str] = []
-    offset = 0
-    for _, text in block.lines:
-        starts.append(offset)
-        parts.append(text)
-        offset += len(text) + 1
-    joined = " ".join(parts)
-    spans = [(m.start(), m.end()) for m in _CODE_SPAN.finditer(joined)]
-    span_starts = [s for s, _ in spans]
-    begin = 0
-    for match in _SENTENCE_END.finditer(joined):
-        cut = match.end()
-        if not _is_boundary(joined, match.start(), cut, spans, span_starts):
-            continue
-        yield from _one(block, starts, joined, begin, match.start() + 1)
-        begin = cut
-    yield from _one(block, starts, joined, begin, len(joined))
-
-
-def _is_boundary(text: str, stop: int, cut: int, spans: list[tuple[int, int]], span_starts: list[int]) -> bool:
-    at = bisect.bisect_right(span_starts, stop) - 1
-    if at >= 0 and spans[at][0] <= stop < spans[at][1]:
-        return False  # a dot inside `wts.h5.zip`
-    if cut < len(text) and text[cut].islower():
-        return False
-    word = re.search(r"([\w.]+)$", text[max(0, stop - 12) : stop])
-    if text[stop] == "." and word and (word.group(1).lower().rstrip(".") in _ABBREVIATIONS or len(word.group(1)) == 1):
-        return False
-    return True
-
-
-def _one(block: _Block, starts: list[int], joined: str, begin: int, end: int) -> Iterator[tuple[int, int, str]]:
-    while begin < end and joined[begin] == " ":
-        begin += 1
-    sentence = joined[begin:end].strip()
-    if not sentence:
-        return
-    first = block.lines[bisect.bisect_right(starts, begin) - 1][0]
-    last = block.lines[bisect.bisect_right(starts, max(begin, end - 1)) - 1][0]
-    yield first, last, sentence
-
-
 # -- clauses ----------------------------------------------------------------------------
 
 
@@ -399,7 +244,7 @@ def _keywords(sentence: str) -> list[str]:
 
 
 def _clause(
-    sentence: str, keywords: list[str], rel: str, start: int, end: int, headings: tuple[_Heading, ...], in_section: bool
+    sentence: str, keywords: list[str], rel: str, start: int, end: int, headings: tuple[Heading, ...], in_section: bool
 ) -> dict[str, Any]:
     owner = headings[-1] if headings else None
     section = owner.title if owner else Path(rel).stem
@@ -430,14 +275,8 @@ def _unique_ids(clauses: list[dict[str, Any]]) -> None:
             clause["id"] += f"-{count}"
 
 
-def _plain(text: str) -> str:
-    """Heading text without markup: `code`, **bold**, links."""
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    return " ".join(text.replace("`", "").replace("*", "").split())
-
-
 def _slug(title: str) -> str:
-    words = re.sub(r"[^a-z0-9]+", "-", _NUMBERING.sub("", _plain(title)).lower()).strip("-")
+    words = re.sub(r"[^a-z0-9]+", "-", _NUMBERING.sub("", plain(title)).lower()).strip("-")
     return words[:48].rstrip("-") or "untitled"
 
 
@@ -452,9 +291,6 @@ def anchor_holds(root: Path | str, clause: dict[str, Any]) -> bool:
     lines = (Path(root) / clause["path"]).read_text(encoding="utf-8", errors="replace").splitlines()
     if not 1 <= clause["line"] <= clause["end_line"] <= len(lines):
         return False
-    cited = " ".join(
-        _QUOTE.sub("", _ITEM.sub("", line, count=1)).replace("|", " ").strip()
-        for line in lines[clause["line"] - 1 : clause["end_line"]]
-    )
+    cited = " ".join(unmarked(line) for line in lines[clause["line"] - 1 : clause["end_line"]])
     wanted = clause["text"].removesuffix(" …")
     return " ".join(wanted.split()) in " ".join(cited.split())

@@ -9,7 +9,7 @@ the scan would under-report without any sign. Standard library only.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ _LIST_KEYS = (
 _ALLOWED_KEYS = frozenset(("kind", "describe", "when_arg") + _LIST_KEYS)
 _ARG_KEYS = frozenset(("position", "keyword", "values", "default"))
 _SCHEMA_HINT = "the schema is documented at the top of the file"
+_Fail = Callable[[str, str], ValueError]  # (problem, fix) -> the error naming file, line and table
 
 
 # --------------------------------------------------------------------------- patterns
@@ -118,6 +119,23 @@ def _parse_table(table: Any, index: int, path: Path, header_lines: Sequence[int]
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise fail(f"'{key}' must be a list of non-empty strings", f'write {key} = ["..."]')
         lists[key] = tuple(value)
+    _check_family(table, lists, fail)
+    return Pattern(
+        kind=table["kind"],
+        describe=table["describe"],
+        call=lists["call"],
+        call_dotted=lists["call_dotted"],
+        call_prefix=lists["call_prefix"],
+        keywords=lists["keywords"],
+        when_source_contains=lists["when_source_contains"],
+        when_arg=_parse_arg_rule(table.get("when_arg"), fail),
+        literal_contains=lists["literal_contains"],
+        defs=lists["def"],
+    )
+
+
+def _check_family(table: dict[str, Any], lists: dict[str, tuple[str, ...]], fail: _Fail) -> None:
+    """Exactly one matcher family per rule, and the call-only keys on call rules only."""
     families = [
         name
         for name, keys in (
@@ -138,21 +156,9 @@ def _parse_table(table: Any, index: int, path: Path, header_lines: Sequence[int]
             f"{', '.join(call_only or ['when_arg'])} only applies to call rules",
             "remove it or turn the rule into a call rule",
         )
-    return Pattern(
-        kind=table["kind"],
-        describe=table["describe"],
-        call=lists["call"],
-        call_dotted=lists["call_dotted"],
-        call_prefix=lists["call_prefix"],
-        keywords=lists["keywords"],
-        when_source_contains=lists["when_source_contains"],
-        when_arg=_parse_arg_rule(table.get("when_arg"), fail),
-        literal_contains=lists["literal_contains"],
-        defs=lists["def"],
-    )
 
 
-def _parse_arg_rule(raw: Any, fail: Any) -> ArgRule | None:
+def _parse_arg_rule(raw: Any, fail: _Fail) -> ArgRule | None:
     """Validate the inline `when_arg` table (see the TOML header)."""
     if raw is None:
         return None
@@ -173,6 +179,3 @@ def _parse_arg_rule(raw: Any, fail: Any) -> ArgRule | None:
     if not ok:
         raise fail("'when_arg' needs position >= 0 and/or keyword, and a list of string values", example)
     return ArgRule(position, keyword, tuple(values or ()), default)
-
-
-# --------------------------------------------------------------------------- scanning

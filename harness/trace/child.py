@@ -19,19 +19,19 @@ import time
 import traceback
 from typing import Any
 
-from . import frames
+from .. import frames
+from ..scenarios.contract import Context, Scenario, ScenarioError, ScenarioFileError, initial_state
+from ..scenarios.contract import run as run_scenario
+from ..scenarios.loader import load as load_scenario
+from ..summarize import PathScrubber, set_scrubber
 from .anchors import AnchorIndex
+from .backends import BACKENDS
 from .configflow import ConfigWatch
 from .eventstream import EventStream
 from .guard import TorchBlocker
 from .recorder import Recorder
-from ..scenarios.contract import Context, Scenario, ScenarioError, ScenarioFileError, initial_state
-from ..scenarios.contract import load as load_scenario
-from ..scenarios.contract import run as run_scenario
 from .sinks import SinkWatch
-from ..summarize import PathScrubber, set_scrubber
 from .taps import TapSet
-from .tracer import BACKENDS
 
 EXIT_SCENARIO_FAILED = 3
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "h5py", "numpy", "dill", "hunter", "jinja2")
@@ -136,52 +136,59 @@ def start_spawned(config_path: str) -> None:
     import atexit
 
     try:
-        with open(config_path, encoding="utf-8") as handle:
-            config = json.load(handle)
-        root = config["root"]
-        base = config["events"][: -len(".jsonl")] if config["events"].endswith(".jsonl") else config["events"]
-        stream = EventStream(f"{base}.spawn{os.getpid()}.jsonl")
-        anchors = AnchorIndex(root)
-        set_scrubber(PathScrubber(config["scratch"], root))
-        describe = lambda filename, line: f"{anchors.relpath(filename) or filename}:{line}"  # noqa: E731
-        guard = TorchBlocker(describe).install()
-        recorder = Recorder(config["namespace"], anchors, stream, describe=describe)
-        recorder.phase = "spawned"
-        recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe).install()
-        backend = BACKENDS[config["backend"]](recorder)
-        backend.start()
-        recorder.backend_check = backend.check
-        recorder.install_fork_handlers()
-        recorder.watch_process_starts()
-        stream.emit(
-            "start",
-            pid=os.getpid(),
-            spawn=True,
-            wall=time.time(),
-            python=sys.version.split()[0],
-            backend=config["backend"],
-            ph="spawned",
-            t=stream.now(),
-        )
+        recorder, stream, backend, guard = _start_spawned(config_path)
     except Exception:  # noqa: BLE001 - never stop the target's interpreter from starting
         return
+    atexit.register(_end_spawned, recorder, stream, backend, guard)
 
-    def finish() -> None:
-        recorder.busy = True
-        _finish(recorder, stream, backend, guard)
-        backend.stop()
-        stream.emit(
-            "end",
-            seen=recorder.seen,
-            kept=recorder.kept,
-            gaps=[],
-            blocked_imports=guard.attempts,
-            torch_imported=guard.imported(),
-            exit=0,
-            t=stream.now(),
-        )
 
-    atexit.register(finish)
+def _start_spawned(config_path: str) -> tuple[Recorder, EventStream, Any, TorchBlocker]:
+    """The guard, then the recorder with file operations watched and its backend started; `start`."""
+    with open(config_path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    root = config["root"]
+    base = config["events"][: -len(".jsonl")] if config["events"].endswith(".jsonl") else config["events"]
+    stream = EventStream(f"{base}.spawn{os.getpid()}.jsonl")
+    anchors = AnchorIndex(root)
+    set_scrubber(PathScrubber(config["scratch"], root))
+    describe = lambda filename, line: f"{anchors.relpath(filename) or filename}:{line}"  # noqa: E731
+    guard = TorchBlocker(describe).install()
+    recorder = Recorder(config["namespace"], anchors, stream, describe=describe)
+    recorder.phase = "spawned"
+    recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe).install()
+    backend = BACKENDS[config["backend"]](recorder)
+    backend.start()
+    recorder.backend_check = backend.check
+    recorder.install_fork_handlers()
+    recorder.watch_process_starts()
+    stream.emit(
+        "start",
+        pid=os.getpid(),
+        spawn=True,
+        wall=time.time(),
+        python=sys.version.split()[0],
+        backend=config["backend"],
+        ph="spawned",
+        t=stream.now(),
+    )
+    return recorder, stream, backend, guard
+
+
+def _end_spawned(recorder: Recorder, stream: EventStream, backend, guard: TorchBlocker) -> None:
+    """At the spawned interpreter's exit: check its evidence, stop the backend, write `end`."""
+    recorder.busy = True
+    _finish(recorder, stream, backend, guard)
+    backend.stop()
+    stream.emit(
+        "end",
+        seen=recorder.seen,
+        kept=recorder.kept,
+        gaps=[],
+        blocked_imports=guard.attempts,
+        torch_imported=guard.imported(),
+        exit=0,
+        t=stream.now(),
+    )
 
 
 def _stacks_on_request(path: str | None) -> None:

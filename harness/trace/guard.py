@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import frames
+from .. import frames
 
 BLOCKED = ("torch", "lightning", "pytorch_lightning", "mlflow")
 _IMPORT_MACHINERY = ("<frozen importlib", "importlib/", "importlib\\")

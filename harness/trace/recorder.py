@@ -1,12 +1,10 @@
 """The recorder: decides which calls are evidence and streams them to disk.
 
-Backends (tracer.py) only deliver "a frame started" and "a frame ended"; everything that
+Backends (trace/backends/) only deliver "a frame started" and "a frame ended"; everything that
 makes the evidence lives here, once, so every backend yields the same run record:
 
-- the namespace is decided by the module of the running code: its globals' `__name__`
-  (the name it was imported as, cached per globals dict when first seen, so a module that
-  renames itself later is still reported by that name, with a note), its `__spec__`, and
-  for code run with borrowed globals, the file it came from; never by a path prefix alone;
+- the namespace is decided by the module of the running code (its globals' import-time
+  `__name__`, its `__spec__`, else its file), never by a path prefix alone (keptcode.py);
 - a kept call made by framework code (Keras calling a ptycho layer's `get_config`) is kept,
   and its caller is the innermost *kept* frame of the same thread, with its current line;
 - every thread has its own stack, depth and busy flag, and a stable label (`main`, else the
@@ -14,9 +12,10 @@ makes the evidence lives here, once, so every backend yields the same run record
   neither steal nor drop another thread's events;
 - every event is one JSON line written with one `write()` (O_APPEND), so a crash keeps
   everything recorded so far and threads never interleave inside a line (eventstream.py);
-- a kept frame's lines and the library calls it makes (lineevents.py), and the programs
-  the run starts and the processes it forks (processes.py), are mixins of the recorder:
-  the backends call their methods directly, with no per-event indirection;
+- which code is kept (keptcode.py), a kept frame's lines and the library calls it makes
+  (lineevents.py), and the programs the run starts and the processes it forks
+  (processes.py), are mixins of the recorder: the backends call their methods directly,
+  with no per-event indirection;
 - the recorder checks itself (`verify`): at each phase boundary and at the end, it asks the
   backend whether it is still installed, and checks its own stacks; a problem becomes a
   `lost` event, which makes the run partial. Nothing a callback does may raise into the
@@ -28,50 +27,22 @@ Runs inside the traced process: standard library only, Python 3.10+.
 from __future__ import annotations
 
 import _thread
-import dis
 import itertools
 import os
-import sys
 import threading
 from collections.abc import Callable
-from importlib.machinery import ModuleSpec
 from typing import Any
 
+from ..summarize import summarize
 from .anchors import Anchor, AnchorIndex
 from .eventstream import EventStream
-from .guard import BLOCKED
+from .keptcode import KeptCode
 from .lineevents import LineEvents
 from .processes import ProcessEvents
-from ..summarize import scrub, summarize
 from .threadstate import ThreadState, active_threads, static_name, thread_label
 
-_identity = object.__hash__  # unique per live object, like id(), but raises no audit event
-_NORMAL_EXIT = {dis.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST") if name in dis.opmap}
-_IMPORT_MACHINERY = ("<frozen importlib", "importlib/", "importlib\\")
-_LOOK_AT_CODE = "?"  # globals that belong to no module: decide by the code's own file
-_dict_get = dict.get
 
-
-def exited_normally(frame) -> bool:
-    """True when a frame leaves by return/yield rather than by an exception unwinding it."""
-    code = frame.f_code.co_code
-    offset = frame.f_lasti
-    return 0 <= offset < len(code) and code[offset] in _NORMAL_EXIT
-
-
-def _module_dict(namespace: dict) -> bool:
-    """Is this globals dict the `__dict__` of the module imported under its `__name__`?"""
-    name = _dict_get(namespace, "__name__")
-    if type(name) is not str:
-        return False
-    module = sys.modules.get(name)
-    try:
-        return module is not None and object.__getattribute__(module, "__dict__") is namespace
-    except AttributeError:
-        return False
-
-
-class Recorder(LineEvents, ProcessEvents):
+class Recorder(KeptCode, LineEvents, ProcessEvents):
     """Keeps the calls of one namespace, in every thread, and everything observed at them."""
 
     def __init__(
@@ -151,140 +122,6 @@ class Recorder(LineEvents, ProcessEvents):
         self.state().busy = value
 
     # -- which code is evidence ---------------------------------------------------------
-
-    def in_namespace(self, module: str | None) -> bool:
-        return bool(module) and type(module) is str and (module == self.namespace or module.startswith(self._prefix))
-
-    def globals_entry(self, namespace: dict, frame=None) -> tuple[dict, str | None]:
-        """(globals, module name | None | '?') for one globals dict, decided when first seen.
-
-        The name is the one the module had when its first frame ran (its import name), so a
-        later `__name__ = 'x'` does not drop its calls. '?' means the dict belongs to no
-        imported module (e.g. `exec` into a fresh dict): the code's file decides."""
-        key = _identity(namespace)
-        entry = self._globals.get(key)
-        if entry is not None and entry[0] is namespace:
-            return entry
-        try:
-            decided = self._name_of_globals(namespace, frame)
-        except Exception as error:  # noqa: BLE001 - a hostile globals dict must not break the run
-            self._internal(error)
-            decided = None
-        entry = (namespace, decided)
-        if _module_dict(namespace):
-            # Only a module's own dict is remembered (it lives as long as the module): keeping
-            # every exec() namespace alive (namedtuple, dataclass code) would cost memory and GC time.
-            self._globals[key] = entry
-        return entry
-
-    def name_verdict(self, frame) -> Any:
-        """For per-frame filters keyed by `__name__` (the settrace hot path): False when every
-        frame with this globals name is foreign, True when it names a namespace module, '?'
-        when the code object must decide (generated code, a module that renamed itself).
-        Stored in `self.by_name`, which the filter reads directly."""
-        namespace = frame.f_globals
-        name = _dict_get(namespace, "__name__")
-        decided = self.globals_entry(namespace, frame)[1]
-        verdict = False if decided is None else True if decided == name else _LOOK_AT_CODE
-        try:
-            if self.by_name.get(name) is not _LOOK_AT_CODE:
-                self.by_name[name] = verdict
-        except TypeError:  # an unhashable __name__: decide on every call (it is never kept by name)
-            return _LOOK_AT_CODE
-        return verdict
-
-    def _refresh_renamed(self) -> None:
-        """A namespace module renamed to a name already judged foreign: decide its frames per code."""
-        for _name, current in self.renamed_modules():
-            if self.by_name.get(current) is False:
-                self.by_name[current] = _LOOK_AT_CODE
-
-    def _name_of_globals(self, namespace: dict, frame) -> str | None:
-        name = _dict_get(namespace, "__name__")
-        spec = _dict_get(namespace, "__spec__")
-        spec_name = spec.name if type(spec) is ModuleSpec and type(spec.name) is str else None
-        for candidate in (name, spec_name):
-            if type(candidate) is str and candidate.partition(".")[0] in BLOCKED:
-                self._torch(candidate, frame)
-        if self.in_namespace(name):
-            return name
-        if self.in_namespace(spec_name):
-            return spec_name
-        if type(name) is str and name in sys.modules:
-            return None
-        return _LOOK_AT_CODE
-
-    def _module_of_file(self, filename: str) -> str | None:
-        """Dotted module name of a source file under the target root, if it is in the namespace."""
-        if type(filename) is not str or not filename.startswith(self._root_prefix) or not filename.endswith(".py"):
-            return None
-        parts = filename[len(self._root_prefix) : -3].split(os.sep)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        module = ".".join(parts)
-        return module if self.in_namespace(module) else None
-
-    def identify(self, code, frame=None) -> tuple[str, Anchor] | None:
-        """(module, anchor) for kept code, None for foreign code.
-
-        Kept code is cached per code object, keyed by the object's identity with the code
-        object kept alive: code objects that differ only in their file name compare equal
-        (every empty `__init__.py`), and a freed code's id can be reused, either of which
-        would silently lose calls. The key is `object.__hash__(code)` rather than `id(code)`
-        because `id()` raises an audit event. The module comes from the running frame's
-        globals (the caller's caller when no frame is given).
-
-        Foreign code is not cached here: its verdict is one cached lookup per globals dict
-        (`globals_entry`), and the backends ask again rarely (sys.monitoring disables it,
-        settrace filters by module name first). Keeping tens of thousands of TensorFlow's
-        short-lived code objects alive would keep their constants alive too, and those
-        survivors bring the interpreter's full collections nearer: on real main one more
-        full collection, ~0.2 s of a 4 s process, for nothing."""
-        key = _identity(code)
-        entry = self._keep.get(key)
-        if entry is not None and entry[0] is code:
-            return entry[1]
-        found = None
-        try:
-            frame = frame or sys._getframe(2)
-            module = self.globals_entry(frame.f_globals, frame)[1]
-            if module == _LOOK_AT_CODE:
-                module = self._module_of_file(code.co_filename)
-            if module is not None:
-                found = (module, self._anchor(code))
-        except Exception as error:  # noqa: BLE001
-            self._internal(error)
-        if found is not None:
-            self._keep[key] = (code, found)
-        return found
-
-    def _anchor(self, code) -> Anchor:
-        """The def-line anchor; generated code (`compile(src, 'name.py')`, `<string>`) has none."""
-        filename = code.co_filename
-        if not filename or not os.path.isabs(filename):
-            return Anchor(None, None, getattr(code, "co_qualname", code.co_name))
-        anchor = self.anchors.resolve(code)
-        if anchor.path and os.path.isabs(anchor.path):
-            return Anchor(scrub(anchor.path), anchor.line, anchor.qualname)
-        return anchor
-
-    def known(self, code) -> tuple[str, Anchor] | None:
-        """The cached identity of code already seen, without any lookup of its frame."""
-        entry = self._keep.get(_identity(code))
-        return entry[1] if entry is not None and entry[0] is code else None
-
-    def _torch(self, module: str, frame) -> None:
-        if module in self.torch_executed:
-            return
-        where = "<unknown>"
-        while frame is not None:
-            filename = frame.f_code.co_filename
-            if _dict_get(frame.f_globals, "__name__") != module and not any(m in filename for m in _IMPORT_MACHINERY):
-                where = self.describe(filename, frame.f_lineno)
-                break
-            frame = frame.f_back
-        self.torch_executed[module] = where
-        self.stream.emit("torch", module=module, importer=where, ph=self.phase, t=self.stream.now())
 
     # -- events from a backend ----------------------------------------------------------
 
@@ -447,17 +284,6 @@ class Recorder(LineEvents, ProcessEvents):
             else:
                 problems.append(f"thread {state.label} ended with {len(state.stack)} kept calls whose return was lost")
         return problems
-
-    def renamed_modules(self) -> list[tuple[str, str]]:
-        """(import name, current __name__) of namespace modules that renamed themselves."""
-        found = []
-        for namespace, name in self._globals.values():
-            if name is None or name == _LOOK_AT_CODE:
-                continue
-            current = _dict_get(namespace, "__name__")
-            if current != name:
-                found.append((name, current if type(current) is str else type(current).__name__))
-        return sorted(set(found))
 
     def _check_config(self, running: int | None, anchor: Anchor | None = None, line: int | None = None) -> None:
         """Config changes since the last check, credited to call `running` at `line` of its function."""

@@ -18,7 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from . import audit, frames
+from .. import frames
+from . import audit
 
 _CLOCK_SLACK_NS = 100_000_000  # file-system timestamps can be as coarse as a few ms
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND

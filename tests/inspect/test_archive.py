@@ -26,7 +26,9 @@ from archive_builders import (
 )
 from conftest import REPO
 
-from harness.inspect.reader import decode_pickle, describe_archive, main, render_text
+from harness.inspect.cli import main, render_text
+from harness.inspect.reader import decode_pickle
+from harness.inspect.sandbox import describe_archive
 
 
 def tree(root: Path) -> list[str]:
@@ -40,12 +42,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     tmpdir.mkdir(exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmpdir))
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from harness.inspect.reader import main; sys.exit(main(sys.argv[1:]))",
-            *args,
-        ],
+        [sys.executable, "-c", "import sys; from harness.inspect.cli import main; sys.exit(main(sys.argv[1:]))", *args],
         cwd=str(REPO),
         env=env,
         capture_output=True,

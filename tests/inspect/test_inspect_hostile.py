@@ -35,8 +35,7 @@ from archive_builders import (
 )
 from conftest import REPO
 
-from harness.inspect.reader import describe_archive
-from harness.inspect.sandbox import Limits
+from harness.inspect.sandbox import Limits, describe_archive
 
 P4 = b"\x80\x04"
 
@@ -564,7 +563,7 @@ def test_mutated_model_h5_cannot_crash_the_caller(tmp_path: Path, offset: int) -
 
 def run_cli(*args: str | bytes, shell_tail: str = "") -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    code = "import sys; from harness.inspect.reader import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from harness.inspect.cli import main; sys.exit(main(sys.argv[1:]))"
     if shell_tail:
         quoted = " ".join("'" + (a if isinstance(a, str) else os.fsdecode(a)) + "'" for a in args)
         script = f"'{sys.executable}' -c '{code}' {quoted} {shell_tail}; exit ${{PIPESTATUS[0]}}"

@@ -10,7 +10,8 @@ from inprocess import MINIPKG, fixture_meta, record_package
 
 from harness.errors import HarnessError
 from harness.record import build as record
-from harness.record import outcome
+from harness.record import outcome, runjson
+from harness.record.streams import read_events
 from harness.record.types import SCHEMA_VERSION
 
 
@@ -26,35 +27,35 @@ def run(tmp_path):
 
 
 def test_record_carries_its_schema_version_first_in_run_json(run, tmp_path):
-    text = record.dumps(run)
+    text = runjson.dumps(run)
     assert text.splitlines()[1] == f'  "schema_version": {SCHEMA_VERSION},'
     assert json.loads(text)["calls"] == run["calls"]
 
 
 def test_load_reads_back_what_dumps_wrote(run, tmp_path):
     (tmp_path / "rep" / "trace").mkdir(parents=True)
-    (tmp_path / "rep" / "trace" / "run.json").write_text(record.dumps(run))
-    loaded = record.load(str(tmp_path / "rep"))
+    (tmp_path / "rep" / "trace" / "run.json").write_text(runjson.dumps(run))
+    loaded = runjson.load(str(tmp_path / "rep"))
     assert loaded["calls"] == run["calls"] and loaded["report"] == str((tmp_path / "rep").resolve())
 
 
 @pytest.mark.parametrize("version", [None, 1, SCHEMA_VERSION + 1])
 def test_load_refuses_another_schema_version_with_a_message(run, tmp_path, version):
-    data = json.loads(record.dumps(run))
+    data = json.loads(runjson.dumps(run))
     if version is None:
         del data["schema_version"]
     else:
         data["schema_version"] = version
     (tmp_path / "run.json").write_text(json.dumps(data))
     with pytest.raises(HarnessError) as raised:
-        record.load(str(tmp_path / "run.json"))
+        runjson.load(str(tmp_path / "run.json"))
     assert "schema version" in raised.value.problem and "re-run callchain trace" in raised.value.fix
 
 
 def test_load_refuses_what_is_not_a_run_record(tmp_path):
     (tmp_path / "run.json").write_text('{"hello": 1}')
     with pytest.raises(HarnessError, match="not a callchain run record"):
-        record.load(str(tmp_path / "run.json"))
+        runjson.load(str(tmp_path / "run.json"))
 
 
 def test_edges_are_distinct_and_counted(run):
@@ -120,7 +121,7 @@ def test_paths_are_scrubbed_once_at_build(tmp_path):
 def test_a_stream_cut_by_a_crash_keeps_what_was_written(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text('{"e": "phase", "name": "a", "t": 0}\n{"e": "call", "i": 0, "p"')
-    assert record.read_events(str(path)) == [{"e": "phase", "name": "a", "t": 0}]
+    assert read_events(str(path)) == [{"e": "phase", "name": "a", "t": 0}]
 
 
 def test_outcome_ok_partial_and_failed(run):

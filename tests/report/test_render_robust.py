@@ -119,7 +119,7 @@ def test_completion_keeps_every_value_of_a_real_record(tmp_path):
     from inprocess import AVAILABLE as RECORDERS
     from inprocess import MINIPKG, record_package
 
-    from harness.inspect.reader import describe_archive
+    from harness.inspect.sandbox import describe_archive
     from harness.record.complete import complete
     from harness.static.spec import read_contract
     from harness.static.torchscan import scan

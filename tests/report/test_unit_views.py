@@ -7,7 +7,11 @@ from helpers import call_lines
 from inprocess import AVAILABLE as BACKENDS
 from inprocess import MINIPKG, record_package
 
-from harness.report import queries, render, views
+from harness.report import render
+from harness.report.queries import archive as archivequeries
+from harness.report.queries import config as configqueries
+from harness.report.queries import taps as tapqueries
+from harness.report.views import static as staticview
 
 DELIVERABLES = (
     "callgraph/dynamic.txt",
@@ -70,7 +74,7 @@ def test_dynamic_marks_a_later_process(run, tmp_path):
 
 
 def test_config_flow_rows_name_the_writer(run):
-    rows = {row["key"]: row for row in queries.config_changes(run)}
+    rows = {row["key"]: row for row in configqueries.config_changes(run)}
     assert rows["N"]["by_function"] in ("minipkg.params:set", "minipkg.core:configure")
     assert rows["N"]["by_anchor"].startswith("minipkg/")
 
@@ -78,16 +82,18 @@ def test_config_flow_rows_name_the_writer(run):
 def test_load_side_effects_follow_the_scenario_processes(run):
     snapshots = {"main:run": {"N": "128"}, "main:end": {"N": "64", "gridsize": "1"}}
     scenario = dict(run["scenario"], roles={"load": ["run"], "fresh-load": ["run"]})
-    effects = queries.load_side_effects(dict(run, scenario=scenario, config=dict(run["config"], snapshots=snapshots)))
+    effects = configqueries.load_side_effects(
+        dict(run, scenario=scenario, config=dict(run["config"], snapshots=snapshots))
+    )
     (effect,) = effects
     assert effect["title"] == "In the test process" and effect["fresh"] and effect["ran"]
     assert [(r["key"], r["op"]) for r in effect["net"]] == [("N", "changed"), ("gridsize", "added")]
 
 
 def test_phases_without_a_role_are_not_pipeline_stages(run):
-    assert views.static_view(run)["save_stages"]
+    assert staticview.static_view(run)["save_stages"]
     no_roles = dict(run, scenario=dict(run["scenario"], roles={}))
-    view = views.static_view(no_roles)
+    view = staticview.static_view(no_roles)
     assert view["save_stages"] == [] and view["entries"] == []
 
 
@@ -109,7 +115,7 @@ def test_a_write_with_no_namespace_author_renders(run, tmp_path):
         "models": {},
     }
     odd = dict(run, sinks=[sink], archive_description=description)
-    assert queries.member_writers(odd) == {"manifest.dill": "scenario / framework (no namespace frame)"}
+    assert archivequeries.member_writers(odd) == {"manifest.dill": "scenario / framework (no namespace frame)"}
     assert "scenario / framework" in _render(odd, tmp_path)["summary.md"]
 
 
@@ -162,7 +168,7 @@ def test_tap_rows_report_hit_and_not_hit(run):
     ]
     leaf = next(c for c in run["calls"] if c["function"] == "minipkg.core:leaf")
     hits = [{"key": "a", "call": leaf["i"], "status": "hit", "value": "2", "process": "main"}]
-    rows = {row["key"]: row for row in queries.tap_rows(dict(run, taps_declared=declared, tap_hits=hits))}
+    rows = {row["key"]: row for row in tapqueries.tap_rows(dict(run, taps_declared=declared, tap_hits=hits))}
     assert rows["a"]["status"] == "hit" and rows["a"]["observed"] == "2" and rows["a"]["owner_anchor"] == leaf["anchor"]
     assert rows["b"]["status"] == "not hit" and rows["b"]["owner_anchor"] is None
 

@@ -13,9 +13,10 @@ from conftest import callchain
 
 from harness.errors import HarnessError
 from harness.run import publish
-from harness.scenarios import contract
+from harness.scenarios import contract, loader
 from harness.scenarios import persistence as tf
-from harness.scenarios.contract import Context, ScenarioFileError, describe, load
+from harness.scenarios.contract import Context, ScenarioFileError, describe
+from harness.scenarios.loader import load
 
 GOOD = '''
 """Put, flush, open.
@@ -35,7 +36,7 @@ PHASES = [("put", put), ("flush", flush)]
 @pytest.fixture(autouse=True)
 def _forget_loaded():
     yield
-    sys.modules.pop(contract.MODULE_NAME, None)
+    sys.modules.pop(loader.MODULE_NAME, None)
 
 
 def write(tmp_path: Path, text: str, name: str = "scenario.py") -> str:

@@ -11,8 +11,11 @@ from typing import Any
 import numpy
 import pytest
 
-from harness.report import queries
+from harness.report.queries import calls as queries
+from harness.report.queries import scale as scalequeries
 from harness.scenarios import persistence as scenario
+from harness.scenarios.persistence_api import Context
+from harness.scenarios.persistence_training import _train
 from harness.trace.taps import TapFileError, TapSet, concrete, for_variant, load_tap_file
 
 
@@ -131,24 +134,24 @@ def _scale_record(log: str, configured: str, archived: float) -> dict[str, Any]:
 
 
 def test_the_archive_carries_the_trained_scale():
-    found = queries.trained_scale(
+    found = scalequeries.trained_scale(
         _scale_record("6.891897201538086 (Variable float32)", "988.2117688026185", 984.2670288085938)
     )
     assert found["verdict"] == "trained" and found["trained"] == pytest.approx(984.267, rel=1e-6)
 
 
 def test_the_archive_carries_the_configured_scale():
-    found = queries.trained_scale(_scale_record("6.8", "float32(988.2117919921875)", 988.2117919921875))
+    found = scalequeries.trained_scale(_scale_record("6.8", "float32(988.2117919921875)", 988.2117919921875))
     assert found["verdict"] == "configured"
 
 
 def test_an_untrained_scale_cannot_tell_the_two_apart():
-    found = queries.trained_scale(_scale_record("6.895897388458252", "988.2117688026185", 988.211669921875))
+    found = scalequeries.trained_scale(_scale_record("6.895897388458252", "988.2117688026185", 988.211669921875))
     assert found["verdict"] == "indistinct"
 
 
 def test_no_training_taps_no_verdict():
-    assert queries.trained_scale({"tap_hits": [], "calls": []}) is None
+    assert scalequeries.trained_scale({"tap_hits": [], "calls": []}) is None
 
 
 def test_modelmanager_hooks_are_calls_into_the_class_from_outside_it():
@@ -177,8 +180,12 @@ def test_modelmanager_hooks_are_calls_into_the_class_from_outside_it():
 
 def test_inside_the_tolerance_the_nearest_scale_is_named():
     # main: save() archives float32(exp(log_scale)); torchapi-devel: params.cfg['intensity_scale']
-    main = queries.trained_scale(_scale_record("6.895896911621094", "float32(988.2117919921875)", 988.211669921875))
-    devel = queries.trained_scale(_scale_record("6.895896911621094", "float32(988.2117919921875)", 988.2117919921875))
+    main = scalequeries.trained_scale(
+        _scale_record("6.895896911621094", "float32(988.2117919921875)", 988.211669921875)
+    )
+    devel = scalequeries.trained_scale(
+        _scale_record("6.895896911621094", "float32(988.2117919921875)", 988.2117919921875)
+    )
     assert (main["verdict"], main["nearest"]) == ("indistinct", "trained")
     assert (devel["verdict"], devel["nearest"]) == ("indistinct", "configured")
 
@@ -188,7 +195,7 @@ def test_without_the_save_tap_the_configured_scale_comes_from_training():
     record["tap_hits"] = record["tap_hits"][:1]
     record["scenario"] = {"roles": {"train": ["train"]}}
     record["config"] = {"changes": [{"key": "intensity_scale", "phase": "train", "new": "988.2117919921875"}]}
-    found = queries.trained_scale(record)
+    found = scalequeries.trained_scale(record)
     assert found["configured"] == 988.2117919921875 and found["configured_source"].startswith("during training")
     assert found["verdict"] == "configured"
 
@@ -202,9 +209,9 @@ def test_training_is_retried_once_without_ground_truth_and_the_gap_names_the_err
         if train_data.Y is not None:
             raise ValueError("axes don't match array")
 
-    ctx = scenario.Context("ptycho", "/tmp/out", "train", lambda name: None)
+    ctx = Context("ptycho", "/tmp/out", "train", lambda name: None)
     ctx.modules["train_data"] = data
-    scenario._train(ctx, "run_cdi_example", entry, config=None)
+    _train(ctx, "run_cdi_example", entry, config=None)
     assert len(seen) == 2 and seen[1] is None
     (gap,) = ctx.gaps
     assert gap["phase"] == "train" and "ValueError: axes don't match array" in gap["missing"]
@@ -214,7 +221,7 @@ def test_a_second_training_failure_fails_the_run():
     def entry(train_data, test_data, config):
         raise RuntimeError("still broken")
 
-    ctx = scenario.Context("ptycho", "/tmp/out", "train", lambda name: None)
+    ctx = Context("ptycho", "/tmp/out", "train", lambda name: None)
     ctx.modules["train_data"] = types.SimpleNamespace(Y=numpy.zeros(1))
     with pytest.raises(RuntimeError, match="still broken"):
-        scenario._train(ctx, "run_cdi_example", entry, config=None)
+        _train(ctx, "run_cdi_example", entry, config=None)

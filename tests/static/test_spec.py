@@ -12,7 +12,7 @@ from archive_builders import tf_members, torch_members, write_zip
 from conftest import DEMO
 from helpers import write_target
 
-from harness.inspect.reader import describe_archive
+from harness.inspect.sandbox import describe_archive
 from harness.static import spec
 from harness.static.analysis import rank_entry_points
 from harness.static.spec import anchor_holds, extract, read_contract

@@ -12,7 +12,8 @@ import pytest
 from conftest import REPO
 
 from harness.static import torchscan
-from harness.static.torchscan import group_by_kind, load_patterns, scan
+from harness.static.torchpatterns import DEFAULT_PATTERNS, load_patterns
+from harness.static.torchscan import group_by_kind, scan
 
 TRAIN = '''\
 """Training entry point: saves to model.ckpt (docstrings are not surfaces)."""
@@ -137,7 +138,7 @@ def train_scan(tmp_path: Path) -> dict:
 
 
 def test_default_patterns_load_and_cover_the_declared_kinds() -> None:
-    kinds = {p.kind for p in load_patterns(torchscan.DEFAULT_PATTERNS)}
+    kinds = {p.kind for p in load_patterns(DEFAULT_PATTERNS)}
     assert {
         "lightning-checkpoint",
         "lightning-trainer",

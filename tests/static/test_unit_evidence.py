@@ -18,7 +18,7 @@ import pytest
 from harness.run.stop import end_group, group_members
 from harness.static.bounded import Budget, files_under
 from harness.static.target import _git, compare, fingerprint
-from harness.static.torchscan import _Lines
+from harness.static.torchmatch import _Lines
 from harness.trace.sinks import SinkWatch
 
 

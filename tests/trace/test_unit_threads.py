@@ -13,7 +13,7 @@ from helpers import THREADED
 from inprocess import AVAILABLE as BACKENDS
 from inprocess import record_package
 
-from harness.record.build import _Process
+from harness.record.process import FoldedProcess
 from harness.summarize import PathScrubber, summarize
 from harness.trace.threadstate import thread_label
 
@@ -167,7 +167,7 @@ def test_record_order_does_not_depend_on_thread_scheduling():
 
     shapes = []
     for seed in range(6):
-        calls = _Process("p", events(seed), 0, PathScrubber()).calls
+        calls = FoldedProcess("p", events(seed), 0, PathScrubber()).calls
         shapes.append([(c["i"], c["qualname"], c["thread"], c["depth"], c["parent"]) for c in calls])
     assert all(shape == shapes[0] for shape in shapes)
     assert [s[1] for s in shapes[0]] == ["a", "b", "c", "x", "y"]

@@ -1,0 +1,97 @@
+"""The view data of summary.md: the short answer, read before static.md.
+
+The path (each chain's direct calls), the archive's composition and the trained scale,
+what loading leaves in params.cfg, the PyTorch delta and what a shim must replace, the
+minimum hooks, the open questions the evidence raises, and the taps to collect next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..queries.archive import archive_rows
+from ..queries.calls import hooks, role, stages
+from ..queries.config import load_side_effects
+from ..queries.library import shim_surface
+from ..queries.pytorch import torch_contrast, torch_groups
+from ..queries.scale import trained_scale
+from ..queries.taps import tap_rows, tap_values
+from .common import common, config_state, spec_view
+from .unknowns import unknowns
+
+
+def summary_view(record: dict[str, Any]) -> dict[str, Any]:
+    """What every section of summary.md shows, from the record alone."""
+    description = record.get("archive_description")
+    archive = None
+    if description:
+        archive = {
+            "path": description.get("display_path"),
+            "count": len(description.get("members", [])),
+            "total": description.get("total_size"),
+            "backend": description.get("backend"),
+            "status": description.get("status"),
+            "members": archive_rows(record),
+            "clauses": description.get("clauses", []),
+        }
+    delta = record.get("torch_delta") or {}
+    taps = tap_rows(record)
+    return dict(
+        common(record),
+        chains=_chains(record),
+        archive=archive,
+        effects=load_side_effects(record),
+        has_load=bool(role(record, "load")),
+        config_global=record.get("config_global"),
+        config_state=config_state(record),
+        persistence_scenario=(record.get("scenario") or {}).get("contract", True),
+        hooks=[h for h in hooks(record) if h["site"]],
+        singleton=_singleton(record),
+        trained_scale=trained_scale(record),
+        spec=spec_view(record),
+        torch_package=delta.get("package", "ptycho_torch"),
+        torch_present=delta.get("present", False),
+        torch_error=delta.get("error"),
+        contrast=torch_contrast(record),
+        torch_groups=torch_groups(record),
+        questions=_questions(record, taps),
+        next_taps=[t for t in taps if t["status"] != "hit"],
+        shim=shim_surface(record),
+        library_recorded="library_calls" in record,
+    )
+
+
+def _chains(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scenario's chains (save, load, …) as the direct calls of their phases."""
+    chains = []
+    for chain in (record.get("scenario") or {}).get("chains", []):
+        steps = [s for s in stages(record, tuple(chain["phases"]), max_depth=2) if s["direct"]]
+        if steps:
+            chains.append({"title": chain["title"], "steps": steps[:8]})
+    return chains
+
+
+def _singleton(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The module-level model after training (tap `train.autoencoder`) and what save() handed on."""
+    model, saved = tap_values(record, "train.autoencoder"), tap_values(record, "save.models")
+    return {"model": model[-1], "saved": saved[-1] if saved else None} if model else None
+
+
+def _questions(record: dict[str, Any], taps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Open questions the evidence raises for the PyTorch side, then what the run left open."""
+    present = (record.get("torch_delta") or {}).get("present", False)
+    questions: list[dict[str, Any]] = [
+        dict(row, kind="no_counterpart")
+        for row in torch_contrast(record)
+        if present and row["today"] == "nothing found"
+    ]
+    for effect in load_side_effects(record):
+        if effect["fresh"] and effect["net"]:
+            questions.append(dict(effect, kind="fresh_overwrites"))
+    for name, info in sorted(((record.get("archive_description") or {}).get("models") or {}).items()):
+        keys = info.get("params_keys") or []
+        absolute = [k for k in ("output_prefix", "output_dir") if k in keys]
+        if absolute:
+            questions.append({"kind": "run_paths", "model": name, "keys": absolute})
+            break
+    return questions + unknowns(record, taps)

@@ -1,0 +1,98 @@
+"""One traced process from the harness side: started, waited for, and ended with its group.
+
+`runner` decides what each process of a run does (the config it hands to `harness.trace.child`);
+this module runs it: in its own session in the scratch folder, its output kept beside its
+config, within the timeout, interruptible by a stop signal (`stop`), asked for its threads'
+stacks before a hung process is killed, and with its whole process group ended however it
+ends, so a subprocess it did not wait for cannot write into the target afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import signal_name
+from .stop import Stopped, StopSignals, end_adopted, end_group
+
+
+def run_child(
+    scratch: Path,
+    label: str,
+    config: dict[str, Any],
+    python: str,
+    timeout: float,
+    env: dict[str, str],
+    stop: StopSignals,
+) -> dict[str, Any]:
+    """Run one traced process with `config` (it names its event and stack files); returns how
+    it ended. Never raises for the child's failures."""
+    config_path = scratch / f"child-{label}.json"
+    config_path.write_text(json.dumps(config, indent=2))
+    started = time.perf_counter()
+    with (
+        open(scratch / f"child-{label}.stdout.txt", "wb") as out,
+        open(scratch / f"child-{label}.stderr.txt", "wb") as err,
+    ):
+        process = subprocess.Popen(
+            [python, "-m", "harness.trace.child", str(config_path)],
+            cwd=scratch,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        code, timed_out, stopped_by = _wait(process, timeout, stop, Path(config["stacks"]))
+        leftover = end_group(process.pid) + end_adopted()
+    return {
+        "label": label,
+        "phases": list(config["phases"]),
+        "exit": code,
+        "timed_out": timed_out,
+        "interrupted": stopped_by is not None,
+        "stopped_by": stopped_by,
+        "leftover_processes": leftover,
+        "wall_seconds": round(time.perf_counter() - started, 6),
+        "events": config["events"],
+        "stderr": str(scratch / f"child-{label}.stderr.txt"),
+        "stacks": config["stacks"],
+    }
+
+
+def _wait(process: subprocess.Popen, timeout: float, stop: StopSignals, stacks: Path) -> tuple[int, bool, str | None]:
+    """(exit code, timed out, the stop signal's name): a process past its timeout or
+    interrupted by a stop signal is ended here with its group."""
+    try:
+        with stop.interruptible():
+            return process.wait(timeout=timeout), False, None
+    except (subprocess.TimeoutExpired, Stopped) as reason:
+        # The child runs in its own session: stop it here, or it would outlive us.
+        timed_out = isinstance(reason, subprocess.TimeoutExpired)
+        stopped_by = signal_name(reason.signum) if isinstance(reason, Stopped) else None
+        if timed_out:
+            _dump_stacks(process, stacks)
+        end_group(process.pid)
+        return process.wait(), timed_out, stopped_by
+
+
+def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> None:
+    """Ask a hung traced process for the Python stack of every thread (faulthandler, on
+    SIGUSR1) before it is killed, so the report says where it hung, not only that it did."""
+    try:
+        os.kill(process.pid, signal.SIGUSR1)
+    except OSError:
+        return
+    deadline = time.monotonic() + wait
+    size = -1
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        current = stacks.stat().st_size if stacks.exists() else 0
+        if current and current == size:
+            return  # written and no longer growing
+        size = current
