@@ -62,7 +62,7 @@ class Options:
     config_global: str = ""
     command: str = ""
     publish: str | None = None
-    accel_path: str | None = None  # the built C tracer the ctrace backend loads (set by resolve_backend)
+    accel_path: str | None = None  # the built C tracer the ctrace backend loads (set by accelerate_backend)
     accelerated: str = ""  # "yes (...)" / "no (reason)", for the run record
 
 
@@ -121,14 +121,21 @@ def resolve_taps(options: Options, scenario_taps: list[str] | None = None, shipp
 
 
 def resolve_backend(options: Options) -> str:
-    """The backend to record with; `ctrace` (built here on first use) where it beats `settrace`."""
-    from .run.interpreter import accelerate, check_interpreter
+    """The backend the interpreter can record with, checked without writing anything."""
+    from .run.interpreter import check_interpreter
 
-    python = options.python or sys.executable
-    backend = check_interpreter(python, options.backend)
+    return check_interpreter(options.python or sys.executable, options.backend)
+
+
+def accelerate_backend(options: Options, backend: str) -> str:
+    """`ctrace` (built on first use, into --out's cache) where it beats `settrace`. Called
+    once every input is checked: a run refused for bad input writes nothing."""
+    from .run.interpreter import accelerate
+
     if options.untraced:
         return backend
     cache = Path(options.out).expanduser().resolve() / ".cache"
+    python = options.python or sys.executable
     backend, options.accel_path, options.accelerated = accelerate(python, backend, options.backend, cache)
     return backend
 
@@ -151,6 +158,7 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
     described = scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)
     options.config_global = options.config_global or described.get("config_global") or f"{options.package}.params:cfg"
     taps = resolve_taps(options, described.get("taps"), shipped=scenarios.is_shipped(options.scenario))
+    backend = accelerate_backend(options, backend)
     run = allocate(options.out, options.initiative, options.plan_phase)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     env = child_env(run)

@@ -1,4 +1,10 @@
-"""Shared fixtures: one pair of traced demo runs serves every test that only reads output."""
+"""Shared fixtures: one pair of traced demo runs serves every test that only reads output.
+
+The tests live in rooms that mirror the package (trace/, scenarios/, record/, report/,
+inspect/, static/) and e2e/ for whole runs of the command line; the shared helpers
+(this file, helpers.py, inprocess.py, archive_builders.py, fixtures/) stay here, importable
+by name from every room (`from helpers import ...`). Test file names are unique across rooms.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,12 @@ from types import SimpleNamespace
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 DEMO = REPO / "harness" / "demo"
+FIXTURES = TESTS / "fixtures"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(TESTS))  # the shared helpers, whatever pytest's import mode
 
 from harness.static.target import fingerprint  # noqa: E402
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
+
+from conftest import FIXTURES
 
 CALL_LINE = re.compile(
     r"^(?P<indent> *)(?P<function>\S+:\S+)  (?P<anchor>\S+:\d+|\(no source file\))(?:  <- (?P<site>\S+:\d+))?  => (?P<returned>.*?)(?:  ×(?P<count>\d+))?$"
@@ -40,6 +45,23 @@ def write_target(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def manager_source(after_save: str = "") -> str:
+    """ptycho/model_manager.py of the miniature: the save writes a one-member archive, then
+    runs the statement `after_save`; the load returns no models."""
+    then = f"\n        {after_save}" if after_save else ""
+    return (
+        "import os, zipfile\n\n"
+        "class ModelManager:\n"
+        "    @staticmethod\n"
+        "    def save_multiple_models(models, base_path, custom_objects, intensity_scale):\n"
+        "        with zipfile.ZipFile(base_path + '.zip', 'w') as zf:\n"
+        f"            zf.writestr('manifest.dill', b''){then}\n\n"
+        "    @staticmethod\n"
+        "    def load_multiple_models(base_path, model_names=None):\n"
+        "        return {}\n"
+    )
+
+
 # A ptycho-like target without TensorFlow: fast, for the error paths of the harness.
 TINY_TARGET = {
     "ptycho/__init__.py": "",
@@ -56,19 +78,7 @@ TINY_TARGET = {
         def create_model_with_gridsize(gridsize, N):
             return ('autoencoder', 'diffraction_to_obj')
     """,
-    "ptycho/model_manager.py": """
-        import os, zipfile
-
-        class ModelManager:
-            @staticmethod
-            def save_multiple_models(models, base_path, custom_objects, intensity_scale):
-                with zipfile.ZipFile(base_path + '.zip', 'w') as zf:
-                    zf.writestr('manifest.dill', b'')
-
-            @staticmethod
-            def load_multiple_models(base_path, model_names=None):
-                return {}
-    """,
+    "ptycho/model_manager.py": manager_source(),
 }
 
 
@@ -97,3 +107,78 @@ def hostile_target(root: Path, build: str, imports: str = "", extra: dict[str, s
     tree = write_target(root, files)
     (tree / "ptycho" / "model.py").write_text(model)
     return tree
+
+
+# git with no user configuration: an author, and a HOME that holds none.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "HOME": "/nonexistent",
+}
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=GIT_ENV
+    ).stdout
+
+
+def commit_all(root: Path, message: str = "init") -> Path:
+    """`root` as a git checkout with everything in it committed (a repository made if needed)."""
+    if not (root / ".git").exists():
+        git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+    return root
+
+
+def jsonstore_target(where: Path) -> tuple[Path, Path]:
+    """The JSON-backed store of fixtures/ (a target that has nothing to do with ptycho) copied
+    into `where`: its root (package `jsonstore`), and its scenario file with the tap file it names."""
+    root = shutil.copytree(FIXTURES / "jsonstore_root", where / "root")
+    scenario = shutil.copy(FIXTURES / "jsonstore_scenario.py", where / "scenario.py")
+    shutil.copy(FIXTURES / "jsonstore_taps.toml", where / "jsonstore_taps.toml")
+    return Path(root), Path(scenario)
+
+
+# The threaded miniature: `main_work(steps)` calls `step` `steps` times on the main thread while
+# a daemon thread ("spinner-7") calls `tick` as fast as it can, then `in_pool` -> `step` once in
+# a one-worker ThreadPoolExecutor. Traced in-process (trace/test_unit_threads.py) and through the
+# command line as ptycho/model.py (e2e/test_hostile_recorder.py).
+THREADED = textwrap.dedent(
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    STOP = threading.Event()
+
+    def tick(n):
+        return n
+
+    def spin():
+        n = 0
+        while not STOP.is_set():
+            tick(n)
+            n += 1
+
+    def step(n):
+        return n + 1
+
+    def in_pool(n):
+        return step(n)
+
+    def main_work(steps=200):
+        STOP.clear()
+        worker = threading.Thread(target=spin, name="spinner-7", daemon=True)
+        worker.start()
+        total = sum(step(i) for i in range(steps))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            total += pool.submit(in_pool, 1).result()
+        STOP.set()
+        worker.join()
+        return total
+    """
+)

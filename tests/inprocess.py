@@ -28,6 +28,178 @@ from harness.trace.recorder import Recorder
 from harness.trace.sinks import SinkWatch
 
 PACKAGE = "minipkg"
+# The tiny package most in-process tests record: namespace `minipkg`, with a sibling
+# `minipkg_torch` (outside the namespace) and `foreignlib`, a library it calls into.
+MINIPKG = {
+    "minipkg/__init__.py": "",
+    "minipkg/params.py": """
+        cfg = {'N': 128}
+
+        def set(key, value):
+            cfg[key] = value
+    """,
+    "minipkg/core.py": """
+        import functools
+        import foreignlib
+        from minipkg import params
+
+
+        def traced(function):
+            @functools.wraps(function)
+            def wrapper(*args):
+                return function(*args)
+            return wrapper
+
+
+        @traced
+        def decorated(x):
+            return x + 1
+
+
+        def leaf(x):
+            return x * 2
+
+
+        def outer(x):
+            y = leaf(x)
+            return decorated(y)
+
+
+        def numbers(n):
+            for k in range(n):
+                yield k
+
+
+        def consume():
+            return sum(numbers(3))
+
+
+        def fails():
+            raise ValueError('no')
+
+
+        def catches():
+            try:
+                fails()
+            except ValueError:
+                return 'caught'
+
+
+        def callback(item):
+            return item * 10
+
+
+        def via_foreign():
+            return foreignlib.apply(callback, [1, 2])
+
+
+        def configure():
+            params.set('N', 64)
+            params.set('gridsize', 1)
+
+
+        def configure_inline(loaded):
+            size = loaded.get('N', 0)
+            params.cfg.update(loaded)
+            params.cfg['offset'] = size
+            foreignlib.write_config(params.cfg, 'probe', 'helper')
+            return size
+
+
+        class Layer:
+            def __init__(self, size):
+                self.size = size
+
+            def get_config(self):
+                return {'size': self.size}
+    """,
+    "minipkg/store.py": """
+        import os
+
+        import h5py
+
+
+        def save(folder):
+            os.mkdir(folder)
+            path = os.path.join(folder, 'model.h5')
+            with h5py.File(path, 'a') as handle:
+                handle.attrs['scale'] = 1.0
+            return path
+    """,
+    "minipkg/uses.py": """
+        import functools
+        import json
+
+        import foreignlib
+
+
+        class Box:
+            def __len__(self):
+                return 1
+
+            @property
+            def size(self):
+                return 2
+
+
+        def uses(path):
+            foreignlib.apply(str, [1])
+            for _ in range(2):
+                json.dumps({'a': 1})
+            handle = foreignlib.Handle(path)
+            with handle:
+                pass
+            box = Box()
+            n = len(box) + box.size
+            helper = functools.partial(foreignlib.write_config, {}, 'k')
+            helper(1)
+            items = list(foreignlib.numbers(2))
+            made = foreignlib.Made(1)
+            plain = foreignlib.Made()
+            unpacked = foreignlib.apply(*(str, [2]))
+            return n, items, len([1]), made, plain, unpacked
+    """,
+    "minipkg_torch/__init__.py": """
+        def save():
+            return 'not ours'
+    """,
+    "foreignlib.py": """
+        def apply(function, items):
+            return [function(item) for item in items]
+
+
+        def write_config(cfg, key, value):
+            cfg[key] = value
+
+
+        def numbers(n):
+            yield from range(n)
+
+
+        class Made:
+            def __new__(cls, *args):
+                return super().__new__(Other if args else cls)
+
+            def __init__(self, *args):
+                self.args = args
+
+
+        class Other(Made):
+            def __init__(self, *args):
+                self.other = args
+
+
+        class Handle:
+            def __init__(self, path):
+                self.path = path
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+    """,
+}
 # Every backend this interpreter can record with in-process, the default first.
 AVAILABLE = supported_backends(
     {

@@ -106,11 +106,16 @@ def _kw_values(code, lasti: int) -> tuple[tuple[str, ...], list] | None:
     call = instructions.pop()
     if call.opname == "CALL_FUNCTION_EX":  # f(*args, **kwargs): the keywords are not in the code
         return (("dir_fd",), []) if call.arg and call.arg & 1 else ((), [])
+    if instructions and instructions[-1].opname == "PRECALL":  # 3.11: KW_NAMES, PRECALL, CALL
+        instructions.pop()
     names: tuple[str, ...] = ()
-    if call.opname == "CALL_KW" and instructions and instructions[-1].opname == "LOAD_CONST":
+    # The keyword names: a constant tuple just before CALL_FUNCTION_KW (3.10) or CALL_KW
+    # (3.13+), or the KW_NAMES instruction before CALL (3.11, 3.12).
+    if call.opname in ("CALL_FUNCTION_KW", "CALL_KW") and instructions and instructions[-1].opname == "LOAD_CONST":
         names = instructions.pop().argval
     elif instructions and instructions[-1].opname == "KW_NAMES":
-        names = instructions.pop().argval
+        kw_names = instructions.pop()  # 3.11's dis does not resolve its constant
+        names = kw_names.argval if isinstance(kw_names.argval, tuple) else code.co_consts[kw_names.arg]
     loads = instructions[-len(names) :] if names else []
     if len(loads) != len(names) or any(i.opname not in _SIMPLE_LOADS for i in loads):
         return names, []

@@ -11,69 +11,31 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, callchain, load_run, report_of
-from helpers import hostile_target, tiny_target
+from helpers import commit_all, hostile_target, tiny_target
+from tracing import Run, start, stop, trace, wait_for
 
 pytestmark = pytest.mark.slow  # each case starts a traced subprocess (about a second, no TensorFlow)
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@t",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@t",
-    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    "HOME": "/nonexistent",
-}
 
-
-def _git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=GIT_ENV
-    ).stdout
-
-
-def _commit_all(root: Path) -> Path:
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "init")
-    return root
-
-
-def _trace(root: Path, tmp_path: Path, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), *extra, timeout=timeout)
-
-
-def _report(done: subprocess.CompletedProcess) -> Path:
-    """The report folder named by the last line (ok) or the message (failed); it must be whole."""
-    if done.returncode == 0:
-        report = report_of(done)
-    else:
-        line = next(text for text in done.stderr.splitlines() if "report (partial):" in text)
-        report = Path(line.split("report (partial):", 1)[1].strip())
-    for name in ("trace/run.json", "summary.md", "callchain/static.md", "callgraph/dynamic.txt", "env/trace_env.json"):
-        assert (report / name).is_file(), f"{name} missing from {report}"
-    return report
-
-
-def _outcome(done: subprocess.CompletedProcess, code: int, *phrases: str) -> dict:
-    """Exit code, one plain message and no traceback, the report kept; returns its run record."""
-    assert done.returncode == code, (done.returncode, done.stderr)
-    assert "Traceback" not in done.stderr + done.stdout
+def _outcome(run: Run, code: int, *phrases: str) -> dict:
+    """Exit code, one plain message (holding `phrases`) and no traceback, the report kept whole;
+    returns its run record."""
+    assert code != 0 or not phrases, "a run that ends well has no message"
     if code == 0:
-        assert "error" not in done.stderr.lower(), done.stderr
-        assert "status: ok" in done.stdout
+        run.ok()
+        assert "error" not in run.stderr.lower(), run.stderr
+        assert "status: ok" in run.stdout
     else:
-        assert done.stderr.startswith("error: ") and done.stderr.count("error: ") == 1, done.stderr
-        assert "\n  fix: " in done.stderr
-    for phrase in phrases:
-        assert phrase in done.stderr, (phrase, done.stderr)
-    return load_run(_report(done))
+        run.fails(code, *phrases)
+        assert run.stderr.count("error: ") == 1 and "\n  fix: " in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    for name in ("trace/run.json", "summary.md", "callchain/static.md", "callgraph/dynamic.txt", "env/trace_env.json"):
+        assert (run.report / name).is_file(), f"{name} missing from {run.report}"
+    return run.record
 
 
 # -- B. evidence-only ------------------------------------------------------------------------
@@ -91,8 +53,8 @@ def test_replace_into_a_git_ignored_path_fails(tmp_path):
         imports="import tempfile",
         extra={".gitignore": "*.log\n"},
     )
-    _commit_all(root)
-    record = _outcome(_trace(root, tmp_path), 4, "the target tree changed", "added: run.log")
+    commit_all(root)
+    record = _outcome(trace(root, tmp_path / "out"), 4, "the target tree changed", "added: run.log")
     renames = [s for s in record["sinks"] if s["op"] == "rename"]
     assert renames and renames[0]["dest"] == "<root>/run.log" and renames[0]["path"].startswith("<scratch>/tmp/")
 
@@ -107,8 +69,8 @@ def test_h5py_write_into_a_git_ignored_folder_fails(tmp_path):
         imports="import h5py",
         extra={".gitignore": "outputs/\n", "outputs/keep.txt": "kept\n"},
     )
-    _commit_all(root)
-    _outcome(_trace(root, tmp_path), 4, "added: outputs/cache.h5")
+    commit_all(root)
+    _outcome(trace(root, tmp_path / "out"), 4, "added: outputs/cache.h5")
 
 
 def test_h5py_write_into_an_existing_pycache_fails(tmp_path):
@@ -121,7 +83,7 @@ def test_h5py_write_into_an_existing_pycache_fails(tmp_path):
         imports="import h5py",
         extra={"ptycho/__pycache__/old.cpython-312.pyc": "not really bytecode\n"},
     )
-    _outcome(_trace(root, tmp_path), 4, "added: ptycho/__pycache__/cache.h5")
+    _outcome(trace(root, tmp_path / "out"), 4, "added: ptycho/__pycache__/cache.h5")
 
 
 def test_new_folder_symlink_to_outside_fails(tmp_path):
@@ -132,18 +94,18 @@ def test_new_folder_symlink_to_outside_fails(tmp_path):
         os.symlink({str(tmp_path / "elsewhere")!r}, os.path.join(HERE, 'tmp_link'))
     """,
     )
-    record = _outcome(_trace(root, tmp_path), 4, "added: ptycho/tmp_link (symlink -> ")
+    record = _outcome(trace(root, tmp_path / "out"), 4, "added: ptycho/tmp_link (symlink -> ")
     assert any(s["op"] == "symlink" and s["path"] == "<root>/ptycho/tmp_link" for s in record["sinks"])
 
 
 def test_new_empty_folder_fails(tmp_path):
     root = hostile_target(tmp_path / "target", "os.mkdir(os.path.join(HERE, 'cache'))")
-    _outcome(_trace(root, tmp_path), 4, "added: ptycho/cache/ (folder)")
+    _outcome(trace(root, tmp_path / "out"), 4, "added: ptycho/cache/ (folder)")
 
 
 def test_mode_change_fails(tmp_path):
     root = hostile_target(tmp_path / "target", "os.chmod(os.path.join(HERE, 'params.py'), 0o600)")
-    _outcome(_trace(root, tmp_path), 4, "mode changed: ptycho/params.py (0644 -> 0600)")
+    _outcome(trace(root, tmp_path / "out"), 4, "mode changed: ptycho/params.py (0644 -> 0600)")
 
 
 def test_write_through_a_subprocess_that_restores_the_content_fails(tmp_path):
@@ -155,7 +117,7 @@ def test_write_through_a_subprocess_that_restores_the_content_fails(tmp_path):
     """,
         imports="import subprocess, sys",
     )
-    _outcome(_trace(root, tmp_path), 4, "touched: ptycho/params.py (written; same content; mtime, ctime moved)")
+    _outcome(trace(root, tmp_path / "out"), 4, "touched: ptycho/params.py (written; same content; mtime, ctime moved)")
 
 
 def test_native_write_that_restores_content_and_mtime_is_still_seen(tmp_path):
@@ -176,7 +138,7 @@ def test_native_write_that_restores_content_and_mtime_is_still_seen(tmp_path):
         imports="import ctypes",
     )
     _outcome(
-        _trace(root, tmp_path),
+        trace(root, tmp_path / "out"),
         4,
         "touched: ptycho/params.py (same content; ctime moved: written with its mtime set back",
     )
@@ -191,7 +153,7 @@ def test_file_created_and_deleted_inside_the_tree_fails(tmp_path):
         os.remove(scratch)
     """,
     )
-    _outcome(_trace(root, tmp_path), 4, "written: <root>/ptycho/tmp.lock")
+    _outcome(trace(root, tmp_path / "out"), 4, "written: <root>/ptycho/tmp.lock")
 
 
 def test_native_create_and_delete_inside_the_tree_is_seen_on_the_folder(tmp_path):
@@ -205,14 +167,14 @@ def test_native_create_and_delete_inside_the_tree_is_seen_on_the_folder(tmp_path
     """,
         imports="import ctypes",
     )
-    _outcome(_trace(root, tmp_path), 4, "touched: ptycho/ (folder) (entries created or removed inside")
+    _outcome(trace(root, tmp_path / "out"), 4, "touched: ptycho/ (folder) (entries created or removed inside")
 
 
 def test_hard_link_into_the_tree_fails(tmp_path):
     outside = tmp_path / "outside.txt"
     outside.write_text("x")
     root = hostile_target(tmp_path / "target", f"os.link({str(outside)!r}, os.path.join(HERE, 'linked.txt'))")
-    record = _outcome(_trace(root, tmp_path), 4, "added: ptycho/linked.txt")
+    record = _outcome(trace(root, tmp_path / "out"), 4, "added: ptycho/linked.txt")
     assert any(s["op"] == "link" and s["dest"] == "<root>/ptycho/linked.txt" for s in record["sinks"])
 
 
@@ -224,7 +186,7 @@ def test_moving_a_file_out_of_the_tree_fails(tmp_path):
     """,
         extra={"ptycho/notes.txt": "notes\n"},
     )
-    _outcome(_trace(root, tmp_path), 4, "removed: ptycho/notes.txt")
+    _outcome(trace(root, tmp_path / "out"), 4, "removed: ptycho/notes.txt")
 
 
 def test_dir_fd_relative_write_is_recorded_at_the_real_file(tmp_path):
@@ -236,7 +198,7 @@ def test_dir_fd_relative_write_is_recorded_at_the_real_file(tmp_path):
         os.close(folder)
     """,
     )
-    record = _outcome(_trace(root, tmp_path), 4, "added: ptycho/sneaky.txt")
+    record = _outcome(trace(root, tmp_path / "out"), 4, "added: ptycho/sneaky.txt")
     writes = [s["path"] for s in record["sinks"] if s["op"] == "write"]
     assert "<root>/ptycho/sneaky.txt" in writes
     assert not any(path.endswith("/sneaky.txt") and not path.startswith("<root>/ptycho/") for path in writes)
@@ -253,19 +215,19 @@ def test_chdir_to_the_root_then_temporary_folder_cleanup_is_not_a_change(tmp_pat
     """,
         imports="import tempfile",
     )
-    record = _outcome(_trace(root, tmp_path), 0)
+    record = _outcome(trace(root, tmp_path / "out"), 0)
     removed = [s["path"] for s in record["sinks"] if s["op"] == "remove"]
     assert "<scratch>/tmp/<tmp>/custom_objects.dill" in removed
     assert not any(path.startswith("<root>") for s in record["sinks"] for path in (s["path"], s["dest"] or ""))
 
 
 def test_own_git_calls_leave_a_stale_index_alone(tmp_path):
-    root = _commit_all(tiny_target(tmp_path / "target"))
+    root = commit_all(tiny_target(tmp_path / "target"))
     index = root / ".git" / "index"
     stale = root / "ptycho" / "params.py"
     os.utime(stale, ns=(time.time_ns() + 5 * 10**9,) * 2)  # index entry no longer matches: git status would refresh it
     before = (index.read_bytes(), index.stat().st_mtime_ns)
-    record = _outcome(_trace(root, tmp_path), 0)
+    record = _outcome(trace(root, tmp_path / "out"), 0)
     assert (index.read_bytes(), index.stat().st_mtime_ns) == before
     assert record["target"]["git"] is True and record["evidence_only"]["changes"] == []
 
@@ -281,12 +243,12 @@ def test_an_unwaited_subprocess_cannot_write_after_the_run(tmp_path):
     """,
         imports="import subprocess, sys",
     )
-    done = _trace(root, tmp_path)
+    run = trace(root, tmp_path / "out")
     time.sleep(3)
     assert not late.exists(), "the target's subprocess outlived the run and wrote into the tree"
-    record = _outcome(done, 0)
+    record = _outcome(run, 0)
     assert record["processes"][0]["leftover_processes"] >= 1
-    assert "were still running when it ended" in (_report(done) / "summary.md").read_text()
+    assert "were still running when it ended" in run.text("summary.md")
 
 
 def test_a_detached_subprocess_cannot_write_after_the_run(tmp_path):
@@ -300,10 +262,10 @@ def test_a_detached_subprocess_cannot_write_after_the_run(tmp_path):
     """,
         imports="import subprocess, sys",
     )
-    done = _trace(root, tmp_path)
+    run = trace(root, tmp_path / "out")
     time.sleep(3)
     assert not late.exists(), "a subprocess that left the traced process group wrote into the tree"
-    record = _outcome(done, 0)
+    record = _outcome(run, 0)
     assert record["processes"][0]["leftover_processes"] >= 1
 
 
@@ -319,13 +281,13 @@ def test_non_utf8_names_written_by_the_target_reach_the_report(tmp_path):
         os.mkdir(b'dir\\xff')
         """,
     )
-    record = _outcome(_trace(root, tmp_path), 0)
+    record = _outcome(trace(root, tmp_path / "out"), 0)
     assert "<scratch>/caf\\xe9.txt" in [s["path"] for s in record["sinks"]]
 
 
 def test_non_utf8_name_written_into_the_tree_fails_with_its_name(tmp_path):
     root = hostile_target(tmp_path / "target", "open(os.path.join(os.fsencode(HERE), b'caf\\xe9.py'), 'w').close()")
-    _outcome(_trace(root, tmp_path), 4, "added: ptycho/caf\\xe9.py")
+    _outcome(trace(root, tmp_path / "out"), 4, "added: ptycho/caf\\xe9.py")
 
 
 def test_a_write_into_dot_git_fails(tmp_path):
@@ -337,8 +299,8 @@ def test_a_write_into_dot_git_fails(tmp_path):
             handle.write('#!/bin/sh\\n')
         """,
     )
-    _commit_all(root)
-    _outcome(_trace(root, tmp_path), 4, "added: .git/hooks/post-checkout")
+    commit_all(root)
+    _outcome(trace(root, tmp_path / "out"), 4, "added: .git/hooks/post-checkout")
 
 
 def test_non_utf8_names_in_the_tree_are_noted_not_a_crash(tmp_path):
@@ -346,7 +308,7 @@ def test_non_utf8_names_in_the_tree_are_noted_not_a_crash(tmp_path):
     for name in (b"ptycho/bad\xff.py", b"data\xfe.txt"):
         with open(os.path.join(os.fsencode(root), name), "wb") as handle:
             handle.write(b"x = 1\n")
-    record = _outcome(_trace(root, tmp_path), 0)
+    record = _outcome(trace(root, tmp_path / "out"), 0)
     notes = record["evidence_only"]["notes"]
     assert any("not UTF-8: ptycho/bad\\xff.py" in note for note in notes), notes
     assert any("bad\\xff.py" in item["path"] for item in record["static_skipped"])
@@ -356,7 +318,7 @@ def test_a_fifo_in_the_package_never_blocks(tmp_path):
     root = tiny_target(tmp_path / "target", {"docs/notes.md": "# Notes\n"})
     os.mkfifo(root / "ptycho" / "unused_fifo.py")
     os.mkfifo(root / "docs" / "pipe.md")
-    record = _outcome(_trace(root, tmp_path, timeout=60), 0)
+    record = _outcome(trace(root, tmp_path / "out", timeout=60), 0)
     skipped = {item["path"]: item["reason"] for item in record["static_skipped"]}
     assert skipped.get("ptycho/unused_fifo.py") == "not a regular file (never opened)"
 
@@ -372,7 +334,7 @@ def test_socket_and_device_symlink_in_the_tree(tmp_path):
     finally:
         os.chdir(here)
     try:
-        record = _outcome(_trace(root, tmp_path, timeout=60), 0)
+        record = _outcome(trace(root, tmp_path / "out", timeout=60), 0)
     finally:
         server.close()
     assert record["evidence_only"]["changes"] == []
@@ -382,7 +344,7 @@ def test_socket_and_device_symlink_in_the_tree(tmp_path):
 def test_a_folder_symlink_loop_in_the_package(tmp_path):
     root = tiny_target(tmp_path / "target")
     os.symlink("..", root / "ptycho" / "loop")
-    record = _outcome(_trace(root, tmp_path, timeout=60), 0)
+    record = _outcome(trace(root, tmp_path / "out", timeout=60), 0)
     assert {"path": "ptycho/loop", "reason": "folder symlink (not followed)", "pass": "entry-point ranking"} in record[
         "static_skipped"
     ]
@@ -400,7 +362,7 @@ def test_an_unreachable_folder_is_noted_and_compared_by_what_can_be_read(tmp_pat
             fd = inner
     finally:
         os.close(fd)
-    record = _outcome(_trace(root, tmp_path, timeout=60), 0)
+    record = _outcome(trace(root, tmp_path / "out", timeout=60), 0)
     assert any(note.startswith("unreadable") and "too long" in note for note in record["evidence_only"]["notes"])
 
 
@@ -408,7 +370,7 @@ def test_an_unreachable_folder_is_noted_and_compared_by_what_can_be_read(tmp_pat
 def test_an_unreadable_file_is_noted(tmp_path):
     root = tiny_target(tmp_path / "target", {"secret.txt": "s\n"})
     (root / "secret.txt").chmod(0)
-    record = _outcome(_trace(root, tmp_path), 0)
+    record = _outcome(trace(root, tmp_path / "out"), 0)
     assert any("unreadable file secret.txt" in note for note in record["evidence_only"]["notes"])
 
 
@@ -434,7 +396,7 @@ def test_namespace_narrower_than_the_writers(tmp_path):
     """
         },
     )
-    _outcome(_trace(root, tmp_path, "--namespace", "ptycho.params"), 0)
+    _outcome(trace(root, tmp_path / "out", "--namespace", "ptycho.params"), 0)
 
 
 def test_thousands_of_torch_save_sites_are_scanned(tmp_path):
@@ -443,7 +405,7 @@ def test_thousands_of_torch_save_sites_are_scanned(tmp_path):
         tmp_path / "target",
         {"ptycho_torch/__init__.py": "", "ptycho_torch/many.py": f"import torch\n\n\ndef save_all(model):\n{sites}\n"},
     )
-    record = _outcome(_trace(root, tmp_path), 0)
+    record = _outcome(trace(root, tmp_path / "out"), 0)
     assert len([s for s in record["torch_delta"]["surfaces"] if s["path"] == "ptycho_torch/many.py"]) == 5000
 
 
@@ -451,31 +413,11 @@ def test_oversized_and_unparsable_torch_files_are_reported_as_skipped(tmp_path):
     root = tiny_target(tmp_path / "target", {"ptycho_torch/__init__.py": "", "ptycho_torch/train.py": "import torch\n"})
     (root / "ptycho_torch" / "generated.py").write_text("x = 1\n" * 800_000)  # 4.8 MB
     (root / "ptycho_torch" / "deep.py").write_text("x = " + "(" * 250 + "1" + ")" * 250 + "\n")
-    record = _outcome(_trace(root, tmp_path), 0)
+    record = _outcome(trace(root, tmp_path / "out"), 0)
     skipped = [item for item in record["static_skipped"] if item["path"] == "ptycho_torch/generated.py"]
     assert skipped and "over the" in skipped[0]["reason"]
     assert [e["path"] for e in record["torch_delta"]["parse_errors"]] == ["ptycho_torch/deep.py"]
     assert "ptycho_torch/generated.py" in (Path(record["report"]) / "summary.md").read_text()
-
-
-def _start(root: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", "trace", "--root", str(root), "--out", str(out)],
-        cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for(path_glob, out: Path, text: str) -> Path:
-    for _ in range(300):
-        found = list(out.glob(path_glob))
-        if found and text in found[0].read_text():
-            return found[0]
-        time.sleep(0.1)
-    raise AssertionError(f"{text!r} never appeared in {path_glob}")
 
 
 def _alive(pid: int) -> bool:
@@ -501,13 +443,11 @@ def test_stop_signals_end_the_group_and_keep_the_report(tmp_path, signum, code):
         imports="import subprocess, sys, time",
     )
     out = tmp_path / "out"
-    process = _start(root, out)
-    pids_file = _wait_for("*/scratch/*/pids.txt", out, " ")
-    pids = [int(p) for p in pids_file.read_text().split()]
-    process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=60)
-    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-    record = _outcome(done, code, f"interrupted by {signal.Signals(signum).name}", "process group were ended")
+    process = start(root, out)
+    pids = [int(p) for p in wait_for(out, "*/scratch/*/pids.txt", " ").read_text().split()]
+    record = _outcome(
+        stop(process, signum, out), code, f"interrupted by {signal.Signals(signum).name}", "process group were ended"
+    )
     assert record["status"] == "partial"
     assert not any(_alive(pid) for pid in pids), "the traced process or its subprocess survived"
     assert [c["label"] for c in record["processes"]] == ["cycle"]

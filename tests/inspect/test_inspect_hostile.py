@@ -21,9 +21,7 @@ from pathlib import Path
 
 import dill
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from archive_builders import (  # noqa: E402
+from archive_builders import (
     MODELS,
     SCALE,
     h5_bytes,
@@ -35,10 +33,10 @@ from archive_builders import (  # noqa: E402
     torch_members,
     write_zip,
 )
+from conftest import REPO
 
-from harness.inspect.sandbox import Limits, describe_archive  # noqa: E402
+from harness.inspect.sandbox import Limits, describe_archive
 
-REPO = Path(__file__).resolve().parents[1]
 P4 = b"\x80\x04"
 
 

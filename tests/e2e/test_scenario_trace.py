@@ -6,16 +6,14 @@ into the target only after the evidence check; a phase that raises or hangs ends
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
-from conftest import callchain, load_run, report_of
-from helpers import body, def_lines
+from conftest import load_run
+from helpers import body, def_lines, jsonstore_target
+from tracing import trace
 
 pytestmark = pytest.mark.slow  # traced subprocesses
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 QUESTION = "Which file does the store's flush write, and from which line?"
 DELIVERABLES = (
     "callchain/static.md",
@@ -32,31 +30,15 @@ DELIVERABLES = (
 @pytest.fixture(scope="module")
 def store_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("store")
-    root = shutil.copytree(FIXTURES / "jsonstore_root", tmp / "root")
-    scenario = shutil.copy(FIXTURES / "jsonstore_scenario.py", tmp / "scenario.py")
-    shutil.copy(FIXTURES / "jsonstore_taps.toml", tmp / "jsonstore_taps.toml")
-    done = callchain(
-        "trace",
-        "--root",
-        str(root),
-        "--package",
-        "jsonstore",
-        "--scenario",
-        str(scenario),
-        "--question",
-        QUESTION,
-        "--initiative",
-        "STORE-001",
-        "--plan-phase",
-        "phase_a",
-        "--publish",
-        "plans/active",
-        "--out",
-        str(tmp / "out"),
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return root, report_of(done), tmp / "out"
+    root, scenario = jsonstore_target(tmp)
+    publish = ("--initiative", "STORE-001", "--plan-phase", "phase_a", "--publish", "plans/active")
+    run = _trace_store(root, scenario, tmp / "out", "--question", QUESTION, *publish).ok()
+    return root, run.report, tmp / "out"
+
+
+def _trace_store(root, scenario, out, *extra):
+    """The store traced with `scenario` (a file)."""
+    return trace(root, out, "--package", "jsonstore", "--scenario", str(scenario), *extra)
 
 
 def test_every_deliverable_renders(store_run):
@@ -109,52 +91,34 @@ def test_publish_copies_the_report_into_the_target_after_the_check(store_run):
     assert not list(root.rglob("store.json"))  # the scratch stays outside the target
 
 
+def _trace_phases(tmp_path, source: str, *extra: str):
+    """The store traced with a scenario file of `source`."""
+    root, _ = jsonstore_target(tmp_path)
+    scenario = tmp_path / "phases.py"
+    scenario.write_text(source)
+    return _trace_store(root, scenario, tmp_path / "out", *extra)
+
+
 def test_a_phase_that_raises_keeps_a_partial_report(tmp_path):
-    root = shutil.copytree(FIXTURES / "jsonstore_root", tmp_path / "root")
-    scenario = tmp_path / "boom.py"
-    scenario.write_text(
+    run = _trace_phases(
+        tmp_path,
         "def put(ctx):\n    import jsonstore\n    jsonstore.Store('x').put('a', 1)\n\n"
         "def boom(ctx):\n    raise RuntimeError('no flush today')\n\n"
-        "PHASES = [('put', put), ('boom', boom)]\n"
+        "PHASES = [('put', put), ('boom', boom)]\n",
     )
-    done = callchain(
-        "trace",
-        "--root",
-        str(root),
-        "--package",
-        "jsonstore",
-        "--scenario",
-        str(scenario),
-        "--out",
-        str(tmp_path / "out"),
-        timeout=300,
-    )
-    assert done.returncode == 3 and "no flush today" in done.stderr and "phase 'boom'" in done.stderr
-    assert "report (partial)" in done.stderr and "Traceback" not in done.stderr
+    assert run.code == 3 and "no flush today" in run.stderr and "phase 'boom'" in run.stderr
+    assert "report (partial)" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_a_hanging_phase_stops_at_the_timeout(tmp_path):
-    root = shutil.copytree(FIXTURES / "jsonstore_root", tmp_path / "root")
-    scenario = tmp_path / "hang.py"
-    scenario.write_text(
+    run = _trace_phases(
+        tmp_path,
         "import time\n\ndef put(ctx):\n    import jsonstore\n    jsonstore.Store('x')\n\n"
-        "def hang(ctx):\n    time.sleep(600)\n\nPHASES = [('put', put), ('hang', hang)]\n"
-    )
-    done = callchain(
-        "trace",
-        "--root",
-        str(root),
-        "--package",
-        "jsonstore",
-        "--scenario",
-        str(scenario),
+        "def hang(ctx):\n    time.sleep(600)\n\nPHASES = [('put', put), ('hang', hang)]\n",
         "--timeout",
         "5",
-        "--out",
-        str(tmp_path / "out"),
-        timeout=300,
     )
-    assert done.returncode == 3 and "did not finish within 5 s" in done.stderr
+    assert run.code == 3 and "did not finish within 5 s" in run.stderr
 
 
 def test_the_shipped_file_imports_after_setup_what_needs_it(tmp_path):
@@ -167,9 +131,7 @@ def test_the_shipped_file_imports_after_setup_what_needs_it(tmp_path):
         "def create_model_with_gridsize(gridsize, N):\n    return ('autoencoder', 'diffraction_to_obj')\n"
     )
     root = tiny_target(tmp_path / "target", {"ptycho/model.py": model})
-    done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), timeout=300)
-    assert done.returncode == 0, done.stderr
-    record = load_run(report_of(done))
+    record = trace(root, tmp_path / "out").ok().record
     phases = [(p["process"], p["name"]) for p in record["phases"]]
     assert ("cycle", "import-after-setup") in phases and ("fresh", "fresh-setup") in phases
     assert ("fresh", "fresh-import-after-setup") in phases

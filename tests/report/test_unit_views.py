@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from helpers import call_lines
-from inprocess import record_package
-from test_unit_recorder import BACKENDS, FILES
+from inprocess import AVAILABLE as BACKENDS
+from inprocess import MINIPKG, record_package
 
 from harness.report import render
 from harness.report.queries import archive as archivequeries
@@ -30,7 +30,7 @@ def run(tmp_path):
         core.via_foreign()
         core.configure()
 
-    return record_package(tmp_path, FILES, drive, BACKENDS[0], config_global="minipkg.params:cfg")
+    return record_package(tmp_path, MINIPKG, drive, BACKENDS[0], config_global="minipkg.params:cfg")
 
 
 def _render(run, tmp_path):

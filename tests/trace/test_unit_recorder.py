@@ -8,190 +8,19 @@ import textwrap
 
 import pytest
 from inprocess import AVAILABLE as BACKENDS
-from inprocess import record_package, stable
+from inprocess import MINIPKG, record_package, stable
 
 from harness.trace import accel
-
-FILES = {
-    "minipkg/__init__.py": "",
-    "minipkg/params.py": """
-        cfg = {'N': 128}
-
-        def set(key, value):
-            cfg[key] = value
-    """,
-    "minipkg/core.py": """
-        import functools
-        import foreignlib
-        from minipkg import params
-
-
-        def traced(function):
-            @functools.wraps(function)
-            def wrapper(*args):
-                return function(*args)
-            return wrapper
-
-
-        @traced
-        def decorated(x):
-            return x + 1
-
-
-        def leaf(x):
-            return x * 2
-
-
-        def outer(x):
-            y = leaf(x)
-            return decorated(y)
-
-
-        def numbers(n):
-            for k in range(n):
-                yield k
-
-
-        def consume():
-            return sum(numbers(3))
-
-
-        def fails():
-            raise ValueError('no')
-
-
-        def catches():
-            try:
-                fails()
-            except ValueError:
-                return 'caught'
-
-
-        def callback(item):
-            return item * 10
-
-
-        def via_foreign():
-            return foreignlib.apply(callback, [1, 2])
-
-
-        def configure():
-            params.set('N', 64)
-            params.set('gridsize', 1)
-
-
-        def configure_inline(loaded):
-            size = loaded.get('N', 0)
-            params.cfg.update(loaded)
-            params.cfg['offset'] = size
-            foreignlib.write_config(params.cfg, 'probe', 'helper')
-            return size
-
-
-        class Layer:
-            def __init__(self, size):
-                self.size = size
-
-            def get_config(self):
-                return {'size': self.size}
-    """,
-    "minipkg/store.py": """
-        import os
-
-        import h5py
-
-
-        def save(folder):
-            os.mkdir(folder)
-            path = os.path.join(folder, 'model.h5')
-            with h5py.File(path, 'a') as handle:
-                handle.attrs['scale'] = 1.0
-            return path
-    """,
-    "minipkg/uses.py": """
-        import functools
-        import json
-
-        import foreignlib
-
-
-        class Box:
-            def __len__(self):
-                return 1
-
-            @property
-            def size(self):
-                return 2
-
-
-        def uses(path):
-            foreignlib.apply(str, [1])
-            for _ in range(2):
-                json.dumps({'a': 1})
-            handle = foreignlib.Handle(path)
-            with handle:
-                pass
-            box = Box()
-            n = len(box) + box.size
-            helper = functools.partial(foreignlib.write_config, {}, 'k')
-            helper(1)
-            items = list(foreignlib.numbers(2))
-            made = foreignlib.Made(1)
-            plain = foreignlib.Made()
-            unpacked = foreignlib.apply(*(str, [2]))
-            return n, items, len([1]), made, plain, unpacked
-    """,
-    "minipkg_torch/__init__.py": """
-        def save():
-            return 'not ours'
-    """,
-    "foreignlib.py": """
-        def apply(function, items):
-            return [function(item) for item in items]
-
-
-        def write_config(cfg, key, value):
-            cfg[key] = value
-
-
-        def numbers(n):
-            yield from range(n)
-
-
-        class Made:
-            def __new__(cls, *args):
-                return super().__new__(Other if args else cls)
-
-            def __init__(self, *args):
-                self.args = args
-
-
-        class Other(Made):
-            def __init__(self, *args):
-                self.other = args
-
-
-        class Handle:
-            def __init__(self, path):
-                self.path = path
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                return False
-    """,
-}
 
 
 def at(snippet: str) -> str:
     """`minipkg/core.py:N` of the first line holding `snippet`, computed, never remembered."""
-    lines = textwrap.dedent(FILES["minipkg/core.py"]).splitlines()
+    lines = textwrap.dedent(MINIPKG["minipkg/core.py"]).splitlines()
     return f"minipkg/core.py:{next(n for n, line in enumerate(lines, 1) if snippet in line)}"
 
 
 def _run(tmp_path, backend, drive, **kwargs):
-    return record_package(tmp_path, FILES, drive, backend, **kwargs)
+    return record_package(tmp_path, MINIPKG, drive, backend, **kwargs)
 
 
 def _functions(run):
@@ -277,7 +106,7 @@ def test_config_changes_are_credited_to_the_running_call(tmp_path, backend):
 
 
 def _params_at(snippet: str) -> str:
-    lines = textwrap.dedent(FILES["minipkg/params.py"]).splitlines()
+    lines = textwrap.dedent(MINIPKG["minipkg/params.py"]).splitlines()
     return f"minipkg/params.py:{next(n for n, line in enumerate(lines, 1) if snippet in line)}"
 
 
@@ -319,7 +148,7 @@ def test_a_native_write_is_credited_to_the_line_of_the_library_call(tmp_path, ba
     pytest.importorskip("h5py")
     folder = tmp_path / "out"
     run = _run(tmp_path, backend, lambda imp: imp("minipkg.store").save(str(folder)), sinks=True)
-    lines = textwrap.dedent(FILES["minipkg/store.py"]).splitlines()
+    lines = textwrap.dedent(MINIPKG["minipkg/store.py"]).splitlines()
     h5_line = next(n for n, line in enumerate(lines, 1) if "h5py.File(" in line)
     written = [s for s in run["sinks"] if s["path"].endswith("model.h5")]
     assert len(written) == 1 and written[0]["native"]
@@ -327,7 +156,7 @@ def test_a_native_write_is_credited_to_the_line_of_the_library_call(tmp_path, ba
 
 
 def _uses_at(snippet: str) -> str:
-    lines = textwrap.dedent(FILES["minipkg/uses.py"]).splitlines()
+    lines = textwrap.dedent(MINIPKG["minipkg/uses.py"]).splitlines()
     return f"minipkg/uses.py:{next(n for n, line in enumerate(lines, 1) if snippet in line)}"
 
 
@@ -415,7 +244,7 @@ def _many_files():
     functions = "\n".join(f"def f{n}(x):\n    return x + {n}\n" for n in range(MANY))
     every = f"\n\ndef all_of_them():\n    return [globals()['f' + str(n)](1) for n in range({MANY})]\n"
     return dict(
-        FILES,
+        MINIPKG,
         **{
             "minipkg/many.py": functions + every,
             "minipkg/dynamic.py": """
@@ -515,7 +344,7 @@ FLOW = """
 
 
 def _flow_runs(tmp_path, drive):
-    files = dict(FILES, **{"minipkg/flow.py": FLOW})
+    files = dict(MINIPKG, **{"minipkg/flow.py": FLOW})
     return {backend: record_package(tmp_path / backend, files, drive, backend) for backend in BACKENDS}
 
 
@@ -559,7 +388,7 @@ def test_every_backend_agrees_on_coroutines(tmp_path):
 def test_ctrace_tells_an_await_suspension_from_an_exception(tmp_path):
     """The evaluation hook knows how a frame's evaluation ended (a value, or NULL and an
     exception), so a coroutine suspended at `await` is a normal exit, on every version."""
-    files = dict(FILES, **{"minipkg/flow.py": FLOW})
+    files = dict(MINIPKG, **{"minipkg/flow.py": FLOW})
     run = record_package(tmp_path, files, lambda imp: imp("minipkg.flow").run_async(), "ctrace")
     parents = [c["returned"] for c in run["calls"] if c["function"] == "minipkg.flow:parent"]
     children = [c["returned"] for c in run["calls"] if c["function"] == "minipkg.flow:child"]

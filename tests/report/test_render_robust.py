@@ -10,11 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 from typing import get_args, get_origin, get_type_hints, is_typeddict
 
 import pytest
-from conftest import callchain, load_run
+from tracing import trace
 
 from harness.record.complete import LOOSE, complete
 from harness.record.types import RunRecord
@@ -115,11 +114,10 @@ def _assert_preserved(original, completed, where: str = "record") -> None:
 def test_completion_keeps_every_value_of_a_real_record(tmp_path):
     """Defaults fill holes only: a record with every part present (calls, config, archive,
     spec with verdicts, PyTorch surfaces) comes out of `complete` with all its values."""
+    from archive_builders import tf_members, write_zip
     from conftest import DEMO
-    from inprocess import record_package
-    from test_archive import tf_members, write_zip
-    from test_unit_recorder import BACKENDS as RECORDERS
-    from test_unit_recorder import FILES
+    from inprocess import AVAILABLE as RECORDERS
+    from inprocess import MINIPKG, record_package
 
     from harness.inspect.sandbox import describe_archive
     from harness.record.complete import complete
@@ -127,7 +125,7 @@ def test_completion_keeps_every_value_of_a_real_record(tmp_path):
     from harness.static.torchscan import scan
     from harness.static.verdicts import judge_spec
 
-    record = record_package(tmp_path, FILES, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
+    record = record_package(tmp_path, MINIPKG, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
     (tmp_path / "out").mkdir()
     archive = write_zip(tmp_path / "out" / "wts.h5.zip", tf_members())
     record["archive_description"] = dict(describe_archive(str(archive)), display_path="<scratch>/out/wts.h5.zip")
@@ -194,24 +192,18 @@ def test_every_field_of_a_real_record_removed_or_emptied_renders(demo_run):
 @pytest.mark.slow
 @pytest.mark.parametrize("namespace", ["zzz", "ptycho.nothing"])
 def test_namespace_matching_nothing_on_the_demo(tmp_path, namespace):
-    done = callchain("trace", "--namespace", namespace, "--out", str(tmp_path / "out"), cwd=tmp_path)
-    assert done.returncode == 3, done.stderr
-    assert "Traceback" not in done.stderr and done.stderr.startswith("error: ")
-    assert f"the namespace '{namespace}' matched no call" in done.stderr
-    report = Path(done.stderr.split("report (partial):", 1)[1].strip())
-    static = (report / "callchain" / "static.md").read_text()
-    assert f"No call of the namespace `{namespace}` was kept" in static
-    assert f"the namespace '{namespace}' matched no call" in (report / "summary.md").read_text()
-    assert load_run(report)["status"] == "failed"
+    run = trace(None, tmp_path / "out", "--namespace", namespace, cwd=tmp_path)
+    run.fails(3, f"the namespace '{namespace}' matched no call")
+    assert f"No call of the namespace `{namespace}` was kept" in run.text("callchain/static.md")
+    assert f"the namespace '{namespace}' matched no call" in run.text("summary.md")
+    assert run.record["status"] == "failed"
 
 
 @pytest.mark.slow
 def test_a_namespace_whose_code_writes_nothing_itself(tmp_path):
     """ptycho.params runs but writes no archive member: the writers are anonymous."""
-    done = callchain("trace", "--namespace", "ptycho.params", "--out", str(tmp_path / "out"), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    report = Path(done.stdout.strip().splitlines()[-1])
-    static = (report / "callchain" / "static.md").read_text()
+    run = trace(None, tmp_path / "out", "--namespace", "ptycho.params", cwd=tmp_path).ok()
+    static = run.text("callchain/static.md")
     assert "scenario / framework (no namespace frame)" in static
     assert "file writes ran with no frame of `ptycho.params`" in static
-    assert rerender(str(report)) == report
+    assert rerender(str(run.report)) == run.report

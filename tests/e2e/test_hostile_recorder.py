@@ -14,49 +14,24 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import callchain, load_run
-from helpers import body, tiny_target
+from helpers import THREADED, body, manager_source, tiny_target
+from tracing import Run
+from tracing import trace as traced
 
 pytestmark = pytest.mark.slow  # every case traces the miniature target in a subprocess (about a second each)
 
 BACKENDS = (["monitoring"] if sys.version_info >= (3, 12) else []) + ["settrace"]
 
 
-def trace(tmp_path: Path, files: dict[str, str], backend: str, *extra: str, name: str = "target"):
-    root = tiny_target(tmp_path / name, files)
-    done = callchain(
-        "trace",
-        "--root",
-        str(root),
-        "--out",
-        str(tmp_path / "out"),
-        "--no-fresh-load",
-        "--backend",
-        backend,
-        *extra,
-        timeout=300,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    report = _report(done)
-    return done, report, load_run(report)
-
-
-def _report(done) -> Path:
-    if done.returncode == 0:
-        return Path(done.stdout.strip().splitlines()[-1])
-    line = next(text for text in done.stderr.splitlines() if "report (partial):" in text)
-    return Path(line.split("report (partial):", 1)[1].strip())
+def trace(tmp_path: Path, files: dict[str, str], backend: str) -> Run:
+    """The miniature with `files` changed, traced with `backend` and no fresh process."""
+    run = traced(tiny_target(tmp_path / "target", files), tmp_path / "out", "--no-fresh-load", "--backend", backend)
+    assert "Traceback" not in run.stderr, run.stderr
+    return run
 
 
 def functions(record, thread: str = None) -> list[str]:
     return [c["function"] for c in record["calls"] if thread is None or c["thread"] == thread]
-
-
-def failed(done, *phrases: str) -> None:
-    assert done.returncode == 3, (done.returncode, done.stderr)
-    assert done.stderr.startswith("error: ")
-    for phrase in phrases:
-        assert phrase in done.stderr, (phrase, done.stderr)
 
 
 # -- A. no silent loss --------------------------------------------------------------------
@@ -79,14 +54,14 @@ def _model(body_line: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_settrace_none_in_the_target(tmp_path, backend):
-    done, report, record = trace(tmp_path, _model("sys.settrace(None)"), backend)
+    run = trace(tmp_path, _model("sys.settrace(None)"), backend)
     if backend == "settrace":
-        failed(done, "evidence was lost", "phase 'build'", "trace function was removed")
-        assert record["status"] == "partial"
-        assert "Evidence lost" in (report / "summary.md").read_text()
+        run.fails(3, "evidence was lost", "phase 'build'", "trace function was removed")
+        assert run.record["status"] == "partial"
+        assert "Evidence lost" in run.text("summary.md")
     else:
-        assert done.returncode == 0, done.stderr
-        assert functions(record).count("ptycho.model:helper") == 5
+        run.ok()
+        assert functions(run.record).count("ptycho.model:helper") == 5
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -109,12 +84,12 @@ def test_recursion_error_caught_by_the_target(tmp_path, backend):
             return ('autoencoder', 'diffraction_to_obj')
     """
     }
-    done, _, record = trace(tmp_path, files, backend)
-    if done.returncode == 0:  # nothing lost: every call after the recursion is there
-        assert functions(record).count("ptycho.model:helper") == 3
-        assert "ptycho.model_manager:ModelManager.save_multiple_models" in functions(record)
+    run = trace(tmp_path, files, backend)
+    if run.code == 0:  # nothing lost: every call after the recursion is there
+        assert functions(run.record).count("ptycho.model:helper") == 3
+        assert "ptycho.model_manager:ModelManager.save_multiple_models" in functions(run.record)
     else:
-        failed(done, "evidence was lost", "phase 'build'")
+        run.fails(3, "evidence was lost", "phase 'build'")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -123,37 +98,21 @@ def test_target_switches_off_every_monitoring_tool(tmp_path, backend):
         "[getattr(sys, 'monitoring') and [sys.monitoring.set_events(t, 0) for t in range(6) "
         "if sys.monitoring.get_tool(t) is not None]] if hasattr(sys, 'monitoring') else None"
     )
-    done, _, record = trace(tmp_path, _model(line), backend)
+    run = trace(tmp_path, _model(line), backend)
     if backend == "monitoring":
-        failed(done, "evidence was lost", "switched off", "phase 'build'")
+        run.fails(3, "evidence was lost", "switched off", "phase 'build'")
     else:
-        assert done.returncode == 0, done.stderr
-        assert functions(record).count("ptycho.model:helper") == 5
+        run.ok()
+        assert functions(run.record).count("ptycho.model:helper") == 5
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_os_exit_after_save_is_not_ok(tmp_path, backend):
-    files = {
-        "ptycho/model_manager.py": """
-        import os, zipfile
-
-        class ModelManager:
-            @staticmethod
-            def save_multiple_models(models, base_path, custom_objects, intensity_scale):
-                with zipfile.ZipFile(base_path + '.zip', 'w') as zf:
-                    zf.writestr('manifest.dill', b'')
-                os._exit(0)
-
-            @staticmethod
-            def load_multiple_models(base_path, model_names=None):
-                return {}
-    """
-    }
-    done, report, record = trace(tmp_path, files, backend)
-    failed(done, "'cycle' ended in phase 'save' without reaching its end marker")
-    assert record["status"] == "partial"
-    assert "load_multiple_models" not in " ".join(functions(record))
-    assert "never reached its end marker" in (report / "callchain" / "static.md").read_text()
+    run = trace(tmp_path, {"ptycho/model_manager.py": manager_source(after_save="os._exit(0)")}, backend)
+    run.fails(3, "'cycle' ended in phase 'save' without reaching its end marker")
+    assert run.record["status"] == "partial"
+    assert "load_multiple_models" not in " ".join(functions(run.record))
+    assert "never reached its end marker" in run.text("callchain/static.md")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -168,11 +127,10 @@ def test_code_exec_compiled_inside_a_namespace_module_is_recorded(tmp_path, back
             return ('autoencoder', 'diffraction_to_obj')
     """
     }
-    done, report, record = trace(tmp_path, files, backend)
-    assert done.returncode == 0, done.stderr
-    call = next(c for c in record["calls"] if c["function"] == "ptycho.model:generated")
+    run = trace(tmp_path, files, backend).ok()
+    call = next(c for c in run.record["calls"] if c["function"] == "ptycho.model:generated")
     assert call["anchor"] is None and call["returned"] == "6"
-    assert "ptycho.model:generated  (no source file)" in (report / "callgraph" / "dynamic.txt").read_text()
+    assert "ptycho.model:generated  (no source file)" in run.text("callgraph/dynamic.txt")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -189,57 +147,37 @@ def test_module_that_renames_itself_is_reported_by_its_import_name(tmp_path, bac
             return ('autoencoder', 'diffraction_to_obj')
     """
     }
-    done, report, record = trace(tmp_path, files, backend)
-    assert done.returncode == 0, done.stderr
-    names = functions(record)
+    run = trace(tmp_path, files, backend).ok()
+    names = functions(run.record)
     assert "ptycho.model:create_model_with_gridsize" in names and "ptycho.model:inner" in names
     assert not any(name.startswith("renamed_model") for name in names)
-    assert "module ptycho.model renamed itself" in (report / "callchain" / "static.md").read_text().lower()
+    assert "module ptycho.model renamed itself" in run.text("callchain/static.md").lower()
 
 
 # -- threads -----------------------------------------------------------------------------
 
+# The threaded miniature of trace/test_unit_threads.py, run by the build phase.
 BACKGROUND = {
-    "ptycho/model.py": """
-    import threading, time
+    "ptycho/model.py": THREADED
+    + """
 
-    STOP = threading.Event()
-
-    def tick(n):
-        return n
-
-    def spin():
-        n = 0
-        while not STOP.is_set():
-            tick(n)
-            n += 1
-
-    def step(n):
-        return n * 2
-
-    def create_model_with_gridsize(gridsize, N):
-        worker = threading.Thread(target=spin, name="spinner-42", daemon=True)
-        worker.start()
-        for i in range(300):
-            step(i)
-        STOP.set()
-        worker.join()
-        return ('autoencoder', 'diffraction_to_obj')
+def create_model_with_gridsize(gridsize, N):
+    main_work(300)
+    return ('autoencoder', 'diffraction_to_obj')
 """
 }
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_busy_background_thread_loses_no_main_thread_call(tmp_path, backend):
-    done, report, record = trace(tmp_path, BACKGROUND, backend)
-    assert done.returncode == 0, done.stderr
-    main = functions(record, "main")
+    run = trace(tmp_path, BACKGROUND, backend).ok()
+    main = functions(run.record, "main")
     assert main.count("ptycho.model:step") == 300
     assert "ptycho.model_manager:ModelManager.save_multiple_models" in main
-    spinner = [c for c in record["calls"] if c["thread"] == "spinner-N"]
+    spinner = [c for c in run.record["calls"] if c["thread"] == "spinner-N"]
     assert spinner and {c["function"] for c in spinner} <= {"ptycho.model:spin", "ptycho.model:tick"}
-    assert all(c["returned"] is not None for c in record["calls"])
-    text = (report / "callgraph" / "dynamic.txt").read_text()
+    assert all(c["returned"] is not None for c in run.record["calls"])
+    text = run.text("callgraph/dynamic.txt")
     assert "[thread spinner-N]" in text
 
 
@@ -271,17 +209,16 @@ POOL = {
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_worker_thread_calls_and_writes_are_credited_to_the_worker(tmp_path, backend):
-    done, report, record = trace(tmp_path, POOL, backend)
-    assert done.returncode == 0, done.stderr
-    worker = next(c for c in record["calls"] if c["function"] == "ptycho.model_manager:write_note")
+    run = trace(tmp_path, POOL, backend).ok()
+    worker = next(c for c in run.record["calls"] if c["function"] == "ptycho.model_manager:write_note")
     assert worker["thread"] == "ThreadPoolExecutor-N_N" and worker["depth"] == 0
     assert worker["anchor"] == "ptycho/model_manager.py:5" and worker["phase"] == "save"
-    sink = next(s for s in record["sinks"] if s["path"].endswith("/note.txt"))
+    sink = next(s for s in run.record["sinks"] if s["path"].endswith("/note.txt"))
     assert sink["by"] == "ptycho/model_manager.py:7" and not sink["native"]
-    lines = body((report / "callgraph" / "dynamic.txt").read_text())
+    lines = body(run.text("callgraph/dynamic.txt"))
     at = lines.index("[thread ThreadPoolExecutor-N_N]")
     assert lines[at + 1].startswith("ptycho.model_manager:write_note  ptycho/model_manager.py:5  => '")
-    document = json.loads((report / "trace" / "trace.json").read_text())
+    document = json.loads(run.text("trace/trace.json"))
     names = {e["args"]["name"] for e in document["traceEvents"] if e["name"] == "thread_name"}
     assert "calls · ThreadPoolExecutor-N_N" in names
 
@@ -289,13 +226,12 @@ def test_worker_thread_calls_and_writes_are_credited_to_the_worker(tmp_path, bac
 def test_threaded_runs_are_byte_identical(tmp_path):
     first = trace(tmp_path / "a", POOL, BACKENDS[0])
     second = trace(tmp_path / "b", POOL, BACKENDS[0])
-    read = lambda run: body((run[1] / "callgraph" / "dynamic.txt").read_text())  # noqa: E731
-    assert read(first) == read(second)
-    assert first[2]["edges"] == second[2]["edges"]
+    assert body(first.text("callgraph/dynamic.txt")) == body(second.text("callgraph/dynamic.txt"))
+    assert first.record["edges"] == second.record["edges"]
 
 
 def test_backends_agree_on_threads(tmp_path):
-    trees = [body((trace(tmp_path / b, BACKGROUND, b)[1] / "callgraph" / "dynamic.txt").read_text()) for b in BACKENDS]
+    trees = [body(trace(tmp_path / b, BACKGROUND, b).text("callgraph/dynamic.txt")) for b in BACKENDS]
     # The spinner's calls (and so the build phase's count) depend on timing; everything else may not.
     main_parts = [
         [re.sub(r" · \d+ calls? kept.*\]$", "]", line) for line in tree if "tick" not in line and "spin" not in line]
@@ -330,15 +266,14 @@ FORK = {
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_forked_child_never_writes_into_the_parents_stream(tmp_path, backend):
-    done, report, record = trace(tmp_path, FORK, backend)
-    assert done.returncode == 0, done.stderr
-    cycle = [c for c in record["calls"] if c["process"] == "cycle"]
+    run = trace(tmp_path, FORK, backend).ok()
+    cycle = [c for c in run.record["calls"] if c["process"] == "cycle"]
     assert "ptycho.model:in_child" not in [c["function"] for c in cycle]
     assert [c["function"] for c in cycle].count("ptycho.model:after") == 1
     assert all(c["returned"] is not None for c in cycle)
-    child = [c for c in record["calls"] if c["process"] == "cycle/fork1"]
+    child = [c for c in run.record["calls"] if c["process"] == "cycle/fork1"]
     assert [c["function"] for c in child] == ["ptycho.model:in_child"] and child[0]["returned"] == "2"
-    parent = next(p for p in record["processes"] if p["label"] == "cycle")
+    parent = next(p for p in run.record["processes"] if p["label"] == "cycle")
     assert len(parent["forks"]) == 1 and parent["forks"][0]["phase"] == "build"
 
 
@@ -361,12 +296,11 @@ def test_process_pool_with_fork_keeps_the_parent_tree_intact(tmp_path):
             return ('autoencoder', 'diffraction_to_obj')
     """
     }
-    done, report, record = trace(tmp_path, files, BACKENDS[0])
-    assert done.returncode == 0, done.stderr
-    cycle = [c for c in record["calls"] if c["process"] == "cycle"]
+    run = trace(tmp_path, files, BACKENDS[0]).ok()
+    cycle = [c for c in run.record["calls"] if c["process"] == "cycle"]
     assert "ptycho.model:square" not in [c["function"] for c in cycle]
     assert all(c["returned"] is not None for c in cycle)
-    forked = [c["function"] for c in record["calls"] if c["process"].startswith("cycle/fork")]
+    forked = [c["function"] for c in run.record["calls"] if c["process"].startswith("cycle/fork")]
     assert forked.count("ptycho.model:square") == 3
 
 
@@ -431,32 +365,25 @@ HOSTILE = {
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_summaries_never_run_the_targets_code(tmp_path, backend):
-    done, report, record = trace(tmp_path, HOSTILE, backend)
-    assert done.returncode == 0, done.stderr
-    scratch = Path(record["scratch"])
+    run = trace(tmp_path, HOSTILE, backend).ok()
+    scratch = Path(run.record["scratch"])
     assert not (scratch / "touched.txt").exists(), (scratch / "touched.txt").read_text()
-    returned = {c["function"]: c["returned"] for c in record["calls"]}
+    returned = {c["function"]: c["returned"] for c in run.record["calls"]}
     assert returned["ptycho.model:make"] == "ptycho.Hostile"
     assert returned["ptycho.model:make_dict"].startswith("dict[1]")
-    untraced = callchain(
-        "trace", "--root", str(tmp_path / "target"), "--out", str(tmp_path / "out2"), "--no-fresh-load", "--untraced"
-    )
-    assert untraced.returncode == done.returncode == 0
+    untraced = traced(tmp_path / "target", tmp_path / "out2", "--no-fresh-load", "--untraced")
+    assert untraced.code == run.code == 0
 
 
 def test_target_using_cprofile_works_traced(tmp_path):
     profiled = _model("import cProfile; p = cProfile.Profile(); p.enable(); p.disable()")
-    done, _, record = trace(tmp_path, profiled, BACKENDS[0])
-    assert done.returncode == 0, done.stderr
-    assert functions(record).count("ptycho.model:helper") == 5
+    run = trace(tmp_path, profiled, BACKENDS[0]).ok()
+    assert functions(run.record).count("ptycho.model:helper") == 5
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring needs Python 3.12")
 def test_monitoring_tool_id_is_not_the_profilers_and_is_reported(tmp_path):
-    done, report, _ = trace(tmp_path, {}, "monitoring")
-    assert done.returncode == 0, done.stderr
-    env = json.loads((report / "env" / "trace_env.json").read_text())
-    assert env["recorder"]["monitoring_tool_id"] in (3, 4)
+    assert trace(tmp_path, {}, "monitoring").ok().env["recorder"]["monitoring_tool_id"] in (3, 4)
 
 
 # -- E. torch refused, however it is loaded ----------------------------------------------
@@ -480,10 +407,10 @@ def test_torch_loaded_by_spec_from_file_location_fails_the_run(tmp_path, backend
     """
         },
     )
-    done, report, record = trace(tmp_path, files, backend)
-    failed(done, "module 'torch' executed", "ptycho/probe.py:8", "torch-free")
+    run = trace(tmp_path, files, backend)
+    run.fails(3, "module 'torch' executed", "ptycho/probe.py:8", "torch-free")
     for name in ("summary.md", "callchain/static.md"):
-        text = (report / name).read_text()
+        text = run.text(name)
         assert "Module `torch` executed" in text and "`ptycho/probe.py:8`" in text
 
 
@@ -509,8 +436,8 @@ def test_torch_through_a_finder_placed_first_fails_the_run(tmp_path, backend):
     """
         },
     )
-    done, report, record = trace(tmp_path, files, backend)
-    failed(done, "module 'lightning' executed", "ptycho/probe.py:14")
+    run = trace(tmp_path, files, backend)
+    run.fails(3, "module 'lightning' executed", "ptycho/probe.py:14")
 
 
 # -- determinism ---------------------------------------------------------------------------
@@ -519,9 +446,9 @@ def test_torch_through_a_finder_placed_first_fails_the_run(tmp_path, backend):
 def test_two_runs_of_a_deterministic_target_are_byte_identical(tmp_path):
     runs = [trace(tmp_path / n, _model("pass"), BACKENDS[0]) for n in ("a", "b")]
     for name in ("callgraph/dynamic.txt", "callchain/diagram.mmd", "trace/tap_points.md"):
-        texts = [body((run[1] / name).read_text()) for run in runs]
+        texts = [body(run.text(name)) for run in runs]
         assert texts[0] == texts[1], name
-    assert runs[0][2]["edges"] == runs[1][2]["edges"]
+    assert runs[0].record["edges"] == runs[1].record["edges"]
 
 
 def test_spawned_workers_are_guarded_traced_and_counted(tmp_path):
@@ -550,14 +477,13 @@ def test_spawned_workers_are_guarded_traced_and_counted(tmp_path):
     """
         },
     )
-    done, report, record = trace(tmp_path, files, BACKENDS[0])
-    assert done.returncode == 0, done.stderr
-    spawned = [p for p in record["processes"] if p.get("spawn")]
+    run = trace(tmp_path, files, BACKENDS[0]).ok()
+    spawned = [p for p in run.record["processes"] if p.get("spawn")]
     assert len(spawned) == 1
-    calls = [c["function"] for c in record["calls"] if c["process"] == spawned[0]["label"]]
+    calls = [c["function"] for c in run.record["calls"] if c["process"] == spawned[0]["label"]]
     assert calls.count("ptycho.model:square") == 3 and "ptycho.model:try_torch" in calls
     assert {"module": "torch", "importer": "ptycho/model.py:10"} in spawned[0]["blocked_imports"]
-    assert "1 Python process(es) were spawned" in (report / "summary.md").read_text()
+    assert "1 Python process(es) were spawned" in run.text("summary.md")
 
 
 # -- the demo (TensorFlow): a worker thread writes part of the archive --------------------
@@ -601,10 +527,9 @@ def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
     open_line = lines.index("    with open(path, 'wb') as f:") + 1
     trees = []
     for attempt in range(5):
-        done = callchain("trace", "--root", str(root), "--out", str(tmp_path / "out"), "--no-fresh-load", timeout=900)
-        assert done.returncode == 0, (attempt, done.stderr)
-        report = Path(done.stdout.strip().splitlines()[-1])
-        record = load_run(report)
+        run = traced(root, tmp_path / "out", "--no-fresh-load", timeout=900)
+        assert run.code == 0, (attempt, run.stderr)
+        record = run.record
         workers = [c for c in record["calls"] if c["qualname"] == "_write_params"]
         assert len(workers) == 2, attempt  # one per model
         assert {c["thread"] for c in workers} == {"ThreadPoolExecutor-N_N"}
@@ -617,9 +542,9 @@ def test_demo_worker_thread_during_save_is_recorded_5_of_5(tmp_path):
         assert len(params) == 2, (attempt, params)
         assert {s["by"] for s in params} == {f"ptycho/model_manager.py:{open_line}"}, (attempt, params)
         assert not any(s["native"] for s in params)
-        summary = (report / "summary.md").read_text()
+        summary = run.text("summary.md")
         assert "| `autoencoder/params.dill` |" in summary and f"ptycho/model_manager.py:{open_line} |" in summary
-        trees.append(body((report / "callgraph" / "dynamic.txt").read_text()))
+        trees.append(body(run.text("callgraph/dynamic.txt")))
     assert all(tree == trees[0] for tree in trees)
     assert "[thread ThreadPoolExecutor-N_N]" in trees[0]
 
@@ -633,9 +558,9 @@ def test_every_backend_gives_the_same_tree_with_a_worker_thread(tmp_path):
         {"monitoring": hasattr(sys, "monitoring"), "hunter": importlib.util.find_spec("hunter")}
     )
     runs = {backend: trace(tmp_path / backend, POOL, backend) for backend in backends}
-    trees = {backend: body((run[1] / "callgraph" / "dynamic.txt").read_text()) for backend, run in runs.items()}
+    trees = {backend: body(run.text("callgraph/dynamic.txt")) for backend, run in runs.items()}
     assert len(set(map(tuple, trees.values()))) == 1, trees
-    assert all(run[2]["sinks"] == runs[backends[0]][2]["sinks"] for run in runs.values())
+    assert all(run.record["sinks"] == runs[backends[0]].record["sinks"] for run in runs.values())
 
 
 def test_config_change_made_in_a_worker_is_credited_to_the_worker(tmp_path):
@@ -654,10 +579,9 @@ def test_config_change_made_in_a_worker_is_credited_to_the_worker(tmp_path):
     """
     }
     for backend in BACKENDS:
-        done, _, record = trace(tmp_path / backend, files, backend)
-        assert done.returncode == 0, done.stderr
-        change = next(c for c in record["config"]["changes"] if c["key"] == "worker_key")
-        by = record["calls"][change["by"]]
+        run = trace(tmp_path / backend, files, backend).ok()
+        change = next(c for c in run.record["config"]["changes"] if c["key"] == "worker_key")
+        by = run.record["calls"][change["by"]]
         assert by["function"] == "ptycho.params:set" and by["thread"] == "ThreadPoolExecutor-N_N", (backend, by)
 
 
@@ -677,11 +601,10 @@ def test_a_daemon_thread_still_running_at_the_end_is_a_note_not_a_loss(tmp_path,
             return ('autoencoder', 'diffraction_to_obj')
     """
     }
-    done, report, record = trace(tmp_path, files, backend)
-    assert done.returncode == 0, done.stderr
-    poller = [c for c in record["calls"] if c["thread"] == "poller"]
+    run = trace(tmp_path, files, backend).ok()
+    poller = [c for c in run.record["calls"] if c["thread"] == "poller"]
     assert [c["function"] for c in poller] == ["ptycho.model:forever"] and poller[0]["returned"] is None
-    assert "thread poller was still running at the end" in (report / "callchain" / "static.md").read_text().lower()
+    assert "thread poller was still running at the end" in run.text("callchain/static.md").lower()
 
 
 def test_programs_the_target_starts_are_counted_and_python_ones_traced(tmp_path):
@@ -698,13 +621,12 @@ def test_programs_the_target_starts_are_counted_and_python_ones_traced(tmp_path)
             return ('autoencoder', 'diffraction_to_obj')
     """
     }
-    done, report, record = trace(tmp_path, files, BACKENDS[0])
-    assert done.returncode == 0, done.stderr
-    cycle = next(p for p in record["processes"] if p["label"] == "cycle")
+    run = trace(tmp_path, files, BACKENDS[0]).ok()
+    cycle = next(p for p in run.record["processes"] if p["label"] == "cycle")
     assert [s["program"] for s in cycle["started"]] == [Path(sys.executable).name, Path(sys.executable).name, "true"]
     assert [s["by"] for s in cycle["started"]] == ["ptycho/model.py:7", "ptycho/model.py:8", "ptycho/model.py:9"]
-    spawned = [p for p in record["processes"] if p.get("spawn")]
+    spawned = [p for p in run.record["processes"] if p.get("spawn")]
     assert len(spawned) == 1  # the child with a cleared environment ran untraced: counted, not traced
-    assert "ptycho.params:set" in [c["function"] for c in record["calls"] if c["process"] == spawned[0]["label"]]
-    text = (report / "callchain" / "static.md").read_text()
+    assert "ptycho.params:set" in [c["function"] for c in run.record["calls"] if c["process"] == spawned[0]["label"]]
+    text = run.text("callchain/static.md")
     assert "The traced code started 3 program(s)" in text and "`true`" in text

@@ -14,8 +14,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import DEMO
 
-DEMO_ROOT = Path(__file__).resolve().parents[1] / "harness" / "demo"
 MODELS = ("autoencoder", "diffraction_to_obj")
 PER_MODEL = ("model.keras", "model.h5", "params.dill", "custom_objects.dill")
 EXPECTED_MEMBERS = {"manifest.dill"} | {f"{m}/{f}" for m in MODELS for f in PER_MODEL}
@@ -30,7 +30,7 @@ pytestmark = [
 
 PRELUDE = f"""
 import json, math, os, sys
-sys.path.insert(0, {str(DEMO_ROOT)!r})
+sys.path.insert(0, {str(DEMO)!r})
 import ptycho.params as params
 from ptycho.config.config import TrainingConfig, ModelConfig, update_legacy_dict
 import ptycho.probe, ptycho.model, ptycho.model_manager

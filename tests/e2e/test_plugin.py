@@ -96,13 +96,9 @@ def test_flush_writes_the_store(callchain_run):
 
 def test_plugin_traces_a_scenario_file(pytester, monkeypatch):
     """A team pins how its own code runs: --callchain-scenario with a package that is not ptycho."""
-    import shutil
-    from pathlib import Path
+    from helpers import jsonstore_target
 
-    fixtures = Path(__file__).resolve().parent / "fixtures"
-    root = shutil.copytree(fixtures / "jsonstore_root", pytester.path / "store")
-    for name in ("jsonstore_scenario.py", "jsonstore_taps.toml"):
-        shutil.copy(fixtures / name, pytester.path / name)
+    root, scenario = jsonstore_target(pytester.path)
     monkeypatch.delenv("PTYCHO_ROOT", raising=False)
     pytester.makepyfile(test_store=STORE_TESTS)
     result = pytester.runpytest_subprocess(
@@ -111,7 +107,7 @@ def test_plugin_traces_a_scenario_file(pytester, monkeypatch):
         "--callchain-root",
         str(root),
         "--callchain-scenario",
-        str(pytester.path / "jsonstore_scenario.py"),
+        str(scenario),
         "--callchain-package",
         "jsonstore",
     )

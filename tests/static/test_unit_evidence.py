@@ -1,6 +1,6 @@
 """Evidence-only and bounded reading, in-process and fast: real files, FIFOs, symlinks,
 descriptors and process groups, no traced subprocess (the end-to-end cases are in
-test_hostile_tree.py)."""
+e2e/test_hostile_tree.py)."""
 
 from __future__ import annotations
 

@@ -9,12 +9,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from harness.static import torchscan
 from harness.static.torchpatterns import DEFAULT_PATTERNS, load_patterns
 from harness.static.torchscan import group_by_kind, scan
-
-REPO = Path(__file__).resolve().parent.parent
 
 TRAIN = '''\
 """Training entry point: saves to model.ckpt (docstrings are not surfaces)."""

@@ -15,16 +15,7 @@ from pathlib import Path
 import dill
 import numpy as np
 import pytest
-
-from harness.inspect.cli import main, render_text
-from harness.inspect.reader import decode_pickle
-from harness.inspect.sandbox import describe_archive
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-from archive_builders import (  # noqa: E402
+from archive_builders import (
     MODELS,
     SCALE,
     params_dill,
@@ -33,6 +24,11 @@ from archive_builders import (  # noqa: E402
     torch_members,
     write_zip,
 )
+from conftest import REPO
+
+from harness.inspect.cli import main, render_text
+from harness.inspect.reader import decode_pickle
+from harness.inspect.sandbox import describe_archive
 
 
 def tree(root: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """The recorder in-process: every thread, no silent loss, namespace by module, no observer effect.
 
-Fast companions of test_hostile_recorder.py (which runs the same classes through the real
+Fast companions of e2e/test_hostile_recorder.py (which runs the same classes through the real
 command line): real backends on real code written to a temp folder, no subprocess.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from helpers import THREADED
 from inprocess import AVAILABLE as BACKENDS
 from inprocess import record_package
 
@@ -16,41 +17,7 @@ from harness.record.process import FoldedProcess
 from harness.summarize import PathScrubber, summarize
 from harness.trace.threadstate import thread_label
 
-THREADS = {
-    "minipkg/__init__.py": "",
-    "minipkg/work.py": """
-        import threading
-        from concurrent.futures import ThreadPoolExecutor
-
-        STOP = threading.Event()
-
-        def tick(n):
-            return n
-
-        def spin():
-            n = 0
-            while not STOP.is_set():
-                tick(n)
-                n += 1
-
-        def step(n):
-            return n + 1
-
-        def in_pool(n):
-            return step(n)
-
-        def main_work():
-            STOP.clear()
-            worker = threading.Thread(target=spin, name="spinner-7", daemon=True)
-            worker.start()
-            total = sum(step(i) for i in range(200))
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                total += pool.submit(in_pool, 1).result()
-            STOP.set()
-            worker.join()
-            return total
-    """,
-}
+THREADS = {"minipkg/__init__.py": "", "minipkg/work.py": THREADED}
 
 
 def _drive_threads(load):

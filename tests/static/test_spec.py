@@ -8,9 +8,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from archive_builders import tf_members, torch_members, write_zip
 from conftest import DEMO
 from helpers import write_target
-from test_archive import tf_members, torch_members, write_zip
 
 from harness.inspect.sandbox import describe_archive
 from harness.static import spec
@@ -430,14 +430,13 @@ def test_a_target_without_docs_says_so_in_gaps_and_checks_the_builtin_contract(t
 
 
 def test_static_md_opens_with_the_judged_clauses_and_summary_has_the_table(tmp_path):
-    from inprocess import record_package
-    from test_unit_recorder import BACKENDS as RECORDERS
-    from test_unit_recorder import FILES
+    from inprocess import AVAILABLE as RECORDERS
+    from inprocess import MINIPKG, record_package
 
     from harness.report import render
     from harness.static.verdicts import judge_spec
 
-    record = record_package(tmp_path, FILES, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
+    record = record_package(tmp_path, MINIPKG, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
     specs = write_target(tmp_path / "docs-root", {"specs/api.md": CONTRACT})
     (tmp_path / "out").mkdir()
     archive = write_zip(tmp_path / "out" / "wts.h5.zip", tf_members())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from inprocess import fixture_meta, record_package
-from test_unit_recorder import BACKENDS, FILES
+from inprocess import AVAILABLE as BACKENDS
+from inprocess import MINIPKG, fixture_meta, record_package
 
 from harness.errors import HarnessError
 from harness.record import build as record
@@ -23,7 +23,7 @@ def run(tmp_path):
         core.outer(2)
         core.configure()
 
-    return record_package(tmp_path, FILES, drive, BACKENDS[0], config_global="minipkg.params:cfg")
+    return record_package(tmp_path, MINIPKG, drive, BACKENDS[0], config_global="minipkg.params:cfg")
 
 
 def test_record_carries_its_schema_version_first_in_run_json(run, tmp_path):
