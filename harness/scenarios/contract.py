@@ -2,8 +2,9 @@
 
 A scenario is a plain Python file (or `module:attribute`) that defines `PHASES`, an ordered
 list of `(name, function)`. Each function takes one argument, `ctx` (a `Context`): `ctx.out`
-(a scratch folder for the scenario's outputs), `ctx.root` (the target root, on `sys.path`),
-`ctx.gap(phase, missing, used)`, and free attributes to carry state between phases.
+(a scratch folder for the scenario's outputs, made before the first phase of each process),
+`ctx.root` (the target root, on `sys.path`), `ctx.gap(phase, missing, used)`, and free
+attributes to carry state between phases.
 Optionally `FRESH_PHASES` (run in a second, fresh process), `STATE` (initial attributes of
 `ctx`) and the metadata the renderers use — `ROLES`, `CHAINS`, `PROCESS_TITLES`, `ORDER`,
 `WHY`, `TAPS`, `CONTRACT`, `CONFIG_GLOBAL`, `VARIANTS` —

@@ -199,6 +199,16 @@ def _stacks_on_request(path: str | None) -> None:
     faulthandler.register(signal.SIGUSR1, file=handle, all_threads=True, chain=False)
 
 
+def _scenario_out(folder: str) -> None:
+    """`ctx.out` exists before the first phase of every process (in scratch, outside the target),
+    made before the recorder starts, so it is not one of the target's file operations. Should it
+    fail, the phase that writes there fails with the reason."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        pass
+
+
 def main(config_path: str) -> int:
     """Run the scenario's phases under the recorder; every observation goes to the stream."""
     with open(config_path, encoding="utf-8") as handle:
@@ -206,6 +216,7 @@ def main(config_path: str) -> int:
     root = config["root"]
     sys.dont_write_bytecode = True
     sys.path.insert(0, root)
+    _scenario_out(config["scenario_out"])
     stream = EventStream(config["events"])
     _stacks_on_request(config.get("stacks"))
     anchors = AnchorIndex(root)

@@ -6,6 +6,7 @@ into the target only after the evidence check; a phase that raises or hangs ends
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from conftest import load_run
@@ -139,3 +140,19 @@ def test_the_shipped_file_imports_after_setup_what_needs_it(tmp_path):
     gaps = [gap["missing"] for process in record["processes"] for gap in process["gaps"]]
     assert "ptycho.model importable before setup" in gaps
     assert "a fresh process that can import the package without setup" in gaps
+
+
+def test_ctx_out_exists_before_the_first_phase_of_each_process(tmp_path):
+    """`ctx.out` is documented as a folder: a first phase (of either process) may write into it at once."""
+    run = _trace_phases(
+        tmp_path,
+        "import os\n\n"
+        "def write(ctx):\n    import jsonstore\n"
+        "    jsonstore.Store(os.path.join(ctx.out, 'store.json')).flush()\n\n"
+        "def read(ctx):\n    import jsonstore\n    jsonstore.open_store(os.path.join(ctx.out, 'store.json'))\n"
+        "    jsonstore.Store(os.path.join(ctx.out, 'fresh.json')).flush()\n\n"
+        "PHASES = [('write', write)]\nFRESH_PHASES = [('read', read)]\n",
+    ).ok()
+    assert [p["label"] for p in run.record["processes"]] == ["cycle", "fresh"]
+    written = sorted(path.name for path in (Path(run.record["scratch"]) / "out").iterdir())
+    assert written == ["fresh.json", "store.json"]
