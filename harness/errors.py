@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 
+from .printable import printable
+
 
 class HarnessError(Exception):
     """A bad input or a failed run: what went wrong, and what to do about it."""
@@ -15,7 +17,10 @@ class HarnessError(Exception):
         self.exit_code = exit_code
 
     def message(self) -> str:
-        return f"error: {self.problem}" + (f"\n  fix: {self.fix}" if self.fix else "")
+        """`error: problem` and `  fix: …`, printable: a problem may quote the target (an exception
+        message, a path), so it is escaped whole; the fix's own line breaks are kept."""
+        fix = "\n".join(printable(line) for line in self.fix.split("\n"))
+        return f"error: {printable(self.problem)}" + (f"\n  fix: {fix}" if self.fix else "")
 
 
 def signal_name(signum: int) -> str:

@@ -26,6 +26,34 @@ def call_lines(text: str) -> list[re.Match]:
     return [m for m in (CALL_LINE.match(line) for line in body(text)) if m]
 
 
+def delimiters(row: str) -> int:
+    """Cell delimiters of a GFM table row: `|` not escaped by a backslash (a backslash escapes
+    the character after it, a backslash included)."""
+    count, escaped = 0, False
+    for char in row:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "|":
+            count += 1
+    return count
+
+
+def markdown_tables(text: str) -> list[list[str]]:
+    """The tables of a Markdown text: each a list of its consecutive lines that start with `|`."""
+    tables: list[list[str]] = []
+    previous = False
+    for line in text.split("\n"):
+        row = line.startswith("|")
+        if row and not previous:
+            tables.append([])
+        if row:
+            tables[-1].append(line)
+        previous = row
+    return tables
+
+
 def def_lines(path: Path) -> dict[int, str]:
     """Line → name of every def/class/lambda `def` line in a source file."""
     found = {}

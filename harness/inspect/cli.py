@@ -14,12 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..printable import printable as _safe  # hostile member names cannot drive the terminal
 from .sandbox import Limits, describe_archive
-
-
-def _safe(text: Any) -> str:
-    """Escape non-printable characters so hostile member names cannot drive the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def _fmt(value: Any) -> str:

@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..printable import escape_tree
 from ..record.runjson import load as load_record
 
 NOT_HIT = "not hit"
@@ -353,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
     """Compare, print, and return the exit code; raises HarnessError for unreadable input."""
     result = diff_records(load_record(args.a), load_record(args.b), lines=args.lines, sizes=args.sizes)
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
+        print(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=True))  # names escaped, as inspect --json
     else:
-        print(render_text(result), end="")
+        print(render_text(escape_tree(result)), end="")  # the records' names may hold any character
     return 0 if result["same"] else 1

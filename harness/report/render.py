@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 
 from .. import contract
+from ..printable import escape_tree, printable, table_safe
 from ..privacy import report_environment
 from ..record.complete import complete
 from ..record.runjson import dumps
@@ -32,11 +33,6 @@ from .views.summary import summary_view
 NO_SOURCE = "(no source file)"
 
 
-def _cell(value: Any) -> str:
-    """Markdown table cell: no pipes or newlines may break the row."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 @functools.cache
 def environment() -> jinja2.Environment:
     """The Jinja environment over callchain's templates (built once per process)."""
@@ -48,7 +44,6 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
     )
-    env.filters["cell"] = _cell
     env.globals["contract"] = contract  # member names and keys, written once
     return env
 
@@ -215,9 +210,16 @@ OUTPUTS = {
 
 def render_texts(record: dict[str, Any]) -> dict[str, str]:
     """The text of every rendered deliverable, from any run record (completed first)."""
-    env = environment()
     full = complete(record)
-    return {name: env.get_template(template).render(**build(full)) for name, (template, build) in OUTPUTS.items()}
+    return {name: _render(name, template, build(full)) for name, (template, build) in OUTPUTS.items()}
+
+
+def _render(name: str, template: str, view: dict[str, Any]) -> str:
+    """One deliverable: its view data escaped as a whole (the policy: every string the record
+    holds may be the target's, so none reaches a template unescaped — `printable.py`; Markdown
+    files also escape `|`, so no value can split a table row), then laid out by the template."""
+    escape = table_safe if name.endswith(".md") else printable
+    return environment().get_template(template).render(**escape_tree(view, escape))
 
 
 def _guarded(name: str, build) -> str:
@@ -233,10 +235,9 @@ def _guarded(name: str, build) -> str:
 
 def render_markdown(report: Path, record: Mapping[str, Any]) -> None:
     """The files that `callchain render` can rebuild from trace/run.json."""
-    env = environment()
     full = complete(record)
     for name, (template, build) in OUTPUTS.items():
-        write_atomic(report / name, _guarded(name, lambda t=template, b=build: env.get_template(t).render(**b(full))))
+        write_atomic(report / name, _guarded(name, lambda n=name, t=template, b=build: _render(n, t, b(full))))
 
 
 def rerender(report_dir: str) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ...printable import Block
 from ..queries.taps import tap_rows
 
 
@@ -38,7 +39,9 @@ def common(record: dict[str, Any]) -> dict[str, Any]:
         "recorder": (record.get("recorder") or {}).get("backend") or "none",
         "kept": len(calls),
         "stacks": [
-            {"label": p["label"], "text": p["stacks"]} for p in record.get("processes") or [] if p.get("stacks")
+            {"label": p["label"], "text": Block(p["stacks"]), "fence": Block(p["stacks"]).fence()}
+            for p in record.get("processes") or []
+            if p.get("stacks")
         ],
     }
 
