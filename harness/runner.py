@@ -21,12 +21,12 @@ from . import __version__, contract
 from .errors import HarnessError
 from .record import build as record
 from .record import outcome
-from .record.types import Call, RunRecord
+from .record.types import Call, Failure, RunRecord
 from .run import publish, spawn
 from .run import resolve as scenarios
 from .run.stop import StopSignals
 from .run.workspace import Run, allocate, child_env, recorded_env
-from .static.target import Target, check_root, compare, fingerprint, revision
+from .static.target import DEMO_NEEDS, Target, check_root, compare, demo_unrunnable, fingerprint, module_found, revision
 from .static.verdicts import judge_spec
 from .trace.backends import BACKENDS
 from .trace.taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
@@ -127,6 +127,16 @@ def resolve_backend(options: Options) -> str:
     return check_interpreter(options.python or sys.executable, options.backend)
 
 
+def _check_demo_needs(python: str | None) -> None:
+    """The embedded demo imports TensorFlow: an interpreter without it is bad input, said
+    before anything runs (exit 2), not a ModuleNotFoundError from inside the traced process."""
+    from .run.interpreter import missing_modules
+
+    missing = missing_modules(python or sys.executable, list(DEMO_NEEDS))
+    if missing:
+        raise demo_unrunnable(python or sys.executable, missing, own=python is None)
+
+
 def accelerate_backend(options: Options, backend: str) -> str:
     """`ctrace` (built on first use, into --out's cache) where it beats `settrace`. Called
     once every input is checked: a run refused for bad input writes nothing."""
@@ -154,6 +164,8 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
     publish_to = publish.check(target.root, options.publish) if options.publish else None
     options.python = _interpreter_path(options.python)
     backend = resolve_backend(options)
+    if target.is_demo:
+        _check_demo_needs(options.python)
     before = fingerprint(target.root)
     described = scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)
     options.config_global = options.config_global or described.get("config_global") or f"{options.package}.params:cfg"
@@ -219,10 +231,22 @@ def _traced(
     if failure:
         where = f"\n  report (partial): {run.report}" + (f"\n  published: {published}" if published else "")
         where += f"\n  {refused.problem}" if refused else ""
-        raise HarnessError(failure["problem"], failure["fix"] + where, exit_code=failure["exit_code"])
+        raise HarnessError(failure["problem"], failure["fix"] + _also(failure) + where, exit_code=failure["exit_code"])
     if refused:
         raise refused
     return (published or run.report), run_record
+
+
+MAX_ALSO = 4  # further problems shown in the message; summary.md and static.md list every one
+
+
+def _also(failure: Failure) -> str:
+    """The problems after the first, one line each with its fix, for the message's tail."""
+    also = failure.get("also") or []
+    lines = [f"\n  also: {item['problem']}\n    fix: {item['fix']}" for item in also[:MAX_ALSO]]
+    if len(also) > MAX_ALSO:
+        lines.append(f"\n  … and {len(also) - MAX_ALSO} more problems (summary.md lists every one)")
+    return "".join(lines)
 
 
 def _run_processes(
@@ -278,7 +302,14 @@ def _meta(
             "accelerated": None if options.untraced else options.accelerated,
             "untraced": options.untraced,
         },
-        "target": dict({"root": str(target.root), "demo": target.is_demo}, **revision(target.root)),
+        "target": dict(
+            {
+                "root": str(target.root),
+                "demo": target.is_demo,
+                "namespace_found": module_found(target.root, options.namespace),
+            },
+            **revision(target.root),
+        ),
         "report": str(run.report),
         "scratch": str(run.scratch),
         "archive": str(run.scratch / "out" / contract.ARCHIVE_NAME),

@@ -287,6 +287,9 @@ class Recorder(TypedDict):
 class TargetInfo(TypedDict, total=False):
     root: str
     demo: bool
+    namespace_found: bool
+    """Whether the namespace names a module of the tree under the root (`target.module_found`);
+    when nothing was kept and it does not, that is the run's first problem."""
     git: bool
     commit: str | None
     branch: str | None
@@ -305,10 +308,21 @@ class EvidenceOnly(TypedDict):
     """What could not be compared fully: unreadable entries, names that are not UTF-8, digest budget."""
 
 
-class Failure(TypedDict):
+class Problem(TypedDict):
+    """One problem of a run, and what to do about it (printable: `harness/printable.py`)."""
+
+    problem: str
+    fix: str
+
+
+class Failure(TypedDict, total=False):
+    """Every problem the run found (`record.outcome`), most useful first: the first one here,
+    with the exit code it gives, the others in `also` (absent in records made before)."""
+
     problem: str
     fix: str
     exit_code: int
+    also: list[Problem]
 
 
 class EventCounts(TypedDict):

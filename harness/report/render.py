@@ -154,8 +154,19 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
         "durations": _durations(record),
         "lines": lines,
         "incomplete": failure["problem"] if failure else None,
+        "also": [problem["problem"] for problem in (failure or {}).get("also") or []],
+        "stopped_early": _stopped_early(record),
         "first_process": record["processes"][0]["label"] if record["processes"] else None,
     }
+
+
+def _stopped_early(record: dict[str, Any]) -> bool:
+    """Whether a traced process stopped before its end (raised, timed out, stopped, killed):
+    only then does dynamic.txt say the run stopped where its calls end."""
+    started = [p for p in record.get("processes") or [] if not p.get("fork") and not p.get("spawn")]
+    return bool(record.get("errors")) or any(
+        p.get("timed_out") or p.get("interrupted") or not p.get("completed", True) for p in started
+    )
 
 
 def env_view(record: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,20 @@ def probe(python: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+_FIND = "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
+
+
+def missing_modules(python: str, modules: list[str]) -> list[str]:
+    """Which of the top-level `modules` `python` cannot find (located, never imported)."""
+    try:
+        done = subprocess.run(
+            [python, "-c", _FIND, *modules], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []  # the interpreter probe already said what is wrong with it
+    return done.stdout.split() if done.returncode == 0 else []
+
+
 def supported_backends(info: dict) -> list[str]:
     """The one rule for which recorder backends an interpreter can run, fastest first:
     `monitoring` needs sys.monitoring (3.12+), `ctrace` needs its C part built for that

@@ -65,9 +65,7 @@ def check_root(root: str | None, package: str) -> Target:
             f"target root {path} is not a folder", "pass the checkout's top folder, the one that contains ptycho/"
         )
     top = package
-    package_dir = path / top
-    is_package = package_dir.is_dir() and any(package_dir.glob("*.py"))  # regular or namespace package
-    if not is_package and not (path / f"{top}.py").is_file():
+    if not module_found(path, top):
         hint = f"the folder that contains {top}/__init__.py"
         nested = [p.parent.parent for p in path.glob(f"*/{top}/__init__.py")]
         if nested:
@@ -76,6 +74,42 @@ def check_root(root: str | None, package: str) -> Target:
             f"no '{top}' package under {path}", f"pass --root {hint}, or --package for another package name"
         )
     return Target(path, package)
+
+
+def module_found(root: Path, dotted: str) -> bool:
+    """Whether `dotted` names a module of the tree under `root`: a folder holding `.py` files
+    (a regular or namespace package) or a `.py` file, at the path its dots spell."""
+    parts = dotted.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return False
+    where = Path(root).joinpath(*parts)
+    return (where.is_dir() and any(where.glob("*.py"))) or where.with_name(where.name + ".py").is_file()
+
+
+# What the embedded demo target imports beyond the standard library, and the distribution that
+# provides each: pyproject.toml's `demo` extra (tensorflow-cpu, dill, numpy) and h5py, a core
+# dependency of callchain but not of another interpreter given with --python.
+DEMO_NEEDS = {"tensorflow": "tensorflow-cpu", "numpy": "numpy", "dill": "dill", "h5py": "h5py"}
+
+
+def demo_unrunnable(python: str, missing: list[str], own: bool) -> HarnessError:
+    """The one message for an interpreter that lacks what the embedded demo imports (`missing`):
+    the `demo` extra when TensorFlow is missing from callchain's own environment, never a
+    second TensorFlow distribution beside one it already has."""
+    lacking = ", ".join(missing)
+    problem = (
+        f"the embedded demo target imports {', '.join(DEMO_NEEDS)}, and the interpreter that runs it "
+        f"({python}) lacks {lacking}"
+    )
+    other = "or pass --python an environment that has TensorFlow (e.g. your PtychoPINN one), or --root your checkout"
+    names = " ".join(dict.fromkeys(DEMO_NEEDS.get(module, module) for module in missing))
+    if own and "tensorflow" in missing:
+        fix = f"install callchain's demo extra: pip install 'callchain[demo]' (in a clone: make install); {other}"
+    elif own:
+        fix = f"install what it lacks: pip install {names}; {other}"
+    else:
+        fix = f"install what it lacks into that interpreter: {python} -m pip install {names}; {other}"
+    return HarnessError(problem, fix, exit_code=2)
 
 
 def _git(root: Path, *args: str) -> str | None:

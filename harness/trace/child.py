@@ -82,6 +82,18 @@ def _text_of(error: BaseException) -> str:
         return f"<str() of the exception failed: {type(inner).__name__}>"
 
 
+def _missing_module(error: BaseException) -> str | None:
+    """The module a ModuleNotFoundError names (the harness words the fix), read without running
+    the target's code: only a str stored on the exception itself counts."""
+    if not isinstance(error, ModuleNotFoundError):
+        return None
+    try:
+        name = vars(ImportError)["name"].__get__(error)  # the slot itself: no property of a subclass runs
+    except Exception:  # noqa: BLE001 - never raise on the way to reporting the target's error
+        return None
+    return name[:200] if type(name) is str else None
+
+
 def _traceback_text() -> str:
     try:
         return traceback.format_exc()
@@ -315,6 +327,7 @@ def _run(
             scenario_error=isinstance(error, ScenarioError),
             last_call=recorder.current(),
             traceback=_traceback_text()[-8000:],
+            missing_module=_missing_module(error),
             **_failure_site(error, anchors, recorder),
         )
         return EXIT_SCENARIO_FAILED

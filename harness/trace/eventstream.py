@@ -44,7 +44,7 @@ class EventStream:
     - `torch`: module, importer, ph, t — a torch/lightning/mlflow module executed
     - `fork`: n, ph, th, t — this process forked its child number n
     - `error`: phase, type, message, scenario_error, last_call, traceback, namespace_frame,
-      innermost_frame (child.py)
+      innermost_frame, missing_module (the module a ModuleNotFoundError names, else null) (child.py)
     - `end`: seen, kept, scenario_seconds, peak_rss_kb, cpu_seconds, gaps, blocked_imports,
       torch_imported, packages, devices, exit, t (child.py)
     """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import body, tiny_target
+from helpers import body, manager_source, tiny_target
 from tracing import start, stop, trace, wait_for
 
 pytestmark = pytest.mark.slow  # every test here traces in a subprocess
@@ -44,6 +44,26 @@ def test_namespace_that_matches_nothing(tmp_path):
     root = tiny_target(tmp_path / "target")
     run = trace(root, tmp_path / "out", "--namespace", "ptycho.nothing")
     run.fails(3, "'ptycho.nothing' matched no call", "--namespace")
+
+
+def test_a_misspelt_namespace_on_a_target_whose_load_raises_names_both(tmp_path):
+    """Several problems at once: each named, the likely cause first, and no claim of calls
+    that were not kept."""
+    manager = manager_source().replace("        return {}", "        raise ValueError('cannot load')")
+    root = tiny_target(tmp_path / "target", {"ptycho/model_manager.py": manager})
+    run = trace(root, tmp_path / "out", "--namespace", "ptychoo", "--no-fresh-load")
+    run.fails(3, "the namespace 'ptychoo' matched no call", "no module 'ptychoo' under", "check --namespace")
+    lines = run.stderr.splitlines()
+    assert lines[0].startswith("error: the namespace 'ptychoo'")
+    assert (
+        lines[2] == "  also: the scenario raised ValueError: cannot load in phase 'load' at ptycho/model_manager.py:11"
+    )
+    assert "no call of the namespace 'ptychoo' was kept before it" in lines[3]
+    assert "dynamic.txt" not in run.stderr
+    assert run.record["status"] == "failed" and [p["problem"] for p in run.record["failure"]["also"]] == [lines[2][8:]]
+    for name in ("summary.md", "callchain/static.md"):
+        assert "> Also: the scenario raised ValueError: cannot load" in run.text(name)
+    assert body(run.text("callgraph/dynamic.txt"))[-1].startswith("[also: the scenario raised ValueError")
 
 
 def test_scenario_that_raises(tmp_path):

@@ -203,3 +203,16 @@ def test_demo_on_another_python_with_its_dependencies(tmp_path, version):
     record = load_run(report_of(done))
     assert record["status"] == "ok" and record["processes"][0]["start"]["python"].startswith(version + ".")
     assert record["archive_description"]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_the_demo_with_an_interpreter_without_tensorflow_is_one_plain_message(tmp_path):
+    """Not a ModuleNotFoundError from inside the traced process: exit 2 before anything runs."""
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    done = callchain("trace", "--python", str(venv / "bin" / "python"), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("error: the embedded demo target imports tensorflow")
+    assert "lacks tensorflow, numpy, dill, h5py" in done.stderr and "ModuleNotFound" not in done.stderr
+    assert f"{venv / 'bin' / 'python'} -m pip install tensorflow-cpu numpy dill h5py" in done.stderr
+    assert "--python an environment that has TensorFlow" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

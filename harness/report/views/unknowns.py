@@ -60,6 +60,7 @@ def _run_gaps(record: dict[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if record.get("failure"):
         items.append(dict(record["failure"], kind="failure", status=record.get("status")))
+        items += [dict(problem, kind="also") for problem in record["failure"].get("also") or []]
     if (record.get("recorder") or {}).get("untraced"):
         items.append({"kind": "untraced"})
     elif not record["calls"]:
