@@ -6,8 +6,8 @@ problem is the message's headline and gives the exit code, the others follow as 
 The order is the order of usefulness: a touched target tree (the run broke its promise,
 exit 4), a stop signal (the user asked), a namespace that names no module under the root (the
 likely reason nothing was kept: fixing it makes every other problem readable), then per
-kind over the processes a timeout, a phase that raised, torch that ran, evidence the
-recorder lost, a process that never reached its end or exited badly, and last a namespace
+kind over the processes a timeout, a phase that raised, torch that ran, tracing the target
+disturbed, a process that never reached its end or exited badly, and last a namespace
 that matched no call although it names a module of the target. A consequence is not a
 problem of its own: a process that timed out, was stopped or raised is not also "ended
 badly", and nothing is said about calls the record does not hold.
@@ -118,8 +118,8 @@ def _timeout(record: RunRecord, process: Any, timeout: float) -> Failure:
 
 
 def _recorder_problems(record: RunRecord) -> list[Failure]:
-    """Torch that executed, then evidence the recorder lost: each makes the run partial, with
-    the phase it happened in."""
+    """Torch that executed, then what disturbed tracing (evidence that is or may be missing):
+    each makes the run partial, with the phase it happened in."""
     found: list[Failure] = []
     for process in record["processes"]:
         for torch in process.get("torch_executed") or []:
@@ -135,8 +135,8 @@ def _recorder_problems(record: RunRecord) -> list[Failure]:
         for loss in process.get("losses") or []:
             found.append(
                 {
-                    "problem": f"evidence was lost in process '{process['label']}', phase '{loss['phase']}': {loss['reason']}",
-                    "fix": "the target interfered with tracing (summary.md lists what was lost); what was recorded is kept",
+                    "problem": f"tracing was disturbed in process '{process['label']}', phase '{loss['phase']}': {loss['reason']}",
+                    "fix": "the target interfered with tracing (summary.md lists what was seen); what was recorded is kept",
                     "exit_code": 3,
                 }
             )

@@ -56,9 +56,9 @@ def _model(body_line: str) -> dict[str, str]:
 def test_settrace_none_in_the_target(tmp_path, backend):
     run = trace(tmp_path, _model("sys.settrace(None)"), backend)
     if backend == "settrace":
-        run.fails(3, "evidence was lost", "phase 'build'", "trace function was removed")
+        run.fails(3, "tracing was disturbed", "phase 'build'", "trace function was removed")
         assert run.record["status"] == "partial"
-        assert "Evidence lost" in run.text("summary.md")
+        assert "Tracing disturbed" in run.text("summary.md")
     else:
         run.ok()
         assert functions(run.record).count("ptycho.model:helper") == 5
@@ -89,7 +89,7 @@ def test_recursion_error_caught_by_the_target(tmp_path, backend):
         assert functions(run.record).count("ptycho.model:helper") == 3
         assert "ptycho.model_manager:ModelManager.save_multiple_models" in functions(run.record)
     else:
-        run.fails(3, "evidence was lost", "phase 'build'")
+        run.fails(3, "tracing was disturbed", "phase 'build'")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -100,7 +100,7 @@ def test_target_switches_off_every_monitoring_tool(tmp_path, backend):
     )
     run = trace(tmp_path, _model(line), backend)
     if backend == "monitoring":
-        run.fails(3, "evidence was lost", "switched off", "phase 'build'")
+        run.fails(3, "tracing was disturbed", "switched off", "phase 'build'")
     else:
         run.ok()
         assert functions(run.record).count("ptycho.model:helper") == 5

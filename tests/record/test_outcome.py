@@ -21,7 +21,7 @@ PHRASES = {
     "timeout": ("did not finish within 5 s", 3),
     "error": ("raised ValueError: boom", 3),
     "torch": ("module 'torch' executed", 3),
-    "loss": ("evidence was lost", 3),
+    "loss": ("tracing was disturbed", 3),
     "unfinished": ("without reaching its end marker", 3),
     "exited": ("exited with code 9", 3),
     "nothing": ("matched no call during the run", 3),
@@ -86,7 +86,7 @@ def test_every_combination_names_each_problem_once_most_useful_first(base, size)
 def test_nothing_kept_with_a_namespace_of_the_target_comes_last(base):
     record = _with(base, {"nothing", "error", "loss"})
     named = [p["problem"] for p in outcome.problems(record, 5, False)]
-    assert "raised ValueError" in named[0] and "evidence was lost" in named[1]
+    assert "raised ValueError" in named[0] and "tracing was disturbed" in named[1]
     assert named[2] == "the namespace 'minipkg.nothing' matched no call during the run"
 
 

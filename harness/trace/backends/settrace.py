@@ -80,7 +80,10 @@ class TraceFunctionCheck:
                 if current is None
                 else "replaced by another trace function"
             )
-            problems.append(f"the recorder's trace function was {what}: later calls were not recorded")
+            problems.append(
+                f"the recorder's trace function was {what}: calls made after that were not recorded "
+                "(callchain cannot tell whether there were any)"
+            )
         if hasattr(threading, "gettrace") and threading.gettrace() is not self._thread_hook:
             problems.append("threading.settrace was changed: threads started afterwards were not traced")
         return problems
@@ -235,7 +238,7 @@ class CTraceBackend(SettraceBackend):
             return []
         return [
             "the recorder's frame-evaluation hook or trace function was removed or replaced by the target: "
-            "later calls were not recorded"
+            "calls made after that were not recorded (callchain cannot tell whether there were any)"
         ]
 
     def stop(self) -> None:
