@@ -25,7 +25,7 @@ from .record.types import Call, Failure, RunRecord
 from .run import publish, spawn
 from .run import resolve as scenarios
 from .run.stop import StopSignals
-from .run.workspace import Run, allocate, child_env, recorded_env
+from .run.workspace import Run, allocate, child_env, harness_tempdir, recorded_env
 from .static.target import DEMO_NEEDS, Target, check_root, compare, demo_unrunnable, fingerprint, module_found, revision
 from .static.verdicts import judge_spec
 from .trace.backends import BACKENDS
@@ -161,6 +161,13 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
             "pass --out (or OUT=) a folder outside the checkout, e.g. the callchain repo's artifacts/; "
             "--publish DIR copies the finished report into the target",
         )
+    with harness_tempdir(target.root, out) as temp_notes:
+        return _checked(options, target, temp_notes)
+
+
+def _checked(options: Options, target: Target, temp_notes: list[str]) -> tuple[Path, RunRecord]:
+    """The run once the root and --out are known good, with callchain's own temporaries outside
+    the target: the other inputs checked (nothing written if one is bad), then the run."""
     publish_to = publish.check(target.root, options.publish) if options.publish else None
     options.python = _interpreter_path(options.python)
     backend = resolve_backend(options)
@@ -176,18 +183,28 @@ def trace(options: Options) -> tuple[Path, RunRecord]:
     env = child_env(run)
     with StopSignals() as stop:
         return _traced(
-            options, target, taps, backend, run, started_at, env, stop, Prepared(described, before, publish_to)
+            options,
+            target,
+            taps,
+            backend,
+            run,
+            started_at,
+            env,
+            stop,
+            Prepared(described, before, publish_to, temp_notes),
         )
 
 
 @dataclass
 class Prepared:
     """What the run proper needs of the steps before it: the scenario as the probe described it,
-    the tree as it was before the probe ran anything, and where to publish (if asked)."""
+    the tree as it was before the probe ran anything, where to publish (if asked), and the notes
+    of what the run changed of its own set-up (a TMPDIR inside the target)."""
 
     described: dict[str, Any]
     before: dict[str, Any]
     publish_to: Path | None
+    notes: list[str] = field(default_factory=list)  # what the run changed of its own set-up (TMPDIR)
 
 
 def _traced(
@@ -211,7 +228,7 @@ def _traced(
         "before": {k: before[k] for k in ("files", "entries", "sha256")},
         "after": {k: after[k] for k in ("files", "entries", "sha256")},
         "changes": compare(before, after),
-        "notes": sorted(set(before["notes"]) | set(after["notes"])),
+        "notes": sorted(set(before["notes"]) | set(after["notes"]) | set(chosen.notes)),
     }
     run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run, described))
     judge_spec(run_record)

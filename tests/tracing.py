@@ -77,11 +77,13 @@ class Run:
         return self
 
 
-def trace(root: Path | None, out: Path, *extra: str, timeout: float = 300, cwd: Path = REPO) -> Run:
+def trace(
+    root: Path | None, out: Path, *extra: str, timeout: float = 300, cwd: Path = REPO, env: dict | None = None
+) -> Run:
     """`callchain trace [--root ROOT] --out OUT EXTRA...` in a subprocess, as a user runs it
-    (no --root: the embedded demo)."""
+    (no --root: the embedded demo), with `env` added to this environment."""
     where = ("--root", str(root)) if root is not None else ()
-    return Run(callchain("trace", *where, "--out", str(out), *extra, timeout=timeout, cwd=cwd), out)
+    return Run(callchain("trace", *where, "--out", str(out), *extra, timeout=timeout, cwd=cwd, env=env), out)
 
 
 def start(root: Path, out: Path, *extra: str) -> subprocess.Popen:

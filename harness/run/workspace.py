@@ -8,6 +8,10 @@ target's import-time side effects and temporary archives land there and nowhere 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,6 +90,57 @@ def harness_only_path(where: Path) -> str:
     return str(folder)
 
 
+TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")  # where Python's tempfile, gcc, git and most tools put temporaries
+_SYSTEM_TEMP = ("/tmp", "/var/tmp", "/usr/tmp")
+
+
+def _within(path: str, root: Path) -> bool:
+    resolved = Path(path).expanduser().resolve()
+    return resolved == root or root in resolved.parents
+
+
+@contextmanager
+def harness_tempdir(root: Path, out: Path) -> Iterator[list[str]]:
+    """callchain's own temporary files (the scenario check, the C tracer build, git, anything
+    its process or helpers make) never inside the target: while the run lasts, a TMPDIR (or
+    TEMP, TMP) inside the root is replaced by a fresh folder of the system's temporary folder
+    (else under `out`), removed afterwards. Yields the notes the report keeps (empty when
+    nothing was replaced); the traced processes get `<scratch>/tmp` whatever the caller set."""
+    inside = [name for name in TEMP_VARIABLES if os.environ.get(name) and _within(os.environ[name], root)]
+    cached = tempfile.tempdir  # never tempfile.gettempdir() here: it writes a probe file where it looks
+    if not inside and not (cached and _within(cached, root)):
+        yield []
+        return
+    base = next((d for d in _SYSTEM_TEMP if os.access(d, os.W_OK | os.X_OK) and not _within(d, root)), None)
+    if base is None:
+        out.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="callchain-", dir=base or out)
+    saved = {name: os.environ.get(name) for name in TEMP_VARIABLES}
+    shown = ", ".join(f"{name}={_shown(os.environ[name], root)}" for name in inside) or "the temporary folder"
+    os.environ.update(dict.fromkeys(inside or ["TMPDIR"], folder))
+    tempfile.tempdir = folder
+    try:
+        yield [
+            f"{shown} {'are' if len(inside) > 1 else 'is'} inside the target: callchain's own temporary files "
+            "went to a folder outside it "
+            "for this run (the traced processes use <scratch>/tmp as always)"
+        ]
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        tempfile.tempdir = cached
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _shown(path: str, root: Path) -> str:
+    """A path inside the root as `<root>/…` (a report names no machine path it need not)."""
+    resolved = Path(path).expanduser().resolve()
+    return "<root>" + ("/" + resolved.relative_to(root).as_posix() if resolved != root else "")
+
+
 def child_env(run: Run) -> dict[str, str]:
     """The traced process's environment: ours, with its side effects pointed into scratch."""
     env = dict(os.environ)
@@ -93,6 +148,7 @@ def child_env(run: Run) -> dict[str, str]:
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONHASHSEED"] = env.get("PYTHONHASHSEED", "0")
     env["TMPDIR"] = str(run.scratch / "tmp")
+    env.update({name: env["TMPDIR"] for name in TEMP_VARIABLES[1:] if name in env})  # never one inside the target
     env["KERAS_HOME"] = str(run.scratch / "keras_home")
     env["MPLCONFIGDIR"] = str(run.scratch / "mplconfig")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -9,6 +9,7 @@ lost report) of issue 17; the recorder classes live in another file.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import time
@@ -219,6 +220,28 @@ def test_chdir_to_the_root_then_temporary_folder_cleanup_is_not_a_change(tmp_pat
     removed = [s["path"] for s in record["sinks"] if s["op"] == "remove"]
     assert "<scratch>/tmp/<tmp>/custom_objects.dill" in removed
     assert not any(path.startswith("<root>") for s in record["sinks"] for path in (s["path"], s["dest"] or ""))
+
+
+@pytest.mark.parametrize("variable", ["TMPDIR", "TEMP", "TMP"])
+def test_a_temporary_folder_inside_the_target_is_not_blamed_on_it(tmp_path, variable):
+    """CI's `TMPDIR=$PWD/tmp`: callchain's own temporaries (the scenario check, the C tracer's
+    build, git) go outside the target for the run, and the report says so; a git checkout and
+    a scenario file, so every harness-side helper runs."""
+    root = commit_all(tiny_target(tmp_path / "target", {".gitignore": "tmp/\n"}))
+    (root / "tmp").mkdir()
+    scenario = tmp_path / "phases.py"
+    scenario.write_text(
+        "import tempfile\n\ndef build(ctx):\n    from ptycho import model\n    tempfile.mkstemp()\n"
+        "    model.create_model_with_gridsize(1, 64)\n\nPHASES = [('build', build)]\n"
+    )
+    backend = ("--backend", "ctrace") if os.name == "posix" and shutil.which("cc") else ()
+    env = {"TMPDIR": str(tmp_path / "elsewhere"), variable: str(root / "tmp")}
+    run = trace(root, tmp_path / "out", "--scenario", str(scenario), *backend, env=env)
+    record = _outcome(run, 0)
+    assert record["evidence_only"]["changes"] == [] and not list((root / "tmp").iterdir())
+    (note,) = [n for n in record["evidence_only"]["notes"] if "inside the target" in n]
+    assert note.startswith(f"{variable}=<root>/tmp is inside the target") and "<scratch>/tmp" in note
+    assert f"Evidence check: {variable}=<root>/tmp is inside the target" in run.text("callchain/static.md")
 
 
 def test_own_git_calls_leave_a_stale_index_alone(tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.run.stop import end_group, group_members
+from harness.run.workspace import harness_tempdir
 from harness.static.bounded import Budget, files_under
 from harness.static.target import _git, compare, fingerprint
 from harness.static.torchmatch import _Lines
@@ -296,3 +297,31 @@ def test_source_segments_match_ast_for_unicode_and_multiline_nodes():
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.Call, ast.Constant, ast.List, ast.keyword)):
             assert lines.segment(node) == ast.get_source_segment(source, node), ast.dump(node)
+
+
+def test_a_temporary_folder_inside_the_root_is_replaced_while_the_run_lasts(tmp_path, monkeypatch):
+    root = _tree(tmp_path / "root").resolve()
+    (root / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(root / "tmp"))
+    monkeypatch.setenv("TMP", str(root / "tmp" / ".." / "tmp"))
+    monkeypatch.delenv("TEMP", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    before = fingerprint(root)
+    with harness_tempdir(root, tmp_path / "out") as notes:
+        folder = Path(os.environ["TMPDIR"])
+        assert os.environ["TMP"] == str(folder) and "TEMP" not in os.environ
+        assert tempfile.gettempdir() == str(folder) and root not in folder.parents
+        subprocess.run(["sh", "-c", 'touch "$TMPDIR/x"'], check=True)
+        tempfile.mkstemp()
+    assert notes == [
+        "TMPDIR=<root>/tmp, TMP=<root>/tmp are inside the target: callchain's own temporary files went to a "
+        "folder outside it for this run (the traced processes use <scratch>/tmp as always)"
+    ]
+    assert not folder.exists() and os.environ["TMPDIR"] == str(root / "tmp") and tempfile.tempdir is None
+    assert compare(before, fingerprint(root)) == []
+
+
+def test_a_temporary_folder_outside_the_root_is_left_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    with harness_tempdir(_tree(tmp_path / "root").resolve(), tmp_path / "out") as notes:
+        assert notes == [] and os.environ["TMPDIR"] == str(tmp_path)
