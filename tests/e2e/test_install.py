@@ -3,12 +3,15 @@ and a traced child that works on Python 3.10 to 3.13 through `--python`."""
 
 from __future__ import annotations
 
+import email.parser
+import importlib.metadata
 import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -88,28 +91,22 @@ def _venv_reusing_our_dependencies(tmp: Path) -> Path:
     return python
 
 
-@pytest.mark.slow
-def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
+def _wheel(tmp: Path) -> Path:
+    """callchain's wheel, built offline from a copy of this clone's files."""
     pytest.importorskip("setuptools", reason="building the wheel offline needs setuptools in this environment")
-    src = _sources(tmp_path)
+    src = _sources(tmp)
     built = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path / "dist"),
-            str(src),
-        ],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp / "dist"), src],
         capture_output=True,
         text=True,
     )
     assert built.returncode == 0, built.stderr
-    wheel = next((tmp_path / "dist").glob("callchain-*.whl"))
+    return next((tmp / "dist").glob("callchain-*.whl"))
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
+    wheel = _wheel(tmp_path)
     python = _venv_reusing_our_dependencies(tmp_path)
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
@@ -160,6 +157,114 @@ def test_wheel_installs_and_runs_from_a_folder_outside_the_clone(tmp_path):
         str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py", "--callchain-out", "plugin-out"
     )
     assert plugin.returncode == 0, plugin.stdout + plugin.stderr
+
+
+# -- into the user's environment, without disturbing it -----------------------------------
+
+
+def _pip(python: Path, *args: str) -> subprocess.CompletedProcess:
+    """This environment's pip acting on the venv of `python`, offline (`--no-index`)."""
+    command = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=_clean_env(PIP_NO_INDEX="1"))
+
+
+def _stub(site: Path, name: str, version: str, metadata: str | None = None) -> None:
+    """An installed distribution as pip sees one: a `.dist-info` with its METADATA (and RECORD)."""
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(metadata or f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "RECORD").write_text("")
+    (info / "INSTALLER").write_text("test-stub\n")
+
+
+TENSORFLOW = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel", "tensorflow-macos", "tf-nightly")
+
+
+def _closure(requirements: list[str]) -> dict[str, importlib.metadata.Distribution]:
+    """The distributions of this environment that `requirements` need, transitively (markers
+    evaluated for this interpreter, no extras), TensorFlow's never: what a user's environment
+    holds besides its own TensorFlow."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, importlib.metadata.Distribution] = {}
+    pending = list(requirements)
+    while pending:
+        requirement = Requirement(pending.pop())
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name not in found and name not in TENSORFLOW:
+            found[name] = importlib.metadata.distribution(requirement.name)
+            pending += found[name].requires or []
+    return found
+
+
+def _users_env_with_tensorflow(tmp: Path, wheel: Path) -> tuple[Path, Path]:
+    """A fresh venv (no system site-packages) that already holds `tensorflow` 2.16.1 and what
+    callchain needs: each as its metadata only, copied from this environment."""
+    venv = tmp / "users-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    _stub(site, "tensorflow", "2.16.1")  # PtychoPINN's own: `tensorflow`, not tensorflow-cpu
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        ours = email.parser.Parser().parsestr(archive.read(metadata).decode())
+    for name, dist in _closure(ours.get_all("Requires-Dist") or []).items():
+        _stub(site, name, dist.version, dist.read_text("METADATA"))
+    return python, site
+
+
+def _distributions(python: Path) -> dict[str, str]:
+    listing = "import importlib.metadata as m; print('\\n'.join(f\"{d.metadata['Name']}={d.version}\" for d in m.distributions()))"
+    done = subprocess.run(
+        [str(python), "-c", listing], capture_output=True, text=True, check=True, cwd=python.parent, env=_clean_env()
+    )
+    return {
+        name.lower().replace("_", "-"): version
+        for name, version in (line.split("=", 1) for line in done.stdout.split())
+    }
+
+
+@pytest.mark.slow
+def test_installing_the_wheel_beside_tensorflow_adds_no_tensorflow_distribution(tmp_path):
+    """`pip install callchain` into a PtychoPINN environment (which has `tensorflow`, often
+    `tensorflow[and-cuda]`) must not add `tensorflow-cpu`: both own the same `tensorflow/`
+    files, and removing either breaks TensorFlow.
+
+    Why a metadata stub is a faithful stand-in here: what pip installs is decided by its
+    resolver from requirement metadata alone -- the `Requires-Dist` lines of the wheel, and
+    the name and version in each installed distribution's `.dist-info/METADATA`. It never
+    imports a package to decide. So a venv whose site-packages holds `tensorflow-2.16.1.dist-info`
+    is, to pip, exactly an environment with TensorFlow 2.16.1 installed; the ~600 MB of
+    `tensorflow/` files would change nothing in the answer. callchain's own dependencies are
+    stubbed the same way (their real metadata, copied from this environment), so pip works
+    offline (`--no-index`): a requirement nothing installed satisfies fails the install
+    instead of being fetched, which the control below shows with the `demo` extra."""
+    wheel = _wheel(tmp_path)
+    python, _ = _users_env_with_tensorflow(tmp_path, wheel)
+    before = _distributions(python)
+    report = tmp_path / "report.json"
+    planned = _pip(python, "install", "--dry-run", "--report", str(report), str(wheel))
+    assert planned.returncode == 0, planned.stderr
+    assert [item["metadata"]["name"] for item in json.loads(report.read_text())["install"]] == ["callchain"]
+    installed = _pip(python, "install", str(wheel))  # dependencies resolved, offline: none is missing
+    assert installed.returncode == 0, installed.stderr
+    after = _distributions(python)
+    assert set(after) - set(before) == {"callchain"} and after["tensorflow"] == "2.16.1"
+    assert [name for name in after if name in TENSORFLOW] == ["tensorflow"]
+    assert _pip(python, "check").returncode == 0  # every requirement met by what was there
+    # Control: the demo extra asks for tensorflow-cpu, which the environment lacks: pip would add it.
+    demo = _pip(python, "install", "--dry-run", f"{wheel}[demo]")
+    assert demo.returncode != 0 and "tensorflow-cpu" in demo.stderr.lower() + demo.stdout.lower()
 
 
 # -- other interpreters ------------------------------------------------------------------
