@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="describe a wts.h5.zip safely and check it against the contract")
     inspect.add_argument("archive")
     inspect.add_argument("--json", action="store_true", help="print the description as one JSON document")
+    inspect.add_argument(
+        "--root",
+        help="the target checkout whose spec (specs/, docs/) names the clauses: each failed check cites its path:line",
+    )
     from .inspect.cli import add_limit_flags
 
     add_limit_flags(inspect)
@@ -161,7 +165,12 @@ def _inspect(args: argparse.Namespace) -> int:
         "--max-ops",
         str(args.max_ops),
     ]
-    return inspect_main([args.archive] + (["--json"] if args.json else []) + limits)
+    spec = None
+    if args.root:
+        from .static.speclink import checked_root, root_linker
+
+        spec = root_linker(checked_root(args.root))
+    return inspect_main([args.archive] + (["--json"] if args.json else []) + limits, spec=spec)
 
 
 def _diff(args: argparse.Namespace) -> int:
