@@ -10,6 +10,7 @@ from . import __version__
 from .errors import HarnessError
 from .privacy import scrub_argv
 from .report.diff import add_arguments as diff_arguments
+from .report.parity import add_arguments as parity_arguments
 from .run.resolve import is_shipped
 from .run.stop import Stopped, adopt_orphans
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
@@ -112,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff_arguments(
         sub.add_parser("diff", help="compare the call chains of two report folders (exit 1 when they differ)")
     )
+    parity_arguments(
+        sub.add_parser("parity", help="two archives (or runs) side by side: exit 1 when B breaks a clause A meets")
+    )
     return parser
 
 
@@ -189,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             return _render(args)
         if args.command == "diff":
             return _diff(args)
+        if args.command == "parity":
+            from .report.parity import run as parity_run
+
+            return parity_run(args)
         return _inspect(args)
     except HarnessError as error:
         if args.debug:

@@ -327,6 +327,9 @@ COUNTERPARTS: dict[str, str] = {
     "model.h5": "torch.intensity-scale",
     "model.intensity-scale": "torch.intensity-scale",
 }
+# ... and what the counterpart must also pass: a PyTorch model folder whose payload is a placeholder
+# (no tensor) does not hold one of the two models, whatever the manifest lists.
+COUNTERPART_ALSO: dict[str, tuple[str, ...]] = {"archive.models": ("torch.weights",)}
 # Member kinds, by base name, for the member table of a comparison (what a member is, not whether it is right).
 MEMBER_KINDS: tuple[tuple[str, str], ...] = (
     (MANIFEST, "manifest (pickle)"),
