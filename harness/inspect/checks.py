@@ -16,6 +16,7 @@ from typing import Any
 from .. import contract
 from .payloads import payload_reports
 from .picklevalues import as_number
+from .torchchecks import check as _check
 from .torchchecks import payload_checks, torch_checks
 
 GLOBAL_CHECKS = (  # (check id, clause id)
@@ -24,16 +25,6 @@ GLOBAL_CHECKS = (  # (check id, clause id)
     ("manifest.backend", "archive.backend-tag"),
     ("models.required", "archive.models"),
 )
-
-
-def _check(cid: str, clause: str, status: str, detail: str, model: str | None = None) -> dict[str, str]:
-    return {
-        "id": cid,
-        "clause": clause,
-        "text": contract.clause_text(clause, model),
-        "status": status,
-        "detail": detail,
-    }
 
 
 def _fmt(value: Any) -> str:

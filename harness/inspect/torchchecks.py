@@ -24,6 +24,7 @@ Check = dict[str, str]
 
 
 def check(cid: str, clause: str, status: str, detail: str, model: str | None = None) -> Check:
+    """One check result: ``{id, clause, text, status, detail}`` (the shape every inspect check has)."""
     return {
         "id": cid,
         "clause": clause,

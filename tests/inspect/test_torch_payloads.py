@@ -19,6 +19,7 @@ import dill
 import pytest
 from archive_builders import TORCH_FIXTURES, write_zip
 from conftest import REPO
+from helpers import real_files
 
 from harness import contract
 from harness.inspect.sandbox import describe_archive
@@ -224,19 +225,13 @@ def test_a_hostile_standalone_checkpoint_stays_hostile(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-REAL_ARCHIVES = [p for p in os.environ.get("CALLCHAIN_TORCH_ARCHIVE", "").split(os.pathsep) if p]
-REAL_PAYLOADS = [p for p in os.environ.get("CALLCHAIN_TORCH_PAYLOAD", "").split(os.pathsep) if p]
-
-
-@pytest.mark.skipif(
-    not REAL_ARCHIVES,
-    reason="set CALLCHAIN_TORCH_ARCHIVE to PyTorch wts.h5.zip files written by real runs (os.pathsep-separated), "
+@real_files(
+    "CALLCHAIN_TORCH_ARCHIVE",
+    "PyTorch wts.h5.zip files written by real runs (os.pathsep-separated), "
     "e.g. the torch-persistence scenario's archives of main and torchapi-devel",
 )
-@pytest.mark.parametrize("index", range(max(len(REAL_ARCHIVES), 1)))
-def test_real_pytorch_archive(index: int) -> None:
+def test_real_pytorch_archive(path: str) -> None:
     """A real PyTorch archive: never hostile; its rows match the zip itself (members, params keys, scale)."""
-    path = REAL_ARCHIVES[index]
     desc = describe_archive(path)
     assert desc["exit_code"] in (0, 1) and desc["problems"] == [], desc["summary"]
     with zipfile.ZipFile(path) as zf:
@@ -250,11 +245,9 @@ def test_real_pytorch_archive(index: int) -> None:
     assert expected <= failed(desc)
 
 
-@pytest.mark.skipif(
-    not REAL_PAYLOADS,
-    reason="set CALLCHAIN_TORCH_PAYLOAD to Lightning .ckpt / hparams.yaml files written by real runs (os.pathsep-separated)",
+@real_files(
+    "CALLCHAIN_TORCH_PAYLOAD", "Lightning .ckpt / hparams.yaml files written by real runs (os.pathsep-separated)"
 )
-@pytest.mark.parametrize("index", range(max(len(REAL_PAYLOADS), 1)))
-def test_real_torch_payload(index: int) -> None:
-    desc = describe_archive(REAL_PAYLOADS[index])
+def test_real_torch_payload(path: str) -> None:
+    desc = describe_archive(path)
     assert desc["exit_code"] == 0 and desc["problems"] == [], (desc["summary"], desc["problems"][:2])
