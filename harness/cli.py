@@ -10,6 +10,7 @@ from . import __version__
 from .errors import HarnessError
 from .privacy import scrub_argv
 from .report.diff import add_arguments as diff_arguments
+from .report.parity import add_arguments as parity_arguments
 from .run.resolve import is_shipped
 from .run.stop import Stopped, adopt_orphans
 from .runner import DEFAULT_QUESTION, DEFAULT_SCOPE_HINTS, Options
@@ -102,11 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="describe a wts.h5.zip safely and check it against the contract")
     inspect.add_argument("archive")
     inspect.add_argument("--json", action="store_true", help="print the description as one JSON document")
+    inspect.add_argument(
+        "--root",
+        help="the target checkout whose spec (specs/, docs/) names the clauses: each failed check cites its path:line",
+    )
     from .inspect.cli import add_limit_flags
 
     add_limit_flags(inspect)
     diff_arguments(
         sub.add_parser("diff", help="compare the call chains of two report folders (exit 1 when they differ)")
+    )
+    parity_arguments(
+        sub.add_parser("parity", help="two archives (or runs) side by side: exit 1 when B breaks a clause A meets")
     )
     return parser
 
@@ -161,7 +169,12 @@ def _inspect(args: argparse.Namespace) -> int:
         "--max-ops",
         str(args.max_ops),
     ]
-    return inspect_main([args.archive] + (["--json"] if args.json else []) + limits)
+    spec = None
+    if args.root:
+        from .static.speclink import checked_root, root_linker
+
+        spec = root_linker(checked_root(args.root))
+    return inspect_main([args.archive] + (["--json"] if args.json else []) + limits, spec=spec)
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -180,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             return _render(args)
         if args.command == "diff":
             return _diff(args)
+        if args.command == "parity":
+            from .report.parity import run as parity_run
+
+            return parity_run(args)
         return _inspect(args)
     except HarnessError as error:
         if args.debug:

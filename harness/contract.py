@@ -153,6 +153,14 @@ CLAUSES: tuple[Clause, ...] = (
     Clause("model.intensity-scale", f"params.dill and model.h5 agree on {SCALE_KEY} (at float32 precision)"),
     Clause("torch.ckpt", "<model>/ holds a Lightning .ckpt payload"),
     Clause("torch.hparams", "<model>/ carries serialized hyperparameters"),
+    Clause("torch.weights", "<model>/ holds the model's weights (tensors), not a placeholder"),
+    Clause(
+        "torch.intensity-scale",
+        f"params.dill records a finite, positive {SCALE_KEY}, the same in every model folder",
+    ),
+    Clause("payload.torch", "a torch.save file holds tensors and plain data only (a state dict or a checkpoint)"),
+    Clause("payload.lightning", "a Lightning checkpoint carries its state_dict and hyper_parameters"),
+    Clause("payload.yaml", "a hyperparameters YAML file builds plain data only"),
 )
 CLAUSE_BY_ID = {c.id: c for c in CLAUSES}
 
@@ -269,9 +277,12 @@ REFERENCE: dict[str, frozenset[str]] = {
 }
 # custom_objects.dill maps names to the target's classes and functions: references only (a loader
 # hands them to keras.models.load_model, which calls them), and only inside the target's namespace.
+# torch.save of a whole module (torch.save(model)) names torch's own layer classes: a checkpoint may
+# instantiate them (NEWOBJ, then BUILD of their __dict__), never call anything else of torch.nn.
+TORCH_MODULE_NAMESPACES = ("torch.nn.modules",)
 REFERENCE_NAMESPACES: dict[str, tuple[str, ...]] = {
     "custom_objects": TARGET_NAMESPACES,
-    "checkpoint": TARGET_NAMESPACES,
+    "checkpoint": TARGET_NAMESPACES + TORCH_MODULE_NAMESPACES,
     "data": TARGET_NAMESPACES,  # a pickle of no known kind may name the target's classes, never call them
 }
 # dill's _load_type(name) returns a type by name: only these names rebuild plain data.
@@ -304,3 +315,47 @@ LOAD_TYPE_NAMES: dict[str, str] = {
 # --- Keras config.json ------------------------------------------------------------------------
 KERAS_MODULES = ("keras", "tf_keras", "tensorflow") + TARGET_NAMESPACES
 KERAS_CODE_CLASSES = ("Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda")
+
+# --- the two backends side by side (callchain parity) -----------------------------------------
+# The spec: "TensorFlow archives contain Keras/SavedModel payloads and serialized custom objects;
+# PyTorch archives contain Lightning .ckpt payload(s) and serialized hyperparameters ... The outer
+# archive structure remains identical." A clause of one backend is met on the other by its
+# counterpart; the clauses of neither list are the same for both.
+COUNTERPARTS: dict[str, str] = {
+    "model.keras": "torch.ckpt",
+    "model.custom-objects": "torch.hparams",
+    "model.h5": "torch.intensity-scale",
+    "model.intensity-scale": "torch.intensity-scale",
+}
+# ... and what the counterpart must also pass: a PyTorch model folder whose payload is a placeholder
+# (no tensor) does not hold one of the two models, whatever the manifest lists.
+COUNTERPART_ALSO: dict[str, tuple[str, ...]] = {"archive.models": ("torch.weights",)}
+# Member kinds, by base name, for the member table of a comparison (what a member is, not whether it is right).
+MEMBER_KINDS: tuple[tuple[str, str], ...] = (
+    (MANIFEST, "manifest (pickle)"),
+    ("params.dill", "params (pickle)"),
+    ("custom_objects.dill", "custom objects (pickle)"),
+    ("model.keras", "Keras model (zip)"),
+    ("model.h5", "HDF5 attributes"),
+    (".ckpt", "Lightning checkpoint"),
+    (".pth", "torch.save payload"),
+    (".pt", "torch.save payload"),
+    (".yaml", "hyperparameters (YAML)"),
+    (".yml", "hyperparameters (YAML)"),
+)
+
+
+def member_kind(member: str) -> str:
+    base = member.rsplit("/", 1)[-1].lower()
+    for suffix, kind in MEMBER_KINDS:
+        if base == suffix or (suffix.startswith(".") and base.endswith(suffix)):
+            return kind
+    return "other"
+
+
+def counterpart(clause_id: str, backend: str) -> str:
+    """The clause that plays ``clause_id``'s part in an archive of ``backend`` (itself when shared)."""
+    if backend == TORCH_BACKEND:
+        return COUNTERPARTS.get(clause_id, clause_id)
+    back = {v: k for k, v in COUNTERPARTS.items() if k != "model.h5"}
+    return back.get(clause_id, clause_id)

@@ -5,7 +5,10 @@ Installed with the package (entry point `pytest11: callchain`), so any test can 
 * `callchain_run` (session): the scenario traced once, exactly as `callchain trace` does
   (the runner spawns the traced subprocess), returned as a `CallchainRun`;
 * `replay_save_load` (function): a fresh folder holding a copy of the `wts.h5.zip` the cycle
-  wrote, to load, inspect or hand to another loader without touching the run's own copy.
+  wrote, to load, inspect or hand to another loader without touching the run's own copy;
+* `callchain_parity` (function): `assert callchain_parity(tf_archive, my_archive)` holds when the
+  second archive (or run) meets every contract clause the first meets (`callchain parity`); a
+  failure lists the clauses it breaks, with their spec `path:line` when the target root is known.
 
 The target is `--callchain-root ROOT`, else `$PTYCHO_ROOT`, else the embedded demo. The
 traced run happens in another process, and this module imports only the standard library
@@ -168,3 +171,26 @@ def replay_save_load(callchain_run: CallchainRun, tmp_path: Path) -> Path:
         )
     shutil.copy2(source, tmp_path / ARCHIVE_NAME)
     return tmp_path
+
+
+@pytest.fixture
+def callchain_parity(request: pytest.FixtureRequest) -> Any:
+    """A function ``(a, b, *, root=..., rel_tol=1e-6) -> ParityResult``, true when B meets every clause A meets.
+
+    A and B are archives (``wts.h5.zip``, ``wts.h5`` or their folder) or report folders; both are read
+    by inspect's sandboxed reader. The spec is read from ``root`` (default: ``--callchain-root`` or
+    ``$PTYCHO_ROOT`` when set). Hostile or unreadable input makes the result false (exit 2).
+    """
+    from .errors import HarnessError
+    from .report.parity import ParityResult, parity
+
+    default_root = _root(request.config)
+
+    def check(a: Any, b: Any, *, root: str | None = default_root, rel_tol: float = 1e-6) -> ParityResult:
+        try:
+            return parity(os.fspath(a), os.fspath(b), root=root, rel_tol=rel_tol)
+        except HarnessError as error:
+            failure = error.message()
+        pytest.fail(failure, pytrace=False)
+
+    return check

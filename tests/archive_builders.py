@@ -89,7 +89,11 @@ def tf_members(
     return members
 
 
+TORCH_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "torch"  # written by make_fixtures.py there
+
+
 def torch_members(tag: bool, ckpt: bytes = b"not really a checkpoint") -> dict[str, bytes]:
+    """Members of a PyTorch wts.h5.zip as the spec asks: per model a .ckpt, hyperparameters and params.dill."""
     manifest = {"models": list(MODELS), "version": "2.0"}
     if tag:
         manifest["backend"] = "pytorch"
@@ -97,6 +101,7 @@ def torch_members(tag: bool, ckpt: bytes = b"not really a checkpoint") -> dict[s
     for m in MODELS:
         members[f"{m}/model.ckpt"] = ckpt
         members[f"{m}/hparams.yaml"] = b"N: 64\ngridsize: 1\n"
+        members[f"{m}/params.dill"] = params_dill(_version="2.0")
     return members
 
 

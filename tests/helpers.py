@@ -210,3 +210,15 @@ THREADED = textwrap.dedent(
         return total
     """
 )
+
+
+def real_files(variable: str, reason: str):
+    """Parametrize a test over the paths in ``$variable`` (os.pathsep-separated); skip with ``reason`` without it."""
+    import pytest
+
+    paths = [p for p in os.environ.get(variable, "").split(os.pathsep) if p]
+    if paths:
+        return pytest.mark.parametrize("path", paths)
+    return pytest.mark.parametrize(
+        "path", [pytest.param(None, marks=pytest.mark.skip(reason=f"set {variable} to {reason}"))]
+    )

@@ -14,7 +14,10 @@ import os
 from typing import Any
 
 from .. import contract
+from .payloads import payload_reports
 from .picklevalues import as_number
+from .torchchecks import check as _check
+from .torchchecks import payload_checks, torch_checks
 
 GLOBAL_CHECKS = (  # (check id, clause id)
     ("manifest.present", "archive.manifest-root"),
@@ -22,16 +25,6 @@ GLOBAL_CHECKS = (  # (check id, clause id)
     ("manifest.backend", "archive.backend-tag"),
     ("models.required", "archive.models"),
 )
-
-
-def _check(cid: str, clause: str, status: str, detail: str, model: str | None = None) -> dict[str, str]:
-    return {
-        "id": cid,
-        "clause": clause,
-        "text": contract.clause_text(clause, model),
-        "status": status,
-        "detail": detail,
-    }
 
 
 def _fmt(value: Any) -> str:
@@ -218,33 +211,6 @@ def _intensity_check(model: str, info: dict[str, Any]) -> dict[str, str]:
     return _check(cid, "model.intensity-scale", "fail", f"disagree: {both}")
 
 
-def _torch_checks(state: Any, model: str, info: dict[str, Any]) -> list[dict[str, str]]:
-    ckpts = [m for m in info["checkpoints"] if m.lower().endswith(".ckpt")]
-    found = ", ".join(info["members"]) or "nothing"
-    out = [
-        _check(
-            f"torch.ckpt[{model}]",
-            "torch.ckpt",
-            "pass" if ckpts else "fail",
-            ", ".join(ckpts) if ckpts else f"no .ckpt under {model}/ (found: {found})",
-            model,
-        )
-    ]
-    hparams = info["hyperparameters"]
-    bad = [b for b in (_pickle_check(state, h) for h in hparams if h.lower().endswith(contract.PICKLE_SUFFIXES)) if b]
-    detail = ", ".join(hparams) if hparams else f"no hparams.yaml / params.dill / hyperparameters member under {model}/"
-    out.append(
-        _check(
-            f"torch.hparams[{model}]",
-            "torch.hparams",
-            "pass" if hparams and not bad else "fail",
-            "; ".join(b[1] for b in bad) if bad else detail,
-            model,
-        )
-    )
-    return out
-
-
 def _backend_check(state: Any, manifest: Any, why: str | None) -> dict[str, str]:
     cid, clause = GLOBAL_CHECKS[2]
     torch = sorted(torch_members(state))
@@ -285,7 +251,13 @@ def _basename_check(state: Any) -> dict[str, str]:
 
 
 def checks(
-    state: Any, manifest: Any, why: str | None, backend: str, models: dict[str, dict[str, Any]], checked: list[str]
+    state: Any,
+    manifest: Any,
+    why: str | None,
+    backend: str,
+    models: dict[str, dict[str, Any]],
+    checked: list[str],
+    payloads: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, str]]:
     out = [_basename_check(state)]
     out.append(_check(*GLOBAL_CHECKS[0], "fail" if why else "pass", why or f"keys: {', '.join(manifest)}"))
@@ -311,10 +283,10 @@ def checks(
         if not models.get(m, {}).get("members"):
             gaps.append(f"no {m}/ folder")
     out.append(_check(*GLOBAL_CHECKS[3], "fail" if gaps else "pass", "; ".join(gaps) or "both present"))
+    if backend == contract.TORCH_BACKEND:
+        return out + torch_checks(state, models, checked, payloads or {}, _pickle_check)
     for m in checked:
-        out += (
-            _torch_checks(state, m, models[m]) if backend == contract.TORCH_BACKEND else _tf_checks(state, m, models[m])
-        )
+        out += _tf_checks(state, m, models[m])
     return out
 
 
@@ -347,19 +319,32 @@ def _verdict(
     return "ok", 0, "meets the persistence contract"
 
 
+def _params_files(state: Any) -> dict[str, Any]:
+    """Every params.dill's whole decoded value (bounded), for comparisons key by key."""
+    out = {}
+    for name, report in sorted(state.pickles.items()):
+        if name.rsplit("/", 1)[-1] == "params.dill" and "::" not in name and not report.error:
+            out[name] = report.plain()
+    return out
+
+
 def build_report(state: Any, hostile: frozenset[str], unreadable: frozenset[str]) -> dict[str, Any]:
     """Assemble the description in a fixed key order."""
     readable = state.archive is not None and not (
         state.problems.kinds() & {"not_found", "not_a_file", "io_error", "empty", "not_zip", "truncated"}
     )
-    manifest, why = manifest_of(state) if readable and not state.refused else (None, None)
+    manifest, why = manifest_of(state) if readable and not state.refused and not state.payload else (None, None)
     backend = backend_of(state, manifest) if readable else (None, None)
     models: dict[str, dict[str, Any]] = {}
-    if readable and not state.refused:
+    payloads = payload_reports(state.pickles)
+    if readable and not state.refused and state.payload:
+        backend = (contract.TORCH_BACKEND, f"a {state.payload} payload given on its own, not a {contract.ARCHIVE_NAME}")
+        results = payload_checks(state, payloads)
+    elif readable and not state.refused:
         _unsafe_model_names(state, manifest)
         checked, described = model_names(state, manifest)
         models = {m: model_info(state, m) for m in described}
-        results = checks(state, manifest, why, backend[0], models, checked)  # type: ignore[arg-type]
+        results = checks(state, manifest, why, backend[0], models, checked, payloads)  # type: ignore[arg-type]
     else:
         reason = state.refused or "not checked: the archive could not be opened"
         results = [_check(cid, clause, "skip", reason) for cid, clause in GLOBAL_CHECKS]
@@ -382,6 +367,9 @@ def build_report(state: Any, hostile: frozenset[str], unreadable: frozenset[str]
         "manifest": manifest,
         "models": models,
         "pickles": {name: state.pickles[name].as_dict() for name in sorted(state.pickles)},
+        "payload": state.payload,
+        "payloads": payloads,
+        "params": _params_files(state),
         "clauses": results,
         "problems": state.problems.items,
         "warnings": state.warnings,

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..printable import printable as _safe  # hostile member names cannot drive the terminal
@@ -73,8 +73,10 @@ def render_text(description: dict[str, Any]) -> str:
             )
             if p["error"]:
                 lines.append(f"    error: {_safe(p['error'])}")
-    lines += ["", "contract"]
-    lines += [f"  {c['status'].upper():<4}  {_safe(c['id'])}: {_safe(c['detail'])}" for c in d["clauses"]]
+    lines += ["", "contract" + (f" (spec: {d['spec_source']})" if d.get("spec_source") else "")]
+    for c in d["clauses"]:
+        lines.append(f"  {c['status'].upper():<4}  {_safe(c['id'])}: {_safe(c['detail'])}")
+        lines += [f"        {_safe(_spec_line(s))}" for s in c.get("spec") or [] if c["status"] == "fail"]
     for title, rows in (
         ("warnings", d.get("warnings") or []),
         ("problems", [f"[{p['kind']}] {p['message']}" for p in d["problems"]]),
@@ -82,6 +84,22 @@ def render_text(description: dict[str, Any]) -> str:
         if rows:
             lines += ["", title] + [f"  {_safe(r)}" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def _spec_line(clause: dict[str, Any]) -> str:
+    text = clause["text"] if len(clause["text"]) <= 110 else clause["text"][:107] + "..."
+    return f"spec {clause['anchor'] or '(built-in contract)'}: {text}"
+
+
+def annotate(description: dict[str, Any], link: Callable[[str], list[dict[str, Any]]], source: str) -> None:
+    """Tie each check to the spec sentences it proves (``link``: check id → clauses, from the target's docs)."""
+    description["spec_source"] = source
+    for clause in description["clauses"]:
+        clause["spec"] = link(clause["id"])
+    failed = [c for c in description["clauses"] if c["status"] == "fail"]
+    if description["exit_code"] == 1 and failed:
+        named = [c["id"] + "".join(f" ({s['anchor']})" for s in c["spec"] if s["anchor"]) for c in failed]
+        description["summary"] = f"{len(failed)} contract clause(s) failed: " + ", ".join(named)
 
 
 def _write(stream: Any, text: str) -> bool:
@@ -147,8 +165,11 @@ def limits_from(args: argparse.Namespace) -> Limits:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``callchain inspect PATH [--json]``: exit 0 meets the contract, 1 violates, 2 unreadable/hostile."""
+def main(argv: Sequence[str] | None = None, spec: tuple[Callable[[str], Any], str] | None = None) -> int:
+    """``callchain inspect PATH [--json]``: exit 0 meets the contract, 1 violates, 2 unreadable/hostile.
+
+    ``spec``: (check id → spec clauses, their source), when the caller read the target's spec (``--root``).
+    """
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage; keep main() returning an int
@@ -162,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({type(exc).__name__}: {_safe(exc)}); please report it with the archive\n",
         )
         return 2
+    if spec is not None:
+        annotate(description, *spec)
     if args.json:
         _write(sys.stdout, to_json(description) + "\n")
     elif description["status"] != "unreadable":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import zipfile
 from typing import Any
 
@@ -30,7 +29,10 @@ from .. import contract
 from . import zipread
 from .checks import build_report
 from .kerascfg import check_config
+from .payloads import torch_zip_prefix
 from .safepickle import DEFAULT_MAX_OPS, OpBudget, PickleReport, decode_pickle, decode_torch_legacy
+from .yamltags import python_tags
+from .yamltags import top_level_keys as yaml_keys
 from .zipread import MemberError, Problems
 
 __all__ = ["decode_pickle", "describe_in_process", "PickleReport"]
@@ -79,6 +81,9 @@ class State:
         self.warnings: list[str] = []
         self.refused: str | None = None  # why contents were not read
         self.budget = OpBudget(max_ops)
+        self.payload: str | None = None  # "torch" or "yaml": a payload given on its own (standalone.py)
+        self.payload_name = ""
+        self.yaml_keys: list[str] = []
 
 
 def _inspect_h5(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -124,22 +129,21 @@ def _h5_value(value: Any) -> Any:
 
 
 YAML_SUFFIXES = (".yaml", ".yml")
-# PyYAML tags that construct Python objects (an unsafe loader runs them), spelt directly or via %TAG.
-YAML_PYTHON_TAG = re.compile(rb"!!python/|tag:yaml\.org,2002:python/|!python/")
 
 
 def _wanted(lower: str) -> bool:
     return lower.endswith(contract.PICKLE_SUFFIXES + (".h5", ".keras") + contract.TORCH_SUFFIXES + YAML_SUFFIXES)
 
 
-def _check_yaml(state: State, name: str, data: bytes) -> None:
-    """hparams.yaml is read by Lightning with PyYAML: python/* tags would build objects on load."""
-    found = YAML_PYTHON_TAG.search(data)
+def check_yaml(state: State, name: str, data: bytes) -> None:
+    """hparams.yaml is read by Lightning with PyYAML: python/* tags other than tuple would build objects."""
+    found = python_tags(data)
     if found:
+        offset, tag = found[0]
         state.problems.add(
             "executes_code",
             name,
-            f"{name}: a YAML tag at offset {found.start()} constructs Python "
+            f"{name}: a YAML tag at offset {offset} ({tag[:80]}) constructs Python "
             "objects (an unsafe YAML loader would run code); do not load this archive",
         )
 
@@ -161,12 +165,12 @@ def _read_contents(state: State, zf: zipfile.ZipFile) -> None:
         elif lower.endswith(".h5"):
             _add_h5(state, name, data)
         elif lower.endswith(YAML_SUFFIXES):
-            _check_yaml(state, name, data)
+            check_yaml(state, name, data)
         elif lower.endswith(contract.TORCH_SUFFIXES) and data[:4] not in zipread.ZIP_MAGIC:
             add_pickle(state, name, data, legacy_torch=True)
             state.nested[name] = "a raw pickle (legacy torch.save)"
         else:
-            state.nested[name] = _list_nested(state, name, data)
+            state.nested[name] = list_nested(state, name, data)
 
 
 def _add_h5(state: State, name: str, data: bytes) -> None:
@@ -181,12 +185,12 @@ def _add_h5(state: State, name: str, data: bytes) -> None:
         state.problems.add("undecodable", name, f"{name!r} is not a readable HDF5 file ({type(exc).__name__})")
 
 
-def add_pickle(state: State, label: str, data: bytes, legacy_torch: bool = False) -> None:
+def add_pickle(state: State, label: str, data: bytes, legacy_torch: bool = False, kind: str | None = None) -> None:
     """Decode one pickle member with its kind's allow-list; hazards and undecodable are hostile."""
     if legacy_torch:
         report = decode_torch_legacy(data, state.budget)
     else:
-        report = decode_pickle(data, contract.pickle_kind(label), state.budget)
+        report = decode_pickle(data, kind or contract.pickle_kind(label), state.budget)
     state.pickles[label] = report
     for hazard in report.hazards:
         state.problems.add(
@@ -203,7 +207,7 @@ def add_pickle(state: State, label: str, data: bytes, legacy_torch: bool = False
         )
 
 
-def _list_nested(state: State, outer: str, data: bytes) -> list[str] | str:
+def list_nested(state: State, outer: str, data: bytes) -> list[str] | str:
     """Member names of a zip held in memory (model.keras, a torch .ckpt); pickles and configs judged."""
     if data[:4] not in zipread.ZIP_MAGIC:
         return "not a zip file"
@@ -233,7 +237,7 @@ def _nested_member(state: State, outer: str, inner: zipfile.ZipFile, info: zipfi
         state.problems.add(exc.kind, label, f"{outer}: {exc}")
         return
     if not is_config:
-        add_pickle(state, label, data)
+        add_pickle(state, label, data, kind="checkpoint" if state.payload == "torch" else None)
         return
     hostile, warnings = check_config(data)
     for finding in hostile:
@@ -241,10 +245,76 @@ def _nested_member(state: State, outer: str, inner: zipfile.ZipFile, info: zipfi
     state.warnings += [f"{label}: {w}" for w in warnings]
 
 
+def _read_file(state: State, path: str, cap: int) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(cap + 1)
+    except OSError as exc:
+        state.problems.add("io_error", None, f"cannot read {path}: {exc.strerror or exc}")
+        return None
+    if len(data) > cap:
+        state.problems.add("too_large", None, f"{path} is over {cap} bytes: not read")
+        return None
+    return data
+
+
+def read_standalone(state: State, path: str) -> bool:
+    """A payload given on its own (a .pt/.pth/.ckpt file, a torch zip, a .yaml): read it, True; else False.
+
+    The archive clauses do not apply to such a file: it is judged as what it is (torchchecks).
+    A torch zip's data.pkl is judged with the checkpoint allow-list, however the file is named.
+    """
+    name, lower = os.path.basename(path), path.lower()
+    try:
+        with open(path, "rb") as fh:
+            is_zip = fh.read(4) in zipread.ZIP_MAGIC
+    except OSError:
+        return False  # open_zip names the problem
+    torch_named = lower.endswith(contract.TORCH_SUFFIXES)
+    if not (torch_named or lower.endswith(YAML_SUFFIXES) or (is_zip and _is_torch_zip(path))):
+        return False
+    state.payload, state.payload_name = ("yaml" if lower.endswith(YAML_SUFFIXES) else "torch"), name
+    data = _read_file(state, path, zipread.MEMBER_CAP)
+    if data is None:
+        return True
+    if not data:
+        state.problems.add("empty", None, f"{path} is empty (0 bytes): the save did not finish")
+    elif state.payload == "yaml":
+        check_yaml(state, name, data)
+        state.yaml_keys = yaml_keys(data)
+    elif is_zip:
+        listed = list_nested(state, name, data)
+        if not isinstance(listed, list):
+            state.problems.add("truncated", None, f"{path}: {listed}")
+        else:
+            state.members = _zip_members(data)
+    else:
+        add_pickle(state, name, data, legacy_torch=True)
+    return True
+
+
+def _zip_members(data: bytes) -> list[dict[str, Any]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = sorted(zf.infolist(), key=lambda i: (i.filename, i.header_offset))
+    return [{"name": i.filename, "size": i.file_size, "compressed_size": i.compress_size} for i in infos]
+
+
+def _is_torch_zip(path: str) -> bool:
+    """A zip laid out as torch.save writes one (one record folder holding data.pkl), with no manifest."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [i.filename for i in zf.infolist()[: zipread.MAX_MEMBERS]]
+    except zipread.ZIP_ERRORS:
+        return False
+    return contract.MANIFEST not in names and torch_zip_prefix(names) is not None
+
+
 def describe_in_process(path: str | os.PathLike[str], max_ops: int = DEFAULT_MAX_OPS) -> dict[str, Any]:
     """The inspection itself, in this process and unbounded: use :func:`describe_archive`."""
     state = State(os.fspath(path), max_ops)
     state.archive = zipread.resolve(state.path, state.problems)
+    if state.archive and read_standalone(state, state.archive):
+        return build_report(state, HOSTILE_KINDS, UNREADABLE_KINDS)
     zf = zipread.open_zip(state.archive, state.problems) if state.archive else None
     if zf is None:
         return build_report(state, HOSTILE_KINDS, UNREADABLE_KINDS)

@@ -41,13 +41,22 @@ CLAUSE_CHECKS: tuple[tuple[Pattern[str], tuple[tuple[str, ...], ...]], ...] = (
     (_rx(r"manifest"), (("archive.manifest-root", "manifest.present"),)),
     (_rx(r"manifest.*\b(models|version)\b"), (("archive.manifest-keys", "manifest.keys"),)),
     (_rx(r"backend\W{0,3}:|'backend'|backend (tag|field)|this field"), (("archive.backend-tag", "manifest.backend"),)),
-    (_rx(r"two models|both models|autoencoder|diffraction_to_obj"), (("archive.models", "models.required"),)),
+    (
+        _rx(r"two models|both models|autoencoder|diffraction_to_obj"),
+        (("archive.models", "models.required", "torch.weights"),),
+    ),
     (_rx(r"keras|savedmodel"), (("model.keras", "tf.model_keras"),)),
     (_rx(r"custom (objects|layers)|custom_objects"), (("model.custom-objects", "tf.custom_objects"),)),
-    (_rx(r"params\.cfg|params\.dill"), (("model.params", "tf.params"),)),
-    (_rx(r"intensity_scale"), (("model.intensity-scale", "tf.intensity_scale"), ("model.h5", "tf.model_h5"))),
-    (_rx(r"\.ckpt|lightning"), (("torch.ckpt",),)),
-    (_rx(r"hyperparameters"), (("torch.hparams",),)),
+    (_rx(r"params\.cfg|params\.dill"), (("model.params", "tf.params", "torch.params"),)),
+    (
+        _rx(r"intensity_scale"),
+        (
+            ("model.intensity-scale", "tf.intensity_scale", "torch.intensity-scale", "torch.intensity_scale"),
+            ("model.h5", "tf.model_h5"),
+        ),
+    ),
+    (_rx(r"\.ckpt|lightning"), (("torch.ckpt", "payload.lightning", "payload.torch"),)),
+    (_rx(r"hyperparameters"), (("torch.hparams", "payload.yaml"),)),
 )
 
 # The archive member a check reads, for the evidence's own anchor (None: the archive itself).

@@ -18,6 +18,7 @@ import pytest
 from archive_builders import (
     MODELS,
     SCALE,
+    TORCH_FIXTURES,
     params_dill,
     sbu,
     tf_members,
@@ -263,10 +264,7 @@ def test_manifest_without_version(tmp_path: Path) -> None:
 
 
 def test_pytorch_archive_must_carry_backend_tag(tmp_path: Path) -> None:
-    ckpt = io.BytesIO()
-    with zipfile.ZipFile(ckpt, "w") as zf:
-        zf.writestr("archive/data.pkl", pickle.dumps({"epoch": 1, "state_dict": {}}, protocol=2))
-        zf.writestr("archive/version", "3")
+    ckpt = io.BytesIO((TORCH_FIXTURES / "lightning.ckpt").read_bytes())  # what Lightning writes
     desc = describe_archive(write_zip(tmp_path / "wts.h5.zip", torch_members(tag=False, ckpt=ckpt.getvalue())))
     assert desc["exit_code"] == 1 and desc["backend"] == "pytorch"
     clause = by_id(desc)["manifest.backend"]

@@ -676,3 +676,46 @@ def test_hparams_yaml_with_python_tags(tmp_path: Path, yaml_text: bytes) -> None
     desc = inspect(write_zip(tmp_path / "wts.h5.zip", members))
     assert_hostile(desc, "autoencoder/hparams.yaml", "YAML tag")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "yaml_text",
+    [
+        b"hook: !!python%2Fobject%2Fapply:os.system ['touch MARKER']\n",  # PyYAML decodes %-escapes in tags
+        b"hook: !<tag:yaml.org,2002:python/object/apply:os.system> ['touch MARKER']\n",
+        b"%TAG !t! tag:yaml.org,2002:python/tuple\n---\nhook: !t!/../object/apply:os.system ['touch MARKER']\n",
+        b"grid: !!python/tuple [1, 1]\nhook: !!python/name:os.system ''\n",  # one genuine tag does not admit others
+    ],
+    ids=["percent-escaped", "verbatim", "tag-directive-to-tuple", "tuple-then-name"],
+)
+def test_hparams_yaml_python_tags_however_spelt(tmp_path: Path, yaml_text: bytes) -> None:
+    marker = tmp_path / "pwned"
+    members = torch_members(True, ckpt_zip(torch_state()))
+    members["autoencoder/hparams.yaml"] = yaml_text.replace(b"MARKER", os.fsencode(marker))
+    assert_hostile(inspect(write_zip(tmp_path / "wts.h5.zip", members)), "autoencoder/hparams.yaml", "YAML tag")
+    (tmp_path / "hparams.yaml").write_bytes(yaml_text)  # the same file given on its own
+    assert_hostile(inspect(tmp_path / "hparams.yaml"), "YAML tag")
+    assert not marker.exists()
+
+
+def test_lightning_tuple_tag_is_genuine(tmp_path: Path) -> None:
+    members = torch_members(True, ckpt_zip(torch_state()))
+    members["autoencoder/hparams.yaml"] = b"data_config:\n  grid_size: !!python/tuple\n  - 1\n  - 1\n"
+    desc = inspect(write_zip(tmp_path / "wts.h5.zip", members))
+    assert desc["exit_code"] == 0, (desc["summary"], desc["problems"][:2])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        call(g("torch.nn.modules.linear", "Linear"), b"K\x02K\x02"),  # REDUCE: a call, not an instance rebuild
+        g("torch.nn.modules.module", "os") + b")\x81",  # NEWOBJ of what is not a torch.nn layer class
+        g("torch.serialization", "load") + b")\x81",
+    ],
+    ids=["reduce-torch-nn-class", "newobj-module-attribute", "newobj-outside-torch-nn"],
+)
+def test_whole_module_pickles_admit_only_torch_nn_instances(tmp_path: Path, body: bytes) -> None:
+    desc = inspect(write_zip(tmp_path / "wts.h5.zip", torch_members(True, ckpt_zip(P4 + body + b"."))))
+    assert desc["exit_code"] in (1, 2)
+    if "torch.nn.modules.module" not in body.decode("latin-1"):
+        assert_hostile(desc, "autoencoder/model.ckpt")
