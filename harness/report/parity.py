@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import HarnessError
 from ..inspect.parity import compare, verdict
 from ..inspect.sandbox import Limits, describe_archive
+from ..printable import table_safe
 from ..record.runjson import load as load_record
 from ..static.speclink import Link, checked_root, linker, root_linker
 from ..static.verdicts import _role, _writer
@@ -148,7 +149,7 @@ def parity(
 
 def _cell(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text).replace("|", "\\|")
+    text = table_safe(text)  # the one escaping rule (printable.py): nothing an archive names breaks the row
     return text if len(text) <= 140 else text[:137] + "..."
 
 
