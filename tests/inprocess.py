@@ -275,6 +275,27 @@ def record_package(
     return built
 
 
+def rich_record(tmp: Path) -> dict[str, Any]:
+    """A record with every part present: minipkg's calls (default backend), a genuine archive's
+    description, the demo's spec with verdicts, and its PyTorch side."""
+    from archive_builders import tf_members, write_zip
+    from conftest import DEMO
+
+    from harness.inspect.sandbox import describe_archive
+    from harness.static.spec import read_contract
+    from harness.static.torchscan import scan
+    from harness.static.verdicts import judge_spec
+
+    built = record_package(tmp, MINIPKG, lambda imp: imp("minipkg.core").outer(1), AVAILABLE[0])
+    (tmp / "out").mkdir()
+    archive = write_zip(tmp / "out" / "wts.h5.zip", tf_members())
+    built["archive_description"] = dict(describe_archive(str(archive)), display_path="<scratch>/out/wts.h5.zip")
+    built["spec"] = read_contract(DEMO)
+    built["torch_delta"] = scan(DEMO)
+    judge_spec(built)
+    return built
+
+
 def fixture_meta(tmp: Path, root: Path, backend: str) -> dict[str, Any]:
     """The harness-side facts of a run, for a record built in-process."""
     return {

@@ -39,24 +39,9 @@ def _poisoned(data):
 @pytest.fixture(scope="module")
 def rich_record(tmp_path_factory):
     """The in-process record of the tiny package, with an archive, the demo's spec and PyTorch side."""
-    from archive_builders import tf_members, write_zip
-    from conftest import DEMO
-    from inprocess import AVAILABLE as RECORDERS
-    from inprocess import MINIPKG, record_package
+    from inprocess import rich_record
 
-    from harness.inspect.sandbox import describe_archive
-    from harness.static.spec import read_contract
-    from harness.static.torchscan import scan
-    from harness.static.verdicts import judge_spec
-
-    tmp = tmp_path_factory.mktemp("escaping")
-    record = record_package(tmp, MINIPKG, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
-    (tmp / "out").mkdir()
-    archive = write_zip(tmp / "out" / "wts.h5.zip", tf_members())
-    record["archive_description"] = dict(describe_archive(str(archive)), display_path="<scratch>/out/wts.h5.zip")
-    record["spec"] = read_contract(DEMO)
-    record["torch_delta"] = scan(DEMO)
-    judge_spec(record)
+    record = rich_record(tmp_path_factory.mktemp("escaping"))
     record["calls"][-1]["thread"] = "worker"  # a [thread …] block too
     record["failure"] = {"problem": "it stopped", "fix": "see it", "exit_code": 3}
     record["status"] = "partial"

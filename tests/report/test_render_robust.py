@@ -114,24 +114,11 @@ def _assert_preserved(original, completed, where: str = "record") -> None:
 def test_completion_keeps_every_value_of_a_real_record(tmp_path):
     """Defaults fill holes only: a record with every part present (calls, config, archive,
     spec with verdicts, PyTorch surfaces) comes out of `complete` with all its values."""
-    from archive_builders import tf_members, write_zip
-    from conftest import DEMO
-    from inprocess import AVAILABLE as RECORDERS
-    from inprocess import MINIPKG, record_package
+    from inprocess import rich_record
 
-    from harness.inspect.sandbox import describe_archive
     from harness.record.complete import complete
-    from harness.static.spec import read_contract
-    from harness.static.torchscan import scan
-    from harness.static.verdicts import judge_spec
 
-    record = record_package(tmp_path, MINIPKG, lambda imp: imp("minipkg.core").outer(1), RECORDERS[0])
-    (tmp_path / "out").mkdir()
-    archive = write_zip(tmp_path / "out" / "wts.h5.zip", tf_members())
-    record["archive_description"] = dict(describe_archive(str(archive)), display_path="<scratch>/out/wts.h5.zip")
-    record["spec"] = read_contract(DEMO)
-    record["torch_delta"] = scan(DEMO)
-    judge_spec(record)
+    record = rich_record(tmp_path)
     assert record["spec"]["clauses"] and record["spec"]["sections"] and record["torch_delta"]["surfaces"]
     _assert_preserved(record, complete(record))
 
