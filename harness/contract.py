@@ -136,6 +136,12 @@ CLAUSES: tuple[Clause, ...] = (
     ),
     Clause("archive.pickle-readable", "each pickle decodes to its end", hostile=True),
     Clause(
+        "archive.loader-cost",
+        "loading each pickle costs the real unpickler no more memory and time than the loader bounds allow "
+        "(allocations, memo, frames, hashing, nesting)",
+        hostile=True,
+    ),
+    Clause(
         "archive.keras-config", "each model.keras config.json carries no code and keeps Keras' safe mode", hostile=True
     ),
     Clause("archive.manifest-root", f"{MANIFEST} at the archive root, decodable as a dict"),
@@ -190,6 +196,18 @@ _PLAIN = (
     "builtins.dict",
     "builtins.tuple",
     "dill._dill._load_type",
+)
+# Inert standard-library values a config may hold (real dill writes them as these calls); each is
+# admitted only with the arguments :mod:`harness.inspect.argrules` allows.
+_STDLIB_VALUES = (
+    "datetime.datetime",
+    "datetime.date",
+    "datetime.time",
+    "datetime.timedelta",
+    "datetime.timezone",
+    "decimal.Decimal",
+    "copyreg._reconstructor",  # protocols 0-1: an object rebuilt without calling it (as NEWOBJ)
+    "dill._dill._eval_repr",  # range(...), Ellipsis, NotImplemented: only the exact texts dill writes
 )
 _PATHS = (
     "pathlib.PosixPath",
@@ -254,8 +272,8 @@ _TORCH = (
 
 CALLABLE: dict[str, frozenset[str]] = {
     "manifest": frozenset(_PLAIN),
-    "params": frozenset(_NUMPY + _PLAIN + _PATHS + _TENSORFLOW),
-    "data": frozenset(_NUMPY + _PLAIN + _PATHS),
+    "params": frozenset(_NUMPY + _PLAIN + _PATHS + _TENSORFLOW + _STDLIB_VALUES),
+    "data": frozenset(_NUMPY + _PLAIN + _PATHS + _STDLIB_VALUES),
     "custom_objects": frozenset(_PLAIN),
     "checkpoint": frozenset(_TORCH + _NUMPY + _PLAIN),
 }
@@ -273,6 +291,7 @@ REFERENCE_NAMESPACES: dict[str, tuple[str, ...]] = {
     "custom_objects": TARGET_NAMESPACES,
     "checkpoint": TARGET_NAMESPACES,
     "data": TARGET_NAMESPACES,  # a pickle of no known kind may name the target's classes, never call them
+    "params": TARGET_NAMESPACES,  # config dataclasses and Enums, rebuilt by default means only (argrules)
 }
 # dill's _load_type(name) returns a type by name: only these names rebuild plain data.
 LOAD_TYPE_NAMES: dict[str, str] = {
@@ -304,3 +323,23 @@ LOAD_TYPE_NAMES: dict[str, str] = {
 # --- Keras config.json ------------------------------------------------------------------------
 KERAS_MODULES = ("keras", "tf_keras", "tensorflow") + TARGET_NAMESPACES
 KERAS_CODE_CLASSES = ("Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda")
+
+# --- what loading a pickle may cost (the real loader: dill.load from a file, the C unpickler) -----
+# Measured on the archives main, torchapi-devel, refactor and the demo write: params.dill <= 332
+# opcodes, memo indices <= 122, FRAME <= 34,698 bytes, one array of <= 4,096 elements (64 KiB),
+# <= 75 dict keys, nesting <= 10, no list built by a call. The bounds leave room for other N and for
+# values a user adds (an N=256 probe, a 1024x1024 complex64 object: 1,048,576 elements, 8 MiB).
+MiB = 1 << 20
+MAX_ARRAY_ELEMENTS = 1 << 24  # per numpy array (shape product)
+MAX_ARRAY_BYTES = 64 * MiB  # per numpy array (elements x itemsize)
+MAX_BUILT_ITEMS = 1 << 16  # items one call builds from an iterable (list(...), set(...), bytes(range))
+MAX_BUILT_BYTES = 64 * MiB  # bytes one call allocates (bytes(n), bytearray(b), a copied buffer)
+MAX_ALLOCATED = 256 * MiB  # everything the calls of one pickle allocate, copies of shared objects included
+MAX_MEMO_INDEX = 1 << 20  # the C unpickler grows its memo (16 bytes a slot) to the largest index
+MAX_DEPTH = 64  # nesting of the loaded value
+MAX_HASH_DEPTH = 32  # nesting of a dict key or set item (hashing recurses in C)
+MAX_HASH_VISITS = 1 << 16  # objects hashing one key visits (tuple hashes are not cached)
+MAX_HASH_WORK = 1 << 22  # hash visits of one pickle, all keys together
+MAX_COLLISIONS = 1 << 20  # key comparisons of one pickle forced by distinct keys that hash alike
+MAX_OPAQUE_KEYS = 1024  # keys of one container whose hash cannot be modelled (objects built by calls)
+MAX_TEXT = 1 << 12  # characters of a text a constructor parses (Decimal, complex, dill's range text)

@@ -47,6 +47,7 @@ HOSTILE_KINDS = frozenset(
         "unsafe_model_name",
         "exhausted",
         "too_large",
+        "loader_cost",
     }
 )
 UNREADABLE_KINDS = frozenset(
@@ -194,6 +195,14 @@ def add_pickle(state: State, label: str, data: bytes, legacy_torch: bool = False
             label,
             f"{label}: unpickling would execute code: {hazard}; do not load this archive with dill/pickle",
         )
+    for cost in report.costs:
+        state.problems.add(
+            "loader_cost",
+            label,
+            f"{label}: loading it would cost the real loader more than the bounds allow: {cost}; "
+            "do not load this archive with dill/pickle",
+        )
+    state.warnings += [f"{label}: {w}" for w in report.warnings]
     if report.error:
         kind = "exhausted" if "budget" in report.error else "unverifiable"
         state.problems.add(

@@ -76,6 +76,7 @@ CLAUSE_OF_KIND = {
     "too_large": "archive.bounded",
     "exhausted": "archive.bounded",
     "executes_code": "archive.pickle-allowlist",
+    "loader_cost": "archive.loader-cost",
     "unverifiable": "archive.pickle-readable",
     "keras_code": "archive.keras-config",
     "keras_unknown": "archive.keras-config",
