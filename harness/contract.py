@@ -79,6 +79,15 @@ MEMBERS: tuple[Member, ...] = (
 MEMBER_BY_NAME = {m.name: m for m in MEMBERS}
 
 
+MACOS_FOLDER = "__MACOSX"  # where macOS Archive Utility puts AppleDouble '._*' files when it re-zips
+
+
+def never_loaded(member: str) -> bool:
+    """A member no loader opens: macOS metadata (``__MACOSX/...``, AppleDouble ``._name`` sidecars),
+    extracted beside the models and never read (a manifest naming such a folder is refused)."""
+    return member.split("/", 1)[0] == MACOS_FOLDER or member.rsplit("/", 1)[-1].startswith("._")
+
+
 def role_of(member: str) -> str:
     """The contract role of an archive member, by its base name ('' when the contract says nothing)."""
     found = MEMBER_BY_NAME.get(member.rsplit("/", 1)[-1])

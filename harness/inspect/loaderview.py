@@ -88,11 +88,13 @@ def listed_models(manifest: Any) -> list[Any] | None:
 def model_name_problem(name: Any) -> str | None:
     """Why a manifest model name is not a plain folder name (the loader joins it onto its folder)."""
     if not isinstance(name, str):
-        return f"a {type(name).__name__}, not a folder name"
+        return f"a {kind_of(name)}, not a folder name"
     if not name or name in (".", ".."):
         return "empty or a relative-path component"
     if any(c in name for c in "/\\:\x00") or not name.isprintable() or len(name) > 255:
         return "a path, not a plain folder name"
+    if contract.never_loaded(name):
+        return "a macOS metadata name, whose members are not judged"
     return None
 
 
@@ -101,5 +103,5 @@ def model_names(state: Any, manifest: Any) -> tuple[list[str], list[str]]:
     named = [m for m in listed_models(manifest) or [] if isinstance(m, str) and not model_name_problem(m)]
     required = list(contract.REQUIRED_MODELS)
     checked = required + [m for m in dict.fromkeys(named) if m not in required]
-    folders = sorted({name.split("/", 1)[0] for name in state.infos if "/" in name})
+    folders = sorted({name.split("/", 1)[0] for name in state.infos if "/" in name and not contract.never_loaded(name)})
     return checked, checked + [f for f in folders if f not in checked and f]

@@ -147,9 +147,15 @@ def _check_yaml(state: State, name: str, data: bytes) -> None:
 
 def _read_contents(state: State, zf: zipfile.ZipFile) -> None:
     """Decode pickles, open HDF5 members and list nested zips, all from memory."""
+    skipped = [name for name in state.infos if contract.never_loaded(name)]
+    if skipped:
+        state.warnings.append(
+            f"{len(skipped)} macOS metadata member(s) ({contract.MACOS_FOLDER}/, ._name; e.g. {sorted(skipped)[0]}): "
+            "extracted by the loader but never read; not judged"
+        )
     for name, info in sorted(state.infos.items()):
         lower = name.lower()
-        if info.is_dir() or not _wanted(lower):
+        if info.is_dir() or not _wanted(lower) or contract.never_loaded(name):
             continue
         cap = zipread.PICKLE_CAP if lower.endswith(contract.PICKLE_SUFFIXES) else zipread.MEMBER_CAP
         try:
