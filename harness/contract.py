@@ -153,6 +153,12 @@ CLAUSES: tuple[Clause, ...] = (
     Clause(
         "archive.keras-config", "each model.keras config.json carries no code and keeps Keras' safe mode", hostile=True
     ),
+    Clause(
+        "archive.loader-fallback",
+        "each listed model loads from its model.keras: no saved_model.pb the loader would fall back to "
+        "(tf.saved_model.load runs the archive's own graph)",
+        hostile=True,
+    ),
     Clause("archive.manifest-root", f"{MANIFEST} at the archive root, decodable as a dict"),
     Clause("archive.manifest-keys", "manifest holds " + " and ".join(repr(k) for k in MANIFEST_KEYS)),
     Clause("archive.manifest-models", "manifest model names are plain folder names", hostile=True),

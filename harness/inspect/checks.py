@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from .. import contract
+from . import fallbacks
 from .loaderview import entries, listed_models, manifest_of, manifest_shown, model_name_problem, model_names, scalar
 from .loaderview import unusable as _unusable
 from .picklevalues import Global, as_number
@@ -315,6 +316,7 @@ def build_report(state: Any, hostile: frozenset[str], unreadable: frozenset[str]
     models: dict[str, dict[str, Any]] = {}
     if readable and not state.refused:
         _unsafe_model_names(state, manifest)
+        fallbacks.judge(state, manifest)
         checked, described = model_names(state, manifest)
         models = {m: model_info(state, m) for m in described}
         results = checks(state, manifest, why, backend[0], models, checked)  # type: ignore[arg-type]

@@ -48,6 +48,7 @@ HOSTILE_KINDS = frozenset(
         "exhausted",
         "too_large",
         "loader_cost",
+        "loader_fallback",
     }
 )
 UNREADABLE_KINDS = frozenset(
@@ -130,7 +131,9 @@ YAML_PYTHON_TAG = re.compile(rb"!!python/|tag:yaml\.org,2002:python/|!python/")
 
 
 def _wanted(lower: str) -> bool:
-    return lower.endswith(contract.PICKLE_SUFFIXES + (".h5", ".keras") + contract.TORCH_SUFFIXES + YAML_SUFFIXES)
+    return lower.endswith(contract.PICKLE_SUFFIXES + (".h5", ".keras") + contract.TORCH_SUFFIXES + YAML_SUFFIXES) or (
+        lower.count("/") == 1 and lower.endswith("/config.json")  # a Keras folder-format model (fallbacks)
+    )
 
 
 def _check_yaml(state: State, name: str, data: bytes) -> None:
@@ -169,6 +172,8 @@ def _read_contents(state: State, zf: zipfile.ZipFile) -> None:
             _add_h5(state, name, data)
         elif lower.endswith(YAML_SUFFIXES):
             _check_yaml(state, name, data)
+        elif lower.endswith("/config.json"):
+            _add_config(state, name, data)
         elif lower.endswith(contract.TORCH_SUFFIXES) and data[:4] not in zipread.ZIP_MAGIC:
             add_pickle(state, name, data, legacy_torch=True)
             state.nested[name] = "a raw pickle (legacy torch.save)"
@@ -255,6 +260,11 @@ def _nested_member(state: State, outer: str, inner: zipfile.ZipFile, info: zipfi
         state.problems.add("keras_code", label, f"{label}: {finding}; do not load this model")
     state.warnings += [f"{label}: {w}" for w in warnings]
 
+    _add_config(state, label, data)
+
+
+def _add_config(state: State, label: str, data: bytes) -> None:
+    """A Keras config.json (in model.keras, or a folder-format model the loader may fall back to)."""
 
 def describe_in_process(path: str | os.PathLike[str], max_ops: int = DEFAULT_MAX_OPS) -> dict[str, Any]:
     """The inspection itself, in this process and unbounded: use :func:`describe_archive`."""

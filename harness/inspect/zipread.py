@@ -79,6 +79,7 @@ CLAUSE_OF_KIND = {
     "loader_cost": "archive.loader-cost",
     "unverifiable": "archive.pickle-readable",
     "keras_code": "archive.keras-config",
+    "loader_fallback": "archive.loader-fallback",
     "keras_unknown": "archive.keras-config",
     "unsafe_model_name": "archive.manifest-models",
     "not_found": "archive.basename",
