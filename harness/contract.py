@@ -338,6 +338,27 @@ LOAD_TYPE_NAMES: dict[str, str] = {
 # --- Keras config.json ------------------------------------------------------------------------
 KERAS_MODULES = ("keras", "tf_keras", "tensorflow") + TARGET_NAMESPACES
 KERAS_CODE_CLASSES = ("Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda")
+# dtypes a config.json '__numpy__' / '__tensor__' value may name (keras.backend.standardize_dtype's
+# names): np.array(value, dtype=...) allocates itemsize bytes per element, and a dtype such as
+# '(8192,8192)f8' or 'V2147483647' makes each element gigabytes.
+KERAS_VALUE_DTYPES = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bfloat16",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+    "string",
+)
 
 # --- what loading a pickle may cost (the real loader: dill.load from a file, the C unpickler) -----
 # Measured on the archives main, torchapi-devel, refactor and the demo write: params.dill <= 332

@@ -224,12 +224,17 @@ def add_pickle(state: State, label: str, data: bytes, legacy_torch: bool = False
 
 
 def _list_nested(state: State, outer: str, data: bytes) -> list[str] | str:
-    """Member names of a zip held in memory (model.keras, a torch .ckpt); pickles and configs judged."""
-    if data[:4] not in zipread.ZIP_MAGIC:
+    """Member names of a zip held in memory (model.keras, a torch .ckpt); pickles and configs judged.
+
+    Read as Keras opens it: ``zipfile.is_zipfile`` finds the zip from its end, so bytes before it
+    (a shell stub) or a second zip appended are read exactly as the loader reads them.
+    """
+    if not zipfile.is_zipfile(io.BytesIO(data)):
         return "not a zip file"
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as inner:
             infos = inner.infolist()
+            zipread.note_prefix(state.warnings, outer, data, infos)
             before = len(state.problems.items)
             zipread.check_infos(infos, outer + "::", state.problems)
             if any(p["kind"] in HOSTILE_KINDS for p in state.problems.items[before:]):
@@ -255,26 +260,28 @@ def _nested_member(state: State, outer: str, inner: zipfile.ZipFile, info: zipfi
     if not is_config:
         add_pickle(state, label, data)
         return
-    hostile, warnings = check_config(data)
-    for finding in hostile:
-        state.problems.add("keras_code", label, f"{label}: {finding}; do not load this model")
-    state.warnings += [f"{label}: {w}" for w in warnings]
-
     _add_config(state, label, data)
 
 
 def _add_config(state: State, label: str, data: bytes) -> None:
     """A Keras config.json (in model.keras, or a folder-format model the loader may fall back to)."""
+    hostile, warnings = check_config(data)
+    for finding in hostile:
+        state.problems.add("keras_code", label, f"{label}: {finding}; do not load this model")
+    state.warnings += [f"{label}: {w}" for w in warnings]
+
 
 def describe_in_process(path: str | os.PathLike[str], max_ops: int = DEFAULT_MAX_OPS) -> dict[str, Any]:
     """The inspection itself, in this process and unbounded: use :func:`describe_archive`."""
     state = State(os.fspath(path), max_ops)
     state.archive = zipread.resolve(state.path, state.problems)
-    zf = zipread.open_zip(state.archive, state.problems) if state.archive else None
-    if zf is None:
+    opened = zipread.open_zip(state.archive, state.problems) if state.archive else None
+    if opened is None:
         return build_report(state, HOSTILE_KINDS, UNREADABLE_KINDS)
+    zf, head = opened
     with zf:
         infos = zf.infolist()
+        zipread.note_prefix(state.warnings, state.path, head, infos)
         state.members = [
             {"name": i.filename, "size": i.file_size, "compressed_size": i.compress_size}
             for i in sorted(infos, key=lambda i: (i.filename, i.header_offset))

@@ -214,7 +214,7 @@ def test_not_a_zip_empty_and_truncated(tmp_path: Path) -> None:
     truncated.write_bytes(good[: len(good) // 2])
     before = tree(tmp_path)
     cases = [
-        (not_zip, "is not a zip file (bad magic)"),
+        (not_zip, "is not a zip file (no zip end record)"),
         (empty, "is empty"),
         (truncated, "truncated or corrupt"),
         (tmp_path / "missing", "does not exist"),
