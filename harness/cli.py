@@ -161,7 +161,8 @@ def _inspect(args: argparse.Namespace) -> int:
         "--max-ops",
         str(args.max_ops),
     ]
-    return inspect_main([args.archive] + (["--json"] if args.json else []) + limits)
+    # the path goes last, after '--': a path that starts with '-' is a path, not an option
+    return inspect_main((["--json"] if args.json else []) + limits + ["--", args.archive])
 
 
 def _diff(args: argparse.Namespace) -> int:
