@@ -15,11 +15,22 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["PickleError", "iter_ops"]
+__all__ = ["Oversized", "PickleError", "iter_ops"]
 
 
 class PickleError(Exception):
     """The stream does not describe a value (truncated, malformed, stack underflow)."""
+
+
+class Oversized(PickleError):
+    """An argument claims more bytes than the stream holds, beyond what a load may allocate in vain.
+
+    The C unpickler reading a file allocates a counted argument (BINBYTES8, BINUNICODE8, ...) at its
+    declared length before it learns the file is short: the claim itself is the cost.
+    """
+
+
+OVERSIZED = 64 << 20  # a claim beyond the stream up to this size is merely truncated data
 
 
 _OPS = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
@@ -32,6 +43,11 @@ class _Cursor:
         self.data, self.pos = data, 0
 
     def take(self, n: int) -> bytes:
+        if n > OVERSIZED and self.pos + n > len(self.data):
+            raise Oversized(
+                f"offset {self.pos}: an argument of {n} bytes, but only {len(self.data) - self.pos} follow: "
+                f"dill.load(file) allocates the {n} bytes before it finds the file short"
+            )
         if n < 0 or self.pos + n > len(self.data):
             raise PickleError(f"truncated: needs {n} bytes at offset {self.pos}")
         chunk = self.data[self.pos : self.pos + n]

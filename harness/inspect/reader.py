@@ -98,7 +98,9 @@ def _inspect_h5(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
         def visit(name: str, obj: Any) -> Any:
             if isinstance(obj, h5py.Dataset):
-                datasets.append({"name": name, "shape": list(obj.shape or ()), "dtype": str(obj.dtype)})
+                datasets.append(
+                    {"name": name, "shape": list(obj.shape or ()), "dtype": str(obj.dtype), "nbytes": int(obj.nbytes)}
+                )
             return True if len(datasets) >= 1000 else None  # a non-None return stops the walk
 
         h5.visititems(visit)
@@ -250,17 +252,42 @@ def _nested_member(state: State, outer: str, inner: zipfile.ZipFile, info: zipfi
     label = f"{outer}::{info.filename}"
     lower = info.filename.lower()
     is_config = outer.lower().endswith(".keras") and info.filename == "config.json"
-    if not (lower.endswith(contract.PICKLE_SUFFIXES) or is_config):
+    is_weights = outer.lower().endswith(".keras") and lower.endswith(".h5")
+    if not (lower.endswith(contract.PICKLE_SUFFIXES) or is_config or is_weights):
         return
     try:
-        data = zipread.read_member(inner, info, zipread.PICKLE_CAP)
+        data = zipread.read_member(inner, info, zipread.MEMBER_CAP if is_weights else zipread.PICKLE_CAP)
     except MemberError as exc:
         state.problems.add(exc.kind, label, f"{outer}: {exc}")
+        return
+    if is_weights:
+        _check_weights(state, label, data)
         return
     if not is_config:
         add_pickle(state, label, data)
         return
     _add_config(state, label, data)
+
+
+def _check_weights(state: State, label: str, data: bytes) -> None:
+    """model.weights.h5: Keras reads each weight whole on load; a dataset may declare any size (compressed)."""
+    try:
+        datasets = _inspect_h5(data)[1]
+    except ImportError:
+        return
+    except MemoryError:
+        raise
+    except Exception as exc:  # h5py raises OSError/KeyError/RuntimeError on bad images
+        state.problems.add("undecodable", label, f"{label} is not a readable HDF5 file ({type(exc).__name__})")
+        return
+    for d in datasets:
+        if d["nbytes"] > contract.MAX_ARRAY_BYTES:
+            state.problems.add(
+                "loader_cost",
+                label,
+                f"{label}: weight {d['name']!r} declares shape {tuple(d['shape'])} of {d['dtype']} ({d['nbytes']} bytes; "
+                f"bound: {contract.MAX_ARRAY_BYTES} per array): load_model reads every weight whole; do not load this model",
+            )
 
 
 def _add_config(state: State, label: str, data: bytes) -> None:

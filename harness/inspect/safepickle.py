@@ -23,7 +23,7 @@ from typing import Any
 from .. import contract
 from . import argrules
 from .costs import CostError, Costs, UnloadableError
-from .pickleops import PickleError, iter_ops
+from .pickleops import Oversized, PickleError, iter_ops
 from .pickleruns import HANDLERS as _HANDLERS
 from .picklevalues import Call, Dict, Global, Persistent, Set, as_number, brief, json_number, plain
 
@@ -298,7 +298,7 @@ def decode_pickle(data: bytes, kind: str = "data", budget: OpBudget | None = Non
     costs: list[str] = []
     try:
         value = machine.run(data, start)
-    except CostError as exc:
+    except (CostError, Oversized) as exc:
         costs.append(str(exc))
     except UnloadableError as exc:
         error = f"{exc}, so the pickle cannot be what it claims"
