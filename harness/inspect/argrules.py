@@ -64,9 +64,10 @@ def sequence(m: Any, call: Call) -> Any:
 
 def a_set(m: Any, call: Call) -> Any:
     frozen = call.name == "builtins.frozenset"
+    kind = "frozenset" if frozen else "set"
     if len(call.args) > 1:
-        raise Shape("a set takes one iterable")
-    items = list(_iterable(m, call.args[0], "set", "set()")[1]) if call.args else []
+        raise Shape(f"{kind}() takes one iterable")
+    items = list(_iterable(m, call.args[0], kind, f"{kind}()")[1]) if call.args else []
     return m.costs.hashed_container(Set(items, frozen=frozen))
 
 
