@@ -43,7 +43,7 @@ class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         def __getattr__(attr, name=module.__name__):
             if attr.startswith("__"):
                 raise AttributeError(attr)
-            cls = type(attr, (), {"__module__": name, "__qualname__": attr})
+            cls = type(attr, (), {"__module__": name, "__qualname__": attr, "__init__": lambda self, *a, **k: None})
             setattr(sys.modules[name], attr, cls)
             return cls
         module.__getattr__ = __getattr__
