@@ -404,7 +404,7 @@ def test_real_archive(index: int) -> None:
     assert desc["status"] != "hostile", desc["problems"]
     assert desc["exit_code"] == 0, [c for c in desc["clauses"] if c["status"] != "pass"]
     assert desc["warnings"] == [] and desc["problems"] == []
-    assert all(p["hazards"] == [] and p["error"] is None for p in desc["pickles"].values())
+    assert all(p["hazards"] == [] and p["costs"] == [] and p["error"] is None for p in desc["pickles"].values())
     assert len(desc["models"]["diffraction_to_obj"]["params_keys"]) > 10
     assert {p["kind"] for p in desc["pickles"].values()} >= {"manifest", "params", "custom_objects"}
 
