@@ -74,10 +74,24 @@ def manifest_of(state: Any) -> tuple[dict[str, Any] | None, str | None]:
     return (None, why) if why else (entries(state.pickles[name].value), None)
 
 
+SHOWN_KEYS = 1000  # other keys of a manifest the report shows (200 nodes each)
+
+
 def manifest_shown(state: Any) -> Any:
-    """The manifest as the report shows it (None when it was not decoded)."""
+    """The manifest as the report shows it: the contract's keys whole and first, then the others, bounded."""
     report = state.pickles.get(contract.MANIFEST)
-    return shown(report.value) if report is not None and report.usable else None
+    if report is None or not report.usable:
+        return None
+    found = entries(report.value)
+    if found is None:
+        return shown(report.value)
+    first = [k for k in (*contract.MANIFEST_KEYS, "backend") if k in found]
+    out = {k: shown(found[k]) for k in first}
+    others = [k for k in found if k not in out]
+    out.update({k: plain(found[k], nodes=200) for k in others[:SHOWN_KEYS]})
+    if len(others) > SHOWN_KEYS:
+        out["<truncated>"] = f"{len(others) - SHOWN_KEYS} more keys not shown (all were judged)"
+    return out
 
 
 def listed_models(manifest: Any) -> list[Any] | None:
