@@ -341,23 +341,9 @@ KERAS_CODE_CLASSES = ("Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda")
 # dtypes a config.json '__numpy__' / '__tensor__' value may name (keras.backend.standardize_dtype's
 # names): np.array(value, dtype=...) allocates itemsize bytes per element, and a dtype such as
 # '(8192,8192)f8' or 'V2147483647' makes each element gigabytes.
-KERAS_VALUE_DTYPES = (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "bfloat16",
-    "float16",
-    "float32",
-    "float64",
-    "complex64",
-    "complex128",
-    "string",
+KERAS_VALUE_DTYPES = tuple(
+    "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 bfloat16 float16 float32 float64 complex64 complex128 "
+    "string".split()
 )
 
 # --- what loading a pickle may cost (the real loader: dill.load from a file, the C unpickler) -----
