@@ -281,8 +281,7 @@ def _target_class(m: Any, func: Any) -> str | None:
 
 
 def _instance(m: Any, call: Call, name: str, how: str) -> Call:
-    module = name.rpartition(".")[0]
-    m.warn(f"rebuilds {name} {how}: loading imports {module} from your checkout")
+    m.warn(f"rebuilds {name} {how}")
     call.built = Built("instance", text=name)
     return call
 

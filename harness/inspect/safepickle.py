@@ -174,6 +174,8 @@ class _Machine:
                 f"imports {module}.{qualname}{_what_it_is(module, qualname, name)}, which a genuine "
                 f"{self.kind} pickle never needs"
             )
+        elif self.kind == "params" and _in_namespace(self.kind, module, qualname):
+            self.warn(f"names {name}: loading it imports {module} from your checkout")
         return Global(name)
 
     def call(self, func: Any, args: Any, kwargs: Any, op: str) -> Any:

@@ -231,6 +231,7 @@ def test_genuine_values_meet_the_contract(tmp_path: Path, name: str) -> None:
     assert desc["models"]["autoencoder"]["params_values"]["gridsize"] == 1
     if name in WARNS:
         assert any(WARNS[name] in w and "from your checkout" in w for w in desc["warnings"]), desc["warnings"]
+        assert any(WARNS[name] in w and "rebuilds" in w for w in desc["warnings"]), desc["warnings"]
 
 
 @pytest.mark.parametrize("name", sorted(REZIPS))
