@@ -193,3 +193,16 @@ def expect(desc: dict, code: int, kinds: set[str] | None = None, *needles: str) 
     text = " ".join(p["message"] for p in desc["problems"]) + " " + desc["summary"]
     for needle in needles:
         assert needle in text, (needle, text[:1500])
+
+
+def inspected(path: Path, witness: Path | None = None) -> dict:
+    """``describe_archive(path)``, witnessed: nothing appears beside the archive (no payload ran, no
+    file was extracted) and the marker a payload would create is absent."""
+    from harness.inspect.sandbox import describe_archive
+
+    root = path.parent.parent if path.parent.name == "a" else path.parent
+    before = sorted(root.rglob("*"))
+    desc = describe_archive(path)
+    assert sorted(root.rglob("*")) == before, "the inspection left files behind"
+    assert witness is None or not witness.exists()
+    return desc

@@ -32,10 +32,8 @@ import dill
 import numpy as np
 import pytest
 from archive_builders import MODELS, params_dill, tf_members, write_zip
-from hostile_pickles import expect
+from hostile_pickles import expect, inspected
 from real_loader import real_load
-
-from harness.inspect.sandbox import describe_archive
 
 
 @contextmanager
@@ -226,7 +224,7 @@ REZIPS: dict[str, Callable[[Path], Path]] = {
 
 @pytest.mark.parametrize("name", sorted(VALUES))
 def test_genuine_values_meet_the_contract(tmp_path: Path, name: str) -> None:
-    desc = describe_archive(with_params(tmp_path, VALUES[name]()))
+    desc = inspected(with_params(tmp_path, VALUES[name]()))
     expect(desc, 0, set())
     assert desc["models"]["autoencoder"]["params_values"]["gridsize"] == 1
     if name in WARNS:
@@ -236,7 +234,7 @@ def test_genuine_values_meet_the_contract(tmp_path: Path, name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(REZIPS))
 def test_genuine_rezips_meet_the_contract(tmp_path: Path, name: str) -> None:
-    desc = describe_archive(REZIPS[name](tmp_path))
+    desc = inspected(REZIPS[name](tmp_path))
     expect(desc, 0, set())
     if name.startswith("macos"):
         assert any("macOS metadata" in w for w in desc["warnings"]), desc["warnings"]
@@ -246,7 +244,7 @@ def test_a_manifest_naming_the_macos_folder_is_refused(tmp_path: Path) -> None:
     """Its members are not judged, so a manifest that makes the loader load them is hostile."""
     members = tf_members(manifest={"models": [*MODELS, "__MACOSX"], "version": "1.0"})
     members["__MACOSX/params.dill"] = members["autoencoder/params.dill"]
-    expect(describe_archive(write_zip(tmp_path / "wts.h5.zip", members)), 2, {"unsafe_model_name"}, "macOS metadata")
+    expect(inspected(write_zip(tmp_path / "wts.h5.zip", members)), 2, {"unsafe_model_name"}, "macOS metadata")
 
 
 @pytest.mark.slow

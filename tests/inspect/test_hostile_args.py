@@ -31,6 +31,7 @@ from hostile_pickles import (
     expect,
     g,
     hostile_archive,
+    inspected,
     integer,
     lst,
     nd_state,
@@ -40,8 +41,6 @@ from hostile_pickles import (
     tup,
 )
 from real_loader import real_load
-
-from harness.inspect.sandbox import describe_archive
 
 PARAMS, MANIFEST, CUSTOM = "autoencoder/params.dill", "manifest.dill", "diffraction_to_obj/custom_objects.dill"
 COST, CALLS = {"loader_cost"}, {"executes_code"}
@@ -205,14 +204,14 @@ def build(tmp_path: Path, case: Case, marker: Path) -> Path:
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_arguments_are_refused(tmp_path: Path, name: str) -> None:
     case, marker = HOSTILE[name], tmp_path / "marker"
-    desc = describe_archive(build(tmp_path, case, marker))
+    desc = inspected(build(tmp_path, case, marker), marker)
     expect(desc, 2, case.kinds, case.member.split("/")[-1], case.needle)
     assert not marker.exists()
 
 
 @pytest.mark.parametrize("name", sorted(HARMLESS))
 def test_harmless_arguments_pass(tmp_path: Path, name: str) -> None:
-    desc = describe_archive(hostile_archive(tmp_path / "a", PARAMS, sbu("extra") + HARMLESS[name]))
+    desc = inspected(hostile_archive(tmp_path / "a", PARAMS, sbu("extra") + HARMLESS[name]))
     expect(desc, 0, set())
 
 

@@ -29,6 +29,7 @@ from hostile_pickles import (
     g,
     get,
     hostile_archive,
+    inspected,
     integer,
     lst,
     put,
@@ -37,8 +38,6 @@ from hostile_pickles import (
     unframe,
 )
 from real_loader import real_load
-
-from harness.inspect.sandbox import describe_archive
 
 PARAMS, MANIFEST, CUSTOM = "autoencoder/params.dill", "manifest.dill", "autoencoder/custom_objects.dill"
 N = 30_000  # colliding keys: the real load takes ~6 s (quadratic); 1,500 already pass the bound
@@ -209,13 +208,13 @@ def _slow_when_huge(names: list[str]) -> list[object]:
 @pytest.mark.parametrize("name", _slow_when_huge(sorted(HOSTILE)))
 def test_loader_costs_beyond_the_bounds_are_refused(tmp_path: Path, name: str) -> None:
     case = HOSTILE[name]
-    desc = describe_archive(build(tmp_path, case))
+    desc = inspected(build(tmp_path, case))
     expect(desc, 2, set(case.kinds), case.member, case.needle)
 
 
 @pytest.mark.parametrize("name", sorted(HARMLESS))
 def test_costs_within_the_bounds_pass(tmp_path: Path, name: str) -> None:
-    expect(describe_archive(build(tmp_path, HARMLESS[name])), 0, set())
+    expect(inspected(build(tmp_path, HARMLESS[name])), 0, set())
 
 
 @pytest.mark.slow

@@ -22,9 +22,7 @@ from pathlib import Path
 import h5py
 import pytest
 from archive_builders import MODELS, keras_bytes, tf_members, write_zip
-from hostile_pickles import EVAL_REPR, call, expect, sbu, splice
-
-from harness.inspect.sandbox import describe_archive
+from hostile_pickles import EVAL_REPR, call, expect, inspected, sbu, splice
 
 JUNK = b"#!/bin/sh\necho self-extracting stub\nexit 0\n" + bytes(range(256)) * 2
 LAMBDA = {
@@ -188,21 +186,21 @@ HARMLESS: dict[str, Callable[[Path], Path]] = {
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_nested_members_and_fallbacks_judged_as_the_loader_reads_them(tmp_path: Path, name: str) -> None:
     build, kinds, needle = HOSTILE[name]
-    desc = describe_archive(build(tmp_path))
+    desc = inspected(build(tmp_path))
     expect(desc, 2, None, needle)
     assert kinds <= {p["kind"] for p in desc["problems"]}, desc["problems"][:3]
 
 
 @pytest.mark.parametrize("name", sorted(NOT_A_MODEL))
 def test_a_folder_the_loader_cannot_load_breaks_the_model_keras_clause(tmp_path: Path, name: str) -> None:
-    desc = describe_archive(NOT_A_MODEL[name](tmp_path))
+    desc = inspected(NOT_A_MODEL[name](tmp_path))
     expect(desc, 1, set())
     assert any(c["clause"] == "model.keras" and c["status"] == "fail" for c in desc["clauses"])
 
 
 @pytest.mark.parametrize("name", sorted(HARMLESS))
 def test_harmless_nesting_passes(tmp_path: Path, name: str) -> None:
-    desc = describe_archive(HARMLESS[name](tmp_path))
+    desc = inspected(HARMLESS[name](tmp_path))
     expect(desc, 0, set())
     if "junk" in name:
         assert any("bytes precede its zip data" in w for w in desc["warnings"]), desc["warnings"]

@@ -17,10 +17,8 @@ import dill
 import numpy as np
 import pytest
 from archive_builders import SCALE, params_dill, tf_members, write_zip
-from hostile_pickles import body, expect, flt, hostile_archive, integer, lst, sbu, splice
+from hostile_pickles import body, expect, flt, hostile_archive, inspected, integer, lst, sbu, splice
 from real_loader import real_load
-
-from harness.inspect.sandbox import describe_archive
 
 PARAMS, MANIFEST = "autoencoder/params.dill", "manifest.dill"
 RNG = random.Random(24)
@@ -99,7 +97,7 @@ def shown(desc: dict, key: str) -> Any:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_report_shows_what_the_loader_sees(tmp_path: Path, name: str) -> None:
     case = CASES[name]
-    desc = describe_archive(build(tmp_path, case))
+    desc = inspected(build(tmp_path, case))
     expect(desc, case.code, case.kinds)
     for key, value in case.sees.items():
         assert shown(desc, key) == value, (key, shown(desc, key))
@@ -110,7 +108,7 @@ def test_keys_after_twenty_thousand_others_are_judged_and_shown(tmp_path: Path) 
     members = tf_members()
     data = dill.dumps({**{f"k{i:05d}": i for i in range(25_000)}, **dill.loads(params_dill())})
     members.update({f"{m}/params.dill": data for m in ("autoencoder", "diffraction_to_obj")})
-    desc = describe_archive(write_zip(tmp_path / "wts.h5.zip", members))
+    desc = inspected(write_zip(tmp_path / "wts.h5.zip", members))
     expect(desc, 0, set())
     assert desc["models"]["autoencoder"]["params_values"] == GENUINE
     assert len(desc["models"]["autoencoder"]["params_keys"]) == 25_007
