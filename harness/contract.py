@@ -2,8 +2,9 @@
 
 Everything that knows what a PtychoPINN model archive must look like reads it from here:
 ``callchain inspect`` (the checks in :mod:`harness.inspect.checks`, the allow-lists in
-:mod:`harness.inspect.safepickle`), the deliverables (member roles in static.md and summary.md) and the
-scenario (the archive's base name and its two models). Adding a clause touches this module only.
+:mod:`harness.inspect.safepickle` and the argument rules of :mod:`harness.inspect.argrules`, the loader
+bounds in :mod:`harness.inspect.costs`), the deliverables (member roles in static.md and summary.md) and
+the scenario (the archive's base name and its two models). Adding a clause touches this module only.
 
 Every check carries a stable *clause id* (``archive.manifest-root``, ``archive.backend-tag``, ...),
 so that the spec's SHALL/MUST sentences can be tied to the checks that prove them.
