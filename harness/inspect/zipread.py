@@ -238,6 +238,9 @@ def _source(path: str, problems: Problems) -> tuple[Any, bytes] | None:
         with open(path, "rb") as fh:
             if os.path.isfile(path):
                 return path, fh.read(4)
+            if fh.isatty():
+                problems.add("not_a_file", None, f"{path} is a terminal: pipe the archive in (inspect - < wts.h5.zip)")
+                return None
             data = fh.read(STREAM_CAP + 1)  # /dev/stdin, a FIFO: zipfile needs to seek
     except OSError as exc:
         problems.add("io_error", None, f"cannot read {path}: {exc.strerror or exc}")
