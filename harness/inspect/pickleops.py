@@ -4,7 +4,7 @@
 (``I0x10`` is parsed in base 0 by the unpickler, ``L`` integers too), and a reader that stops
 where pickle goes on never sees the hazard that follows. This reader consumes exactly the bytes
 the unpickler consumes for each opcode, so positions never drift from what a real load would do,
-and parses newline-terminated arguments with the unpickler's rules. Standard library only.
+and parses newline-terminated arguments with the unpickler's rules. Standard library and the contract's bounds only.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import pickletools
 import struct
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from .. import contract
 
 __all__ = ["Oversized", "PickleError", "iter_ops"]
 
@@ -30,9 +32,6 @@ class Oversized(PickleError):
     """
 
 
-OVERSIZED = 64 << 20  # a claim beyond the stream up to this size is merely truncated data
-
-
 _OPS = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
 
 
@@ -43,7 +42,7 @@ class _Cursor:
         self.data, self.pos = data, 0
 
     def take(self, n: int) -> bytes:
-        if n > OVERSIZED and self.pos + n > len(self.data):
+        if n > contract.MAX_BUILT_BYTES and self.pos + n > len(self.data):  # beyond: merely truncated
             raise Oversized(
                 f"offset {self.pos}: an argument of {n} bytes, but only {len(self.data) - self.pos} follow: "
                 f"dill.load(file) allocates the {n} bytes before it finds the file short"
