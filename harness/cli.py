@@ -174,7 +174,8 @@ def _inspect(args: argparse.Namespace) -> int:
         from .static.speclink import checked_root, root_linker
 
         spec = root_linker(checked_root(args.root))
-    return inspect_main([args.archive] + (["--json"] if args.json else []) + limits, spec=spec)
+    # the path goes last, after '--': a path that starts with '-' is a path, not an option
+    return inspect_main((["--json"] if args.json else []) + limits + ["--", args.archive], spec=spec)
 
 
 def _diff(args: argparse.Namespace) -> int:

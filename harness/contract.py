@@ -2,8 +2,9 @@
 
 Everything that knows what a PtychoPINN model archive must look like reads it from here:
 ``callchain inspect`` (the checks in :mod:`harness.inspect.checks`, the allow-lists in
-:mod:`harness.inspect.safepickle`), the deliverables (member roles in static.md and summary.md) and the
-scenario (the archive's base name and its two models). Adding a clause touches this module only.
+:mod:`harness.inspect.safepickle` and the argument rules of :mod:`harness.inspect.argrules`, the loader
+bounds in :mod:`harness.inspect.costs`), the deliverables (member roles in static.md and summary.md) and
+the scenario (the archive's base name and its two models). Adding a clause touches this module only.
 
 Every check carries a stable *clause id* (``archive.manifest-root``, ``archive.backend-tag``, ...),
 so that the spec's SHALL/MUST sentences can be tied to the checks that prove them.
@@ -79,6 +80,15 @@ MEMBERS: tuple[Member, ...] = (
 MEMBER_BY_NAME = {m.name: m for m in MEMBERS}
 
 
+MACOS_FOLDER = "__MACOSX"  # where macOS Archive Utility puts AppleDouble '._*' files when it re-zips
+
+
+def never_loaded(member: str) -> bool:
+    """A member no loader opens: macOS metadata (``__MACOSX/...``, AppleDouble ``._name`` sidecars),
+    extracted beside the models and never read (a manifest naming such a folder is refused)."""
+    return member.split("/", 1)[0] == MACOS_FOLDER or member.rsplit("/", 1)[-1].startswith("._")
+
+
 def role_of(member: str) -> str:
     """The contract role of an archive member, by its base name ('' when the contract says nothing)."""
     found = MEMBER_BY_NAME.get(member.rsplit("/", 1)[-1])
@@ -136,7 +146,19 @@ CLAUSES: tuple[Clause, ...] = (
     ),
     Clause("archive.pickle-readable", "each pickle decodes to its end", hostile=True),
     Clause(
+        "archive.loader-cost",
+        "loading each pickle costs the real unpickler no more memory and time than the loader bounds allow "
+        "(allocations, memo, frames, hashing, nesting)",
+        hostile=True,
+    ),
+    Clause(
         "archive.keras-config", "each model.keras config.json carries no code and keeps Keras' safe mode", hostile=True
+    ),
+    Clause(
+        "archive.loader-fallback",
+        "each listed model loads from its model.keras: no saved_model.pb the loader would fall back to "
+        "(tf.saved_model.load runs the archive's own graph)",
+        hostile=True,
     ),
     Clause("archive.manifest-root", f"{MANIFEST} at the archive root, decodable as a dict"),
     Clause("archive.manifest-keys", "manifest holds " + " and ".join(repr(k) for k in MANIFEST_KEYS)),
@@ -198,6 +220,18 @@ _PLAIN = (
     "builtins.dict",
     "builtins.tuple",
     "dill._dill._load_type",
+)
+# Inert standard-library values a config may hold (real dill writes them as these calls); each is
+# admitted only with the arguments :mod:`harness.inspect.argrules` allows.
+_STDLIB_VALUES = (
+    "datetime.datetime",
+    "datetime.date",
+    "datetime.time",
+    "datetime.timedelta",
+    "datetime.timezone",
+    "decimal.Decimal",
+    "copyreg._reconstructor",  # protocols 0-1: an object rebuilt without calling it (as NEWOBJ)
+    "dill._dill._eval_repr",  # range(...), Ellipsis, NotImplemented: only the exact texts dill writes
 )
 _PATHS = (
     "pathlib.PosixPath",
@@ -262,8 +296,8 @@ _TORCH = (
 
 CALLABLE: dict[str, frozenset[str]] = {
     "manifest": frozenset(_PLAIN),
-    "params": frozenset(_NUMPY + _PLAIN + _PATHS + _TENSORFLOW),
-    "data": frozenset(_NUMPY + _PLAIN + _PATHS),
+    "params": frozenset(_NUMPY + _PLAIN + _PATHS + _TENSORFLOW + _STDLIB_VALUES),
+    "data": frozenset(_NUMPY + _PLAIN + _PATHS + _STDLIB_VALUES),
     "custom_objects": frozenset(_PLAIN),
     "checkpoint": frozenset(_TORCH + _NUMPY + _PLAIN),
 }
@@ -284,6 +318,7 @@ REFERENCE_NAMESPACES: dict[str, tuple[str, ...]] = {
     "custom_objects": TARGET_NAMESPACES,
     "checkpoint": TARGET_NAMESPACES + TORCH_MODULE_NAMESPACES,
     "data": TARGET_NAMESPACES,  # a pickle of no known kind may name the target's classes, never call them
+    "params": TARGET_NAMESPACES,  # config dataclasses and Enums, rebuilt by default means only (argrules)
 }
 # dill's _load_type(name) returns a type by name: only these names rebuild plain data.
 LOAD_TYPE_NAMES: dict[str, str] = {
@@ -315,6 +350,33 @@ LOAD_TYPE_NAMES: dict[str, str] = {
 # --- Keras config.json ------------------------------------------------------------------------
 KERAS_MODULES = ("keras", "tf_keras", "tensorflow") + TARGET_NAMESPACES
 KERAS_CODE_CLASSES = ("Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda")
+# dtypes a config.json '__numpy__' / '__tensor__' value may name (keras.backend.standardize_dtype's
+# names): np.array(value, dtype=...) allocates itemsize bytes per element, and a dtype such as
+# '(8192,8192)f8' or 'V2147483647' makes each element gigabytes.
+KERAS_VALUE_DTYPES = tuple(
+    "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 bfloat16 float16 float32 float64 complex64 complex128 "
+    "string".split()
+)
+
+# --- what loading a pickle may cost (the real loader: dill.load from a file, the C unpickler) -----
+# Measured on the archives main, torchapi-devel, refactor and the demo write: params.dill <= 332
+# opcodes, memo indices <= 122, FRAME <= 34,698 bytes, one array of <= 4,096 elements (64 KiB),
+# <= 75 dict keys, nesting <= 10, no list built by a call. The bounds leave room for other N and for
+# values a user adds (an N=256 probe, a 1024x1024 complex64 object: 1,048,576 elements, 8 MiB).
+MiB = 1 << 20
+MAX_ARRAY_ELEMENTS = 1 << 24  # per numpy array (shape product)
+MAX_ARRAY_BYTES = 64 * MiB  # per numpy array (elements x itemsize)
+MAX_BUILT_ITEMS = 1 << 16  # items one call builds from an iterable (list(...), set(...), bytes(range))
+MAX_BUILT_BYTES = 64 * MiB  # bytes one call allocates (bytes(n), bytearray(b), a copied buffer)
+MAX_ALLOCATED = 256 * MiB  # everything the calls of one pickle allocate, copies of shared objects included
+MAX_MEMO_INDEX = 1 << 20  # the C unpickler grows its memo (16 bytes a slot) to the largest index
+MAX_DEPTH = 64  # nesting of the loaded value
+MAX_HASH_DEPTH = 32  # nesting of a dict key or set item (hashing recurses in C)
+MAX_HASH_VISITS = 1 << 16  # objects hashing one key visits (tuple hashes are not cached)
+MAX_HASH_WORK = 1 << 22  # hash visits of one pickle, all keys together
+MAX_COLLISIONS = 1 << 20  # key comparisons of one pickle forced by distinct keys that hash alike
+MAX_OPAQUE_KEYS = 1024  # keys of one container whose hash cannot be modelled (objects built by calls)
+MAX_TEXT = 1 << 12  # characters of a text a constructor parses (Decimal, complex, dill's range text)
 
 # --- the two backends side by side (callchain parity) -----------------------------------------
 # The spec: "TensorFlow archives contain Keras/SavedModel payloads and serialized custom objects;

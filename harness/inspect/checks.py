@@ -14,8 +14,11 @@ import os
 from typing import Any
 
 from .. import contract
+from . import fallbacks
+from .loaderview import entries, listed_models, manifest_of, manifest_shown, model_name_problem, model_names, scalar
+from .loaderview import unusable as _unusable
 from .payloads import payload_reports
-from .picklevalues import as_number
+from .picklevalues import Global, as_number
 from .torchchecks import check as _check
 from .torchchecks import payload_checks, torch_checks
 
@@ -29,33 +32,6 @@ GLOBAL_CHECKS = (  # (check id, clause id)
 
 def _fmt(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
-
-
-def manifest_of(state: Any) -> tuple[Any, str | None]:
-    """(plain manifest or None, why it is unusable or None)."""
-    name = contract.MANIFEST
-    if name not in state.infos:
-        return None, f"no {name} at the archive root"
-    report = state.pickles.get(name)
-    if report is None:
-        return None, f"{name} was not read"
-    if report.error:
-        return None, f"{name} is not decodable ({report.error})"
-    value = report.plain()
-    if not isinstance(value, dict):
-        return value, f"{name} holds a {type(value).__name__}, not a dict"
-    return value, None
-
-
-def model_name_problem(name: Any) -> str | None:
-    """Why a manifest model name is not a plain folder name (the loader joins it onto its folder)."""
-    if not isinstance(name, str):
-        return f"a {type(name).__name__}, not a folder name"
-    if not name or name in (".", ".."):
-        return "empty or a relative-path component"
-    if any(c in name for c in "/\\:\x00") or not name.isprintable() or len(name) > 255:
-        return "a path, not a plain folder name"
-    return None
 
 
 def torch_members(state: Any) -> list[str]:
@@ -72,16 +48,6 @@ def backend_of(state: Any, manifest: Any) -> tuple[str, str]:
     return contract.DEFAULT_BACKEND, "default: no tag"
 
 
-def model_names(state: Any, manifest: Any) -> tuple[list[str], list[str]]:
-    """(models that get per-model checks, all model folders/names to describe)."""
-    listed = manifest.get("models") if isinstance(manifest, dict) else None
-    named = [m for m in listed if isinstance(m, str) and not model_name_problem(m)] if isinstance(listed, list) else []
-    required = list(contract.REQUIRED_MODELS)
-    checked = required + [m for m in dict.fromkeys(named) if m not in required]
-    folders = sorted({name.split("/", 1)[0] for name in state.infos if "/" in name})
-    return checked, checked + [f for f in folders if f not in checked and f]
-
-
 def model_info(state: Any, model: str) -> dict[str, Any]:
     """What one model folder holds, for the report and the per-model checks."""
     prefix = model + "/"
@@ -90,11 +56,11 @@ def model_info(state: Any, model: str) -> dict[str, Any]:
     h5 = state.h5.get(prefix + "model.h5")
     params = state.pickles.get(prefix + "params.dill")
     custom = state.pickles.get(prefix + "custom_objects.dill")
-    params_value = params.plain() if params and not params.error else None
-    custom_value = custom.plain() if custom and not custom.error else None
-    params_ok, custom_ok = isinstance(params_value, dict), isinstance(custom_value, dict)
-    params_plain: dict[str, Any] = params_value if isinstance(params_value, dict) else {}
-    custom_plain: dict[str, Any] = custom_value if isinstance(custom_value, dict) else {}
+    params_map = entries(params.value) if params and params.usable else None
+    custom_map = entries(custom.value) if custom and custom.usable else None
+    params_ok, custom_ok = params_map is not None, custom_map is not None
+    params_plain: dict[str, Any] = params_map or {}
+    custom_plain: dict[str, Any] = custom_map or {}
     return {
         "members": members,
         "keras_members": keras if isinstance(keras, list) else None,
@@ -102,11 +68,13 @@ def model_info(state: Any, model: str) -> dict[str, Any]:
         "h5_datasets": h5[1] if isinstance(h5, tuple) else None,
         "params_keys": sorted(params_plain) if params_ok else None,
         "params_values": (
-            {k: _unwrap(params_plain[k]) for k in contract.PARAMS_REQUIRED if k in params_plain} if params_ok else None
+            {k: _unwrap(scalar(params_plain[k])) for k in contract.PARAMS_REQUIRED if k in params_plain}
+            if params_ok
+            else None
         ),
         "custom_objects_names": sorted(custom_plain) if custom_ok else None,
         "custom_objects_refs": (
-            {k: (v.get("__global__") if isinstance(v, dict) else None) for k, v in sorted(custom_plain.items())}
+            {k: (v.name if isinstance(v, Global) else None) for k, v in sorted(custom_plain.items())}
             if custom_ok
             else None
         ),
@@ -122,17 +90,8 @@ def _unwrap(value: Any) -> Any:
 
 def _pickle_check(state: Any, member: str) -> tuple[str, str] | None:
     """(status, detail) when a pickle member is missing or unusable, else None."""
-    if member not in state.infos:
-        return "fail", f"{member} is missing"
-    report = state.pickles.get(member)
-    if report is None:
-        return "fail", f"{member} was not read"
-    if report.error:
-        return "fail", f"{member} is not decodable ({report.error})"
-    value = report.plain()
-    if not isinstance(value, dict):
-        return "fail", f"{member} holds a {type(value).__name__}, not a dict"
-    return None
+    why = _unusable(state, member)
+    return ("fail", why) if why else None
 
 
 def _keras_check(state: Any, model: str) -> dict[str, str]:
@@ -216,9 +175,12 @@ def _backend_check(state: Any, manifest: Any, why: str | None) -> dict[str, str]
     torch = sorted(torch_members(state))
     has_tag = isinstance(manifest, dict) and "backend" in manifest
     tag = manifest.get("backend") if has_tag else None
-    if has_tag and tag not in contract.BACKENDS:
+    if has_tag and not (isinstance(tag, str) and tag in contract.BACKENDS):
         return _check(
-            cid, clause, "fail", f"unknown backend tag {_fmt(tag)} (expected one of {', '.join(contract.BACKENDS)})"
+            cid,
+            clause,
+            "fail",
+            f"unknown backend tag {_fmt(scalar(tag))} (expected one of {', '.join(contract.BACKENDS)})",
         )
     if torch and tag != contract.TORCH_BACKEND:
         where = contract.MANIFEST if not why else "the manifest (unreadable)"
@@ -227,12 +189,12 @@ def _backend_check(state: Any, manifest: Any, why: str | None) -> dict[str, str]
             clause,
             "fail",
             f"PyTorch archive (holds {', '.join(torch)}) but {where} has "
-            f"{'backend=' + _fmt(tag) if has_tag else 'no backend tag'}: add 'backend': 'pytorch'",
+            f"{'backend=' + _fmt(scalar(tag)) if has_tag else 'no backend tag'}: add 'backend': 'pytorch'",
         )
     if why:
         return _check(cid, clause, "skip", why)
     if has_tag:
-        return _check(cid, clause, "pass", f"backend={_fmt(tag)}")
+        return _check(cid, clause, "pass", f"backend={_fmt(scalar(tag))}")
     return _check(cid, clause, "pass", f"no tag: {contract.DEFAULT_BACKEND} by default, and no PyTorch payloads")
 
 
@@ -271,14 +233,14 @@ def checks(
                 "fail" if missing else "pass",
                 f"missing: {', '.join(missing)}"
                 if missing
-                else ", ".join(f"{k}={_fmt(manifest[k])}" for k in contract.MANIFEST_KEYS),
+                else ", ".join(f"{k}={_fmt(scalar(manifest[k]))}" for k in contract.MANIFEST_KEYS),
             )
         )
     out.append(_backend_check(state, manifest, why))
-    listed = manifest.get("models") if isinstance(manifest, dict) else None
+    listed = listed_models(manifest) or []
     gaps = []
     for m in contract.REQUIRED_MODELS:
-        if not (isinstance(listed, list) and m in listed):
+        if not any(isinstance(n, str) and n == m for n in listed):
             gaps.append(f"{m} not in manifest['models']")
         if not models.get(m, {}).get("members"):
             gaps.append(f"no {m}/ folder")
@@ -292,10 +254,7 @@ def checks(
 
 def _unsafe_model_names(state: Any, manifest: Any) -> None:
     """Manifest model names are joined onto the loader's extraction folder: only plain names."""
-    listed = manifest.get("models") if isinstance(manifest, dict) else None
-    if listed is not None and not isinstance(listed, list):
-        return  # not a list: the loader cannot iterate names from it (a plain violation)
-    for name in listed or []:
+    for name in listed_models(manifest) or []:  # the loader joins each onto its folder
         why = model_name_problem(name)
         if why:
             shown = json.dumps(name, ensure_ascii=True)[:120]
@@ -342,6 +301,7 @@ def build_report(state: Any, hostile: frozenset[str], unreadable: frozenset[str]
         results = payload_checks(state, payloads)
     elif readable and not state.refused:
         _unsafe_model_names(state, manifest)
+        fallbacks.judge(state, manifest)
         checked, described = model_names(state, manifest)
         models = {m: model_info(state, m) for m in described}
         results = checks(state, manifest, why, backend[0], models, checked, payloads)  # type: ignore[arg-type]
@@ -364,7 +324,7 @@ def build_report(state: Any, hostile: frozenset[str], unreadable: frozenset[str]
         "members": state.members,
         "total_size": sum(m["size"] for m in state.members),
         "total_compressed_size": sum(m["compressed_size"] for m in state.members),
-        "manifest": manifest,
+        "manifest": manifest_shown(state) if readable and not state.refused else None,
         "models": models,
         "pickles": {name: state.pickles[name].as_dict() for name in sorted(state.pickles)},
         "payload": state.payload,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -132,36 +133,55 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bounded(kind: type, low: float, high: float, unit: str) -> Any:
+    """An argparse type: a finite number of ``kind`` within [low, high], else one plain usage message."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of {unit}")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: give {unit} from {low:,} to {high:,}")
+        return value
+
+    return parse
+
+
+LIMITS = {  # flag: (type, lowest, highest, unit): what setrlimit and a wall-clock timer can take
+    "--max-seconds": (float, 1, 86_400, "seconds"),
+    "--max-memory": (int, 128, 1 << 20, "megabytes"),
+    "--max-ops": (int, 1, 10**10, "opcodes"),
+}
+
+
 def add_limit_flags(parser: argparse.ArgumentParser) -> None:
     d = Limits()
-    parser.add_argument(
-        "--max-seconds",
-        type=float,
-        default=d.seconds,
-        help=f"wall-clock and CPU seconds the inspection may take (default {d.seconds:g})",
-    )
-    parser.add_argument(
-        "--max-memory",
-        type=int,
-        default=d.memory_mb,
-        metavar="MB",
-        help=f"memory (address space) the inspection may use (default {d.memory_mb})",
-    )
-    parser.add_argument(
-        "--max-ops",
-        type=int,
-        default=d.max_ops,
-        help=f"pickle opcodes decoded, all members together (default {d.max_ops})",
-    )
+    helps = {
+        "--max-seconds": (d.seconds, None, "wall-clock and CPU seconds the inspection may take"),
+        "--max-memory": (d.memory_mb, "MB", "memory (address space) the inspection may use"),
+        "--max-ops": (d.max_ops, None, "pickle opcodes decoded, all members together"),
+    }
+    for flag, (kind, low, high, unit) in LIMITS.items():
+        default, metavar, text = helps[flag]
+        parser.add_argument(
+            flag,
+            type=_bounded(kind, low, high, unit),
+            default=default,
+            metavar=metavar,
+            help=f"{text} (default {default:,}; {low:,} to {high:,})",
+        )
 
 
 def limits_from(args: argparse.Namespace) -> Limits:
-    seconds = max(float(args.max_seconds), 1.0)
+    seconds = float(args.max_seconds)
     return Limits(
         seconds=seconds,
         cpu_seconds=max(int(seconds), 1),
-        memory_mb=max(int(args.max_memory), 128),
-        max_ops=max(int(args.max_ops), 1),
+        memory_mb=int(args.max_memory),
+        max_ops=int(args.max_ops),
     )
 
 

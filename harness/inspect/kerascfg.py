@@ -77,6 +77,17 @@ def _judge(node: dict[str, Any], hostile: dict[str, None], warnings: dict[str, N
         hostile.setdefault(f"layer {shown} carries Python code that load_model would run", None)
     if node.get("safe_mode") is False or node.get("enable_unsafe_deserialization") is True:
         hostile.setdefault("config turns Keras' safe mode off", None)
+    if name in ("__numpy__", "__tensor__"):
+        config = node.get("config")
+        dtype = config.get("dtype") if isinstance(config, dict) else None
+        if dtype is not None and dtype not in contract.KERAS_VALUE_DTYPES:
+            shown_dtype = json.dumps(dtype, ensure_ascii=True)[:80]
+            hostile.setdefault(
+                f"a {name} value of dtype {shown_dtype}: load_model builds it with np.array(value, dtype), "
+                f"which allocates what that dtype says per element (plain dtypes only: "
+                f"{', '.join(contract.KERAS_VALUE_DTYPES)})",
+                None,
+            )
     if "class_name" in node and not _module_ok(node.get("module"), name):
         module = json.dumps(node.get("module"), ensure_ascii=True)[:80]
         warnings.setdefault(f"layer {shown} comes from module {module}, outside Keras and the target's namespace", None)

@@ -4,7 +4,7 @@
 (``I0x10`` is parsed in base 0 by the unpickler, ``L`` integers too), and a reader that stops
 where pickle goes on never sees the hazard that follows. This reader consumes exactly the bytes
 the unpickler consumes for each opcode, so positions never drift from what a real load would do,
-and parses newline-terminated arguments with the unpickler's rules. Standard library only.
+and parses newline-terminated arguments with the unpickler's rules. Standard library and the contract's bounds only.
 """
 
 from __future__ import annotations
@@ -15,11 +15,21 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["PickleError", "iter_ops"]
+from .. import contract
+
+__all__ = ["Oversized", "PickleError", "iter_ops"]
 
 
 class PickleError(Exception):
     """The stream does not describe a value (truncated, malformed, stack underflow)."""
+
+
+class Oversized(PickleError):
+    """An argument claims more bytes than the stream holds, beyond what a load may allocate in vain.
+
+    The C unpickler reading a file allocates a counted argument (BINBYTES8, BINUNICODE8, ...) at its
+    declared length before it learns the file is short: the claim itself is the cost.
+    """
 
 
 _OPS = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
@@ -32,6 +42,11 @@ class _Cursor:
         self.data, self.pos = data, 0
 
     def take(self, n: int) -> bytes:
+        if n > contract.MAX_BUILT_BYTES and self.pos + n > len(self.data):  # beyond: merely truncated
+            raise Oversized(
+                f"offset {self.pos}: an argument of {n} bytes, but only {len(self.data) - self.pos} follow: "
+                f"dill.load(file) allocates the {n} bytes before it finds the file short"
+            )
         if n < 0 or self.pos + n > len(self.data):
             raise PickleError(f"truncated: needs {n} bytes at offset {self.pos}")
         chunk = self.data[self.pos : self.pos + n]

@@ -28,10 +28,6 @@ def _py2_string(m: Any, arg: Any) -> None:
         raise PickleError(f"non-ASCII Python 2 string at offset {m.pos}: a default load fails here") from None
 
 
-def _nothing(m: Any, arg: Any) -> None:
-    return None
-
-
 def _proto(m: Any, arg: Any) -> None:
     m.proto = arg
 
@@ -62,7 +58,12 @@ def _dict(m: Any, arg: Any) -> None:
     items = m.pop_mark()
     if len(items) % 2:
         raise PickleError(f"odd number of items for DICT at offset {m.pos}")
-    m.stack.append(Dict(list(zip(items[0::2], items[1::2]))))
+    m.stack.append(m.costs.hashed_container(Dict(list(zip(items[0::2], items[1::2])))))
+
+
+def _hashed(make: Any) -> Handler:
+    """EMPTY_DICT / EMPTY_SET: a container whose keys the loader hashes as they are added."""
+    return lambda m, arg: m.stack.append(m.costs.hashed_container(make()))
 
 
 def _append(m: Any, arg: Any) -> None:
@@ -102,11 +103,18 @@ def _get(m: Any, arg: Any) -> None:
 def _put(m: Any, arg: Any) -> None:
     if not isinstance(arg, int) or arg < 0:
         raise PickleError(f"negative memo key at offset {m.pos}")
+    m.costs.memo(arg)
     m.memo[arg] = m.top()
 
 
 def _memoize(m: Any, arg: Any) -> None:
+    m.costs.memo(len(m.memo))
     m.memo[len(m.memo)] = m.top()
+
+
+def _frame(m: Any, arg: Any) -> None:
+    """FRAME n: ``dill.load(file)`` reads (allocates) n bytes at once; they must be there."""
+    m.costs.frame(arg, m.costs.size - (m.pos + 9))
 
 
 def _global(m: Any, arg: Any) -> None:
@@ -164,7 +172,7 @@ def _build(m: Any, arg: Any) -> None:
 
 
 def _frozenset(m: Any, arg: Any) -> None:
-    m.stack.append(Set(m.pop_mark(), frozen=True))
+    m.stack.append(m.costs.hashed_container(Set(m.pop_mark(), frozen=True)))
 
 
 def _next_buffer(m: Any, arg: Any) -> None:
@@ -202,7 +210,7 @@ HANDLERS: dict[str, Handler] = {
     "BINSTRING": _py2_string,
     "SHORT_BINSTRING": _py2_string,
     "PROTO": _proto,
-    "FRAME": _nothing,
+    "FRAME": _frame,
     "READONLY_BUFFER": _readonly,
     "NEXT_BUFFER": _next_buffer,
     "NONE": lambda m, a: m.stack.append(None),
@@ -221,11 +229,11 @@ HANDLERS: dict[str, Handler] = {
     "TUPLE2": _tuple_n(2),
     "TUPLE3": _tuple_n(3),
     "TUPLE": lambda m, a: m.stack.append(tuple(m.pop_mark())),
-    "EMPTY_DICT": lambda m, a: m.stack.append(Dict()),
+    "EMPTY_DICT": _hashed(Dict),
     "DICT": _dict,
     "SETITEM": _setitem,
     "SETITEMS": _setitems,
-    "EMPTY_SET": lambda m, a: m.stack.append(Set()),
+    "EMPTY_SET": _hashed(Set),
     "ADDITEMS": _additems,
     "FROZENSET": _frozenset,
     "GET": _get,

@@ -32,12 +32,13 @@ class Global:
 class Call:
     """What REDUCE/OBJ/INST/NEWOBJ* would have built by calling ``func``; BUILD state attached."""
 
-    __slots__ = ("func", "args", "kwargs", "op", "state", "extra")
+    __slots__ = ("func", "args", "kwargs", "op", "state", "extra", "built")
 
     def __init__(self, func: Any, args: Any, kwargs: Any, op: str) -> None:
         self.func, self.args, self.kwargs, self.op = func, args, kwargs, op
         self.state: Any = None
         self.extra: list[Any] = []  # items APPENDed/SETITEMed/ADDed to a built object
+        self.built: Any = None  # what an admitted call builds (harness.inspect.built.Built)
 
     @property
     def name(self) -> str | None:
@@ -81,6 +82,11 @@ class Set:
 def plain(value: Any, nodes: int = PLAIN_NODES) -> Any:
     """Decoded pickle value -> JSON-ready data, bounded in size and depth, cycles cut."""
     return _to_plain(value, _Budget(nodes), 0, set())
+
+
+def key_text(value: Any) -> str:
+    """A dict key as the report shows it; keys the loader's dict holds as one key show alike."""
+    return _key(value, _Budget(200), 0, set())
 
 
 def brief(value: Any, limit: int = 80) -> str:
@@ -149,10 +155,17 @@ def _ndarray_summary(state: Any) -> dict[str, Any] | None:
 
 
 def _numpy_scalar(call: Call) -> Any:
-    """The number held by ``numpy...multiarray.scalar(dtype, raw)``, unpacked with struct."""
+    """The number (or text) held by ``numpy...multiarray.scalar(dtype, raw)``, unpacked with struct."""
     if not (isinstance(call.args, tuple) and len(call.args) == 2 and isinstance(call.args[1], bytes)):
         return None
     found = _dtype_of(call.args[0])
+    if found and found[0][:1] in ("U", "S") and found[0][1:].isdigit():  # numpy.str_ / numpy.bytes_
+        raw = call.args[1]
+        if found[0][0] == "S":
+            return raw.rstrip(b"\0")
+        if len(raw) % 4 == 0:
+            return raw.decode("utf-32-be" if found[1] == ">" else "utf-32-le", "replace").rstrip("\0")
+        return None
     if not found or found[0] not in _STRUCT:
         return None
     fmt = found[1] + _STRUCT[found[0]]
@@ -182,9 +195,33 @@ class _Budget:
         self.left = left
 
 
-def _key(value: Any, budget: _Budget, depth: int, active: set[int]) -> str:
-    if isinstance(value, str):
+def scalar_key(value: Any) -> Any:
+    """The plain value a dict key stands for, normalised so that keys the loader's dict holds as one
+    (``'N'`` and ``numpy.str_('N')``; ``1``, ``1.0``, ``True`` and ``numpy.int64(1)``) are equal here;
+    ``_NOT_SCALAR`` for containers and other objects."""
+    if isinstance(value, Call) and value.name and value.name.rpartition(".")[0] in NUMPY_MULTIARRAY:
+        found = _numpy_scalar(value) if value.name.endswith(".scalar") else None
+        value = _NOT_SCALAR if found is None else found
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, complex) and value.imag == 0:
+        value = value.real
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value is None or isinstance(value, (str, bytes, int, float, complex)):
         return value
+    return _NOT_SCALAR
+
+
+_NOT_SCALAR = object()
+
+
+def _key(value: Any, budget: _Budget, depth: int, active: set[int]) -> str:
+    scalar = scalar_key(value)
+    if isinstance(scalar, str):
+        return scalar
+    if scalar is not _NOT_SCALAR and not isinstance(scalar, bytes):
+        return json.dumps(json_number(scalar))
     return json.dumps(_to_plain(value, budget, depth, active), sort_keys=True)
 
 
@@ -200,12 +237,16 @@ def _items(values: Any, budget: _Budget, depth: int, active: set[int]) -> list[A
 
 
 def _pairs(pairs: list[tuple[Any, Any]], budget: _Budget, depth: int, active: set[int]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    """Keys as the loader's dict holds them: equal keys once, in first place, with the last value."""
+    last: dict[str, Any] = {}
     for k, v in pairs:
+        last[_key(k, budget, depth, active)] = v
+    out: dict[str, Any] = {}
+    for key, v in last.items():
         if budget.left <= 0:
-            out["<truncated>"] = f"{len(pairs)} keys in all"
+            out["<truncated>"] = f"{len(last)} keys in all"
             break
-        out[_key(k, budget, depth, active)] = _to_plain(v, budget, depth, active)
+        out[key] = _to_plain(v, budget, depth, active)
     return out
 
 

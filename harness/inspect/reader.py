@@ -49,6 +49,8 @@ HOSTILE_KINDS = frozenset(
         "unsafe_model_name",
         "exhausted",
         "too_large",
+        "loader_cost",
+        "loader_fallback",
     }
 )
 UNREADABLE_KINDS = frozenset(
@@ -101,7 +103,9 @@ def _inspect_h5(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
         def visit(name: str, obj: Any) -> Any:
             if isinstance(obj, h5py.Dataset):
-                datasets.append({"name": name, "shape": list(obj.shape or ()), "dtype": str(obj.dtype)})
+                datasets.append(
+                    {"name": name, "shape": list(obj.shape or ()), "dtype": str(obj.dtype), "nbytes": int(obj.nbytes)}
+                )
             return True if len(datasets) >= 1000 else None  # a non-None return stops the walk
 
         h5.visititems(visit)
@@ -132,7 +136,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def _wanted(lower: str) -> bool:
-    return lower.endswith(contract.PICKLE_SUFFIXES + (".h5", ".keras") + contract.TORCH_SUFFIXES + YAML_SUFFIXES)
+    return lower.endswith(contract.PICKLE_SUFFIXES + (".h5", ".keras") + contract.TORCH_SUFFIXES + YAML_SUFFIXES) or (
+        lower.count("/") == 1 and lower.endswith("/config.json")  # a Keras folder-format model (fallbacks)
+    )
 
 
 def check_yaml(state: State, name: str, data: bytes) -> None:
@@ -150,9 +156,15 @@ def check_yaml(state: State, name: str, data: bytes) -> None:
 
 def _read_contents(state: State, zf: zipfile.ZipFile) -> None:
     """Decode pickles, open HDF5 members and list nested zips, all from memory."""
+    skipped = [name for name in state.infos if contract.never_loaded(name)]
+    if skipped:
+        state.warnings.append(
+            f"{len(skipped)} macOS metadata member(s) ({contract.MACOS_FOLDER}/, ._name; e.g. {sorted(skipped)[0]}): "
+            "extracted by the loader but never read; not judged"
+        )
     for name, info in sorted(state.infos.items()):
         lower = name.lower()
-        if info.is_dir() or not _wanted(lower):
+        if info.is_dir() or not _wanted(lower) or contract.never_loaded(name):
             continue
         cap = zipread.PICKLE_CAP if lower.endswith(contract.PICKLE_SUFFIXES) else zipread.MEMBER_CAP
         try:
@@ -166,6 +178,8 @@ def _read_contents(state: State, zf: zipfile.ZipFile) -> None:
             _add_h5(state, name, data)
         elif lower.endswith(YAML_SUFFIXES):
             check_yaml(state, name, data)
+        elif lower.endswith("/config.json"):
+            _add_config(state, name, data)
         elif lower.endswith(contract.TORCH_SUFFIXES) and data[:4] not in zipread.ZIP_MAGIC:
             add_pickle(state, name, data, legacy_torch=True)
             state.nested[name] = "a raw pickle (legacy torch.save)"
@@ -198,6 +212,14 @@ def add_pickle(state: State, label: str, data: bytes, legacy_torch: bool = False
             label,
             f"{label}: unpickling would execute code: {hazard}; do not load this archive with dill/pickle",
         )
+    for cost in report.costs:
+        state.problems.add(
+            "loader_cost",
+            label,
+            f"{label}: loading it would cost the real loader more than the bounds allow: {cost}; "
+            "do not load this archive with dill/pickle",
+        )
+    state.warnings += [f"{label}: {w}" for w in report.warnings]
     if report.error:
         kind = "exhausted" if "budget" in report.error else "unverifiable"
         state.problems.add(
@@ -208,12 +230,17 @@ def add_pickle(state: State, label: str, data: bytes, legacy_torch: bool = False
 
 
 def list_nested(state: State, outer: str, data: bytes) -> list[str] | str:
-    """Member names of a zip held in memory (model.keras, a torch .ckpt); pickles and configs judged."""
-    if data[:4] not in zipread.ZIP_MAGIC:
+    """Member names of a zip held in memory (model.keras, a torch .ckpt); pickles and configs judged.
+
+    Read as Keras opens it: ``zipfile.is_zipfile`` finds the zip from its end, so bytes before it
+    (a shell stub) or a second zip appended are read exactly as the loader reads them.
+    """
+    if not zipfile.is_zipfile(io.BytesIO(data)):
         return "not a zip file"
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as inner:
             infos = inner.infolist()
+            zipread.note_prefix(state.warnings, outer, data, infos)
             before = len(state.problems.items)
             zipread.check_infos(infos, outer + "::", state.problems)
             if any(p["kind"] in HOSTILE_KINDS for p in state.problems.items[before:]):
@@ -229,16 +256,46 @@ def _nested_member(state: State, outer: str, inner: zipfile.ZipFile, info: zipfi
     label = f"{outer}::{info.filename}"
     lower = info.filename.lower()
     is_config = outer.lower().endswith(".keras") and info.filename == "config.json"
-    if not (lower.endswith(contract.PICKLE_SUFFIXES) or is_config):
+    is_weights = outer.lower().endswith(".keras") and lower.endswith(".h5")
+    if not (lower.endswith(contract.PICKLE_SUFFIXES) or is_config or is_weights):
         return
     try:
-        data = zipread.read_member(inner, info, zipread.PICKLE_CAP)
+        data = zipread.read_member(inner, info, zipread.MEMBER_CAP if is_weights else zipread.PICKLE_CAP)
     except MemberError as exc:
         state.problems.add(exc.kind, label, f"{outer}: {exc}")
+        return
+    if is_weights:
+        _check_weights(state, label, data)
         return
     if not is_config:
         add_pickle(state, label, data, kind="checkpoint" if state.payload == "torch" else None)
         return
+    _add_config(state, label, data)
+
+
+def _check_weights(state: State, label: str, data: bytes) -> None:
+    """model.weights.h5: Keras reads each weight whole on load; a dataset may declare any size (compressed)."""
+    try:
+        datasets = _inspect_h5(data)[1]
+    except ImportError:
+        return
+    except MemoryError:
+        raise
+    except Exception as exc:  # h5py raises OSError/KeyError/RuntimeError on bad images
+        state.problems.add("undecodable", label, f"{label} is not a readable HDF5 file ({type(exc).__name__})")
+        return
+    for d in datasets:
+        if d["nbytes"] > contract.MAX_ARRAY_BYTES:
+            state.problems.add(
+                "loader_cost",
+                label,
+                f"{label}: weight {d['name']!r} declares shape {tuple(d['shape'])} of {d['dtype']} ({d['nbytes']} bytes; "
+                f"bound: {contract.MAX_ARRAY_BYTES} per array): load_model reads every weight whole; do not load this model",
+            )
+
+
+def _add_config(state: State, label: str, data: bytes) -> None:
+    """A Keras config.json (in model.keras, or a folder-format model the loader may fall back to)."""
     hostile, warnings = check_config(data)
     for finding in hostile:
         state.problems.add("keras_code", label, f"{label}: {finding}; do not load this model")
@@ -315,11 +372,13 @@ def describe_in_process(path: str | os.PathLike[str], max_ops: int = DEFAULT_MAX
     state.archive = zipread.resolve(state.path, state.problems)
     if state.archive and read_standalone(state, state.archive):
         return build_report(state, HOSTILE_KINDS, UNREADABLE_KINDS)
-    zf = zipread.open_zip(state.archive, state.problems) if state.archive else None
-    if zf is None:
+    opened = zipread.open_zip(state.archive, state.problems) if state.archive else None
+    if opened is None:
         return build_report(state, HOSTILE_KINDS, UNREADABLE_KINDS)
+    zf, head = opened
     with zf:
         infos = zf.infolist()
+        zipread.note_prefix(state.warnings, state.path, head, infos)
         state.members = [
             {"name": i.filename, "size": i.file_size, "compressed_size": i.compress_size}
             for i in sorted(infos, key=lambda i: (i.filename, i.header_offset))

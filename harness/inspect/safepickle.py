@@ -21,7 +21,9 @@ import sys
 from typing import Any
 
 from .. import contract
-from .pickleops import PickleError, iter_ops
+from . import argrules
+from .costs import CostError, Costs, UnloadableError
+from .pickleops import Oversized, PickleError, iter_ops
 from .pickleruns import HANDLERS as _HANDLERS
 from .picklevalues import Call, Dict, Global, Persistent, Set, as_number, brief, json_number, plain
 
@@ -30,7 +32,7 @@ __all__ = ["decode_pickle", "PickleReport", "OpBudget", "json_number", "as_numbe
 DEFAULT_MAX_OPS = 5_000_000  # one budget for all pickles of an archive (a real one needs ~10k)
 MAX_HAZARDS = 50  # reported per pickle; more are counted, not listed
 MAX_NAMES = 200
-PLAIN_TYPES = {"set": Set, "frozenset": Set, "list": list, "tuple": tuple, "dict": Dict}
+MAX_WARNINGS = 20
 
 
 class OpBudget:
@@ -45,13 +47,20 @@ class OpBudget:
 class PickleReport:
     """Result of :func:`decode_pickle`: the value with placeholders, names, hazards, error."""
 
-    __slots__ = ("value", "globals", "hazards", "error", "kind", "end")
+    __slots__ = ("value", "globals", "hazards", "error", "kind", "end", "costs", "warnings")
 
     def __init__(
         self, value: Any, globals_: list[str], hazards: list[str], error: str | None, kind: str = "data"
     ) -> None:
         self.value, self.globals, self.hazards, self.error, self.kind = value, globals_, hazards, error, kind
         self.end = 0  # offset just past STOP: a stream may hold further pickles
+        self.costs: list[str] = []  # what the real loader would pay beyond a bound (harness.inspect.costs)
+        self.warnings: list[str] = []  # the target's own classes rebuilt by default means
+
+    @property
+    def usable(self) -> bool:
+        """Decoded to its end and within the loader bounds: its value is what the loader would see."""
+        return self.error is None and not self.costs
 
     def plain(self) -> Any:
         """The decoded value as JSON-ready data (placeholders become ``{"__global__": ...}``)."""
@@ -61,7 +70,13 @@ class PickleReport:
         shown = self.globals[:MAX_NAMES] + (
             [f"... and {len(self.globals) - MAX_NAMES} more"] if len(self.globals) > MAX_NAMES else []
         )
-        return {"kind": self.kind, "globals": shown, "hazards": self.hazards, "error": self.error}
+        return {
+            "kind": self.kind,
+            "globals": shown,
+            "hazards": self.hazards,
+            "costs": self.costs,
+            "error": self.error,
+        }
 
 
 def resolve_name(module: str, qualname: str, proto: int) -> str:
@@ -107,7 +122,9 @@ class _Machine:
         self.memo: dict[int, Any] = {}
         self.names: dict[str, None] = {}
         self.hazards: dict[str, None] = {}
+        self.warnings: dict[str, None] = {}
         self.extra_hazards = 0
+        self.costs = Costs(0)
         self.proto = 0
         self.pos = self.end = 0
         self.callable = contract.CALLABLE.get(kind, contract.CALLABLE["data"])
@@ -142,6 +159,10 @@ class _Machine:
         else:
             self.extra_hazards += 1
 
+    def warn(self, message: str) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.setdefault(message, None)
+
     # -- imports and calls ---------------------------------------------------------------------
     def global_(self, module: Any, qualname: Any) -> Global:
         if not isinstance(module, str) or not isinstance(qualname, str):
@@ -153,6 +174,8 @@ class _Machine:
                 f"imports {module}.{qualname}{_what_it_is(module, qualname, name)}, which a genuine "
                 f"{self.kind} pickle never needs"
             )
+        elif self.kind == "params" and _in_namespace(self.kind, module, qualname):
+            self.warn(f"names {name}: loading it imports {module} from your checkout")
         return Global(name)
 
     def call(self, func: Any, args: Any, kwargs: Any, op: str) -> Any:
@@ -167,11 +190,16 @@ class _Machine:
         plain_value = _plain_call(func, args, kwargs)
         if plain_value is not _NOT_PLAIN:
             return plain_value
+        if isinstance(func, Global) and func.name in self.callable and func.name != "dill._dill._load_type":
+            return argrules.admit(self, func, args, kwargs, op)
+        instance = argrules.target_instance(self, func, args, kwargs, op)
+        if instance is not None:
+            return instance
         if not isinstance(func, Global):
             self.hazard(f"{op} would call a computed object ({brief(func)}), not a named global")
         elif func.name == "dill._dill._load_type":
             self.hazard(f"{op} would load type {brief(args)} through dill._dill._load_type")
-        elif func.name not in self.callable and not (op.startswith("NEWOBJ") and self._instantiable(func.name)):
+        elif not (op.startswith("NEWOBJ") and self._instantiable(func.name)):
             self.hazard(
                 f"{op} would call {func.name}({brief(args)[1:-1]}), which a genuine {self.kind} pickle never calls"
             )
@@ -185,7 +213,7 @@ class _Machine:
     def build(self, state: Any) -> None:
         target = self.top()
         if isinstance(target, Call):
-            target.state = state
+            argrules.build(self, target, state)
         elif isinstance(target, Global):
             self.hazard(f"BUILD would overwrite attributes of {target.name} itself (a module, class or function)")
         elif _truthy(state):  # pickle sets __dict__/slots: plain containers have neither
@@ -201,7 +229,7 @@ class _Machine:
     def add(self, target: Any, items: list[Any], how: str) -> None:
         """APPEND(S)/SETITEM(S)/ADDITEMS on whatever pickle would call them on."""
         if isinstance(target, Call):
-            target.extra.extend(items)
+            argrules.add(self, target, items, how)
         elif how == "list" and isinstance(target, list):
             target.extend(items)
         elif how == "set" and isinstance(target, Set) and not target.frozen:
@@ -218,14 +246,17 @@ class _Machine:
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, data: bytes, start: int = 0) -> Any:
+        self.costs = Costs(len(data))
         for name, arg, pos in iter_ops(data, start):
             self.budget.left -= 1
             if self.budget.left < 0:
                 raise PickleError(f"the opcode budget ({self.budget.total}) is spent (raise it with --max-ops)")
-            self.pos = pos
+            self.pos = self.costs.pos = pos
             if name == "STOP":
                 self.end = pos + 1
-                return self.pop()
+                value = self.pop()
+                self.costs.settle(value)
+                return value
             handler = _HANDLERS.get(name)
             if handler is None:
                 raise PickleError(f"unsupported opcode {name} at offset {pos}")
@@ -245,36 +276,12 @@ def _truthy(state: Any) -> bool:
 
 
 def _plain_call(func: Any, args: Any, kwargs: Any) -> Any:
-    """The pure constructors old protocols use for plain data (bytes, sets), evaluated; else _NOT_PLAIN."""
+    """``_codecs.encode(text, 'latin1')``, how protocols 0-2 spell bytes, decoded; else _NOT_PLAIN."""
     if not isinstance(func, Global) or kwargs is not None or not isinstance(args, tuple):
         return _NOT_PLAIN
-    name = func.name
-    if name == "_codecs.encode" and len(args) in (1, 2) and isinstance(args[0], str):
+    if func.name == "_codecs.encode" and len(args) in (1, 2) and isinstance(args[0], str):
         if len(args) == 1 or args[1] in ("latin1", "latin-1"):
             return args[0].encode("latin-1", "replace")
-    if name in ("builtins.set", "builtins.frozenset") and len(args) <= 1:
-        if not args or isinstance(args[0], (list, tuple)):
-            return Set(list(args[0]) if args else [], frozen=name.endswith("frozenset"))
-        if isinstance(args[0], Set):
-            return Set(list(args[0].items), frozen=name.endswith("frozenset"))
-    if name in ("builtins.bytearray", "builtins.bytes") and len(args) == 1 and isinstance(args[0], bytes):
-        return args[0]
-    if (
-        name in ("builtins.bytearray", "builtins.bytes")
-        and len(args) == 2
-        and isinstance(args[0], str)
-        and args[1] in ("latin1", "latin-1")
-    ):
-        return args[0].encode("latin-1", "replace")
-    if (
-        name == "builtins.complex"
-        and len(args) <= 2
-        and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
-    ):
-        try:
-            return complex(*args)
-        except OverflowError:
-            return _NOT_PLAIN
     return _NOT_PLAIN
 
 
@@ -290,8 +297,13 @@ def decode_pickle(data: bytes, kind: str = "data", budget: OpBudget | None = Non
     machine = _Machine(kind, budget or OpBudget())
     value: Any = None
     error: str | None = None
+    costs: list[str] = []
     try:
         value = machine.run(data, start)
+    except (CostError, Oversized) as exc:
+        costs.append(str(exc))
+    except UnloadableError as exc:
+        error = f"{exc}, so the pickle cannot be what it claims"
     except PickleError as exc:
         error = str(exc)
     except RecursionError:
@@ -304,7 +316,7 @@ def decode_pickle(data: bytes, kind: str = "data", budget: OpBudget | None = Non
     if machine.extra_hazards:
         hazards.append(f"... and {machine.extra_hazards} more")
     report = PickleReport(value, sorted(machine.names), hazards, error, kind)
-    report.end = machine.end
+    report.end, report.costs, report.warnings = machine.end, costs, list(machine.warnings)
     return report
 
 
@@ -331,4 +343,6 @@ def decode_torch_legacy(data: bytes, budget: OpBudget | None = None) -> PickleRe
     main = reports[3] if len(reports) > 3 else reports[-1]
     merged = PickleReport(main.value, names, hazards, errors[0] if errors else None, "checkpoint")
     merged.end = reports[-1].end
+    merged.costs = [c for r in reports for c in r.costs]
+    merged.warnings = [w for r in reports for w in r.warnings]
     return merged

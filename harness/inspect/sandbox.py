@@ -122,7 +122,8 @@ def run_sandboxed(path: str | os.PathLike[str], limits: Limits) -> dict[str, Any
         os.fsencode(shown),
     ]
     try:
-        proc = subprocess.run(argv, env=env, capture_output=True, timeout=limits.seconds, stdin=subprocess.DEVNULL)
+        # stdin is inherited: an archive piped in is read through /dev/stdin (or '-') by the child
+        proc = subprocess.run(argv, env=env, capture_output=True, timeout=limits.seconds)
     except subprocess.TimeoutExpired:
         return _failed(
             shown,

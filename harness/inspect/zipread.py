@@ -10,6 +10,7 @@ streaming, never more than a cap.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -27,6 +28,7 @@ MEMBER_CAP = 256 * MiB  # model.keras holds the weights (~10 MB for the referenc
 BOMB_RATIO = 100  # deflate rarely beats 100:1 on real data; zero-filled bombs reach 1000:1
 BOMB_MIN_SIZE = 1 * MiB  # small members may compress well (config.json) and cost nothing
 TOTAL_CAP = 2 * GiB
+STREAM_CAP = 512 * MiB  # an archive read from a pipe or device (/dev/stdin, a FIFO) is held in memory
 MAX_MEMBERS = 10_000
 MAX_PROBLEMS = 200  # listed; more are counted
 HINT = f"pass the path of a {contract.ARCHIVE_NAME} written by ModelManager.save_multiple_models"
@@ -76,6 +78,8 @@ CLAUSE_OF_KIND = {
     "too_large": "archive.bounded",
     "exhausted": "archive.bounded",
     "executes_code": "archive.pickle-allowlist",
+    "loader_cost": "archive.loader-cost",
+    "loader_fallback": "archive.loader-fallback",
     "unverifiable": "archive.pickle-readable",
     "keras_code": "archive.keras-config",
     "keras_unknown": "archive.keras-config",
@@ -208,33 +212,61 @@ def resolve(path: str, problems: Problems) -> str | None:
             "not_found", None, f"{path} is a directory without {name}: pass the archive or the output folder holding it"
         )
         return None
+    if path == "-" and not os.path.exists(path):
+        return "/dev/stdin"
     if os.path.exists(path):
-        if not os.path.isfile(path):
-            problems.add("not_a_file", None, f"{path} is not a regular file: {HINT}")
-            return None
-        return path
+        return path  # a regular file, or a pipe or device read as a stream (open_zip)
     if not path.endswith(".zip") and os.path.isfile(path + ".zip"):
         return path + ".zip"
     problems.add("not_found", None, f"{path} does not exist (nor {path}.zip): {HINT}")
     return None
 
 
-def open_zip(path: str, problems: Problems) -> zipfile.ZipFile | None:
-    """Open the zip after checking its magic; record why not when it cannot be opened."""
+def note_prefix(warnings: list[str], label: str, data: bytes, infos: list[zipfile.ZipInfo]) -> None:
+    """A zip that does not start with its own header: zipfile (the loader, Keras) reads it from its end."""
+    if data[:4] not in ZIP_MAGIC and infos:
+        start = min(i.header_offset for i in infos)
+        warnings.append(
+            f"{label}: {start} bytes precede its zip data (a stub or another file): zipfile, and so the "
+            "loader, reads the zip found from its end, which is what was judged"
+        )
+
+
+def _source(path: str, problems: Problems) -> tuple[Any, bytes] | None:
+    """(what zipfile opens, its first bytes): a regular file by path; a pipe or device read into memory."""
     try:
         with open(path, "rb") as fh:
-            magic = fh.read(4)
+            if os.path.isfile(path):
+                return path, fh.read(4)
+            if fh.isatty():
+                problems.add("not_a_file", None, f"{path} is a terminal: pipe the archive in (inspect - < wts.h5.zip)")
+                return None
+            data = fh.read(STREAM_CAP + 1)  # /dev/stdin, a FIFO: zipfile needs to seek
     except OSError as exc:
         problems.add("io_error", None, f"cannot read {path}: {exc.strerror or exc}")
         return None
+    if len(data) > STREAM_CAP:
+        problems.add(
+            "too_large", None, f"{path} streams more than {STREAM_CAP} bytes (a wts.h5.zip is ~17 MB): {REFUSE}"
+        )
+        return None
+    return io.BytesIO(data), data[:4]
+
+
+def open_zip(path: str, problems: Problems) -> tuple[zipfile.ZipFile, bytes] | None:
+    """The zip opened as ``zipfile`` (the loader's extractall) opens it, and its first bytes; or None, recorded why."""
+    found = _source(path, problems)
+    if found is None:
+        return None
+    source, magic = found
     if not magic:
         problems.add("empty", None, f"{path} is empty (0 bytes): the save did not finish; {HINT}")
         return None
-    if magic not in ZIP_MAGIC:
-        problems.add("not_zip", None, f"{path} is not a zip file (bad magic): {HINT}")
+    if magic not in ZIP_MAGIC and not zipfile.is_zipfile(source):
+        problems.add("not_zip", None, f"{path} is not a zip file (no zip end record): {HINT}")
         return None
     try:
-        return zipfile.ZipFile(path)
+        return zipfile.ZipFile(source), magic
     except zipfile.BadZipFile as exc:
         problems.add("truncated", None, f"{path} is truncated or corrupt ({exc}): re-save the model; {HINT}")
     except ZIP_ERRORS as exc:
