@@ -13,7 +13,7 @@ may import; `lint-imports` checks those rules, see `[tool.importlinter]` in pypr
 
 On top: `cli` (the command line), `runner` (one run, start to end) and `pytest_plugin`;
 nothing imports them. Beside them, small helpers every room may use: `errors`, `contract`
-(the archive contract, once), `frames`, `summarize`, `privacy`, `resources`, `tomlfile`.
+(the archive contract, once), `frames`, `summarize`, `printable`, `privacy`, `resources`.
 """
 
 __version__ = "0.1.0"

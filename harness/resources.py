@@ -5,12 +5,19 @@ folders. A wheel (`pip install .`) carries them inside the package as `harness/t
 and `harness/tap_points` (pyproject maps them at build time), so they are found with
 `importlib.resources`; a clone used in place (editable install, or `PYTHONPATH`) has them
 next to the package instead. Both layouts resolve here, and nowhere else.
+
+The data is TOML (tap points, PyTorch surface patterns) and users bring their own tap files,
+so the one strict reader of TOML input lives here too: a file that cannot be read, or TOML
+that does not parse, raises `TomlFileError` naming the file, the line (the parser's own "at
+line L, column C") and the fix; schema checks stay with each file's owner. Standard library
+only: `tomllib` (3.11+) or `tomli`, its 3.10 install (a dependency there).
 """
 
 from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from .errors import HarnessError
 
@@ -51,3 +58,39 @@ def require_dir(name: str) -> Path:
 def package_dir() -> Path:
     """The folder of the `harness` package itself (what a traced child must import)."""
     return Path(__file__).resolve().parent
+
+
+# -- the one strict reader of TOML input --------------------------------------------------
+
+
+class TomlFileError(ValueError):
+    """A TOML input file that cannot be used; the message names the file, the line and the fix."""
+
+
+def _parser() -> Any:
+    try:
+        import tomllib
+
+        return tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, installed as `tomli`
+        try:
+            import tomli
+
+            return tomli
+        except ModuleNotFoundError:
+            raise TomlFileError("reading TOML on Python 3.10 needs the 'tomli' package; pip install tomli") from None
+
+
+def read_toml(path: str | Path, what: str, read_fix: str, syntax_fix: str) -> tuple[str, dict[str, Any]]:
+    """`(text, data)` of a TOML file; the text is returned so callers can point at lines."""
+    parser = _parser()
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as error:
+        raise TomlFileError(f"{path}: cannot read {what} ({error.strerror}); {read_fix}") from error
+    except UnicodeDecodeError as error:
+        raise TomlFileError(f"{path}: {what} is not UTF-8 text ({error.reason}); {read_fix}") from error
+    try:
+        return text, parser.loads(text)
+    except parser.TOMLDecodeError as error:  # its message carries "(at line L, column C)"
+        raise TomlFileError(f"{path}: invalid TOML: {error}; {syntax_fix}") from error

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import contract
+from . import allowlist, bounds
 from . import built as b_
 from .built import Built
 from .numpyrules import RULES as NUMPY_RULES
@@ -123,7 +124,7 @@ def a_bytes(m: Any, call: Call) -> Any:
 def a_complex(m: Any, call: Call) -> Any:
     args = call.args
     ok = len(args) <= 2 and all(isinstance(a, NUMBER) for a in args)
-    ok = ok or (len(args) == 1 and isinstance(args[0], str) and len(args[0]) <= contract.MAX_TEXT)
+    ok = ok or (len(args) == 1 and isinstance(args[0], str) and len(args[0]) <= bounds.MAX_TEXT)
     if not ok:
         raise Shape("complex() takes numbers or a short text")
     try:
@@ -182,7 +183,7 @@ def _state_or_ints(size: int, ints: int) -> Callable[[tuple[Any, ...]], bool]:
 
 
 def _short(value: Any) -> bool:
-    return isinstance(value, (int, float)) or (isinstance(value, str) and len(value) <= contract.MAX_TEXT)
+    return isinstance(value, (int, float)) or (isinstance(value, str) and len(value) <= bounds.MAX_TEXT)
 
 
 RULES: dict[str, Rule] = {
@@ -212,7 +213,7 @@ RULES: dict[str, Rule] = {
     "decimal.Decimal": _inert(lambda a: len(a) <= 1 and all(_short(x) for x in a), "Decimal() of a short text"),
     **{
         name: _inert(lambda a: all(isinstance(x, str) for x in a), "a path is built from its parts (texts)")
-        for name in contract.CALLABLE["params"]
+        for name in allowlist.CALLABLE["params"]
         if name.startswith("pathlib.")
     },
 }

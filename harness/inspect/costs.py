@@ -5,7 +5,7 @@ inspector never runs it, so it prices what that unpickler would pay and the deco
 
 * **allocations** of the calls it makes (a constructor over a range, a copy of a shared 1 MiB bytes,
   a numpy array) — each call within its own bound, all calls of a pickle within
-  :data:`~harness.contract.MAX_ALLOCATED` (a memo GET costs nothing, a copy through a constructor does);
+  :data:`~harness.bounds.MAX_ALLOCATED` (a memo GET costs nothing, a copy through a constructor does);
 * **the memo**: ``LONG_BINPUT n`` grows the memo array to ``2n`` slots before storing one object;
 * **frames**: ``FRAME n`` makes ``file.read(n)`` allocate ``n`` bytes before it learns the file is short;
 * **hashing**: every dict key and set item is hashed and compared on insertion — keys that hash
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import contract
+from . import bounds
 from .built import hashed_items
 from .keys import OPAQUE, TooDeep, Unhashable, hash_walk, real_key, token
 from .pickleops import PickleError
@@ -55,30 +55,30 @@ class Costs:
     def refuse(self, what: str) -> CostError:
         return CostError(f"offset {self.pos}: {what}")
 
-    def charge(self, nbytes: int, what: str, bound: int = contract.MAX_BUILT_BYTES) -> None:
+    def charge(self, nbytes: int, what: str, bound: int = bounds.MAX_BUILT_BYTES) -> None:
         """One call allocates ``nbytes`` (within ``bound``); all of them within MAX_ALLOCATED."""
         if nbytes > bound:
             raise self.refuse(f"{what} makes the loader allocate {_size(nbytes)} (bound: {_size(bound)} per call)")
         self.allocated += nbytes
-        if self.allocated > contract.MAX_ALLOCATED:
+        if self.allocated > bounds.MAX_ALLOCATED:
             raise self.refuse(
                 f"{what} brings what the loader allocates for this pickle to {_size(self.allocated)} "
-                f"(bound: {_size(contract.MAX_ALLOCATED)}; copies of one shared object count each time)"
+                f"(bound: {_size(bounds.MAX_ALLOCATED)}; copies of one shared object count each time)"
             )
 
     def items(self, n: int, what: str) -> None:
-        if n > contract.MAX_BUILT_ITEMS:
-            raise self.refuse(f"{what} builds {n} items (bound: {contract.MAX_BUILT_ITEMS} per call)")
+        if n > bounds.MAX_BUILT_ITEMS:
+            raise self.refuse(f"{what} builds {n} items (bound: {bounds.MAX_BUILT_ITEMS} per call)")
 
     def memo(self, index: int) -> None:
-        if index > contract.MAX_MEMO_INDEX:
+        if index > bounds.MAX_MEMO_INDEX:
             raise self.refuse(
                 f"memo index {index}: the C unpickler grows its memo to {2 * index} slots "
-                f"({_size(16 * index)}) to store one object (bound: index {contract.MAX_MEMO_INDEX})"
+                f"({_size(16 * index)}) to store one object (bound: index {bounds.MAX_MEMO_INDEX})"
             )
 
     def frame(self, length: int, left: int) -> None:
-        if left < length <= contract.MAX_BUILT_BYTES:
+        if left < length <= bounds.MAX_BUILT_BYTES:
             raise UnloadableError(
                 f"FRAME of {length} bytes at offset {self.pos} but only {left} follow: the real load fails "
                 "('pickle data was truncated')"
@@ -96,10 +96,10 @@ class Costs:
     def settle(self, root: Any) -> None:
         """After the last opcode: the hashing the loader did, and how deep the loaded value is."""
         _HashBill(self).run()
-        depth = measure_depth(root, contract.MAX_DEPTH)
-        if depth > contract.MAX_DEPTH:
+        depth = measure_depth(root, bounds.MAX_DEPTH)
+        if depth > bounds.MAX_DEPTH:
             raise CostError(
-                f"the loaded value is nested more than {contract.MAX_DEPTH} levels deep (genuine archives: "
+                f"the loaded value is nested more than {bounds.MAX_DEPTH} levels deep (genuine archives: "
                 "10): code that walks it (repr, ==, deepcopy) recurses past the C stack"
             )
 
@@ -129,10 +129,10 @@ class _HashBill:
                 opaque += 1
             else:
                 hashes.append((hash(real), i))
-        if opaque > contract.MAX_OPAQUE_KEYS:
+        if opaque > bounds.MAX_OPAQUE_KEYS:
             raise CostError(
                 f"a {_name(container)} of {opaque} keys built by calls, whose hashing cost cannot be "
-                f"modelled (bound: {contract.MAX_OPAQUE_KEYS})"
+                f"modelled (bound: {bounds.MAX_OPAQUE_KEYS})"
             )
         hashes.sort()
         start = 0
@@ -149,35 +149,35 @@ class _HashBill:
             visits = hash_walk(key, self.walks)
         except TooDeep:
             raise CostError(
-                f"a {_name(key)} nested more than {contract.MAX_HASH_DEPTH} levels deep is hashed as a "
+                f"a {_name(key)} nested more than {bounds.MAX_HASH_DEPTH} levels deep is hashed as a "
                 "dict key or set item: hashing recurses in C for every level (a deep one crashes the loader)"
             ) from None
         except Unhashable as exc:
             raise UnloadableError(
                 f"a {exc} is used as a dict key or set item: the real load raises TypeError"
             ) from None
-        if visits > contract.MAX_HASH_VISITS:
+        if visits > bounds.MAX_HASH_VISITS:
             raise CostError(
-                f"hashing one key visits more than {contract.MAX_HASH_VISITS} objects (a tuple shared at every "
+                f"hashing one key visits more than {bounds.MAX_HASH_VISITS} objects (a tuple shared at every "
                 "level is hashed once per path through it: a hash bomb)"
             )
         self.visits += visits
-        if self.visits > contract.MAX_HASH_WORK:
-            raise CostError(f"hashing the keys of this pickle visits more than {contract.MAX_HASH_WORK} objects")
+        if self.visits > bounds.MAX_HASH_WORK:
+            raise CostError(f"hashing the keys of this pickle visits more than {bounds.MAX_HASH_WORK} objects")
 
     def collide(self, group: list[Any], container: Any) -> None:
         """Keys of equal hash: each inserted key is compared with the distinct ones before it."""
         n = len(group)
-        if self.collisions + n * (n - 1) // 2 <= contract.MAX_COLLISIONS:
+        if self.collisions + n * (n - 1) // 2 <= bounds.MAX_COLLISIONS:
             self.collisions += n * (n - 1) // 2  # at most this, whatever repeats
             return
         seen: set[str] = set()
         for key in group:  # how many are distinct, until the bill is known to be too high
             seen.add(token(key))
-            if self.collisions + n * (len(seen) - 1) // 2 > contract.MAX_COLLISIONS:
+            if self.collisions + n * (len(seen) - 1) // 2 > bounds.MAX_COLLISIONS:
                 raise CostError(
                     f"{n} keys of a {_name(container)} hash alike, at least {len(seen)} of them distinct: inserting "
-                    f"them costs the loader up to {n * (n - 1) // 2} comparisons (bound: {contract.MAX_COLLISIONS} "
+                    f"them costs the loader up to {n * (n - 1) // 2} comparisons (bound: {bounds.MAX_COLLISIONS} "
                     "per pickle; quadratic in the number of keys)"
                 )
         self.collisions += n * (len(seen) - 1) // 2

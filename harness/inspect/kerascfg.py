@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import contract
+from . import allowlist
 
 CONFIG_CAP = 16 << 20
 MAX_NODES = 2_000_000
@@ -24,14 +24,14 @@ def _module_ok(module: Any, class_name: Any) -> bool:
         return False
     if module == "builtins" and class_name == "function":  # a registered function, by name
         return True
-    return any(module == ns or module.startswith(ns + ".") for ns in contract.KERAS_MODULES)
+    return any(module == ns or module.startswith(ns + ".") for ns in allowlist.KERAS_MODULES)
 
 
 def _lambda_code(node: dict[str, Any]) -> bool:
     """A Lambda layer (Keras 2 or 3) whose function is code rather than a registered name."""
     if node.get("class_name") == "__lambda__":
         return True
-    if node.get("class_name") not in contract.KERAS_CODE_CLASSES:
+    if node.get("class_name") not in allowlist.KERAS_CODE_CLASSES:
         return False
     config = node.get("config")
     function = config.get("function") if isinstance(config, dict) else None
@@ -80,12 +80,12 @@ def _judge(node: dict[str, Any], hostile: dict[str, None], warnings: dict[str, N
     if name in ("__numpy__", "__tensor__"):
         config = node.get("config")
         dtype = config.get("dtype") if isinstance(config, dict) else None
-        if dtype is not None and dtype not in contract.KERAS_VALUE_DTYPES:
+        if dtype is not None and dtype not in allowlist.KERAS_VALUE_DTYPES:
             shown_dtype = json.dumps(dtype, ensure_ascii=True)[:80]
             hostile.setdefault(
                 f"a {name} value of dtype {shown_dtype}: load_model builds it with np.array(value, dtype), "
                 f"which allocates what that dtype says per element (plain dtypes only: "
-                f"{', '.join(contract.KERAS_VALUE_DTYPES)})",
+                f"{', '.join(allowlist.KERAS_VALUE_DTYPES)})",
                 None,
             )
     if "class_name" in node and not _module_ok(node.get("module"), name):

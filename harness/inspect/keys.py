@@ -6,14 +6,14 @@ tokens. :func:`real_key` rebuilds a key as the plain Python value the loader wou
 its hash value, the same in the loader's interpreter for numbers and tuples of numbers), and
 :func:`hash_walk` counts what hashing it costs: the objects visited (tuple hashes are not cached,
 so a tuple shared at every level is visited exponentially often) and its depth (hashing recurses
-in C). Every walk here is bounded by :data:`harness.contract.MAX_HASH_DEPTH` before it recurses.
+in C). Every walk here is bounded by :data:`harness.bounds.MAX_HASH_DEPTH` before it recurses.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .. import contract
+from . import bounds
 from .built import built
 from .picklevalues import _NOT_SCALAR, Call, Dict, Global, Set, scalar_key
 
@@ -60,7 +60,7 @@ def hash_walk(value: Any, memo: dict[int, int], depth: int = 0) -> int:
     """Objects hashing ``value`` visits (capped just past the bound); raises TooDeep / Unhashable."""
     if type(value) in LEAVES:
         return 1
-    if depth > contract.MAX_HASH_DEPTH:
+    if depth > bounds.MAX_HASH_DEPTH:
         raise TooDeep
     kind = _unhashable_kind(value)
     if kind:
@@ -74,8 +74,8 @@ def hash_walk(value: Any, memo: dict[int, int], depth: int = 0) -> int:
     total = 1
     for child in children:
         total += hash_walk(child, memo, depth + 1)
-        if total > contract.MAX_HASH_VISITS:
-            total = contract.MAX_HASH_VISITS + 1
+        if total > bounds.MAX_HASH_VISITS:
+            total = bounds.MAX_HASH_VISITS + 1
             break
     memo[id(value)] = total
     return total
@@ -109,7 +109,7 @@ def token(value: Any, depth: int = 0) -> str:
     """Equal for keys the loader's dict holds as one key, distinct otherwise (objects: by identity)."""
     scalar = scalar_key(value)
     if scalar is _NOT_SCALAR:
-        if not isinstance(value, tuple) or depth > contract.MAX_HASH_DEPTH:
+        if not isinstance(value, tuple) or depth > bounds.MAX_HASH_DEPTH:
             name = value.name if isinstance(value, Global) else ""
             return f"g:{name}" if name else f"o:{id(value)}"
         return "t(" + ",".join(token(c, depth + 1) for c in value) + ")"

@@ -4,7 +4,7 @@ A genuine probe is ``convert_to_tensor(_create_array(_reconstruct, (ndarray, (0,
 (1, shape, dtype, False, data), None))`` (main) or ``_reconstruct(...)`` + BUILD (numpy's own
 spelling): a dtype from a short list of plain codes, a shape whose elements times itemsize is
 exactly the length of the data bytes that follow, and every size within
-:data:`~harness.contract.MAX_ARRAY_ELEMENTS` / :data:`~harness.contract.MAX_ARRAY_BYTES`. Object
+:data:`~harness.bounds.MAX_ARRAY_ELEMENTS` / :data:`~harness.bounds.MAX_ARRAY_BYTES`. Object
 and void dtypes (numpy's ``__setstate__`` of an object array from a short list crashes the loader),
 subarray dtypes (``'(8192,8192)f8'``), a BUILD state that changes a dtype's item size, and
 ``_create_array`` calling anything but ``_reconstruct`` are refused.
@@ -16,7 +16,7 @@ import math
 import re
 from typing import Any
 
-from .. import contract
+from . import bounds
 from .built import Built, built
 from .picklevalues import NUMPY_MULTIARRAY, Call, Dict, Global
 
@@ -75,11 +75,11 @@ def _elements(m: Any, shape: Any, itemsize: int, what: str) -> int:
     if any(n < 0 for n in dims) or len(dims) > 32:
         raise Shape("a shape has at most 32 non-negative dimensions")
     elements = math.prod(dims)
-    if elements > contract.MAX_ARRAY_ELEMENTS:
+    if elements > bounds.MAX_ARRAY_ELEMENTS:
         raise m.costs.refuse(
-            f"{what} of shape {tuple(dims)} holds {elements} elements (bound: {contract.MAX_ARRAY_ELEMENTS})"
+            f"{what} of shape {tuple(dims)} holds {elements} elements (bound: {bounds.MAX_ARRAY_ELEMENTS})"
         )
-    m.costs.charge(elements * itemsize, f"{what} of shape {tuple(dims)}", contract.MAX_ARRAY_BYTES)
+    m.costs.charge(elements * itemsize, f"{what} of shape {tuple(dims)}", bounds.MAX_ARRAY_BYTES)
     return elements
 
 
@@ -170,7 +170,7 @@ def convert_to_tensor(m: Any, call: Call) -> Call:
     value = args[0] if len(args) == 1 else None
     b = built(value)
     if b is not None and b.kind in ("array", "scalar"):
-        m.costs.charge(b.size * b.itemsize, "convert_to_tensor", contract.MAX_ARRAY_BYTES)
+        m.costs.charge(b.size * b.itemsize, "convert_to_tensor", bounds.MAX_ARRAY_BYTES)
         call.built = Built("array", b.size, itemsize=b.itemsize, text=b.text)
         return call
     if isinstance(value, (int, float, complex)):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import contract
+from . import allowlist
 from .picklevalues import Call, Dict, as_number, json_number
 
 TENSOR_REBUILDS = frozenset(
@@ -36,7 +37,7 @@ TENSOR_REBUILDS = frozenset(
 )
 MAPPINGS = frozenset(
     {"collections.OrderedDict", "builtins.dict"}
-    | {n for n in contract.CALLABLE["checkpoint"] if n.endswith(".AttributeDict")}
+    | {n for n in allowlist.CALLABLE["checkpoint"] if n.endswith(".AttributeDict")}
 )
 TORCH_ZIP_RECORDS = ("byteorder", "version", ".format_version", ".storage_alignment")
 WALK_NODES = 200_000
@@ -74,7 +75,11 @@ class _Walk:
             if value.name in TENSOR_REBUILDS:
                 self.tensors += 1
                 return
-            if value.name and value.op.startswith("NEWOBJ") and value.name.startswith(contract.TORCH_MODULE_NAMESPACES):
+            if (
+                value.name
+                and value.op.startswith("NEWOBJ")
+                and value.name.startswith(allowlist.TORCH_MODULE_NAMESPACES)
+            ):
                 self.classes.setdefault(value.name, None)
         pairs = items_of(value)
         if pairs is not None:

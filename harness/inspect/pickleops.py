@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import contract
+from . import bounds
 
 __all__ = ["Oversized", "PickleError", "iter_ops"]
 
@@ -42,7 +42,7 @@ class _Cursor:
         self.data, self.pos = data, 0
 
     def take(self, n: int) -> bytes:
-        if n > contract.MAX_BUILT_BYTES and self.pos + n > len(self.data):  # beyond: merely truncated
+        if n > bounds.MAX_BUILT_BYTES and self.pos + n > len(self.data):  # beyond: merely truncated
             raise Oversized(
                 f"offset {self.pos}: an argument of {n} bytes, but only {len(self.data) - self.pos} follow: "
                 f"dill.load(file) allocates the {n} bytes before it finds the file short"

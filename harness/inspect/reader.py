@@ -26,7 +26,7 @@ import zipfile
 from typing import Any
 
 from .. import contract
-from . import zipread
+from . import bounds, zipread
 from .checks import build_report
 from .kerascfg import check_config
 from .payloads import torch_zip_prefix
@@ -285,12 +285,12 @@ def _check_weights(state: State, label: str, data: bytes) -> None:
         state.problems.add("undecodable", label, f"{label} is not a readable HDF5 file ({type(exc).__name__})")
         return
     for d in datasets:
-        if d["nbytes"] > contract.MAX_ARRAY_BYTES:
+        if d["nbytes"] > bounds.MAX_ARRAY_BYTES:
             state.problems.add(
                 "loader_cost",
                 label,
                 f"{label}: weight {d['name']!r} declares shape {tuple(d['shape'])} of {d['dtype']} ({d['nbytes']} bytes; "
-                f"bound: {contract.MAX_ARRAY_BYTES} per array): load_model reads every weight whole; do not load this model",
+                f"bound: {bounds.MAX_ARRAY_BYTES} per array): load_model reads every weight whole; do not load this model",
             )
 
 
@@ -320,7 +320,10 @@ def read_standalone(state: State, path: str) -> bool:
 
     The archive clauses do not apply to such a file: it is judged as what it is (torchchecks).
     A torch zip's data.pkl is judged with the checkpoint allow-list, however the file is named.
+    Only a regular file is a standalone payload: a stream piped in is the archive.
     """
+    if not os.path.isfile(path):
+        return False  # a pipe or FIFO can be read once only: open_zip reads it, as an archive
     name, lower = os.path.basename(path), path.lower()
     try:
         with open(path, "rb") as fh:

@@ -20,8 +20,7 @@ import _compat_pickle
 import sys
 from typing import Any
 
-from .. import contract
-from . import argrules
+from . import allowlist, argrules
 from .costs import CostError, Costs, UnloadableError
 from .pickleops import Oversized, PickleError, iter_ops
 from .pickleruns import HANDLERS as _HANDLERS
@@ -104,7 +103,7 @@ def _what_it_is(module: str, qualname: str, resolved: str) -> str:
 
 def _in_namespace(kind: str, module: str, qualname: str) -> bool:
     """A class/function reference inside the target's namespace: plain identifiers only."""
-    spaces = contract.REFERENCE_NAMESPACES.get(kind, ())
+    spaces = allowlist.REFERENCE_NAMESPACES.get(kind, ())
     return (
         any(module == ns or module.startswith(ns + ".") for ns in spaces)
         and qualname.isidentifier()
@@ -127,8 +126,8 @@ class _Machine:
         self.costs = Costs(0)
         self.proto = 0
         self.pos = self.end = 0
-        self.callable = contract.CALLABLE.get(kind, contract.CALLABLE["data"])
-        self.reference = contract.REFERENCE.get(kind, contract.REFERENCE["data"])
+        self.callable = allowlist.CALLABLE.get(kind, allowlist.CALLABLE["data"])
+        self.reference = allowlist.REFERENCE.get(kind, allowlist.REFERENCE["data"])
 
     # -- stack ---------------------------------------------------------------------------------
     def fence(self) -> int:
@@ -184,9 +183,9 @@ class _Machine:
             and func.name == "dill._dill._load_type"
             and isinstance(args, tuple)
             and len(args) == 1
-            and args[0] in contract.LOAD_TYPE_NAMES
+            and args[0] in allowlist.LOAD_TYPE_NAMES
         ):
-            return Global(contract.LOAD_TYPE_NAMES[args[0]])  # dill's spelling of a plain type
+            return Global(allowlist.LOAD_TYPE_NAMES[args[0]])  # dill's spelling of a plain type
         plain_value = _plain_call(func, args, kwargs)
         if plain_value is not _NOT_PLAIN:
             return plain_value

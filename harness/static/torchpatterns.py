@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..resources import data_dir
-from ..tomlfile import read_toml
+from ..resources import data_dir, read_toml
 
 DEFAULT_PATTERNS = data_dir("tap_points") / "torch_persistence.toml"
 _LIST_KEYS = (

@@ -9,6 +9,6 @@ runs the user's interpreter (3.10+), so modules here use the standard library on
 for the hunter backend).
 
 May import: `harness.scenarios` and the shared helpers (`contract`, `errors`, `frames`,
-`resources`, `summarize`, `tomlfile`). Never the harness side (`record`, `report`, `static`,
+`printable`, `resources`, `summarize`). Never the harness side (`record`, `report`, `static`,
 `inspect`, `run`, `runner`, `cli`), never jinja2 or h5py.
 """

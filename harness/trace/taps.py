@@ -28,8 +28,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..resources import TomlFileError, read_toml
 from ..summarize import summarize
-from ..tomlfile import TomlFileError, read_toml
 
 KINDS = ("arg", "local", "return", "global")
 READS = ("summary", "value")

@@ -22,6 +22,7 @@ from conftest import REPO
 from helpers import real_files
 
 from harness import contract
+from harness.inspect import allowlist
 from harness.inspect.sandbox import describe_archive
 
 GENUINE = {  # file → (exit code, the checks that fail)
@@ -100,8 +101,8 @@ def test_the_allow_list_admits_every_name_the_genuine_files_import() -> None:
             assert pickle["hazards"] == [] and pickle["error"] is None, (name, label)
             seen.update(pickle["globals"])
             for glob in pickle["globals"]:
-                allowed = contract.REFERENCE[pickle["kind"]] | contract.CALLABLE[pickle["kind"]]
-                spaces = contract.REFERENCE_NAMESPACES.get(pickle["kind"], ())
+                allowed = allowlist.REFERENCE[pickle["kind"]] | allowlist.CALLABLE[pickle["kind"]]
+                spaces = allowlist.REFERENCE_NAMESPACES.get(pickle["kind"], ())
                 assert glob in allowed or glob.startswith(tuple(s + "." for s in spaces)), (name, label, glob)
     assert {"torch._utils._rebuild_tensor_v2", "collections.OrderedDict", "torch.FloatStorage"} <= seen
 
