@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import signal_name
-from .stop import Stopped, StopSignals, end_adopted, end_group
+from .stop import Stopped, StopSignals, end_adopted, end_group, wait_unreaped
 
 
 def run_child(
@@ -48,8 +48,8 @@ def run_child(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        code, timed_out, stopped_by = _wait(process, timeout, stop, Path(config["stacks"]))
-        leftover = end_group(process.pid) + end_adopted()
+        code, timed_out, stopped_by, leftover = _wait(process, timeout, stop, Path(config["stacks"]))
+        leftover += end_adopted()
     return {
         "label": label,
         "phases": list(config["phases"]),
@@ -65,20 +65,27 @@ def run_child(
     }
 
 
-def _wait(process: subprocess.Popen, timeout: float, stop: StopSignals, stacks: Path) -> tuple[int, bool, str | None]:
-    """(exit code, timed out, the stop signal's name): a process past its timeout or
-    interrupted by a stop signal is ended here with its group."""
+def _wait(
+    process: subprocess.Popen, timeout: float, stop: StopSignals, stacks: Path
+) -> tuple[int, bool, str | None, int]:
+    """(exit code, timed out, the stop signal's name, processes it left running): a process
+    past its timeout or interrupted by a stop signal is ended here with its group. The group
+    is always ended before the leader is reaped (`stop.wait_unreaped`), so its number cannot
+    have passed to another run's process by then."""
     try:
         with stop.interruptible():
-            return process.wait(timeout=timeout), False, None
-    except (subprocess.TimeoutExpired, Stopped) as reason:
-        # The child runs in its own session: stop it here, or it would outlive us.
-        timed_out = isinstance(reason, subprocess.TimeoutExpired)
-        stopped_by = signal_name(reason.signum) if isinstance(reason, Stopped) else None
-        if timed_out:
-            _dump_stacks(process, stacks)
-        end_group(process.pid)
-        return process.wait(), timed_out, stopped_by
+            ended = wait_unreaped(process, timeout)
+        if ended:
+            leftover = end_group(process.pid)
+            return process.wait(), False, None, leftover
+        timed_out, stopped_by = True, None
+    except Stopped as reason:
+        timed_out, stopped_by = False, signal_name(reason.signum)
+    # The child runs in its own session: stop it here, or it would outlive us.
+    if timed_out:
+        _dump_stacks(process, stacks)
+    leftover = end_group(process.pid)
+    return process.wait(), timed_out, stopped_by, leftover
 
 
 def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> None:
@@ -90,7 +97,7 @@ def _dump_stacks(process: subprocess.Popen, stacks: Path, wait: float = 3.0) -> 
         return
     deadline = time.monotonic() + wait
     size = -1
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline and not wait_unreaped(process, 0):  # poll() would reap it
         time.sleep(0.2)
         current = stacks.stat().st_size if stacks.exists() else 0
         if current and current == size:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.run.stop import end_group, group_members
+from harness.run.stop import end_group, group_members, wait_unreaped
 from harness.run.workspace import harness_tempdir
 from harness.static.bounded import Budget, files_under
 from harness.static.target import _git, compare, fingerprint
@@ -246,7 +246,7 @@ def test_end_group_kills_what_the_leader_left_running():
         ],
         start_new_session=True,
     )
-    leader.wait(30)
+    assert wait_unreaped(leader, 30)  # ended, not reaped: its number (the group id) stays ours
     assert len(group_members(leader.pid)) == 1
     assert end_group(leader.pid) == 1
     for _ in range(50):
@@ -254,7 +254,35 @@ def test_end_group_kills_what_the_leader_left_running():
             break
         time.sleep(0.1)
     assert group_members(leader.pid) == []
-    assert end_group(leader.pid) == 0
+    assert end_group(leader.pid) == 0  # an empty group is not signalled
+    assert leader.wait(5) == 0
+
+
+def test_end_group_never_signals_a_group_whose_members_are_gone():
+    """The -9 of a flaky fresh process: a group id whose members are all gone is a free number,
+    maybe another run's session by now; end_group must not signal it."""
+    leader = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    assert wait_unreaped(leader, 30)
+    assert group_members(leader.pid) == []
+    killed = []
+    original = os.killpg
+    try:
+        os.killpg = lambda *args: killed.append(args)  # type: ignore[assignment]
+        assert end_group(leader.pid) == 0
+    finally:
+        os.killpg = original
+    assert killed == []
+    assert leader.wait(5) == 0
+
+
+def test_wait_unreaped_times_out_on_a_running_child():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        assert wait_unreaped(child, 0.2) is False
+        assert child.poll() is None
+    finally:
+        end_group(child.pid)
+        child.wait(5)
 
 
 def test_budget_skips_what_it_must_not_read(tmp_path):
