@@ -28,7 +28,9 @@ SCHEMA_VERSION = 2
 
 
 class Call(TypedDict):
-    """One kept call of the namespace, in the order calls started across all processes."""
+    """One kept call of the namespace, in the order calls started across all processes. Past
+    `record.foldcalls.CALL_CAP` calls in a process, a call may hold `repeat` (int > 1): it stands
+    for that many identical consecutive siblings, subtrees included; times are the first's."""
 
     i: int
     """Index of this call in `RunRecord.calls` (unique across processes)."""
@@ -116,7 +118,8 @@ class ProcessInfo(TypedDict, total=False):
     start: dict[str, Any]
     """Its `start` event: interpreter, platform, executable."""
     completed: bool
-    """True when it reached its end marker (an `end` event)."""
+    """True when it reached its end marker (an `end` event); `reached_end`: it got there (said outside the stream)."""
+    reached_end: bool
     exit: int | None
     """Exit code of the process as the harness saw it."""
     timed_out: bool
@@ -133,6 +136,9 @@ class ProcessInfo(TypedDict, total=False):
     seen: int | None
     """Events the recorder saw (what counts depends on the backend: `Recorder.seen_means`)."""
     kept: int
+    """Calls it kept (a folded call counts as many as its `repeat`; calls not stored count too)."""
+    dropped: dict[str, int]
+    """Phase → calls kept but not stored: past `record.foldcalls.CALL_CAP` stored calls."""
     gaps: list[Gap]
     blocked_imports: list[BlockedImport]
     torch_imported: list[str] | None
@@ -368,6 +374,8 @@ class RunRecord(TypedDict, total=False):
     errors: list[dict[str, Any]]
     """Exceptions that ended a process: type, message, phase, traceback, frames."""
     events: EventCounts
+    events_files: list[dict[str, Any]]
+    """Event streams not shipped as written (`record.streams.ship_streams` says how)."""
     evidence_only: EvidenceOnly
     entry_points: list[dict[str, Any]]
     """Candidate entry points ranked against the question (`analysis.rank_entry_points`)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -32,22 +33,28 @@ def run_child(
 ) -> dict[str, Any]:
     """Run one traced process with `config` (it names its event and stack files); returns how
     it ended. Never raises for the child's failures."""
+    key, reader = _key_pipe()
     config_path = scratch / f"child-{label}.json"
-    config_path.write_text(json.dumps(config, indent=2))
+    done = scratch / f"child-{label}.done"
+    config_path.write_text(json.dumps(dict(config, key_fd=reader, done=str(done)), indent=2))
     started = time.perf_counter()
     with (
         open(scratch / f"child-{label}.stdout.txt", "wb") as out,
         open(scratch / f"child-{label}.stderr.txt", "wb") as err,
     ):
-        process = subprocess.Popen(
-            [python, "-m", "harness.trace.child", str(config_path)],
-            cwd=scratch,
-            env=env,
-            stdout=out,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        try:
+            process = subprocess.Popen(
+                [python, "-m", "harness.trace.child", str(config_path)],
+                cwd=scratch,
+                env=env,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=(reader,),
+            )
+        finally:
+            os.close(reader)
         code, timed_out, stopped_by, leftover = _wait(process, timeout, stop, Path(config["stacks"]))
         leftover += end_adopted()
     return {
@@ -60,9 +67,22 @@ def run_child(
         "leftover_processes": leftover,
         "wall_seconds": round(time.perf_counter() - started, 6),
         "events": config["events"],
+        "key": key.hex(),
+        "reached_end": done.exists(),
         "stderr": str(scratch / f"child-{label}.stderr.txt"),
         "stacks": config["stacks"],
     }
+
+
+def _key_pipe() -> tuple[bytes, int]:
+    """A fresh key that signs the stream's lines, and the read end of a pipe holding it: the
+    traced process reads it before any target code runs (`trace.child._read_key`), so it is in
+    no file or environment the target can read, and a line it appends to the stream is known."""
+    key = secrets.token_bytes(16)
+    reader, writer = os.pipe()
+    os.write(writer, key)
+    os.close(writer)
+    return key, reader
 
 
 def _wait(

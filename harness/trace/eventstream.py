@@ -5,10 +5,69 @@ Runs inside the traced process: standard library only, Python 3.10+.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from typing import Any
+
+# What the stream writes with, bound once at import: a target that replaces `json.dumps`,
+# `os.write` or `time.perf_counter` later does not change what the recorder writes.
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_write = os.write
+_open = os.open
+_close = os.close
+_perf_counter = time.perf_counter
+_blake2b = hashlib.blake2b
+SIGNATURE = ',"s":"'
+"""Each line ends `,"s":"<16 hex>"}`: a keyed hash of the line without it (`signed`)."""
+
+
+def signed(body: str, key: bytes) -> str:
+    """`body` (one JSON object) as a signed line: only who holds `key` can write such a line."""
+    mac = _blake2b(body.encode("utf-8", "surrogatepass"), key=key, digest_size=8).hexdigest()
+    return f'{body[:-1]}{SIGNATURE}{mac}"}}\n'
+
+
+def verified(line: str, key: bytes) -> bool:
+    """Whether `line` was signed with `key` (a line the target appended to the file is not)."""
+    if len(line) < 26 or not line.endswith('"}\n') or line[-25:-19] != SIGNATURE:
+        return False
+    body = line[:-25] + "}"
+    mac = hashlib.blake2b(body.encode("utf-8", "surrogatepass"), key=key, digest_size=8).hexdigest()
+    return mac == line[-19:-3]
+
+
+def read_key(fd: int | None) -> bytes | None:
+    """The run's stream key, read from the pipe the harness passed (then closed), before any
+    target code runs: it is in no file and no environment the target can read, so a line the
+    target appends to the stream carries no valid signature."""
+    if fd is None:
+        return None
+    try:
+        return os.read(fd, 64) or None
+    except OSError:
+        return None
+    finally:
+        try:
+            _close(fd)
+        except OSError:
+            pass
+
+
+def mark_done(path: str | None) -> None:
+    """Say, outside the stream, that the process reached its end (after writing `end`): a
+    stream without its end marker from a process that did is a stream interfered with."""
+    if path:
+        try:
+            _close(_open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        except OSError:
+            pass
+
+
+def spawn_key(key: bytes) -> bytes:
+    """The key of the streams of spawned interpreters (it travels in their environment)."""
+    return _blake2b(b"spawned", key=key, digest_size=16).digest()
 
 
 class EventStream:
@@ -49,28 +108,35 @@ class EventStream:
       torch_imported, packages, devices, exit, t (child.py)
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, key: bytes | None = None) -> None:
         self.path = path
         self._fd: int | None = self._open(path)
-        self._t0 = time.perf_counter()
+        self._t0 = _perf_counter()
         self.failed: str | None = None
+        self.key = key
+        # Bound to this instance: replacing `EventStream.emit` or `now` on the class (the
+        # traced process can import harness) does not reach the stream already running.
+        self.emit = self._emit
+        self.now = self._now
 
     @staticmethod
     def _open(path: str) -> int:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        return _open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
 
-    def now(self) -> float:
-        return round(time.perf_counter() - self._t0, 6)
+    def _now(self) -> float:
+        return round(_perf_counter() - self._t0, 6)
 
-    def emit(self, kind: str, **fields: Any) -> None:
+    def _emit(self, kind: str, **fields: Any) -> None:
         fields["e"] = kind
-        data = (json.dumps(fields, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        body = _encode(fields)
+        line = signed(body, self.key) if self.key is not None else body + "\n"
+        data = line.encode("utf-8", "surrogatepass")
         fd = self._fd
         if fd is None:
             return
         try:
             while data:
-                data = data[os.write(fd, data) :]
+                data = data[_write(fd, data) :]
         except OSError as error:  # the target closed our descriptor: stop, and say so at the end
             self.failed = self.failed or f"the event stream could not be written ({error.strerror})"
             self._fd = None
@@ -88,7 +154,7 @@ class EventStream:
         """In a forked child: write to a stream of its own, never into the parent's."""
         if self._fd is not None:
             try:
-                os.close(self._fd)
+                _close(self._fd)
             except OSError:
                 pass
         self.path = path
@@ -96,5 +162,5 @@ class EventStream:
 
     def close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
+            _close(self._fd)
             self._fd = None

@@ -37,7 +37,7 @@ def common(record: dict[str, Any]) -> dict[str, Any]:
         "command": record.get("command"),
         "scenario": f"{scenario.get('name')} ({scenario.get('variant')})",
         "recorder": (record.get("recorder") or {}).get("backend") or "none",
-        "kept": len(calls),
+        "kept": (record.get("events") or {}).get("kept", len(calls)),
         "stacks": [
             {"label": p["label"], "text": Block(p["stacks"]), "fence": Block(p["stacks"]).fence()}
             for p in record.get("processes") or []
