@@ -76,7 +76,9 @@ class EventStream:
     One write per event means the line is in the file before the next event starts (crash
     safety), and concurrent threads never interleave inside a line (no lock needed).
     Every line is one event; `e` names its kind, the other keys are short because a run
-    writes thousands of them. `record.build` is their only reader. The kinds and keys:
+    writes thousands of them; with the run's key, `s` (last) signs the line (`signed`), so
+    a line the target appends to the file is known. `record.build` is their only reader.
+    The kinds and keys:
 
     - `start`: pid, python, executable, implementation, platform, backend, t, and
       monitoring_tool_id (child.py); in a forked child: fork (its number), ph, th; in a
