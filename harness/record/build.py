@@ -76,7 +76,7 @@ def build(
     offset = 0
     keys = {os.path.basename(o["events"]): bytes.fromhex(o["key"]) for o in outcomes if o.get("key")}
     for outcome in outcomes:
-        for label, path in streams_of(outcome["label"], outcome["events"]):
+        for label, path in streams_of(outcome["label"], outcome["events"], keys):
             cap = CALL_CAP if count_calls(read_lines(path)) > CALL_CAP else None  # else every call is stored
             process = FoldedProcess(label, read_events(path, key_of(path, keys)), offset, scrub, cap)
             processes.append(process)

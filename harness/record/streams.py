@@ -52,21 +52,22 @@ def key_of(path: str, keys: dict[str, bytes]) -> bytes | None:
     return None
 
 
-def _relevant(path: str) -> bool:
+def _relevant(path: str, keys: dict[str, bytes]) -> bool:
     """A forked or spawned process's stream matters when namespace or blocked code ran there,
-    it wrote files, or it lost events."""
+    it wrote files, or it lost events (by its signed lines: a file the target made is not one)."""
     return any(
         event.get("e") in ("call", "torch", "lost", "sink")
         or (event.get("e") == "end" and event.get("blocked_imports"))
-        for event in read_events(path)
+        for event in read_events(path, key_of(path, keys))
     )
 
 
-def streams_of(label: str, path: str) -> list[tuple[str, str]]:
+def streams_of(label: str, path: str, keys: dict[str, bytes] | None = None) -> list[tuple[str, str]]:
     """One traced process's stream file, then the stream files of the children it forked
     (`events-<label>.fork<N>.jsonl`, labelled `<label>/fork<N>`, nested forks likewise) and
     spawned, as (label, path): the events are read from the path when needed (`read_events`)."""
     found = [(label, path)]
+    keys = keys or {}
     base = path[: -len(".jsonl")] if path.endswith(".jsonl") else path
     folder = os.path.dirname(path) or "."
     prefix = os.path.basename(base) + ".fork"
@@ -80,15 +81,15 @@ def streams_of(label: str, path: str) -> list[tuple[str, str]]:
     )
     for name in names:
         forks = name[len(os.path.basename(base)) + 1 : -len(".jsonl")]
-        if _relevant(os.path.join(folder, name)):  # a fork that only exec'd another program ran no namespace code
+        if _relevant(os.path.join(folder, name), keys):  # a fork that only exec'd another program ran no namespace code
             found.append((f"{label}/{forks.replace('.', '/')}", os.path.join(folder, name)))
     spawned = []
     for name in os.listdir(folder):
         if name.startswith(os.path.basename(base) + ".spawn") and name.endswith(".jsonl"):
             where = os.path.join(folder, name)
-            if not _relevant(where):  # e.g. multiprocessing's resource tracker: no namespace code ran
+            if not _relevant(where, keys):  # e.g. multiprocessing's resource tracker: no namespace code ran
                 continue
-            wall = next(read_events(where), {}).get("wall", 0.0)
+            wall = next(read_events(where, key_of(where, keys)), {}).get("wall", 0.0)
             spawned.append((wall, name, where))
     for number, (_, _, where) in enumerate(sorted(spawned, key=lambda item: item[:2]), 1):
         found.append((f"{label}/spawn{number}", where))
