@@ -259,7 +259,7 @@ def main(config_path: str) -> int:
     started = time.perf_counter()
     code = _run(loaded, ctx, config["phases"], start_error, recorder, stream, anchors)
     _end(config, recorder, stream, backend, guard, ctx, code, time.perf_counter() - started)
-    mark_done(config.get("done"))  # beside the stream: the harness knows an `end` missing from it was lost
+    mark_done(config.get("done"))  # outside the stream: the harness knows an `end` missing from it was lost
     return code
 
 
