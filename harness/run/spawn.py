@@ -76,7 +76,7 @@ def run_child(
 
 def _key_pipe() -> tuple[bytes, int]:
     """A fresh key that signs the stream's lines, and the read end of a pipe holding it: the
-    traced process reads it before any target code runs (`trace.child._read_key`), so it is in
+    traced process reads it before any target code runs (`trace.eventstream.read_key`), so it is in
     no file or environment the target can read, and a line it appends to the stream is known."""
     key = secrets.token_bytes(16)
     reader, writer = os.pipe()
