@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -353,3 +354,49 @@ def test_a_temporary_folder_outside_the_root_is_left_alone(tmp_path, monkeypatch
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     with harness_tempdir(_tree(tmp_path / "root").resolve(), tmp_path / "out") as notes:
         assert notes == [] and os.environ["TMPDIR"] == str(tmp_path)
+
+
+NS_LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
+
+
+def _forced_victim(pid: int) -> subprocess.Popen:
+    """A session leader (as another run's traced process is) started with `pid` if it is free."""
+    NS_LAST_PID.write_text(str(pid - 1))
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+
+
+@pytest.mark.skipif(
+    not os.access(NS_LAST_PID, os.W_OK), reason="needs a writable ns_last_pid (root) to force pid reuse"
+)
+def test_a_reaped_leaders_number_can_lead_another_group_and_an_unreaped_ones_cannot():
+    """The -9 of a fresh process under load, reproduced: once the leader is reaped its number
+    may go to another run's session leader, and ending "its" group kills that one; while it is
+    an unreaped zombie (stop.wait_unreaped) the number stays taken."""
+    leader = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    leader.wait()  # the order before the fix: reaped, then the group ended
+    for _ in range(20):  # another process may take the number first: try again
+        victim = _forced_victim(leader.pid)
+        if victim.pid == leader.pid:
+            break
+        victim.kill()
+        victim.wait(5)
+    try:
+        assert victim.pid == leader.pid
+        end_group(leader.pid)
+        assert victim.wait(5) == -signal.SIGKILL
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait(5)
+    leader = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    assert wait_unreaped(leader, 30)  # the order now: ended, not reaped
+    victim = _forced_victim(leader.pid)
+    try:
+        assert victim.pid != leader.pid
+        end_group(leader.pid)
+        assert leader.wait(5) == 0
+        time.sleep(0.2)
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait(5)
