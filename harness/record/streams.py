@@ -36,9 +36,12 @@ def read_events(path: str, key: bytes | None = None, foreign: list[int] | None =
                 foreign[0] += 1
             continue  # a cut last line (no newline) is the end
         try:
-            yield json.loads(line)
+            event = json.loads(line)
         except json.JSONDecodeError:
             return
+        if isinstance(event, dict):
+            event.pop("s", None)  # the signature differs between runs: never part of the record
+        yield event
 
 
 def key_of(path: str, keys: dict[str, bytes]) -> bytes | None:

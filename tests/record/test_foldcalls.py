@@ -138,3 +138,12 @@ def test_a_normal_stream_ships_byte_for_byte_and_a_large_one_compressed_and_cut(
     text = gzip.open(tmp_path / "events-fresh.jsonl.gz", "rt").read().splitlines()
     assert shipped[0]["omitted_lines"] == 5000 - len(text) > 0
     assert '"line 0"' in text[0] and '"line 4999"' in text[-1]  # its head and its end
+
+
+def test_the_signature_stays_out_of_the_record(tmp_path):
+    path = tmp_path / "events-cycle.jsonl"
+    EventStream(str(path), b"k" * 16).emit("tap", key="a", call=0, status="hit", value="1")
+    assert '"s":"' in path.read_text()
+    assert list(read_events(str(path), b"k" * 16)) == [
+        {"key": "a", "call": 0, "status": "hit", "value": "1", "e": "tap"}
+    ]
