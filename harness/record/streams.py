@@ -26,15 +26,44 @@ def read_lines(path: str) -> Iterator[str]:
         return
 
 
+class SignedLines:
+    """Which lines of one stream the recorder wrote: signed with its key (`verified`), each
+    number once. Threads take numbers and write in nearly the same order, so what is held is
+    a low-water mark and the few numbers seen above it (at most WINDOW: past a gap left by
+    a line removed from the file, the mark moves on). `foreign` counts the lines refused."""
+
+    WINDOW = 4096
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.low = 0
+        self.above: set[int] = set()
+        self.foreign = 0
+
+    def accept(self, line: str) -> bool:
+        number = verified(line, self.key)
+        if number is None or number <= self.low or number in self.above:
+            self.foreign += line.endswith("\n")  # a cut last line (no newline) is a crash, not the target
+            return False
+        self.above.add(number)
+        if len(self.above) > self.WINDOW:
+            self.low = min(self.above) - 1
+        while self.low + 1 in self.above:
+            self.low += 1
+            self.above.discard(self.low)
+        return True
+
+
 def read_events(path: str, key: bytes | None = None, foreign: list[int] | None = None) -> Iterator[dict[str, Any]]:
     """Events of one process, read one at a time; a last line cut off by a crash or a kill
-    ends the stream. With the stream's `key`, a line the recorder did not sign (the target
-    wrote it into the file) is skipped and counted in `foreign[0]`."""
+    ends the stream. With the stream's `key`, a line the recorder did not sign, or a copy of
+    one it did (the target wrote them into the file), is skipped and counted in `foreign[0]`."""
+    lines = SignedLines(key) if key is not None else None
     for line in read_lines(path):
-        if key is not None and not verified(line, key):
-            if line.endswith("\n") and foreign is not None:
-                foreign[0] += 1
-            continue  # a cut last line (no newline) is the end
+        if lines is not None and not lines.accept(line):
+            if foreign is not None:
+                foreign[0] = lines.foreign
+            continue
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
@@ -145,16 +174,17 @@ def _rewrite(source: str, target: str, size: int, key: bytes | None, compress: b
     SHIP_MAX_BYTES only its tail follows. Returns (foreign lines removed, lines left out)."""
     import gzip
 
-    foreign, omitted, position = 0, 0, 0
+    omitted, position = 0, 0
     tail_from = size - SHIP_TAIL_BYTES if size > SHIP_MAX_BYTES else size
+    lines = SignedLines(key) if key is not None else None
     opened = gzip.open(target, "wb", compresslevel=6) if compress else open(target, "wb")
     with open(source, "rb") as handle, opened as out:
         for line in handle:
             position += len(line)
-            if key is not None and line.endswith(b"\n") and not verified(line.decode("utf-8", "replace"), key):
-                foreign += 1
-            elif position - len(line) < SHIP_MAX_BYTES or position > tail_from:
+            if lines is not None and not lines.accept(line.decode("utf-8", "replace")):
+                continue
+            if position - len(line) < SHIP_MAX_BYTES or position > tail_from:
                 out.write(line)
             else:
                 omitted += 1
-    return foreign, omitted
+    return (lines.foreign if lines is not None else 0), omitted

@@ -13,7 +13,7 @@ import json
 from harness.record import streams
 from harness.record.foldcalls import CallFolder, count_calls
 from harness.record.process import FoldedProcess
-from harness.record.streams import read_events, ship_streams
+from harness.record.streams import SignedLines, read_events, ship_streams
 from harness.report.fold import fold
 from harness.report.render import _line_key
 from harness.summarize import PathScrubber
@@ -107,17 +107,31 @@ def test_lines_the_recorder_did_not_sign_are_not_evidence(tmp_path):
     with open(path, "a") as handle:  # what a target can append: a line copied from the file, or its own
         handle.write(open(path).read())
         handle.write('{"e":"phase","name":"forged","t":1}\n')
-        handle.write(signed('{"e":"phase","name":"wrong key","t":1}', b"x" * 16))
+        handle.write(signed('{"e":"phase","name":"wrong key","t":1}', b"x" * 16, 2))
+        handle.write('{"e":"phase","name":"guessed","t":1,"s":"c0ffee00c0ffee00:2"}\n')
     stream.emit("phase", name="b", t=2)
     foreign = [0]
-    # A copy of a line the recorder wrote verifies (a replay; README says so); forged lines do not.
-    assert [e["name"] for e in read_events(str(path), key, foreign)] == ["a", "a", "b"]
-    assert foreign == [2]
+    # a copy of the recorder's own line, a line of the target's, another key's, a made-up signature
+    assert [e["name"] for e in read_events(str(path), key, foreign)] == ["a", "b"]
+    assert foreign == [4]
     before = path.read_bytes()
     shipped = ship_streams(str(tmp_path), {"events-cycle.jsonl": key})
-    assert shipped[0]["foreign_lines"] == 2 and shipped[0]["shipped_as"] == "events-cycle.jsonl"
-    assert b"forged" not in path.read_bytes() and b"wrong key" not in path.read_bytes()
+    assert shipped[0]["foreign_lines"] == 4 and shipped[0]["shipped_as"] == "events-cycle.jsonl"
+    assert path.read_bytes().count(b"\n") == 2 and b'"name":"b"' in path.read_bytes()
     assert len(path.read_bytes()) < len(before)
+
+
+def test_lines_of_threads_written_out_of_their_order_are_all_the_recorders():
+    key = b"k" * 16
+    numbered = [signed(f'{{"e":"note","text":"{n}"}}', key, n) for n in range(1, 10_001)]
+    shuffled = [line for pair in zip(numbered[1::2], numbered[0::2]) for line in pair]  # 2,1,4,3,...
+    lines = SignedLines(key)
+    assert all(lines.accept(line) for line in shuffled)
+    assert lines.low == 10_000 and not lines.above
+    assert not lines.accept(numbered[5]) and lines.foreign == 1  # seen already
+    gap = SignedLines(key)  # a line the target removed: the window moves on, memory stays bounded
+    assert all(gap.accept(line) for line in numbered[:10] + numbered[11:])
+    assert len(gap.above) <= SignedLines.WINDOW
 
 
 def test_a_normal_stream_ships_byte_for_byte_and_a_large_one_compressed_and_cut(tmp_path, monkeypatch):

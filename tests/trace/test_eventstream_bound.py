@@ -44,3 +44,25 @@ def test_mark_done_leaves_a_file_beside_the_stream(tmp_path):
     assert (tmp_path / "child-cycle.done").exists()
     mark_done(None)
     assert eventstream.SIGNATURE == ',"s":"'
+
+
+def test_a_forked_child_writes_nothing_into_its_parents_stream_before_it_has_its_own(tmp_path):
+    """threading's fork handler runs before the recorder's: what the child records then waits
+    for its own stream (numbered from 1 there), so the parent's numbers stay its own."""
+    key = b"f" * 16
+    parent = tmp_path / "events-cycle.jsonl"
+    stream = EventStream(str(parent), key)
+    stream.emit("note", text="before")
+    pid = os.fork()
+    if pid == 0:  # the child: an event before its stream is reopened, then one after
+        try:
+            stream.emit("lib", callee="threading:_after_fork")
+            stream.reopen(str(tmp_path / "events-cycle.fork1.jsonl"))
+            stream.emit("start", fork=1)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    stream.emit("fork", n=1)
+    assert [e["e"] for e in read_events(str(parent), key)] == ["note", "fork"]
+    child = list(read_events(str(tmp_path / "events-cycle.fork1.jsonl"), key))
+    assert [e["e"] for e in child] == ["lib", "start"]
