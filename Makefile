@@ -8,6 +8,8 @@ PTYCHO_ROOT ?=
 ARGS        ?=
 # Interpreters `make bench` runs the scenario with (default: each Python 3.10-3.13 found that imports TensorFlow).
 BENCH_PYTHONS ?=
+# pytest workers (pytest-xdist): the slow tests wait on traced subprocesses, two workers fill two cores.
+TEST_WORKERS ?= 2
 PY          := $(VENV)/bin/python
 # First interpreter that really runs (pyenv shims exist for versions that are not active).
 BOOT_PYTHON ?= $(shell for c in python3.12 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3 2>/dev/null | sort -V | tail -1) python3.13 python3; do \
@@ -36,7 +38,7 @@ trace: install
 	@$(VENV)/bin/callchain trace $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") --out "$(OUT)" $(ARGS)
 
 test: install
-	@$(PY) -m pytest $(ARGS)
+	@$(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
 
 # ruff (lint + format check) and mypy on the package; the tests, benchmarks and noxfile are
 # linted too; lint-imports checks the layers and contracts of [tool.importlinter].
