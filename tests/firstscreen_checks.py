@@ -52,7 +52,7 @@ def facts_from_summary(summary: str) -> dict[str, dict[str, object]]:
     found = {}
     for row in recipe_table(summary):
         clauses = re.findall(
-            r"`([^`]+:\d+)` (?:MUST NOT|MUST|SHALL NOT|SHALL|SHOULD NOT|SHOULD|MAY): ([^;]+)",
+            r"`([^`]+:\d+)` (?:MUST NOT|MUST|SHALL NOT|SHALL|SHOULD NOT|SHOULD|MAY|descriptive): ([^;]+)",
             row["Spec clause: verdict"],
         )
         found[member_name(row["Member"])] = {

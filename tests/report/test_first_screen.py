@@ -86,6 +86,14 @@ def test_the_shim_table_lists_only_calls_that_write_or_read_a_member(demo_run, t
     assert "Left out: " in texts["summary.md"] and "| Family |" in texts["callchain/static.md"]
 
 
+def test_the_path_follows_the_data_and_skips_side_calls(texts):
+    path = texts["summary.md"].split("## The path", 1)[1].split("\n## ", 1)[0]
+    save = next(line for line in path.splitlines() if line.startswith("- **Save:**"))
+    assert "`ModelManager.save_model`" in save and "`params`" not in save  # a config read, off the path
+    load = next(line for line in path.splitlines() if line.startswith("- **Load:**"))
+    assert load.endswith("`ModelManager.load_model` (`ptycho/model_manager.py:46`).")
+
+
 def test_a_fresh_process_that_ran_setup_is_not_called_fresh(demo_run):
     record = copy.deepcopy(demo_run.record)
     fresh = [s for s in record["phases"] if s["process"] == "fresh"]

@@ -189,3 +189,44 @@ def recipe_rows(record: dict[str, Any], companion: dict[str, Any] | None = None)
             )
         )
     return rows
+
+
+def _enclosing(calls: list[dict[str, Any]], at: str) -> dict[str, Any] | None:
+    """The first kept call whose function holds the line `at` (the latest def above it in that file)."""
+    path, _, line = at.rpartition(":")
+    if not line.isdigit():
+        return None
+    holders = [c for c in calls if c.get("path") == path and c.get("line") and c["line"] <= int(line)]
+    if not holders:
+        return None
+    nearest = max(c["line"] for c in holders)
+    return next(c for c in holders if c["line"] == nearest)
+
+
+def data_chain(record: dict[str, Any], phases: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The calls from the entry to each call that wrote (save) or read (load) an archive
+    member or the archive in these phases, in call order; side calls off those paths (lazy
+    getters, config reads) are left out. Empty when no such file operation was recorded."""
+    description = record.get("archive_description") or {}
+    names = [m.get("name") for m in description.get("members") or [] if isinstance(m, dict)]
+    names.append((description.get("display_path") or "wts.h5.zip").rpartition("/")[2])
+    ops = ("write", "read") if any(s.get("op") == "read" for s in record.get("sinks") or []) else ("write",)
+    lines = {
+        (s["phase"], (s.get("by") or "").split(" ")[0].rstrip(","))
+        for s in record.get("sinks") or []
+        if s.get("op") in ops
+        and s.get("phase") in phases
+        and s.get("by")
+        and any(name and s["path"].endswith("/" + name) for name in names)
+    }
+    by_index = {c["i"]: c for c in record.get("calls") or []}
+    kept: dict[int, dict[str, Any]] = {}
+    for phase, at in sorted(lines):
+        call = _enclosing([c for c in record.get("calls") or [] if c["phase"] == phase], at)
+        while call is not None and call["i"] not in kept:
+            kept[call["i"]] = call
+            call = by_index.get(call["parent"]) if call.get("parent") is not None else None
+    first: dict[str, dict[str, Any]] = {}
+    for call in sorted(kept.values(), key=lambda c: c["i"]):
+        first.setdefault(call["function"], call)
+    return list(first.values())

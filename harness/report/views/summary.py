@@ -14,6 +14,7 @@ from ..queries.calls import hooks, role, stages
 from ..queries.config import load_side_effects
 from ..queries.library import shim_surface
 from ..queries.pytorch import TRACKING_KINDS, torch_contrast, torch_groups
+from ..queries.recipe import data_chain
 from ..queries.scale import trained_scale
 from ..queries.taps import tap_rows, tap_values
 from .common import common, config_state, spec_view
@@ -76,12 +77,17 @@ def _tracking(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chains(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The scenario's chains (save, load, …) as the direct calls of their phases."""
+    """The scenario's chains (save, load, …): from the entry to the calls that wrote or read
+    the archive's files; a chain with no such call shows its phases' direct calls instead."""
     chains = []
     for chain in (record.get("scenario") or {}).get("chains", []):
-        steps = [s for s in stages(record, tuple(chain["phases"]), max_depth=2) if s["direct"]]
+        phases = tuple(chain["phases"])
+        steps = data_chain(record, phases)
+        follows = bool(steps)
+        if not steps:
+            steps = [s for s in stages(record, phases, max_depth=2) if s["direct"]][:8]
         if steps:
-            chains.append({"title": chain["title"], "steps": steps[:8]})
+            chains.append({"title": chain["title"], "steps": steps, "follows_data": follows})
     return chains
 
 
