@@ -11,9 +11,11 @@ read back, and members whose unpickling needs TensorFlow.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
+from ..queries.calls import hooks, role
 from ..queries.config import load_side_effects
 from ..queries.recipe import RecipeRow, recipe_rows
 from ..queries.scale import number, trained_scale
@@ -41,7 +43,7 @@ def _scale_fact(record: dict[str, Any], rows: list[RecipeRow]) -> dict[str, Any]
     """The archived intensity_scale against the configured one at the start of the save."""
     trained = trained_scale(record)
     if trained:
-        return {"kind": "trained_scale", "scale": trained}
+        return _trained_fact(record, trained)
     models = (record.get("archive_description") or {}).get("models") or {}
     found = [number((info.get("params_values") or {}).get("intensity_scale")) for info in models.values()]
     archived = sorted({v for v in found if v is not None})
@@ -65,6 +67,25 @@ def _scale_fact(record: dict[str, Any], rows: list[RecipeRow]) -> dict[str, Any]
         "float32": _float32(configured) == value,
         "relative": abs(value - configured) / abs(configured) if configured else None,
     }
+
+
+def _trained_fact(record: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
+    """After training: when the archive holds exactly the float32 log→exp round trip of the
+    configured scale, say so (the code decides it; no hedge), with the call that passed it."""
+    configured = scale["configured"]
+    archived = {a["params"] for a in scale["archived"]} | {a["h5"] for a in scale["archived"]}
+    if configured and configured > 0 and archived == {_float32(math.exp(_float32(math.log(configured))))}:
+        value = archived.pop()
+        sites = [h["site"] for h in hooks(record) if h["site"] and set(h["phases"]) & set(role(record, "save"))]
+        return {
+            "kind": "scale_log_roundtrip",
+            "configured": configured,
+            "archived": value,
+            "trained": scale["trained"],
+            "relative": abs(value - configured) / configured,
+            "site": sites[0] if sites else None,
+        }
+    return {"kind": "trained_scale", "scale": scale}
 
 
 def _facts(record: dict[str, Any], rows: list[RecipeRow]) -> list[dict[str, Any]]:
