@@ -152,7 +152,8 @@ def _torch_for(writers: list[dict[str, Any]], name: str) -> list[dict[str, Any]]
     same = [w for w in writers if w["file"] == base]
     if same or _suffix(base) != ".keras":
         return same
-    return [w for w in writers if _suffix(w["file"]) in WEIGHTS and w["kind"] != "archive-member"]
+    weights = [w for w in writers if _suffix(w["file"]) in WEIGHTS and w["kind"] != "archive-member"]
+    return sorted(weights, key=lambda w: w["kind"] in ("lightning-checkpoint", "save-checkpoint"))  # files first
 
 
 def recipe_rows(record: dict[str, Any], companion: dict[str, Any] | None = None) -> list[RecipeRow]:
