@@ -128,7 +128,8 @@ def _restores(record: dict[str, Any], name: str) -> str | None:
     for effect in load_side_effects(record):
         rows = [r for r in effect["net"] if r["key"] in keys]
         where = sorted({r["at"] for r in rows if r.get("at")})
-        label = "fresh process" if effect["fresh"] else "same process"
+        label = "same process" if not effect["fresh"] else "fresh process"
+        label += " (it ran setup first)" if effect["fresh"] and effect.get("setup_first") else ""
         if not effect["ran"]:
             continue
         count = f"{sum(r['op'] == 'changed' for r in rows)} changed, {sum(r['op'] == 'added' for r in rows)} added"
