@@ -53,7 +53,7 @@ def _writes(writer: dict[str, Any], member: str, kinds: tuple[str, ...]) -> bool
 
 
 def torch_contrast(record: dict[str, Any]) -> list[dict[str, Any]]:
-    writers = torch_writers(record)
+    writers = sorted(torch_writers(record), key=lambda w: w["kind"] in CHECKPOINT_KINDS)  # files, then callbacks
     rows = []
     for member, requirement, kinds, hook in MEMBER_ROLES:
         today = [f"{w['kind']} `{w['anchor']}` (`{w['file']}`)" for w in writers if _writes(w, member, kinds)]
