@@ -53,8 +53,8 @@ def _line_key(at: str | None) -> tuple[str, int]:
 
 
 def _member_lines(record: dict[str, Any]) -> dict[str, list[str]]:
-    """`path:line` → the archive members written there (save), opened for reading there or
-    extracted there (load), or the archive itself written or opened there."""
+    """`path:line` → the archive members written or zipped there (save), opened for reading
+    there or extracted there (load), or the archive itself written or opened there."""
     description = record.get("archive_description") or {}
     members = [m["name"] for m in description.get("members", [])]
     archive = (description.get("display_path") or "").rpartition("/")[2]
@@ -62,9 +62,7 @@ def _member_lines(record: dict[str, Any]) -> dict[str, list[str]]:
     lines: dict[str, list[str]] = {}
     for sink in record["sinks"] if archive else []:
         at = (sink.get("by") or "").split(" ")[0].rstrip(",")
-        wanted = (sink["op"] == "write" and sink["phase"] in saves + loads) or (
-            sink["op"] == "read" and sink["phase"] in loads
-        )
+        wanted = sink["op"] in ("write", "read") and sink["phase"] in saves + loads
         if not at or not wanted:
             continue
         if sink["path"].endswith("/" + archive):
@@ -73,15 +71,26 @@ def _member_lines(record: dict[str, Any]) -> dict[str, list[str]]:
             found = [m for m in members if sink["path"].endswith("/" + m)]
             if not found:
                 continue
-            label = found[0] + (" (extracted)" if sink["op"] == "write" and sink["phase"] in loads else "")
+            label = found[0] + _how(sink, saves, loads)
         if label not in lines.setdefault(at, []):
             lines[at].append(label)
-    for at, labels in lines.items():  # one line that extracts every member: named once
-        extracted = [label for label in labels if label.endswith(" (extracted)")]
-        if len(extracted) > 1:
-            lines[at] = [label for label in labels if label not in extracted]
-            lines[at].append(f"{archive} (extracted: {len(extracted)} members)")
+    for at, labels in lines.items():  # one line that extracts (or zips) every member: named once
+        for how in (" (extracted)", " (zipped)"):
+            many = [label for label in labels if label.endswith(how)]
+            if len(many) > 1:
+                lines[at] = [label for label in lines[at] if label not in many]
+                lines[at].append(f"{archive} ({how.strip(' ()')}: {len(many)} members)")
     return lines
+
+
+def _how(sink: dict[str, Any], saves: tuple[str, ...], loads: tuple[str, ...]) -> str:
+    """A member's file operation as the shim table names it: written or read back as itself,
+    extracted from the archive (a write during load), or zipped into it (a read during save)."""
+    if sink["op"] == "write" and sink["phase"] in loads:
+        return " (extracted)"
+    if sink["op"] == "read" and sink["phase"] in saves:
+        return " (zipped)"
+    return ""
 
 
 # Callee families that build or test paths: never the call that writes or reads a member.
