@@ -63,6 +63,7 @@ def static_view(record: dict[str, Any]) -> dict[str, Any]:
         archive_path=description.get("display_path", "not produced"),
         archive_members=archive_rows(record),
         sinks=sinks(record),
+        reads=[s for s in record["sinks"] if s["op"] == "read"],
         edges=edges(record),
         taps=taps,
         constants=_constants(record),
