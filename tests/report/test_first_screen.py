@@ -134,3 +134,17 @@ def test_import_edges_are_not_called_keras_callbacks(texts):
     for line in static.splitlines():
         if ":<module>` |" in line.split("→", 1)[-1][:200] and "called back by framework" in line:
             raise AssertionError(line)
+
+
+def test_a_companion_run_record_fills_the_pytorch_run_column(demo_run):
+    """The hook for a run-backed PyTorch record: the line that wrote the same member there."""
+    from harness.record.complete import complete
+    from harness.report.render import _render
+    from harness.report.views.summary import summary_view
+
+    record = complete(demo_run.record)
+    rows = recipe_rows(record, companion=record)
+    assert rows and all(r["companion"] == r["writer"] for r in rows)
+    assert all(r["companion"] is None for r in recipe_rows(record))
+    screen = first_screen(_render("summary.md", "summary.md.j2", summary_view(record, companion=record)))
+    assert "| PyTorch run |" in screen and "a run-backed column needs" not in screen
