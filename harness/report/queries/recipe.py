@@ -132,7 +132,10 @@ def _restores(record: dict[str, Any], name: str) -> str | None:
         label += " (it ran setup first)" if effect["fresh"] and effect.get("setup_first") else ""
         if not effect["ran"]:
             continue
-        count = f"{sum(r['op'] == 'changed' for r in rows)} changed, {sum(r['op'] == 'added' for r in rows)} added"
+        changed = [r["key"] for r in rows if r["op"] == "changed"]
+        count = f"{len(changed)} changed, {sum(r['op'] == 'added' for r in rows)} added"
+        if changed:
+            count += " (changed: " + ", ".join(f"`{k}`" for k in changed[:4]) + (" …" if len(changed) > 4 else "") + ")"
         parts.append(f"{label}: {count}" + (f" at `{'`, `'.join(where)}`" if where else ""))
     return "params.cfg — " + "; ".join(parts) if parts else None
 
