@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from .archive import member_writers
-from .calls import role
+from .calls import hooks, role
 from .config import load_side_effects
 from .pytorch import torch_writers
 from .source import file_named
@@ -103,7 +103,10 @@ def _holds(record: dict[str, Any], name: str) -> str:
         return text + (f"; pickles `{foreign[0]}` (reading needs TensorFlow)" if foreign else "")
     if base == "custom_objects.dill":
         names = info.get("custom_objects_names") or []
-        return f"{len(names)} names → classes: " + ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
+        text = f"{len(names)} names → classes: " + ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
+        return text + (
+            "; the map the scenario passed, not one built by production code" if _scenario_saved(record) else ""
+        )
     if base.endswith(".h5"):
         attrs = info.get("h5_attrs") or {}
         sets = info.get("h5_datasets") or []
@@ -115,6 +118,13 @@ def _holds(record: dict[str, Any], name: str) -> str:
     if not model:
         return f"{len(description.get('members', []))} members"
     return "—"
+
+
+def _scenario_saved(record: dict[str, Any]) -> bool:
+    """Whether the scenario itself called into ModelManager in a save phase (it then chose the
+    arguments, e.g. the custom-objects map, that production code would build)."""
+    saves = set(role(record, "save"))
+    return any(h["caller"] == "<scenario>" and saves & set(h["phases"]) for h in hooks(record))
 
 
 def _restores(record: dict[str, Any], name: str) -> str | None:
