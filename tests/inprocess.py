@@ -125,6 +125,18 @@ MINIPKG = {
             with h5py.File(path, 'a') as handle:
                 handle.attrs['scale'] = 1.0
             return path
+
+
+        def roundtrip(folder):
+            os.mkdir(folder)
+            path = os.path.join(folder, 'params.txt')
+            with open(path, 'w') as handle:
+                handle.write('x')
+            with open(path) as handle:
+                text = handle.read()
+            with open(__file__) as handle:
+                handle.read()
+            return text
     """,
     "minipkg/uses.py": """
         import functools

@@ -221,7 +221,8 @@ class FileOp(TypedDict):
     """A file operation seen by the audit hook (or the native-write sweep)."""
 
     op: str
-    """`write`, `remove`, `rename`, `mkdir`, …"""
+    """`write`, `remove`, `rename`, `mkdir`, …; `read`: a file the run wrote, opened for reading
+    (once per file, line and phase: the line that read an archive member back)."""
     path: str
     dest: str | None
     by: str | None

@@ -24,6 +24,7 @@ from ..record.complete import complete
 from ..record.runjson import dumps
 from ..resources import require_dir
 from .fold import fold
+from .index import with_index
 from .perfetto import trace_events
 from .views.common import taps_view
 from .views.diagram import diagram
@@ -209,6 +210,8 @@ def write_report(report: Path, record: Mapping[str, Any]) -> None:
     render_markdown(report, record)
 
 
+# Deliverables long enough to open with an index of their sections (report/index.py).
+INDEXED = ("callchain/static.md",)
 # Markdown/Mermaid deliverable → (template, view builder). `callchain render` rebuilds these.
 OUTPUTS = {
     "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view),
@@ -230,7 +233,9 @@ def _render(name: str, template: str, view: dict[str, Any]) -> str:
     holds may be the target's, so none reaches a template unescaped — `printable.py`; Markdown
     files also escape `|`, so no value can split a table row), then laid out by the template."""
     escape = table_safe if name.endswith(".md") else printable
-    return environment().get_template(template).render(**escape_tree(view, escape))
+    env = environment()
+    text = env.get_template(template).render(**escape_tree(view, escape))
+    return with_index(text, env) if name in INDEXED else text
 
 
 def _guarded(name: str, build) -> str:

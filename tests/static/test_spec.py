@@ -194,7 +194,26 @@ def test_huge_docs_are_bounded_and_what_was_skipped_is_listed(tmp_path, monkeypa
 def test_a_single_huge_line_is_split_into_its_sentences():
     text = "## Persistence\n\n" + "Some words here. " * 50_000 + "Archives MUST be zips. More words."
     clauses, _ = extract(text, "specs/a.md")
+    normative = [(c["text"], c["line"]) for c in clauses if c["level"] != spec.DESCRIPTIVE]
+    assert normative == [("Archives MUST be zips.", 3)]
+    assert len(clauses) == 50_002 and clauses[0]["level"] == spec.DESCRIPTIVE  # the section's statements too
+    clauses, _ = extract(text, "docs/a.md")  # docs explain: only keyword sentences count there
     assert [(c["text"], c["line"]) for c in clauses] == [("Archives MUST be zips.", 3)]
+
+
+def test_every_sentence_of_a_spec_persistence_section_is_listed():
+    """A port must meet what the spec's persistence section states, keyword or not; a
+    pseudo-heading is no sentence; elsewhere, a demand that persistence not need tracking counts."""
+    text = (
+        "## Persistence\n\nArchive identification\n\n- Contents: archives hold payloads and hyperparameters.\n"
+        "- Archives SHALL be zips.\n\n## Runtime\n\n- Logging is optional. Implementations MUST NOT require MLflow.\n"
+    )
+    clauses, _ = extract(text, "specs/a.md")
+    assert [(c["level"], c["text"]) for c in clauses] == [
+        (spec.DESCRIPTIVE, "Contents: archives hold payloads and hyperparameters."),
+        ("SHALL", "Archives SHALL be zips."),
+        ("MUST NOT", "Implementations MUST NOT require MLflow."),
+    ]
 
 
 def test_long_clauses_are_cut_for_the_report_yet_still_resolve(tmp_path):

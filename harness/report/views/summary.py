@@ -13,15 +13,18 @@ from ..queries.archive import archive_rows
 from ..queries.calls import hooks, role, stages
 from ..queries.config import load_side_effects
 from ..queries.library import shim_surface
-from ..queries.pytorch import torch_contrast, torch_groups
+from ..queries.pytorch import TRACKING_KINDS, torch_contrast, torch_groups
+from ..queries.recipe import data_chain
 from ..queries.scale import trained_scale
 from ..queries.taps import tap_rows, tap_values
 from .common import common, config_state, spec_view
+from .firstscreen import first_screen
 from .unknowns import unknowns
 
 
-def summary_view(record: dict[str, Any]) -> dict[str, Any]:
-    """What every section of summary.md shows, from the record alone."""
+def summary_view(record: dict[str, Any], companion: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What every section of summary.md shows, from the record alone (and, for the recipe's
+    PyTorch column, a companion run record when one is given)."""
     description = record.get("archive_description")
     archive = None
     if description:
@@ -36,8 +39,12 @@ def summary_view(record: dict[str, Any]) -> dict[str, Any]:
         }
     delta = record.get("torch_delta") or {}
     taps = tap_rows(record)
+    questions = _questions(record, taps)
+    shim = shim_surface(record)
+    left = [c for g in shim if not g["member"] for c in g["calls"]]
     return dict(
         common(record),
+        **first_screen(record, questions, companion),
         chains=_chains(record),
         archive=archive,
         effects=load_side_effects(record),
@@ -53,21 +60,34 @@ def summary_view(record: dict[str, Any]) -> dict[str, Any]:
         torch_present=delta.get("present", False),
         torch_error=delta.get("error"),
         contrast=torch_contrast(record),
-        torch_groups=torch_groups(record),
-        questions=_questions(record, taps),
+        torch_groups=[g for g in torch_groups(record) if g["kind"] not in TRACKING_KINDS],
+        torch_tracking=_tracking(record),
+        questions=questions,
         next_taps=[t for t in taps if t["status"] != "hit"],
-        shim=shim_surface(record),
+        shim=[g for g in shim if g["member"]],
+        shim_left={"lines": len(left), "calls": sum(c["count"] for c in left)},
         library_recorded="library_calls" in record,
     )
 
 
+def _tracking(record: dict[str, Any]) -> dict[str, Any]:
+    """The PyTorch surfaces that track experiments or only name a path: counted, not listed."""
+    groups = [g for g in torch_groups(record) if g["kind"] in TRACKING_KINDS]
+    return {"count": sum(len(g["surfaces"]) for g in groups), "kinds": [g["kind"] for g in groups]}
+
+
 def _chains(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The scenario's chains (save, load, …) as the direct calls of their phases."""
+    """The scenario's chains (save, load, …): from the entry to the calls that wrote or read
+    the archive's files; a chain with no such call shows its phases' direct calls instead."""
     chains = []
     for chain in (record.get("scenario") or {}).get("chains", []):
-        steps = [s for s in stages(record, tuple(chain["phases"]), max_depth=2) if s["direct"]]
+        phases = tuple(chain["phases"])
+        steps = data_chain(record, phases)
+        follows = bool(steps)
+        if not steps:
+            steps = [s for s in stages(record, phases, max_depth=2) if s["direct"]][:8]
         if steps:
-            chains.append({"title": chain["title"], "steps": steps[:8]})
+            chains.append({"title": chain["title"], "steps": steps, "follows_data": follows})
     return chains
 
 
