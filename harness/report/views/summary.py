@@ -63,11 +63,29 @@ def summary_view(record: dict[str, Any], companion: dict[str, Any] | None = None
         torch_groups=[g for g in torch_groups(record) if g["kind"] not in TRACKING_KINDS],
         torch_tracking=_tracking(record),
         questions=questions,
+        pointers=pointer_rows(record),
         next_taps=[t for t in taps if t["status"] != "hit"],
         shim=[g for g in shim if g["member"]],
         shim_left={"lines": len(left), "calls": sum(c["count"] for c in left)},
         library_recorded="library_calls" in record,
     )
+
+
+def pointer_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's pointers as table rows: the cited range, what it holds on this revision
+    (or why nothing: the file is missing or shorter), and where the named things are."""
+    rows = []
+    for pointer in record.get("request_pointers") or []:
+        size = pointer["file_lines"]
+        note: str | None
+        if size is None:
+            note = "missing"
+        elif pointer["start"] > size:
+            note = "past_end"
+        else:
+            note = "ends_past" if pointer["end"] > size else None
+        rows.append(dict(pointer, note=note))
+    return rows
 
 
 def _tracking(record: dict[str, Any]) -> dict[str, Any]:
