@@ -208,3 +208,14 @@ def test_the_requests_pointers_are_a_table_of_summary_md_after_the_first_screen(
     assert "`ModelManager.save_multiple_models` `ptycho/model_manager.py:71`" in manager[3]
     assert all(r[4] == "stale" for r in rows.values())
     assert "## The request's pointers" not in _render(run, tmp_path / "none")["summary.md"]
+
+
+def test_taps_to_collect_next_follow_what_the_run_missed_and_vanish_when_nothing_is_missing(run, tmp_path):
+    from harness.report.views.summary import collect_next
+
+    plain = dict(run, scenario=dict(run["scenario"], contract=False))
+    assert [i["kind"] for i in collect_next(plain, [])] == ["no_taps"]
+    hit = [{"key": "k", "function": "f", "status": "hit"}]
+    assert collect_next(plain, hit) == []
+    missed = [{"key": "k", "function": "f", "status": "not hit"}]
+    assert [i["key"] for i in collect_next(plain, missed)] == ["k"]
