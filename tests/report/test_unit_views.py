@@ -207,6 +207,8 @@ def test_the_requests_pointers_are_a_table_of_summary_md_after_the_first_screen(
     assert manager[2] == "past the end of the file (128 lines)"
     assert "`ModelManager.save_multiple_models` `ptycho/model_manager.py:71`" in manager[3]
     assert all(r[4] == "stale" for r in rows.values())
+    static = _render(dict(run, request_pointers=reconcile(DEMO, Budget())), tmp_path)["callchain/static.md"]
+    assert "- Stale anchors of the request: 4 of 4 of its `path:start-end` pointers" in static
     assert "## The request's pointers" not in _render(run, tmp_path / "none")["summary.md"]
 
 
