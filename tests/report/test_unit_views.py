@@ -202,7 +202,8 @@ def test_the_requests_pointers_are_a_table_of_summary_md_after_the_first_screen(
     assert summary.index("\n---\n") < summary.index("## The request's pointers")
     cells = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in markdown_tables(section)[0][2:]]
     rows = {r[0]: r for r in cells}
-    spec, manager = rows["`specs/ptychodus_api_spec.md:192-202`"], rows["`ptycho/model_manager.py:346-420`"]
+    spec = rows["`specs/ptychodus_api_spec.md` lines 192–202"]
+    manager = rows["`ptycho/model_manager.py` lines 346–420"]
     assert spec[2] == "file missing" and "§ `2. Model Persistence Contract` `specs/api_spec.md:14`" in spec[3]
     assert manager[2] == "past the end of the file (128 lines)"
     assert "`ModelManager.save_multiple_models` `ptycho/model_manager.py:71`" in manager[3]
