@@ -344,6 +344,7 @@ def static_evidence(
     from .inspect.sandbox import describe_archive
     from .static.analysis import function_docs, mentions, rank_entry_points
     from .static.bounded import Budget
+    from .static.pointers import reconcile
     from .static.spec import read_contract
     from .static.torchscan import scan
 
@@ -366,6 +367,8 @@ def static_evidence(
         static["torch_delta"] = scan(target.root, budget=budget)
     except (ValueError, RuntimeError, OSError) as error:  # a broken patterns file must not cost the report
         static["torch_delta"] = {"package": "ptycho_torch", "present": False, "surfaces": [], "error": str(error)}
+    contract_scenario = (described or {}).get("contract", True)
+    static["request_pointers"] = reconcile(target.root, budget) if contract_scenario else []
     static["static_skipped"] = budget.skipped
     archive = run.scratch / "out" / contract.ARCHIVE_NAME
     static["archive_description"] = describe_archive(str(archive)) if archive.is_file() else None

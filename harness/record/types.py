@@ -377,6 +377,9 @@ class RunRecord(TypedDict, total=False):
     mentions: dict[str, list[dict[str, Any]]]
     """Term → source lines of the namespace that mention it (e.g. `intensity_scale`)."""
     torch_delta: dict[str, Any]
+    request_pointers: list[dict[str, Any]]
+    """The evidence request's `path:start-end` pointers checked on this revision (persistence
+    scenarios only; `static.pointers.reconcile` documents each field)."""
     static_skipped: list[dict[str, str]]
     """Files the static passes did not read (`bounded.Budget`): path, reason, pass."""
     """The PyTorch side read statically (`torchscan.scan`)."""

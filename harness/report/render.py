@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import jinja2
 
 from .. import contract
-from ..printable import escape_tree, printable, table_safe
+from ..printable import Block, escape_tree, printable, table_safe
 from ..privacy import report_environment
 from ..record.complete import complete
 from ..record.runjson import dumps
@@ -26,12 +27,13 @@ from ..resources import require_dir
 from .fold import fold
 from .index import with_index
 from .perfetto import trace_events
-from .views.common import taps_view
+from .views.common import revision_text, taps_view
 from .views.diagram import diagram
 from .views.static import static_view
 from .views.summary import summary_view
 
 NO_SOURCE = "(no source file)"
+UNKNOWN_ROOT = "unknown"  # what a record without a root holds (record.complete)
 
 
 @functools.cache
@@ -59,14 +61,6 @@ def write_atomic(path: Path, text: str) -> None:
 
 def dump_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
-
-
-def _target_line(record: dict[str, Any]) -> str:
-    target = record["target"]
-    if target.get("git"):
-        dirty = "dirty" if target.get("dirty") else "clean"
-        return f"{target['root']} (git {target.get('commit')}, {dirty})"
-    return f"{target['root']} ({'embedded demo target' if target.get('demo') else 'not a git work tree'})"
 
 
 def _scenario_line(record: dict[str, Any]) -> str:
@@ -144,7 +138,8 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
     failure = record.get("failure")
     return {
         "command": record["command"],
-        "target": _target_line(record),
+        "target_root": record["target"]["root"],
+        "revision": revision_text(record["target"]),
         "namespace": record["namespace"],
         "scenario": _scenario_line(record),
         "recorder": _recorder_line(record),
@@ -182,7 +177,10 @@ def env_view(record: dict[str, Any]) -> dict[str, Any]:
         "packages": dict(first.get("packages") or {}, callchain=record["callchain_version"]),
         "devices": first.get("devices"),
         "recorder": dict(record["recorder"], **{key: start[key] for key in ("monitoring_tool_id",) if key in start}),
-        "target": {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
+        "target": dict(
+            {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
+            revision=revision_text(record["target"]),
+        ),
         "evidence_only": record["evidence_only"],
         "torch": {
             "imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
@@ -225,16 +223,46 @@ OUTPUTS = {
 def render_texts(record: dict[str, Any]) -> dict[str, str]:
     """The text of every rendered deliverable, from any run record (completed first)."""
     full = complete(record)
-    return {name: _render(name, template, build(full)) for name, (template, build) in OUTPUTS.items()}
+    return {
+        name: _render(name, template, build(full), full["target"]["root"])
+        for name, (template, build) in OUTPUTS.items()
+    }
 
 
-def _render(name: str, template: str, view: dict[str, Any]) -> str:
+# The one view field that may show the target's absolute root (each deliverable's header line);
+# everywhere else it is `<root>` (paths under it are relative already): env/trace_env.json says it too.
+ROOT_FIELD = "target_root"
+ROOT_LABEL = "<root>"
+
+
+def without_root(data: Any, root: str | None) -> Any:
+    """A copy of view data with the absolute root, wherever it appears in a string (a command
+    line, a failure message), written `<root>`; the `target_root` field keeps it."""
+    if not root or root in ("/", UNKNOWN_ROOT):
+        return data
+    pattern = re.compile(re.escape(root.rstrip("/")) + r"(?![\w\-]|\.\w)")
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            text = pattern.sub(ROOT_LABEL, value)
+            return Block(text) if isinstance(value, Block) else text
+        if isinstance(value, Mapping):
+            return {scrub(k): (v if k == ROOT_FIELD else scrub(v)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(scrub(item) for item in value)
+        return value
+
+    return scrub(data)
+
+
+def _render(name: str, template: str, view: dict[str, Any], root: str | None = None) -> str:
     """One deliverable: its view data escaped as a whole (the policy: every string the record
     holds may be the target's, so none reaches a template unescaped — `printable.py`; Markdown
-    files also escape `|`, so no value can split a table row), then laid out by the template."""
+    files also escape `|`, so no value can split a table row), the absolute root said only in
+    the header (`without_root`), then laid out by the template."""
     escape = table_safe if name.endswith(".md") else printable
     env = environment()
-    text = env.get_template(template).render(**escape_tree(view, escape))
+    text = env.get_template(template).render(**escape_tree(without_root(view, root), escape))
     return with_index(text, env) if name in INDEXED else text
 
 
@@ -253,7 +281,10 @@ def render_markdown(report: Path, record: Mapping[str, Any]) -> None:
     """The files that `callchain render` can rebuild from trace/run.json."""
     full = complete(record)
     for name, (template, build) in OUTPUTS.items():
-        write_atomic(report / name, _guarded(name, lambda n=name, t=template, b=build: _render(n, t, b(full))))
+        write_atomic(
+            report / name,
+            _guarded(name, lambda n=name, t=template, b=build: _render(n, t, b(full), full["target"]["root"])),
+        )
 
 
 def rerender(report_dir: str) -> Path:

@@ -46,7 +46,9 @@ CLAUSE_TERMS = re.compile(
 )
 # A sentence of a persistence section of the spec itself (`specs/`) with no RFC keyword is still
 # part of the contract a port must meet: listed at this level when it is a sentence (it ends with a
-# full stop; a pseudo-heading or an example's lead-in is not). docs/ explain: only keywords count there.
+# full stop) or a list item, full stop or not (`- Manifest: \`manifest.dill\` at the root`); a
+# paragraph without one (a pseudo-heading, an example's lead-in) is not. docs/ explain: only
+# keywords count there.
 SPEC_FOLDER = "specs/"
 DESCRIPTIVE = "descriptive"
 # RFC 2119 keywords, upper case only (a lower-case "must" is prose); the longest forms first.
@@ -221,7 +223,8 @@ def extract(text: str, rel: str) -> tuple[list[dict[str, Any]], list[dict[str, A
         in_section = any(h.contract for h in block.headings)
         for start, end, sentence in sentences(block):
             keywords = _keywords(sentence)
-            if not keywords and in_section and rel.startswith(SPEC_FOLDER) and sentence.rstrip().endswith("."):
+            stated = sentence.rstrip().endswith(".") or block.kind == "item"  # a bullet states, full stop or not
+            if not keywords and in_section and rel.startswith(SPEC_FOLDER) and stated:
                 keywords = [DESCRIPTIVE]  # the spec's persistence section states it: listed, no RFC keyword
             if not keywords or not (in_section or CLAUSE_TERMS.search(sentence)):
                 continue

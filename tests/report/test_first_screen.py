@@ -148,3 +148,22 @@ def test_a_companion_run_record_fills_the_pytorch_run_column(demo_run):
     assert all(r["companion"] is None for r in recipe_rows(record))
     screen = first_screen(_render("summary.md", "summary.md.j2", summary_view(record, companion=record)))
     assert "| PyTorch run |" in screen and "a run-backed column needs" not in screen
+
+
+def test_the_taps_to_collect_next_name_what_this_run_missed(demo_run):
+    from harness.report.queries.taps import tap_rows
+    from harness.report.views.summary import collect_next
+
+    record = copy.deepcopy(demo_run.record)
+    taps = tap_rows(record)
+    assert [i["kind"] for i in collect_next(record, taps)] == ["trained_scale", "torch_params"]
+    assert [i["kind"] for i in collect_next(record, taps, companion=record)] == ["trained_scale"]
+    fresh = record["scenario"]["processes"][-1]["label"]
+    record["phases"] = [span for span in record["phases"] if span["process"] != fresh]  # as --no-fresh-load
+    assert "fresh_load" in [i["kind"] for i in collect_next(record, taps)]
+    summary = render_texts(record)["summary.md"]
+    assert "no fresh-process load ran (run without `--no-fresh-load`)" in summary
+    assert "this run trained nothing" in summary
+    done = dict(demo_run.record, scenario=dict(demo_run.record["scenario"], contract=False))
+    assert all(t["status"] == "hit" for t in taps) and collect_next(done, taps) == []
+    assert "## First taps to collect next" not in render_texts(done)["summary.md"]

@@ -484,3 +484,20 @@ def test_static_md_opens_with_the_judged_clauses_and_summary_has_the_table(tmp_p
     del record["spec"]
     render.render_markdown(tmp_path / "old", record)
     assert "This run record holds no spec clauses" in (tmp_path / "old/callchain/static.md").read_text()
+
+
+def test_a_bullet_of_a_spec_persistence_section_is_listed_without_a_full_stop():
+    """The demo spec with two bullets that end without a full stop: both are listed (statements
+    of the contract); the section's lead-in paragraph ending with ':' still is not."""
+    text = (DEMO / "specs/api_spec.md").read_text()
+    before, _ = extract(text, "specs/api_spec.md")
+    extra = "- Members: one folder per model, each with `model.keras` and `params.dill`\n- No other files at the root\n"
+    marker = "### 2.2 Loading"
+    grown, _ = extract(text.replace(marker, extra + "\n" + marker), "specs/api_spec.md")
+    added = [c for c in grown if c["text"] not in {b["text"] for b in before}]
+    assert [(c["level"], c["text"]) for c in added] == [
+        (spec.DESCRIPTIVE, "Members: one folder per model, each with `model.keras` and `params.dill`"),
+        (spec.DESCRIPTIVE, "No other files at the root"),
+    ]
+    assert not any(c["text"].startswith("Example of a call") for c in grown)
+    assert len(grown) == len(before) + 2

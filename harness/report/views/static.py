@@ -69,6 +69,8 @@ def static_view(record: dict[str, Any]) -> dict[str, Any]:
         constants=_constants(record),
         **_machine(record),
         unknowns=unknowns(record, taps),
+        stale_pointers=[p for p in record.get("request_pointers") or [] if p["verdict"] != "current"],
+        pointer_count=len(record.get("request_pointers") or []),
     )
 
 
