@@ -74,7 +74,7 @@ def _child_config(
     phases: list[str],
     taps: list[Tap],
     backend: str,
-    scenario: str,
+    described: dict[str, Any],
 ) -> dict[str, Any]:
     """What one traced process is told (`harness.trace.child` reads it): the target, the phases
     to run, what to record and where its events and stacks go."""
@@ -92,8 +92,9 @@ def _child_config(
         "untraced": options.untraced,
         "config_global": "" if options.config_global == "none" else options.config_global,
         "stacks": str(run.scratch / f"child-{label}.stacks.txt"),
-        "scenario": scenario,
+        "scenario": described["load"],
         "accel": options.accel_path,
+        "allows_torch": bool(described.get("allows_torch")),
     }
 
 
@@ -152,7 +153,6 @@ def accelerate_backend(options: Options, backend: str) -> str:
 
 def trace(options: Options) -> tuple[Path, RunRecord]:
     """Run the scenario under the recorder and write the report; raise HarnessError on failure."""
-    options.namespace = options.namespace or options.package
     target = check_root(options.root, options.package)
     out = Path(options.out).expanduser().resolve()
     if out == target.root or target.root in out.parents:
@@ -175,12 +175,14 @@ def _checked(options: Options, target: Target, temp_notes: list[str]) -> tuple[P
         _check_demo_needs(options.python)
     before = fingerprint(target.root)
     described = scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)
+    options.namespace = options.namespace or ",".join(described.get("namespace") or []) or options.package
+    _check_namespaces(options.scenario, described, target.root)
     options.config_global = options.config_global or described.get("config_global") or f"{options.package}.params:cfg"
     taps = resolve_taps(options, described.get("taps"), shipped=scenarios.is_shipped(options.scenario))
     backend = accelerate_backend(options, backend)
     run = allocate(options.out, options.initiative, options.plan_phase)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    env = child_env(run)
+    env = child_env(run, torch=bool(described.get("allows_torch")))
     with StopSignals() as stop:
         return _traced(
             options,
@@ -192,6 +194,18 @@ def _checked(options: Options, target: Target, temp_notes: list[str]) -> tuple[P
             env,
             stop,
             Prepared(described, before, publish_to, temp_notes),
+        )
+
+
+def _check_namespaces(name: str, described: dict[str, Any], root: Path) -> None:
+    """A scenario that declares its namespaces (`NAMESPACE`) needs each of them under the root: a
+    revision without one (e.g. no `ptycho_torch/` for torch-persistence) is said in one line, exit 2."""
+    missing = [n for n in described.get("namespace") or [] if not module_found(root, n)]
+    if missing:
+        raise HarnessError(
+            f"the target {root} has no {' and no '.join(repr(m) for m in missing)} package: the scenario {name} "
+            "drives it, so this revision cannot run it",
+            "trace a revision that has it (e.g. PtychoPINN main or torchapi-devel for the PyTorch side), or another scenario",
         )
 
 
@@ -285,7 +299,7 @@ def _run_processes(
         if (outcomes and outcomes[-1]["exit"] != 0) or stop.received is not None:
             break
         label = process["label"]
-        config = _child_config(run, options, target, label, list(process["phases"]), taps, backend, described["load"])
+        config = _child_config(run, options, target, label, list(process["phases"]), taps, backend, described)
         outcomes.append(spawn.run_child(run.scratch, label, config, python, options.timeout, env, stop))
     return outcomes
 
@@ -323,7 +337,7 @@ def _meta(
             {
                 "root": str(target.root),
                 "demo": target.is_demo,
-                "namespace_found": module_found(target.root, options.namespace),
+                "namespace_found": all(module_found(target.root, n) for n in options.namespace.split(",") if n),
             },
             **revision(target.root),
         ),

@@ -1,0 +1,176 @@
+"""The torch-persistence phases that test two spec clauses by running them.
+
+- `no-tracking`: "persistence SHOULD NOT depend on experiment tracking" (PtychoPINN's spec:
+  "Implementations MUST NOT require MLflow in environments where it is not installed"). The
+  tracking library is made absent for the phase — a finder first on `sys.meta_path` refuses
+  `mlflow` (as a missing package would), modules already imported are set aside and put back
+  after — and the same save and load run again into `no-tracking/`. The finding says whether
+  each worked, every import of `mlflow` that was refused with the line that asked, and the
+  error and its line when one failed.
+- `tf-save`, `tf-loads-torch`, `torch-loads-tf`: "loaders MUST raise a descriptive error stating
+  the archived backend". A TensorFlow archive is written in the same run (`tf/wts.h5.zip`, two
+  untrained models saved by `ModelManager.save_multiple_models`); the TensorFlow loader is handed
+  the PyTorch archive and the PyTorch loader the TensorFlow one. Each finding records the
+  exception type, message and the raising line (`path:line` under the root), or a silent load.
+
+Paths in findings are scrubbed (`<scratch>`, `<root>`), so two runs compare. Runs inside the
+traced process: standard library only, Python 3.10+.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import frames
+from ..contract import ARCHIVE_BASE, REQUIRED_MODELS
+from ..summarize import scrub
+from .persistence_api import custom_objects
+from .torch_cycle import load_bundle, save_bundle
+
+TRACKING = ("mlflow",)
+NO_TRACKING_FOLDER = "no-tracking"
+TF_FOLDER = "tf"
+# What names a backend in an error message (case-insensitive words).
+BACKEND_WORDS = {"pytorch": r"pytorch|torch", "tensorflow": r"tensorflow|keras|\btf\b"}
+MAX_MESSAGE = 500
+
+
+def _relative(ctx: Any, filename: str, line: int) -> str | None:
+    """`path:line` relative to the target root, or None for a file outside it."""
+    root = os.path.join(os.path.realpath(ctx.root), "")
+    real = os.path.realpath(filename)
+    return f"{os.path.relpath(real, root)}:{line}" if real.startswith(root) else None
+
+
+def _raised(ctx: Any, error: BaseException) -> dict[str, Any]:
+    """Type, message and where: the innermost frame under the root, and the innermost of all (its module)."""
+    located = frames.from_traceback(error.__traceback__)
+    inside = frames.innermost(located, lambda f: _relative(ctx, f.f_code.co_filename, 1) is not None)
+    innermost = located[0] if located else None
+    try:
+        message = str(error)
+    except Exception as inner:  # noqa: BLE001 - a failing __str__ is itself the evidence
+        message = f"<str() failed: {type(inner).__name__}>"
+    return {
+        "type": type(error).__name__,
+        "message": scrub(message)[:MAX_MESSAGE],
+        "raised_at": _relative(ctx, inside[0].f_code.co_filename, inside[1]) if inside else None,
+        "innermost": f"{frames.module_of(innermost[0]) or '?'}:{innermost[1]}" if innermost else None,
+    }
+
+
+class TrackingAbsent:
+    """A meta-path finder that makes the tracking library look uninstalled, and notes who asked."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.attempts: list[dict[str, str]] = []
+        self.aside: dict[str, Any] = {}
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname.split(".", 1)[0] not in TRACKING:
+            return None
+        outside = frames.innermost(frames.from_stack(sys._getframe(1)), self._asker)
+        where = _relative(self.ctx, outside[0].f_code.co_filename, outside[1]) if outside else None
+        self.attempts.append({"module": fullname, "importer": where or "outside the target"})
+        raise ModuleNotFoundError(f"No module named '{fullname}' (absent for this phase)", name=fullname)
+
+    def _asker(self, frame: Any) -> bool:
+        name = frame.f_code.co_filename
+        return "importlib" not in name and name != __file__
+
+    def __enter__(self) -> TrackingAbsent:
+        for name in [n for n in sys.modules if n.split(".", 1)[0] in TRACKING]:
+            self.aside[name] = sys.modules.pop(name)
+        sys.meta_path.insert(0, self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.meta_path.remove(self)
+        sys.modules.update(self.aside)
+
+
+def _attempt(ctx: Any, step: str, call: Any) -> dict[str, Any]:
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - the outcome is the evidence
+        return dict(_raised(ctx, error), step=step, ok=False)
+    return {"step": step, "ok": True}
+
+
+def phase_no_tracking(ctx: Any) -> None:
+    """Save and load once more with the tracking library absent; the finding is the verdict's evidence."""
+    base = f"{ctx.out}/{NO_TRACKING_FOLDER}/{ARCHIVE_BASE}"
+    with TrackingAbsent(ctx) as absent:
+        save = _attempt(ctx, "save", lambda: save_bundle(ctx, NO_TRACKING_FOLDER))
+        load = _attempt(ctx, "load", lambda: load_bundle(ctx, base)) if save["ok"] else None
+    ctx.finding(
+        "tracking",
+        library=", ".join(TRACKING),
+        was_imported=sorted(absent.aside)[:10],
+        steps=[s for s in (save, load) if s is not None],
+        refused_imports=absent.attempts[:10],
+    )
+
+
+def phase_tf_save(ctx: Any) -> None:
+    """A TensorFlow archive of the same revision: two untrained models, `ModelManager.save_multiple_models`."""
+    model = importlib.import_module("ptycho.model")
+    manager = importlib.import_module("ptycho.model_manager")
+    params = ctx.modules["ptycho.params"]
+    if "intensity_scale" not in params.cfg:
+        params.set("intensity_scale", (params.cfg.get("nphotons", 1e9) ** 0.5) / (ctx.N / 2))
+    built = model.create_model_with_gridsize(ctx.gridsize, ctx.N)
+    base = Path(ctx.out) / TF_FOLDER / ARCHIVE_BASE
+    base.parent.mkdir(parents=True, exist_ok=True)
+    manager.ModelManager.save_multiple_models(
+        dict(zip(REQUIRED_MODELS, built)), str(base), custom_objects("ptycho"), params.cfg["intensity_scale"]
+    )
+
+
+def _tf_loader(ctx: Any) -> tuple[str, Any]:
+    """The TensorFlow inference loader: `load_inference_bundle(dir)`, else `load_multiple_models(base)`."""
+    try:
+        components = importlib.import_module("ptycho.workflows.components")
+    except ImportError:
+        components = None
+    bundle = getattr(components, "load_inference_bundle", None)
+    if bundle is not None:
+        return "ptycho.workflows.components.load_inference_bundle", lambda: bundle(Path(ctx.out))
+    ctx.gap(ctx.phase, "ptycho.workflows.components.load_inference_bundle", "ModelManager.load_multiple_models")
+    manager = importlib.import_module("ptycho.model_manager").ModelManager
+    return "ptycho.model_manager.ModelManager.load_multiple_models", lambda: manager.load_multiple_models(
+        f"{ctx.out}/{ARCHIVE_BASE}"
+    )
+
+
+def _cross(ctx: Any, loader: str, archived: str, active: str, call: Any) -> None:
+    outcome = _attempt(ctx, "load", call)
+    message = outcome.get("message") or ""
+    ctx.finding(
+        "cross-backend",
+        loader=loader,
+        archived_backend=archived,
+        loader_backend=active,
+        raised=not outcome["ok"],
+        names_archived_backend=bool(re.search(BACKEND_WORDS[archived], message, re.I)),
+        names_loader_backend=bool(re.search(BACKEND_WORDS[active], message, re.I)),
+        **{k: v for k, v in outcome.items() if k not in ("ok", "step")},
+    )
+
+
+def phase_tf_loads_torch(ctx: Any) -> None:
+    """The TensorFlow loader handed the PyTorch archive (`<out>/wts.h5.zip`)."""
+    name, call = _tf_loader(ctx)
+    _cross(ctx, name, "pytorch", "tensorflow", call)
+
+
+def phase_torch_loads_tf(ctx: Any) -> None:
+    """The PyTorch loader handed the TensorFlow archive (`<out>/tf/wts.h5.zip`)."""
+    base = f"{ctx.out}/{TF_FOLDER}/{ARCHIVE_BASE}"
+    _cross(ctx, "ptycho_torch.model_manager.load_torch_bundle", "tensorflow", "pytorch", lambda: load_bundle(ctx, base))
