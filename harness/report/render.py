@@ -184,6 +184,7 @@ def env_view(record: dict[str, Any]) -> dict[str, Any]:
         "target": {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
         "evidence_only": record["evidence_only"],
         "torch": {
+            "allowed": bool((record.get("scenario") or {}).get("allows_torch")),
             "imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
             "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []],
         },

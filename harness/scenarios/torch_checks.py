@@ -20,7 +20,6 @@ traced process: standard library only, Python 3.10+.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import sys
 from pathlib import Path
@@ -28,40 +27,14 @@ from typing import Any
 
 from .. import frames
 from ..contract import ARCHIVE_BASE, REQUIRED_MODELS
-from ..summarize import scrub
 from .persistence_api import custom_objects
-from .torch_cycle import load_bundle, save_bundle
+from .torch_cycle import load_bundle, raised, relative, save_bundle
 
 TRACKING = ("mlflow",)
 NO_TRACKING_FOLDER = "no-tracking"
 TF_FOLDER = "tf"
 # What names a backend in an error message (case-insensitive words).
 BACKEND_WORDS = {"pytorch": r"pytorch|torch", "tensorflow": r"tensorflow|keras|\btf\b"}
-MAX_MESSAGE = 500
-
-
-def _relative(ctx: Any, filename: str, line: int) -> str | None:
-    """`path:line` relative to the target root, or None for a file outside it."""
-    root = os.path.join(os.path.realpath(ctx.root), "")
-    real = os.path.realpath(filename)
-    return f"{os.path.relpath(real, root)}:{line}" if real.startswith(root) else None
-
-
-def _raised(ctx: Any, error: BaseException) -> dict[str, Any]:
-    """Type, message and where: the innermost frame under the root, and the innermost of all (its module)."""
-    located = frames.from_traceback(error.__traceback__)
-    inside = frames.innermost(located, lambda f: _relative(ctx, f.f_code.co_filename, 1) is not None)
-    innermost = located[0] if located else None
-    try:
-        message = str(error)
-    except Exception as inner:  # noqa: BLE001 - a failing __str__ is itself the evidence
-        message = f"<str() failed: {type(inner).__name__}>"
-    return {
-        "type": type(error).__name__,
-        "message": scrub(message)[:MAX_MESSAGE],
-        "raised_at": _relative(ctx, inside[0].f_code.co_filename, inside[1]) if inside else None,
-        "innermost": f"{frames.module_of(innermost[0]) or '?'}:{innermost[1]}" if innermost else None,
-    }
 
 
 class TrackingAbsent:
@@ -76,7 +49,7 @@ class TrackingAbsent:
         if fullname.split(".", 1)[0] not in TRACKING:
             return None
         outside = frames.innermost(frames.from_stack(sys._getframe(1)), self._asker)
-        where = _relative(self.ctx, outside[0].f_code.co_filename, outside[1]) if outside else None
+        where = relative(self.ctx, outside[0].f_code.co_filename, outside[1]) if outside else None
         self.attempts.append({"module": fullname, "importer": where or "outside the target"})
         raise ModuleNotFoundError(f"No module named '{fullname}' (absent for this phase)", name=fullname)
 
@@ -99,7 +72,7 @@ def _attempt(ctx: Any, step: str, call: Any) -> dict[str, Any]:
     try:
         call()
     except Exception as error:  # noqa: BLE001 - the outcome is the evidence
-        return dict(_raised(ctx, error), step=step, ok=False)
+        return dict(raised(ctx, error), step=step, ok=False)
     return {"step": step, "ok": True}
 
 

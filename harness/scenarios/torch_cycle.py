@@ -18,12 +18,15 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import os
 import random
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..contract import ARCHIVE_BASE
+from .. import frames
+from ..contract import ARCHIVE_BASE, REQUIRED_MODELS
+from ..summarize import scrub
 from .contract import ScenarioError
 from .persistence_training import SEED, TRAIN_SETTINGS
 from .persistence_training import phase_data as simulate
@@ -41,6 +44,7 @@ IMPORTS = (
 FRESH_IMPORTS = (("ptycho.params", True), ("ptycho.config.config", True), ("ptycho_torch.model_manager", True))
 TRAIN_FOLDER = "train"  # Lightning's default_root_dir: checkpoints, CSV logs, the workflow's own archive
 # Execution settings for the PyTorch entry point, each passed only when the revision's config has it.
+MAX_MESSAGE = 500
 EXECUTION = {"accelerator": "cpu", "enable_progress_bar": False, "num_workers": 0, "deterministic": True}
 
 
@@ -61,6 +65,30 @@ def _import(ctx: Any, name: str, required: bool) -> Any:
 def _parents(name: str) -> list[str]:
     parts = name.split(".")
     return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def relative(ctx: Any, filename: str, line: int) -> str | None:
+    """`path:line` relative to the target root, or None for a file outside it."""
+    root = os.path.join(os.path.realpath(ctx.root), "")
+    real = os.path.realpath(filename)
+    return f"{os.path.relpath(real, root)}:{line}" if real.startswith(root) else None
+
+
+def raised(ctx: Any, error: BaseException) -> dict[str, Any]:
+    """Type, message and where: the innermost frame under the root, and the innermost of all (its module)."""
+    located = frames.from_traceback(error.__traceback__)
+    inside = frames.innermost(located, lambda f: relative(ctx, f.f_code.co_filename, 1) is not None)
+    innermost = located[0] if located else None
+    try:
+        message = str(error)
+    except Exception as inner:  # noqa: BLE001 - a failing __str__ is itself the evidence
+        message = f"<str() failed: {type(inner).__name__}>"
+    return {
+        "type": type(error).__name__,
+        "message": scrub(message)[:MAX_MESSAGE],
+        "raised_at": relative(ctx, inside[0].f_code.co_filename, inside[1]) if inside else None,
+        "innermost": f"{frames.module_of(innermost[0]) or '?'}:{innermost[1]}" if innermost else None,
+    }
 
 
 def fix_seeds() -> None:
@@ -150,12 +178,31 @@ def phase_train(ctx: Any) -> None:
     kwargs = {"execution_config": execution} if execution is not None else {}
     data = ctx.modules["train_data"]
     data.Y = None  # PINN training needs no ground truth (tf-persistence's train variant found Y rejected)
-    if run is not None:
-        kwargs = kwargs if "execution_config" in inspect.signature(run).parameters else {}
-        ctx.results = run(data, None, ctx.config, **kwargs)[2]
+    if run is None:
+        ctx.gap("train", "ptycho_torch.workflows.components.run_cdi_example_torch", "train_cdi_model_torch")
+    name, entry = ("run_cdi_example_torch", run) if run is not None else ("train_cdi_model_torch", train)
+    kwargs = kwargs if "execution_config" in inspect.signature(entry).parameters else {}
+    try:
+        returned = entry(data, None, ctx.config, **kwargs)
+    except Exception as error:  # noqa: BLE001 - the revision's training fails: evidence, then untrained models
+        _untrained(ctx, name, raised(ctx, error))
         return
-    ctx.gap("train", "ptycho_torch.workflows.components.run_cdi_example_torch", "train_cdi_model_torch")
-    ctx.results = train(data, None, ctx.config, **kwargs)
+    ctx.results = returned[2] if run is not None else returned
+
+
+def _untrained(ctx: Any, entry: str, failure: dict[str, Any]) -> None:
+    """The revision's training entry point raised: a gap naming the error and its line, then the two
+    models built untrained by `create_torch_model_with_gridsize(gridsize, N, {'model_type': 'pinn'})`
+    (the PINN path), so that persistence, the subject of the run, is still exercised."""
+    ctx.gap(
+        "train",
+        f"a working {entry} ({failure['type']}: {failure['message']} at {failure['raised_at'] or failure['innermost']})",
+        "untrained models from ptycho_torch.model_manager.create_torch_model_with_gridsize (phase build-untrained)",
+    )
+    ctx.set_phase("build-untrained")
+    create = _require(ctx, "create_torch_model_with_gridsize")
+    fix_seeds()
+    ctx.results = {"models": {name: create(ctx.gridsize, ctx.N, {"model_type": "pinn"}) for name in REQUIRED_MODELS}}
 
 
 def trained_models(ctx: Any) -> dict[str, Any]:

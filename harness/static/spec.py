@@ -40,7 +40,8 @@ SECTION_TERMS = re.compile(r"persist|archiv|wts\.h5|manifest|checkpoint|serializ
 # Elsewhere, a normative sentence counts only when it names the persistence surface itself.
 CLAUSE_TERMS = re.compile(
     r"wts\.h5|manifest\.dill|\barchives?\b|params\.dill|custom_objects|load_inference_bundle|"
-    r"ModelManager|\.ckpt\b|(?:model|inference) bundle",
+    r"ModelManager|\.ckpt\b|(?:model|inference) bundle|"
+    r"\b(?:require|depend)\w*\s+(?:on\s+)?(?:MLflow|experiment tracking)\b",  # persistence without tracking
     re.I,
 )
 # RFC 2119 keywords, upper case only (a lower-case "must" is prose); the longest forms first.
@@ -64,6 +65,11 @@ BUILTIN_CLAUSES: tuple[tuple[str, str, str], ...] = (
         "cross-backend",
         "MUST",
         "A loader that cannot read an archive's backend MUST raise an error naming that backend.",
+    ),
+    (
+        "tracking-optional",
+        "SHOULD NOT",
+        "Persistence SHOULD NOT depend on experiment tracking: save and load work where MLflow is not installed.",
     ),
     (
         "torch-payload",
