@@ -26,7 +26,17 @@ from .run import publish, spawn
 from .run import resolve as scenarios
 from .run.stop import StopSignals
 from .run.workspace import Run, allocate, child_env, harness_tempdir, recorded_env
-from .static.target import DEMO_NEEDS, Target, check_root, compare, demo_unrunnable, fingerprint, module_found, revision
+from .static.target import (
+    DEMO_NEEDS,
+    Target,
+    check_root,
+    check_scenario_needs,
+    compare,
+    demo_unrunnable,
+    fingerprint,
+    module_found,
+    revision,
+)
 from .static.verdicts import judge_spec
 from .trace.backends import BACKENDS
 from .trace.taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
@@ -176,7 +186,7 @@ def _checked(options: Options, target: Target, temp_notes: list[str]) -> tuple[P
     before = fingerprint(target.root)
     described = scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)
     options.namespace = options.namespace or ",".join(described.get("namespace") or []) or options.package
-    _check_namespaces(options.scenario, described, target.root)
+    check_scenario_needs(target.root, options.scenario, described)
     options.config_global = options.config_global or described.get("config_global") or f"{options.package}.params:cfg"
     taps = resolve_taps(options, described.get("taps"), shipped=scenarios.is_shipped(options.scenario))
     backend = accelerate_backend(options, backend)
@@ -194,18 +204,6 @@ def _checked(options: Options, target: Target, temp_notes: list[str]) -> tuple[P
             env,
             stop,
             Prepared(described, before, publish_to, temp_notes),
-        )
-
-
-def _check_namespaces(name: str, described: dict[str, Any], root: Path) -> None:
-    """A scenario that declares its namespaces (`NAMESPACE`) needs each of them under the root: a
-    revision without one (e.g. no `ptycho_torch/` for torch-persistence) is said in one line, exit 2."""
-    missing = [n for n in described.get("namespace") or [] if not module_found(root, n)]
-    if missing:
-        raise HarnessError(
-            f"the target {root} has no {' and no '.join(repr(m) for m in missing)} package: the scenario {name} "
-            "drives it, so this revision cannot run it",
-            "trace a revision that has it (e.g. PtychoPINN main or torchapi-devel for the PyTorch side), or another scenario",
         )
 
 

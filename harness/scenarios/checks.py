@@ -163,17 +163,29 @@ def _check_metadata(scenario: Scenario, tree: ast.Module | None, attribute: str 
 
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_REQUIREMENT = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
 def _check_torch_fields(scenario: Scenario, tree: ast.Module | None, attribute: str | None) -> None:
     """`ALLOWS_TORCH` is a bool (True or False, nothing truthy by accident: it lifts the torch
-    guard); `NAMESPACE` is a module name or a list of them (the namespaces the run keeps)."""
+    guard); `REQUIRES` a list of `module:name`; `NAMESPACE` a module name or a list of them."""
     allows = scenario.get("ALLOWS_TORCH")
     if allows is not None and type(allows) is not bool:
         raise ScenarioFileError(
             scenario.file,
             _assign_line(tree, "ALLOWS_TORCH", attribute),
             f"ALLOWS_TORCH must be True or False, not {allows!r:.40}",
+        )
+    requires = scenario.get("REQUIRES")
+    if requires is not None and (
+        isinstance(requires, str)
+        or not isinstance(requires, (list, tuple))
+        or not all(isinstance(r, str) and _REQUIREMENT.match(r) for r in requires)
+    ):
+        raise ScenarioFileError(
+            scenario.file,
+            _assign_line(tree, "REQUIRES", attribute),
+            f"REQUIRES must be a list of 'module:name' entry points, got {requires!r:.80}",
         )
     namespace = scenario.get("NAMESPACE")
     if namespace is None:

@@ -8,7 +8,8 @@ attributes to carry state between phases.
 Optionally `FRESH_PHASES` (run in a second, fresh process), `STATE` (initial attributes of
 `ctx`) and the metadata the renderers use — `ROLES`, `CHAINS`, `PROCESS_TITLES`, `ORDER`,
 `WHY`, `TAPS`, `CONTRACT`, `CONFIG_GLOBAL`, `VARIANTS`, `NAMESPACE` (the namespaces kept, when
-`--namespace` is not given) and `ALLOWS_TORCH` (False: the torch guard refuses torch, lightning
+`--namespace` is not given), `REQUIRES` (`module:name` entry points the target must define, checked
+statically before the run) and `ALLOWS_TORCH` (False: the torch guard refuses torch, lightning
 and mlflow; True lifts it for this scenario only, and the report says so) —
 each with a default for a file that does not declare it (`describe`).
 
@@ -164,6 +165,7 @@ def describe(scenario: Scenario) -> dict[str, Any]:
         "config_global": str(config_global) if config_global is not None else None,
         "allows_torch": scenario.get("ALLOWS_TORCH", False) is True,
         "namespace": namespaces_of(namespace) if namespace is not None else None,
+        "requires": [str(r) for r in scenario.get("REQUIRES") or ()],
     }
 
 

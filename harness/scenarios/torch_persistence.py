@@ -18,6 +18,8 @@ from .torch_cycle import phase_data, phase_import, phase_load, phase_save, phase
 
 ALLOWS_TORCH = True
 NAMESPACE = ["ptycho_torch", "ptycho"]
+# Checked with `ast` before anything runs: a revision without them says so in one line (exit 2).
+REQUIRES = ["ptycho_torch.model_manager:save_torch_bundle", "ptycho_torch.model_manager:load_torch_bundle"]
 CONTRACT = True
 VARIANTS = ("default",)
 STATE = {"N": 64, "gridsize": 1, "modules": {}, "deferred": []}
