@@ -6,7 +6,8 @@ VENV        ?= .venv
 OUT         ?= artifacts
 PTYCHO_ROOT ?=
 ARGS        ?=
-# Interpreters `make bench` runs the scenario with (default: each Python 3.10-3.13 found that imports TensorFlow).
+# Interpreters `make bench` runs the scenario with (default: each Python 3.10-3.13 found that imports TensorFlow);
+# with PTYCHO_ROOT and .venv-torch (make torch-env) it adds the torch-persistence row (ARGS=--torch-only: that row alone).
 BENCH_PYTHONS ?=
 PY          := $(VENV)/bin/python
 # First interpreter that really runs (pyenv shims exist for versions that are not active).
@@ -56,7 +57,7 @@ matrix: $(VENV)/.installed-matrix
 	@$(VENV)/bin/nox --sessions $(NOX_SESSIONS)
 
 bench: install
-	@$(PY) benchmarks/bench.py --out "$(OUT)/bench" $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") $(foreach p,$(BENCH_PYTHONS),--python "$(p)") $(ARGS)
+	@$(PY) benchmarks/bench.py --out "$(OUT)/bench" $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") $(foreach p,$(BENCH_PYTHONS),--python "$(p)") $(if $(wildcard $(TORCH_VENV)/bin/python),--torch-python $(TORCH_VENV)/bin/python) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
