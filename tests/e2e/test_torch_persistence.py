@@ -146,7 +146,9 @@ def test_every_file_the_run_wrote_is_in_scratch_and_in_sinks(torch_run):
         p for p in paths if not p.startswith("<scratch>")
     )
     assert "<scratch>/out/wts.h5.zip" in paths
-    assert any(p.startswith("<scratch>/out/train/") for p in paths)  # Lightning's default_root_dir
+    trained = not any(g["phase"] == "train" for p in record["processes"] for g in p["gaps"])
+    if trained:  # torchapi-devel's training raises before Lightning writes (a gap): nothing under train/ then
+        assert any(p.startswith("<scratch>/out/train/checkpoints/") for p in paths)  # Lightning's default_root_dir
 
 
 def test_the_two_clauses_have_run_backed_verdicts(torch_run):
