@@ -164,7 +164,19 @@ def table(results: dict[str, dict[str, object]], pairs: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+TORCH_ROW = "torch-persistence:default"  # scenario:variant (run_once reads both)
+
+
+def _torch_row(torch: dict, root: str, backends: list[str], pairs: int, runs: Path) -> dict[str, dict[str, object]]:
+    """The torch-persistence row: that scenario, with the torch environment's interpreter only."""
+    key = f"ptychopinn/torch-persistence {torch['version']}"
+    print(f"Python {torch['version']} ({torch['python']}), torch-persistence", file=sys.stderr)
+    result = bench_one(key, torch["python"], root, backends, pairs, runs, TORCH_ROW)
+    result["python"] = torch["python"]
+    return {key: result}
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--root", default=os.environ.get("PTYCHO_ROOT") or None, help="benchmark this target (default: $PTYCHO_ROOT)"
@@ -195,7 +207,11 @@ def main() -> int:
     )
     parser.add_argument("--torch-only", action="store_true", help="only the torch-persistence row (needs --root)")
     parser.add_argument("--out", default=str(REPO / "artifacts" / "bench"))
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = _parser().parse_args()
     found = [] if args.torch_only else interpreters(args.python)
     if not found and not args.torch_only:
         raise SystemExit(
@@ -219,13 +235,8 @@ def main() -> int:
                 results[key] = bench_one(key, info["python"], root, backends, args.pairs, Path(runs), variant)
                 results[key]["python"] = info["python"]
         if torch is not None:
-            key = f"ptychopinn/torch-persistence {torch['version']}"
-            targets["ptychopinn/torch-persistence"] = (args.root, "torch-persistence:default")
-            print(f"Python {torch['version']} ({torch['python']}), torch-persistence", file=sys.stderr)
-            results[key] = bench_one(
-                key, torch["python"], args.root, backends, args.pairs, Path(runs), "torch-persistence:default"
-            )
-            results[key]["python"] = torch["python"]
+            targets["ptychopinn/torch-persistence"] = (args.root, TORCH_ROW)
+            results.update(_torch_row(torch, args.root, backends, args.pairs, Path(runs)))
             found = [*found, torch]
     stamp = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime())
     command = shlex.join(["python", "benchmarks/bench.py", *sys.argv[1:]])
