@@ -145,6 +145,7 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
         "command": record["command"],
         "target": _target_line(record),
         "namespace": record["namespace"],
+        "namespace_modules": _namespace_modules(str(record["namespace"])),
         "scenario": _scenario_line(record),
         "recorder": _recorder_line(record),
         "status": record["status"] + (f" — {failure['problem']}" if failure else ""),
@@ -158,6 +159,12 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
         "stopped_early": _stopped_early(record),
         "first_process": record["processes"][0]["label"] if record["processes"] else None,
     }
+
+
+def _namespace_modules(namespace: str) -> str:
+    """`'ptycho' and 'ptycho.*'`; for several namespaces each pair, joined (`ptycho_torch,ptycho`)."""
+    pairs = [f"'{n}' and '{n}.*'" for n in namespace.split(",") if n] or [f"'{namespace}' and '{namespace}.*'"]
+    return "; ".join(pairs)
 
 
 def _stopped_early(record: dict[str, Any]) -> bool:
