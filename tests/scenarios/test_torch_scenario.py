@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO, callchain
+from inprocess import AVAILABLE, record_package
 
 from harness.errors import HarnessError
 from harness.scenarios import contract, loader
@@ -135,3 +136,23 @@ def test_torch_persistence_on_a_root_without_ptycho_torch_exits_2_and_writes_not
         "so this revision cannot run it"
     )
     assert not out.exists()
+
+
+TWO_NAMESPACES = {
+    "pkga/__init__.py": "",
+    "pkga/api.py": "from pkgc import helper\n\n\ndef save():\n    return helper.call_back()\n",
+    "pkgb/__init__.py": "",
+    "pkgb/params.py": "def get():\n    return 1\n",
+    "pkgc/__init__.py": "",
+    "pkgc/helper.py": "def call_back():\n    import pkgb.params\n    return pkgb.params.get()\n",
+}
+
+
+@pytest.mark.parametrize("backend", AVAILABLE)
+def test_every_backend_keeps_both_namespaces_and_drops_the_rest(tmp_path, backend):
+    """`ptycho_torch,ptycho` in miniature: calls of pkga and pkgb kept (pkgb's reached through
+    foreign pkgc, attached to the innermost kept frame), pkgc's dropped, with every recorder."""
+    run = record_package(tmp_path, TWO_NAMESPACES, lambda imp: imp("pkga.api").save(), backend, namespace="pkga,pkgb")
+    kept = [c["function"] for c in run["calls"] if not c["qualname"].startswith("<")]
+    assert kept == ["pkga.api:save", "pkgb.params:get"], kept
+    assert not any(c["module"].startswith("pkgc") for c in run["calls"])
