@@ -25,47 +25,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import frames
 from ..contract import ARCHIVE_BASE, REQUIRED_MODELS
 from .persistence_api import custom_objects
-from .torch_cycle import load_bundle, raised, relative, save_bundle
+from .torch_cycle import TORCH_PACKAGE, load_bundle, trained_models
+from .torch_observe import TRACKING, TrackingFinder, raised
 
-TRACKING = ("mlflow",)
 NO_TRACKING_FOLDER = "no-tracking"
 TF_FOLDER = "tf"
 # What names a backend in an error message (case-insensitive words).
 BACKEND_WORDS = {"pytorch": r"pytorch|torch", "tensorflow": r"tensorflow|keras|\btf\b"}
-
-
-class TrackingAbsent:
-    """A meta-path finder that makes the tracking library look uninstalled, and notes who asked."""
-
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
-        self.attempts: list[dict[str, str]] = []
-        self.aside: dict[str, Any] = {}
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname.split(".", 1)[0] not in TRACKING:
-            return None
-        outside = frames.innermost(frames.from_stack(sys._getframe(1)), self._asker)
-        where = relative(self.ctx, outside[0].f_code.co_filename, outside[1]) if outside else None
-        self.attempts.append({"module": fullname, "importer": where or "outside the target"})
-        raise ModuleNotFoundError(f"No module named '{fullname}' (absent for this phase)", name=fullname)
-
-    def _asker(self, frame: Any) -> bool:
-        name = frame.f_code.co_filename
-        return "importlib" not in name and name != __file__
-
-    def __enter__(self) -> TrackingAbsent:
-        for name in [n for n in sys.modules if n.split(".", 1)[0] in TRACKING]:
-            self.aside[name] = sys.modules.pop(name)
-        sys.meta_path.insert(0, self)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        sys.meta_path.remove(self)
-        sys.modules.update(self.aside)
 
 
 def _attempt(ctx: Any, step: str, call: Any) -> dict[str, Any]:
@@ -77,17 +45,31 @@ def _attempt(ctx: Any, step: str, call: Any) -> dict[str, Any]:
 
 
 def phase_no_tracking(ctx: Any) -> None:
-    """Save and load once more with the tracking library absent; the finding is the verdict's evidence."""
+    """Import the PyTorch persistence module afresh with the tracking library absent, then save and
+    load with it: as where MLflow is not installed. The target's `ptycho_torch` modules (and MLflow's)
+    are set aside for the phase, so whatever the save and load import is imported again under the
+    refusal, then put back. The finding is the verdict's evidence."""
     base = f"{ctx.out}/{NO_TRACKING_FOLDER}/{ARCHIVE_BASE}"
-    with TrackingAbsent(ctx) as absent:
-        save = _attempt(ctx, "save", lambda: save_bundle(ctx, NO_TRACKING_FOLDER))
-        load = _attempt(ctx, "load", lambda: load_bundle(ctx, base)) if save["ok"] else None
+    Path(base).parent.mkdir(parents=True, exist_ok=True)
+    name = f"{TORCH_PACKAGE}.model_manager"
+    with TrackingFinder(ctx, refuse=True, fresh=(TORCH_PACKAGE,)) as absent:
+        steps = [_attempt(ctx, f"import {name}", lambda: importlib.import_module(name))]
+        fresh = sys.modules.get(name)
+        if steps[-1]["ok"]:
+            scale = ctx.results.get("intensity_scale")
+            save = fresh.save_torch_bundle  # type: ignore[union-attr]
+            steps.append(
+                _attempt(ctx, "save", lambda: save(trained_models(ctx), base, ctx.config, intensity_scale=scale))
+            )
+        if steps[-1]["ok"]:
+            steps.append(_attempt(ctx, "load", lambda: fresh.load_torch_bundle(base)))  # type: ignore[union-attr]
     ctx.finding(
         "tracking",
         library=", ".join(TRACKING),
-        was_imported=sorted(absent.aside)[:10],
-        steps=[s for s in (save, load) if s is not None],
-        refused_imports=absent.attempts[:10],
+        was_imported=sorted(n for n in absent.aside if n.split(".", 1)[0] in TRACKING)[:10],
+        steps=steps,
+        refused_imports=absent.attempts,
+        imported_in_training=getattr(ctx, "tracking_in_training", []),
     )
 
 

@@ -18,18 +18,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import os
 import random
 import sys
 from pathlib import Path
 from typing import Any
 
-from .. import frames
 from ..contract import ARCHIVE_BASE, REQUIRED_MODELS
-from ..summarize import scrub
 from .contract import ScenarioError
 from .persistence_training import SEED, TRAIN_SETTINGS
 from .persistence_training import phase_data as simulate
+from .torch_observe import TrackingFinder, raised
 
 TORCH_PACKAGE = "ptycho_torch"
 # (module, required): the PyTorch path, and the TensorFlow-side modules it calls into.
@@ -44,7 +42,6 @@ IMPORTS = (
 FRESH_IMPORTS = (("ptycho.params", True), ("ptycho.config.config", True), ("ptycho_torch.model_manager", True))
 TRAIN_FOLDER = "train"  # Lightning's default_root_dir: checkpoints, CSV logs, the workflow's own archive
 # Execution settings for the PyTorch entry point, each passed only when the revision's config has it.
-MAX_MESSAGE = 500
 EXECUTION = {"accelerator": "cpu", "enable_progress_bar": False, "num_workers": 0, "deterministic": True}
 
 
@@ -65,30 +62,6 @@ def _import(ctx: Any, name: str, required: bool) -> Any:
 def _parents(name: str) -> list[str]:
     parts = name.split(".")
     return [".".join(parts[:i]) for i in range(1, len(parts))]
-
-
-def relative(ctx: Any, filename: str, line: int) -> str | None:
-    """`path:line` relative to the target root, or None for a file outside it."""
-    root = os.path.join(os.path.realpath(ctx.root), "")
-    real = os.path.realpath(filename)
-    return f"{os.path.relpath(real, root)}:{line}" if real.startswith(root) else None
-
-
-def raised(ctx: Any, error: BaseException) -> dict[str, Any]:
-    """Type, message and where: the innermost frame under the root, and the innermost of all (its module)."""
-    located = frames.from_traceback(error.__traceback__)
-    inside = frames.innermost(located, lambda f: relative(ctx, f.f_code.co_filename, 1) is not None)
-    innermost = located[0] if located else None
-    try:
-        message = str(error)
-    except Exception as inner:  # noqa: BLE001 - a failing __str__ is itself the evidence
-        message = f"<str() failed: {type(inner).__name__}>"
-    return {
-        "type": type(error).__name__,
-        "message": scrub(message)[:MAX_MESSAGE],
-        "raised_at": relative(ctx, inside[0].f_code.co_filename, inside[1]) if inside else None,
-        "innermost": f"{frames.module_of(innermost[0]) or '?'}:{innermost[1]}" if innermost else None,
-    }
 
 
 def fix_seeds() -> None:
@@ -117,7 +90,7 @@ def _training_config(ctx: Any, config: Any) -> Any:
         ctx.gap("setup", f"TrainingConfig.{name}", f"the target's default (wanted {TRAIN_SETTINGS[name]})")
     return config.TrainingConfig(
         model=config.ModelConfig(N=ctx.N, gridsize=ctx.gridsize),
-        output_dir=Path(ctx.out) / TRAIN_FOLDER,
+        output_dir=Path(ctx.out) / getattr(ctx, "train_folder", TRAIN_FOLDER),
         **extra,
     )
 
@@ -144,7 +117,7 @@ def phase_data(ctx: Any) -> None:
     if not hasattr(data, "to_file"):
         ctx.gap("data", "ptycho.raw_data.RawData.to_file", "no train_data_file (the factory may refuse)")
         return
-    path = Path(ctx.out) / "data" / "train.npz"
+    path = Path(ctx.config.output_dir).parent / "data" / "train.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     data.to_file(str(path))
     if any(f.name == "train_data_file" for f in dataclasses.fields(ctx.config)):
@@ -164,7 +137,19 @@ def _execution_config(ctx: Any) -> Any:
 
 def phase_train(ctx: Any) -> None:
     """One epoch through `run_cdi_example_torch(data, None, config, execution_config=…)`; else
-    `train_cdi_model_torch`. The entry point's own save (when it has one) writes under `train/`."""
+    `train_cdi_model_torch`. The entry point's own save (when it has one) writes under `train/`.
+    Should it raise, the error is a gap and untrained models stand in (`_untrained`)."""
+    try:
+        ctx.results = train_once(ctx)
+    except ScenarioError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the revision's training fails: evidence, then untrained models
+        _untrained(ctx, ctx.train_entry, raised(ctx, error))
+
+
+def train_once(ctx: Any) -> dict[str, Any]:
+    """The revision's training entry point, once, on `ctx.modules['train_data']`: its results dict.
+    Imports of the tracking library while it runs are noted in `ctx.tracking_in_training`."""
     fix_seeds()
     components = ctx.modules.get("ptycho_torch.workflows.components")
     run: Any = getattr(components, "run_cdi_example_torch", None)
@@ -179,15 +164,16 @@ def phase_train(ctx: Any) -> None:
     data = ctx.modules["train_data"]
     data.Y = None  # PINN training needs no ground truth (tf-persistence's train variant found Y rejected)
     if run is None:
-        ctx.gap("train", "ptycho_torch.workflows.components.run_cdi_example_torch", "train_cdi_model_torch")
-    name, entry = ("run_cdi_example_torch", run) if run is not None else ("train_cdi_model_torch", train)
+        ctx.gap(ctx.phase, "ptycho_torch.workflows.components.run_cdi_example_torch", "train_cdi_model_torch")
+    ctx.train_entry, entry = ("run_cdi_example_torch", run) if run is not None else ("train_cdi_model_torch", train)
     kwargs = kwargs if "execution_config" in inspect.signature(entry).parameters else {}
+    watch = TrackingFinder(ctx, refuse=False)  # who imports the tracking library while training
     try:
-        returned = entry(data, None, ctx.config, **kwargs)
-    except Exception as error:  # noqa: BLE001 - the revision's training fails: evidence, then untrained models
-        _untrained(ctx, name, raised(ctx, error))
-        return
-    ctx.results = returned[2] if run is not None else returned
+        with watch:
+            returned = entry(data, None, ctx.config, **kwargs)
+    finally:
+        ctx.tracking_in_training = watch.attempts
+    return returned[2] if run is not None else returned
 
 
 def _untrained(ctx: Any, entry: str, failure: dict[str, Any]) -> None:

@@ -13,7 +13,12 @@ scenario only; the report says so) and keeps the namespaces `ptycho_torch` and `
 
 from __future__ import annotations
 
-from .torch_checks import phase_no_tracking, phase_tf_loads_torch, phase_tf_save, phase_torch_loads_tf
+from .torch_checks import (
+    phase_no_tracking,
+    phase_tf_loads_torch,
+    phase_tf_save,
+    phase_torch_loads_tf,
+)
 from .torch_cycle import phase_data, phase_import, phase_load, phase_save, phase_setup, phase_train
 
 ALLOWS_TORCH = True

@@ -65,13 +65,26 @@ def _tracking(record: dict[str, Any], found: dict[str, Any]) -> list[dict[str, A
             items.append(_evidence("pass", f"{step['step']} worked with `{library}` absent", None))
         else:
             detail = f"{step['step']} failed with `{library}` absent: {step.get('type')}: {step.get('message')}"
-            items.append(_evidence("fail", detail, step.get("raised_at")))
+            # the library's absence is the cause when the error names it or an import of it was refused
+            caused = bool(asked) or any(name in str(step.get("message")).lower() for name in library.split(", "))
+            if not caused:
+                detail += f" — not an error about `{library}`, and no import of it was refused: this step says nothing about it"
+            items.append(_evidence("fail" if caused else "none", detail, step.get("raised_at")))
     for attempt in asked:
         items.append(
             _evidence("none", f"`import {attempt['module']}` was asked for and refused", attempt.get("importer"))
         )
     if not asked:
         items.append(_evidence("none", f"no import of `{library}` was asked for while it was absent", None))
+    for seen in found.get("imported_in_training") or []:  # watched, not refused: where a dependency shows
+        detail = f"`import {seen['module']}` ran during training (via `{seen.get('via')}`)"
+        items.append(_evidence("none", detail, seen.get("importer")))
+    earlier = found.get("was_imported") or []
+    if earlier:  # imported earlier in the run (e.g. during training): set aside for the phase, put back after
+        shown = ", ".join(f"`{m}`" for m in earlier[:3]) + (" …" if len(earlier) > 3 else "")
+        items.append(
+            _evidence("none", f"already imported earlier in the run and set aside for the phase: {shown}", None)
+        )
     return items
 
 

@@ -105,3 +105,32 @@ def test_the_tracking_judge_ignores_other_mlflow_sentences():
     other = "`logger_backend` MUST be one of ['csv', 'tensorboard', 'mlflow', 'none']."
     found = record(tracking({"step": "save", "ok": True}))
     assert judge_findings(other, found) is None
+
+
+def test_a_step_that_fails_for_another_reason_decides_nothing():
+    failed = {
+        "step": "train (a fresh process)",
+        "ok": False,
+        "type": "AttributeError",
+        "message": "'ModelConfig' object has no attribute 'pad_object'",
+        "raised_at": "ptycho_torch/config_bridge.py:174",
+    }
+    verdict = judge(TRACKING, record(tracking({"step": "load (a fresh process)", "ok": True}, failed)))
+    assert verdict["verdict"] == HOLDS
+    assert verdict["evidence"][1]["status"] == "none" and "says nothing" in verdict["evidence"][1]["detail"]
+
+
+def test_training_that_needs_the_library_in_a_process_without_it_is_broken():
+    failed = {
+        "step": "train (a fresh process)",
+        "ok": False,
+        "type": "ModuleNotFoundError",
+        "message": "No module named 'mlflow' (absent for this phase)",
+        "raised_at": "ptycho_torch/train_utils.py:22",
+    }
+    refused = {"module": "mlflow", "importer": "ptycho_torch/train_utils.py:22", "via": "ptycho_torch.train_utils:22"}
+    verdict = judge(
+        TRACKING, record(tracking({"step": "load (a fresh process)", "ok": True}, failed, refused=[refused]))
+    )
+    assert verdict["verdict"] == BROKEN
+    assert verdict["evidence"][1]["anchor"] == "ptycho_torch/train_utils.py:22"
