@@ -235,6 +235,7 @@ def record_package(
     config_global: str | None = None,
     phase: str = "run",
     sinks: bool = False,
+    namespace: str = PACKAGE,
 ) -> dict[str, Any]:
     """Trace `drive(import_module)` over the package written from `files`; the run record."""
     root = write_target(tmp / "root", files)
@@ -243,7 +244,7 @@ def record_package(
     sys.path.insert(0, str(root))
     events = tmp / f"events-{backend}.jsonl"
     stream = EventStream(str(events))
-    recorder = Recorder(PACKAGE, AnchorIndex(str(root)), stream)
+    recorder = Recorder(namespace, AnchorIndex(str(root)), stream)
     if config_global:
         recorder.config = ConfigWatch(config_global, stream)
     if sinks:  # the audit handler is removed below

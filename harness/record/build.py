@@ -135,6 +135,7 @@ def _process_info(process: FoldedProcess, outcome: dict[str, Any], scrub: PathSc
         "seen": end.get("seen"),
         "kept": len(process.calls),
         "gaps": end.get("gaps", []),
+        "findings": end.get("findings", []),
         "blocked_imports": end.get("blocked_imports", []),
         "torch_imported": end.get("torch_imported"),
         "packages": end.get("packages"),

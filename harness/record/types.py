@@ -134,6 +134,9 @@ class ProcessInfo(TypedDict, total=False):
     """Events the recorder saw (what counts depends on the backend: `Recorder.seen_means`)."""
     kept: int
     gaps: list[Gap]
+    findings: list[dict[str, Any]]
+    """Facts the scenario established (`ctx.finding`): `kind`, `phase` and plain values, e.g. what a
+    loader did with another backend's archive; read by `static/verdicts`."""
     blocked_imports: list[BlockedImport]
     torch_imported: list[str] | None
     packages: dict[str, str | None] | None
@@ -274,6 +277,8 @@ class ScenarioInfo(TypedDict, total=False):
     """Where the scenario came from: the shipped module, or the file / `module:attribute` as given."""
     contract: bool
     """True when the built-in archive contract applies (the target's docs stating none)."""
+    allows_torch: bool
+    """True when the scenario declared `ALLOWS_TORCH = True`: the torch guard was lifted for it."""
 
 
 class Recorder(TypedDict):

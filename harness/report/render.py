@@ -141,6 +141,7 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
         "target_root": record["target"]["root"],
         "revision": revision_text(record["target"]),
         "namespace": record["namespace"],
+        "namespace_modules": _namespace_modules(str(record["namespace"])),
         "scenario": _scenario_line(record),
         "recorder": _recorder_line(record),
         "status": record["status"] + (f" — {failure['problem']}" if failure else ""),
@@ -154,6 +155,12 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
         "stopped_early": _stopped_early(record),
         "first_process": record["processes"][0]["label"] if record["processes"] else None,
     }
+
+
+def _namespace_modules(namespace: str) -> str:
+    """`'ptycho' and 'ptycho.*'`; for several namespaces each pair, joined (`ptycho_torch,ptycho`)."""
+    pairs = [f"'{n}' and '{n}.*'" for n in namespace.split(",") if n] or [f"'{namespace}' and '{namespace}.*'"]
+    return "; ".join(pairs)
 
 
 def _stopped_early(record: dict[str, Any]) -> bool:
@@ -183,6 +190,7 @@ def env_view(record: dict[str, Any]) -> dict[str, Any]:
         ),
         "evidence_only": record["evidence_only"],
         "torch": {
+            "allowed": bool((record.get("scenario") or {}).get("allows_torch")),
             "imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
             "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []],
         },

@@ -74,6 +74,11 @@ BUILTIN_CLAUSES: tuple[tuple[str, str, str], ...] = (
         "A loader that cannot read an archive's backend MUST raise an error naming that backend.",
     ),
     (
+        "tracking-optional",
+        "SHOULD NOT",
+        "Persistence SHOULD NOT depend on experiment tracking: save and load work where MLflow is not installed.",
+    ),
+    (
         "torch-payload",
         "MUST",
         "PyTorch archives MUST carry Lightning `.ckpt` payloads and the hyperparameters to reload them "

@@ -51,12 +51,26 @@ def common(record: dict[str, Any]) -> dict[str, Any]:
         "scenario": f"{scenario.get('name')} ({scenario.get('variant')})",
         "recorder": (record.get("recorder") or {}).get("backend") or "none",
         "kept": len(calls),
+        "torch_allowed": bool(scenario.get("allows_torch")),
+        "by_namespace": by_namespace(str(record.get("namespace") or ""), calls),
         "stacks": [
             {"label": p["label"], "text": Block(p["stacks"]), "fence": Block(p["stacks"]).fence()}
             for p in record.get("processes") or []
             if p.get("stacks")
         ],
     }
+
+
+def by_namespace(namespace: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Kept calls and distinct functions per namespace, when the run kept several (`ptycho_torch,ptycho`)."""
+    names = [n for n in namespace.split(",") if n]
+    if len(names) < 2:
+        return []
+    rows = []
+    for name in names:
+        mine = [c for c in calls if (c.get("module") or "") == name or (c.get("module") or "").startswith(name + ".")]
+        rows.append({"name": name, "calls": len(mine), "functions": len({c["function"] for c in mine})})
+    return rows
 
 
 _EVIDENCE_LABELS = {"archive": "archive check", "run": "run", "delta": "PyTorch delta", "scenario": "scenario"}
