@@ -263,8 +263,7 @@ class ScenarioInfo(TypedDict, total=False):
     """Phases in the order they were run, across processes."""
     roles: dict[str, list[str]]
     """Role → phase names: `build`, `data` and `train` (variant `train`), `save`, `load` (a load in the process that saved),
-    `fresh-load` (a load in a process that never built a model), `entry` (phases whose
-    depth-0 calls are the scenario's entry points)."""
+    `fresh-load` (a load in a process that never built a model), `entry` (depth-0 calls are entry points)."""
     processes: list[dict[str, Any]]
     """Per process label: `label`, `title` (for prose), `phases`."""
     chains: list[dict[str, Any]]
