@@ -40,11 +40,11 @@ _pyenv_interpreters_on_path()
 def fast(session: nox.Session) -> None:
     """The fast layer: recorder backends in-process, the record, views, templates, inspect, static passes."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider", *session.posargs)
+    session.run("python", "-m", "pytest", "-n", "2", "-m", "not slow", "-q", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session
 def full(session: nox.Session) -> None:
     """The whole suite on the default interpreter (what `make test` runs)."""
     session.install("-e", ".[test,demo]")
-    session.run("python", "-m", "pytest", *session.posargs)
+    session.run("python", "-m", "pytest", "-n", "2", *session.posargs)

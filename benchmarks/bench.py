@@ -1,7 +1,7 @@
 """Overhead of the recorder: the same scenario untraced and traced, alternating, per interpreter.
 
     python benchmarks/bench.py [--root PTYCHO_ROOT] [--pairs 3] [--python PY]... [--backends default,settrace]
-                               [--variants default,train]
+                               [--variants default,train] [--torch-python .venv-torch/bin/python] [--torch-only]
 
 Each run is a real `callchain trace --python PY` (same subprocess set-up, imports included,
 fresh-load process included); the measure is the run record's `durations.total` (wall time
@@ -20,6 +20,11 @@ Interpreters: every `--python` given; else each of Python 3.10–3.13 found (thi
 (TensorFlow, h5py, dill). `default` is the backend a user gets with no `--backend` (the
 record says which one ran and whether it was accelerated). Results: a JSON file under
 --out, and a Markdown table ready for the README.
+
+The PyTorch side: with --root and a torch environment (`--torch-python`, default
+`.venv-torch/bin/python` when `make torch-env` made it), the row `ptychopinn/torch-persistence`
+runs `--scenario torch-persistence` with that interpreter only (Python 3.11); `--torch-only`
+runs that row alone.
 """
 
 from __future__ import annotations
@@ -80,7 +85,9 @@ def interpreters(given: list[str]) -> list[dict]:
 
 
 def run_once(python: str, root: str | None, backend: str | None, out: Path, variant: str) -> dict[str, object]:
+    scenario, _, variant = variant.rpartition(":")  # "torch-persistence:default" names a scenario too
     args = [sys.executable, "-m", "harness", "trace", "--out", str(out), "--python", python, "--variant", variant]
+    args += ["--scenario", scenario] if scenario else []
     args += ["--root", root] if root else []
     args += ["--untraced"] if backend is None else ([] if backend == "default" else ["--backend", backend])
     done = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
@@ -161,7 +168,19 @@ def table(results: dict[str, dict[str, object]], pairs: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+TORCH_ROW = "torch-persistence:default"  # scenario:variant (run_once reads both)
+
+
+def _torch_row(torch: dict, root: str, backends: list[str], pairs: int, runs: Path) -> dict[str, dict[str, object]]:
+    """The torch-persistence row: that scenario, with the torch environment's interpreter only."""
+    key = f"ptychopinn/torch-persistence {torch['version']}"
+    print(f"Python {torch['version']} ({torch['python']}), torch-persistence", file=sys.stderr)
+    result = bench_one(key, torch["python"], root, backends, pairs, runs, TORCH_ROW)
+    result["python"] = torch["python"]
+    return {key: result}
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--root", default=os.environ.get("PTYCHO_ROOT") or None, help="benchmark this target (default: $PTYCHO_ROOT)"
@@ -186,12 +205,23 @@ def main() -> int:
     parser.add_argument("--no-demo", action="store_true", help="skip the embedded demo target")
     parser.add_argument("--scale", type=int, default=1_000_000, help="calls of the scale row (0: no scale row)")
     parser.add_argument("--scale-only", action="store_true", help="only the scale row (no TensorFlow needed)")
+    default_torch = REPO / ".venv-torch" / "bin" / "python"
+    parser.add_argument(
+        "--torch-python",
+        default=str(default_torch) if default_torch.is_file() else None,
+        help="the torch environment for the torch-persistence row (default: .venv-torch/bin/python when it exists)",
+    )
+    parser.add_argument("--torch-only", action="store_true", help="only the torch-persistence row (needs --root)")
     parser.add_argument("--out", default=str(REPO / "artifacts" / "bench"))
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = _parser().parse_args()
     if args.scale_only:
         return scale_row(args.scale or 1_000_000, Path(args.out))
-    found = interpreters(args.python)
-    if not found:
+    found = [] if args.torch_only else interpreters(args.python)
+    if not found and not args.torch_only:
         raise SystemExit(
             "no Python 3.10+ interpreter that can import tensorflow, h5py and dill was found; pass --python PATH"
         )
@@ -202,6 +232,9 @@ def main() -> int:
     variants = args.variants.split(",")
     targets = {f"{name}/{variant}": (root, variant) for name, root in roots.items() for variant in variants}
     results: dict[str, dict[str, object]] = {}
+    torch = describe(args.torch_python) if args.root and args.torch_python else None
+    if args.torch_only and torch is None:
+        raise SystemExit("--torch-only needs --root and a torch environment (make torch-env, or --torch-python PATH)")
     with tempfile.TemporaryDirectory(dir=out, prefix="runs-") as runs:
         for info in found:
             print(f"Python {info['version']} ({info['python']})", file=sys.stderr)
@@ -209,6 +242,10 @@ def main() -> int:
                 key = f"{label} {info['version']}"
                 results[key] = bench_one(key, info["python"], root, backends, args.pairs, Path(runs), variant)
                 results[key]["python"] = info["python"]
+        if torch is not None:
+            targets["ptychopinn/torch-persistence"] = (args.root, TORCH_ROW)
+            results.update(_torch_row(torch, args.root, backends, args.pairs, Path(runs)))
+            found = [*found, torch]
     stamp = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime())
     command = shlex.join(["python", "benchmarks/bench.py", *sys.argv[1:]])
     document = {

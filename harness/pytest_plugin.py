@@ -65,7 +65,7 @@ class CallchainRun:
             taps={key: tuple(hits) for key, hits in taps.items()},
             config_diff=tuple((record.get("config") or {}).get("changes", [])),
             archive=record.get("archive_description"),
-            files_written=tuple(record.get("sinks", [])),
+            files_written=tuple(s for s in record.get("sinks", []) if s.get("op") != "read"),
         )
 
     @property

@@ -27,7 +27,17 @@ from .run import publish, spawn
 from .run import resolve as scenarios
 from .run.stop import StopSignals
 from .run.workspace import Run, allocate, child_env, harness_tempdir, recorded_env
-from .static.target import DEMO_NEEDS, Target, check_root, compare, demo_unrunnable, fingerprint, module_found, revision
+from .static.target import (
+    DEMO_NEEDS,
+    Target,
+    check_root,
+    check_scenario_needs,
+    compare,
+    demo_unrunnable,
+    fingerprint,
+    module_found,
+    revision,
+)
 from .static.verdicts import judge_spec
 from .trace.backends import BACKENDS
 from .trace.taps import Tap, TapFileError, default_tap_files, for_variant, load_tap_files, taps_as_data
@@ -75,7 +85,7 @@ def _child_config(
     phases: list[str],
     taps: list[Tap],
     backend: str,
-    scenario: str,
+    described: dict[str, Any],
 ) -> dict[str, Any]:
     """What one traced process is told (`harness.trace.child` reads it): the target, the phases
     to run, what to record and where its events and stacks go."""
@@ -93,8 +103,9 @@ def _child_config(
         "untraced": options.untraced,
         "config_global": "" if options.config_global == "none" else options.config_global,
         "stacks": str(run.scratch / f"child-{label}.stacks.txt"),
-        "scenario": scenario,
+        "scenario": described["load"],
         "accel": options.accel_path,
+        "allows_torch": bool(described.get("allows_torch")),
     }
 
 
@@ -153,7 +164,6 @@ def accelerate_backend(options: Options, backend: str) -> str:
 
 def trace(options: Options) -> tuple[Path, RunRecord]:
     """Run the scenario under the recorder and write the report; raise HarnessError on failure."""
-    options.namespace = options.namespace or options.package
     target = check_root(options.root, options.package)
     out = Path(options.out).expanduser().resolve()
     if out == target.root or target.root in out.parents:
@@ -176,12 +186,14 @@ def _checked(options: Options, target: Target, temp_notes: list[str]) -> tuple[P
         _check_demo_needs(options.python)
     before = fingerprint(target.root)
     described = scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)
+    options.namespace = options.namespace or ",".join(described.get("namespace") or []) or options.package
+    check_scenario_needs(target.root, options.scenario, described)
     options.config_global = options.config_global or described.get("config_global") or f"{options.package}.params:cfg"
     taps = resolve_taps(options, described.get("taps"), shipped=scenarios.is_shipped(options.scenario))
     backend = accelerate_backend(options, backend)
     run = allocate(options.out, options.initiative, options.plan_phase)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    env = child_env(run)
+    env = child_env(run, torch=bool(described.get("allows_torch")))
     with StopSignals() as stop:
         return _traced(
             options,
@@ -288,7 +300,7 @@ def _run_processes(
         if (outcomes and outcomes[-1]["exit"] != 0) or stop.received is not None:
             break
         label = process["label"]
-        config = _child_config(run, options, target, label, list(process["phases"]), taps, backend, described["load"])
+        config = _child_config(run, options, target, label, list(process["phases"]), taps, backend, described)
         outcomes.append(spawn.run_child(run.scratch, label, config, python, options.timeout, env, stop))
     return outcomes
 
@@ -326,7 +338,7 @@ def _meta(
             {
                 "root": str(target.root),
                 "demo": target.is_demo,
-                "namespace_found": module_found(target.root, options.namespace),
+                "namespace_found": all(module_found(target.root, n) for n in options.namespace.split(",") if n),
             },
             **revision(target.root),
         ),
@@ -347,6 +359,7 @@ def static_evidence(
     from .inspect.sandbox import describe_archive
     from .static.analysis import function_docs, mentions, rank_entry_points
     from .static.bounded import Budget
+    from .static.pointers import reconcile
     from .static.spec import read_contract
     from .static.torchscan import scan
 
@@ -369,6 +382,8 @@ def static_evidence(
         static["torch_delta"] = scan(target.root, budget=budget)
     except (ValueError, RuntimeError, OSError) as error:  # a broken patterns file must not cost the report
         static["torch_delta"] = {"package": "ptycho_torch", "present": False, "surfaces": [], "error": str(error)}
+    contract_scenario = (described or {}).get("contract", True)
+    static["request_pointers"] = reconcile(target.root, budget) if contract_scenario else []
     static["static_skipped"] = budget.skipped
     archive = run.scratch / "out" / contract.ARCHIVE_NAME
     static["archive_description"] = describe_archive(str(archive)) if archive.is_file() else None

@@ -125,6 +125,18 @@ MINIPKG = {
             with h5py.File(path, 'a') as handle:
                 handle.attrs['scale'] = 1.0
             return path
+
+
+        def roundtrip(folder):
+            os.mkdir(folder)
+            path = os.path.join(folder, 'params.txt')
+            with open(path, 'w') as handle:
+                handle.write('x')
+            with open(path) as handle:
+                text = handle.read()
+            with open(__file__) as handle:
+                handle.read()
+            return text
     """,
     "minipkg/uses.py": """
         import functools
@@ -223,6 +235,7 @@ def record_package(
     config_global: str | None = None,
     phase: str = "run",
     sinks: bool = False,
+    namespace: str = PACKAGE,
 ) -> dict[str, Any]:
     """Trace `drive(import_module)` over the package written from `files`; the run record."""
     root = write_target(tmp / "root", files)
@@ -231,7 +244,7 @@ def record_package(
     sys.path.insert(0, str(root))
     events = tmp / f"events-{backend}.jsonl"
     stream = EventStream(str(events))
-    recorder = Recorder(PACKAGE, AnchorIndex(str(root)), stream)
+    recorder = Recorder(namespace, AnchorIndex(str(root)), stream)
     if config_global:
         recorder.config = ConfigWatch(config_global, stream)
     if sinks:  # the audit handler is removed below

@@ -147,6 +147,7 @@ def _process_info(process: FoldedProcess, outcome: dict[str, Any], scrub: PathSc
         "kept": process.kept,
         "dropped": dict(sorted(process.folder.dropped.items())) if process.folder else {},
         "gaps": end.get("gaps", []),
+        "findings": end.get("findings", []),
         "blocked_imports": end.get("blocked_imports", []),
         "torch_imported": end.get("torch_imported"),
         "packages": end.get("packages"),

@@ -73,7 +73,9 @@ def _subprocess(process: Any) -> bool:
 
 def _tree_changed(record: RunRecord) -> list[Failure]:
     changes = record["evidence_only"]["changes"]
-    touched = [path for sink in record["sinks"] for path in (sink["path"], sink.get("dest")) if path]
+    touched = [
+        path for sink in record["sinks"] if sink["op"] != "read" for path in (sink["path"], sink.get("dest")) if path
+    ]
     inside = sorted({path for path in touched if path == "<root>" or path.startswith("<root>/")})
     changes = changes + [f"written: {path}" for path in inside if path not in changes]
     if not changes:

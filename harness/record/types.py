@@ -1,28 +1,28 @@
 """The run record's types: every fact a trace run records, with what it means.
 
-This module is the one home of the record's shape. `record.build` assembles a `RunRecord`
-from the event streams and what the harness knew about the run; `render`, `views`,
-`diff`, `perfetto` and the pytest plugin only read it. The record is plain JSON-able data
-(TypedDicts over dicts and lists), written to `trace/run.json` with `schema_version` at the
-top, so a report folder can be re-rendered, diffed or loaded by a test without the harness
-that wrote it knowing about the reader.
+This module is the one home of the record's shape. `record.build` assembles a `RunRecord` from the event
+streams and what the harness knew about the run; `render`, `views`, `diff`, `perfetto` and the pytest plugin
+only read it. The record is plain JSON-able data (TypedDicts over dicts and lists), written to
+`trace/run.json` with `schema_version` at the top, so a report folder can be re-rendered, diffed or loaded
+by a test without the harness that wrote it knowing about the reader.
 
 Conventions that hold for every field:
-- Paths inside the target are relative to its root; the run's scratch folder is written
-  `<scratch>`, the target root `<root>` where a path must stay absolute-looking, and random
-  temp names `<tmp>` (`record.scrub_paths` decides this, once).
-- `path:line` strings are "anchors": a function's anchor is its `def` line, a call site is
-  the line of the call in the caller.
-- Times (`t`, `t0`, `t1`, `seconds`, `started_at`, `durations`) are the only fields that
-  differ between two runs of the same code.
+- Paths inside the target are relative to its root; the run's scratch folder is written `<scratch>`, the
+  target root `<root>` where a path must stay absolute-looking, and random temp names `<tmp>`
+  (`record.scrub_paths` decides this, once).
+- `path:line` strings are "anchors": a function's anchor is its `def` line, a call site the line of the call.
+- Times (`t`, `t0`, `t1`, `seconds`, `started_at`, `durations`) are the only fields that differ between
+  two runs of the same code.
 
-Bump `SCHEMA_VERSION` when a field changes meaning or is removed; `runjson.load` refuses
-other versions with a message instead of failing somewhere in a renderer.
+Bump `SCHEMA_VERSION` when a field changes meaning or is removed; `runjson.load` refuses other versions
+with a message instead of failing somewhere in a renderer.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypedDict
+
+from .outcometypes import EventCounts, EvidenceOnly, Failure
 
 SCHEMA_VERSION = 2
 
@@ -140,6 +140,9 @@ class ProcessInfo(TypedDict, total=False):
     dropped: dict[str, int]
     """Phase → calls kept but not stored: past `record.foldcalls.CALL_CAP` stored calls."""
     gaps: list[Gap]
+    findings: list[dict[str, Any]]
+    """Facts the scenario established (`ctx.finding`): `kind`, `phase` and plain values, e.g. what a
+    loader did with another backend's archive; read by `static/verdicts`."""
     blocked_imports: list[BlockedImport]
     torch_imported: list[str] | None
     packages: dict[str, str | None] | None
@@ -227,7 +230,8 @@ class FileOp(TypedDict):
     """A file operation seen by the audit hook (or the native-write sweep)."""
 
     op: str
-    """`write`, `remove`, `rename`, `mkdir`, …"""
+    """`write`, `remove`, `rename`, `mkdir`, …; `read`: a file the run wrote, opened for reading
+    (once per file, line and phase: the line that read an archive member back)."""
     path: str
     dest: str | None
     by: str | None
@@ -265,8 +269,7 @@ class ScenarioInfo(TypedDict, total=False):
     """Phases in the order they were run, across processes."""
     roles: dict[str, list[str]]
     """Role → phase names: `build`, `data` and `train` (variant `train`), `save`, `load` (a load in the process that saved),
-    `fresh-load` (a load in a process that never built a model), `entry` (phases whose
-    depth-0 calls are the scenario's entry points)."""
+    `fresh-load` (a load in a process that never built a model), `entry` (depth-0 calls are entry points)."""
     processes: list[dict[str, Any]]
     """Per process label: `label`, `title` (for prose), `phases`."""
     chains: list[dict[str, Any]]
@@ -279,6 +282,8 @@ class ScenarioInfo(TypedDict, total=False):
     """Where the scenario came from: the shipped module, or the file / `module:attribute` as given."""
     contract: bool
     """True when the built-in archive contract applies (the target's docs stating none)."""
+    allows_torch: bool
+    """True when the scenario declared `ALLOWS_TORCH = True`: the torch guard was lifted for it."""
 
 
 class Recorder(TypedDict):
@@ -300,40 +305,6 @@ class TargetInfo(TypedDict, total=False):
     commit: str | None
     branch: str | None
     dirty: bool | None
-
-
-class EvidenceOnly(TypedDict):
-    """The target tree before and after the run; any change fails the run."""
-
-    before: dict[str, Any]
-    """Counts (`files`, `entries`) and one digest over every entry's metadata (`target.fingerprint`)."""
-    after: dict[str, Any]
-    changes: list[str]
-    """One line per entry added, removed, replaced, changed, re-moded or touched (`target.compare`)."""
-    notes: list[str]
-    """What could not be compared fully: unreadable entries, names that are not UTF-8, digest budget."""
-
-
-class Problem(TypedDict):
-    """One problem of a run, and what to do about it (printable: `harness/printable.py`)."""
-
-    problem: str
-    fix: str
-
-
-class Failure(TypedDict, total=False):
-    """Every problem the run found (`record.outcome`), most useful first: the first one here,
-    with the exit code it gives, the others in `also` (absent in records made before)."""
-
-    problem: str
-    fix: str
-    exit_code: int
-    also: list[Problem]
-
-
-class EventCounts(TypedDict):
-    seen: int
-    kept: int
 
 
 class RunRecord(TypedDict, total=False):
@@ -384,6 +355,9 @@ class RunRecord(TypedDict, total=False):
     mentions: dict[str, list[dict[str, Any]]]
     """Term → source lines of the namespace that mention it (e.g. `intensity_scale`)."""
     torch_delta: dict[str, Any]
+    request_pointers: list[dict[str, Any]]
+    """The evidence request's `path:start-end` pointers checked on this revision (persistence
+    scenarios only; `static.pointers.reconcile` documents each field)."""
     static_skipped: list[dict[str, str]]
     """Files the static passes did not read (`bounded.Budget`): path, reason, pass."""
     """The PyTorch side read statically (`torchscan.scan`)."""

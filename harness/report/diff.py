@@ -3,7 +3,8 @@
 Two runs are compared through their run records (`trace/run.json`) by the stable names the
 record already uses: functions as `module:qualname`, edges as caller → callee, taps by key,
 params.cfg changes by (phase, key, op, old, new), library calls by (caller function, callee)
-(plus the caller's line with `--lines`; counts are not compared), archive members by name. Line numbers are
+(plus the caller's line with `--lines`; counts are not compared), archive members by name, and
+the archive recipe's facts per member (summary.md's first screen; writer and reader lines with `--lines`). Line numbers are
 never part of an identity unless `--lines` asks for it, so editing a comment above a
 function does not turn it into a different function; it shows up once, as a move.
 Timestamps are ignored altogether. Exit 0: the same; 1: differences; 2: unreadable input.
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..printable import escape_tree
 from ..record.runjson import load as load_record
+from .queries.recipe import recipe_rows
 
 NOT_HIT = "not hit"
 CONFIG_FIELDS = ("phase", "key", "op", "old", "new")
@@ -164,6 +167,29 @@ def _archive(a: Mapping[str, Any], b: Mapping[str, Any], sizes: bool) -> dict[st
     }
 
 
+def _fact(row: Mapping[str, Any], field: str, lines: bool) -> str:
+    """One recipe fact as text; without `lines`, the anchors in it are left out."""
+    if field == "clauses":
+        value = "; ".join(f"{c['anchor'] if lines else ''} {c['level']}: {c['verdict']}".strip() for c in row[field])
+    else:
+        value = ", ".join(row[field]) if isinstance(row[field], list) else str(row[field] or "—")
+    return value if lines else re.sub(r" at `[^`]+`", "", value)
+
+
+def _recipe(a: Mapping[str, Any], b: Mapping[str, Any], lines: bool) -> list[dict[str, str]]:
+    """The archive recipe's facts that differ per member present in both (summary.md's first
+    screen): format, contents, what load restores, clause verdicts; writer and readers with `lines`."""
+    fields = ("format", "holds", "restores", "clauses") + (("writer", "readers") if lines else ())
+    rows_a = {r["member"]: r for r in recipe_rows(dict(a)) if not r["archive"]}
+    rows_b = {r["member"]: r for r in recipe_rows(dict(b)) if not r["archive"]}
+    return [
+        {"member": name, "fact": field, "a": _fact(rows_a[name], field, lines), "b": _fact(rows_b[name], field, lines)}
+        for name in sorted(set(rows_a) & set(rows_b))
+        for field in fields
+        if _fact(rows_a[name], field, lines) != _fact(rows_b[name], field, lines)
+    ]
+
+
 def diff_records(
     a: Mapping[str, Any], b: Mapping[str, Any], lines: bool = False, sizes: bool = False
 ) -> dict[str, Any]:
@@ -191,6 +217,7 @@ def diff_records(
             "added": _library_rows(sorted(set(_library_keys(b, lines)) - set(_library_keys(a, lines)))),
         },
         "archive": _archive(a, b, sizes),
+        "recipe": _recipe(a, b, lines),
     }
     result["counts"] = _counts(result)
     result["same"] = not any(result["counts"].values())
@@ -214,6 +241,7 @@ def _counts(result: dict[str, Any]) -> dict[str, int]:
         + len(archive["only_b"])
         + len(archive["sizes"])
         + int(archive["present"]["a"] != archive["present"]["b"]),
+        "recipe": len(result["recipe"]),
     }
 
 
@@ -258,6 +286,7 @@ def _headline(counts: dict[str, int]) -> str:
         ("library_removed", "library call removed", "library calls removed"),
         ("library_added", "library call added", "library calls added"),
         ("archive", "archive difference", "archive differences"),
+        ("recipe", "archive recipe fact differs", "archive recipe facts differ"),
     ]
     return "the call chains differ: " + ", ".join(
         f"{counts[k]} {one if counts[k] == 1 else many}" for k, one, many in labels if counts[k]
@@ -333,6 +362,10 @@ def render_text(result: dict[str, Any]) -> str:
     out += _section("library calls removed (in A, not in B)", [_library_text(r) for r in result["library"]["removed"]])
     out += _section("library calls added (in B, not in A)", [_library_text(r) for r in result["library"]["added"]])
     out += _section("archive", _archive_items(result["archive"]))
+    out += _section(
+        "archive recipe facts that differ",
+        [f"{r['member']} {r['fact']}\n    A: {r['a']}\n    B: {r['b']}" for r in result["recipe"]],
+    )
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,19 +19,21 @@ from typing import Any
 import jinja2
 
 from .. import contract
-from ..printable import escape_tree, printable, table_safe
+from ..printable import Block, escape_tree, printable, table_safe
 from ..privacy import report_environment
 from ..record.complete import complete
 from ..record.runjson import dumps
 from ..resources import require_dir
 from .fold import fold, weights
+from .index import with_index
 from .perfetto import trace_events
-from .views.common import taps_view
+from .views.common import revision_text, taps_view
 from .views.diagram import diagram
 from .views.static import static_view
 from .views.summary import summary_view
 
 NO_SOURCE = "(no source file)"
+UNKNOWN_ROOT = "unknown"  # what a record without a root holds (record.complete)
 
 
 @functools.cache
@@ -58,14 +61,6 @@ def write_atomic(path: Path, text: str) -> None:
 
 def dump_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
-
-
-def _target_line(record: dict[str, Any]) -> str:
-    target = record["target"]
-    if target.get("git"):
-        dirty = "dirty" if target.get("dirty") else "clean"
-        return f"{target['root']} (git {target.get('commit')}, {dirty})"
-    return f"{target['root']} ({'embedded demo target' if target.get('demo') else 'not a git work tree'})"
 
 
 def _scenario_line(record: dict[str, Any]) -> str:
@@ -155,8 +150,10 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
     failure = record.get("failure")
     return {
         "command": record["command"],
-        "target": _target_line(record),
+        "target_root": record["target"]["root"],
+        "revision": revision_text(record["target"]),
         "namespace": record["namespace"],
+        "namespace_modules": _namespace_modules(str(record["namespace"])),
         "scenario": _scenario_line(record),
         "recorder": _recorder_line(record),
         "status": record["status"] + (f" — {failure['problem']}" if failure else ""),
@@ -171,6 +168,12 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
         "first_process": record["processes"][0]["label"] if record["processes"] else None,
         "stored_all": not any(call.get("repeat") for call in record["calls"]) and not any(dropped.values()),
     }
+
+
+def _namespace_modules(namespace: str) -> str:
+    """`'ptycho' and 'ptycho.*'`; for several namespaces each pair, joined (`ptycho_torch,ptycho`)."""
+    pairs = [f"'{n}' and '{n}.*'" for n in namespace.split(",") if n] or [f"'{namespace}' and '{namespace}.*'"]
+    return "; ".join(pairs)
 
 
 def _stopped_early(record: dict[str, Any]) -> bool:
@@ -194,9 +197,13 @@ def env_view(record: dict[str, Any]) -> dict[str, Any]:
         "packages": dict(first.get("packages") or {}, callchain=record["callchain_version"]),
         "devices": first.get("devices"),
         "recorder": dict(record["recorder"], **{key: start[key] for key in ("monitoring_tool_id",) if key in start}),
-        "target": {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
+        "target": dict(
+            {k: record["target"].get(k) for k in ("root", "commit", "branch", "dirty", "git", "demo")},
+            revision=revision_text(record["target"]),
+        ),
         "evidence_only": record["evidence_only"],
         "torch": {
+            "allowed": bool((record.get("scenario") or {}).get("allows_torch")),
             "imported": sorted({m for p in record["processes"] for m in (p.get("torch_imported") or [])}),
             "blocked_imports": [a for p in record["processes"] for a in p.get("blocked_imports") or []],
         },
@@ -222,6 +229,8 @@ def write_report(report: Path, record: Mapping[str, Any]) -> None:
     render_markdown(report, record)
 
 
+# Deliverables long enough to open with an index of their sections (report/index.py).
+INDEXED = ("callchain/static.md",)
 # Markdown/Mermaid deliverable → (template, view builder). `callchain render` rebuilds these.
 OUTPUTS = {
     "callgraph/dynamic.txt": ("dynamic.txt.j2", dynamic_view),
@@ -235,15 +244,47 @@ OUTPUTS = {
 def render_texts(record: dict[str, Any]) -> dict[str, str]:
     """The text of every rendered deliverable, from any run record (completed first)."""
     full = complete(record)
-    return {name: _render(name, template, build(full)) for name, (template, build) in OUTPUTS.items()}
+    return {
+        name: _render(name, template, build(full), full["target"]["root"])
+        for name, (template, build) in OUTPUTS.items()
+    }
 
 
-def _render(name: str, template: str, view: dict[str, Any]) -> str:
+# The one view field that may show the target's absolute root (each deliverable's header line);
+# everywhere else it is `<root>` (paths under it are relative already): env/trace_env.json says it too.
+ROOT_FIELD = "target_root"
+ROOT_LABEL = "<root>"
+
+
+def without_root(data: Any, root: str | None) -> Any:
+    """A copy of view data with the absolute root, wherever it appears in a string (a command
+    line, a failure message), written `<root>`; the `target_root` field keeps it."""
+    if not root or root in ("/", UNKNOWN_ROOT):
+        return data
+    pattern = re.compile(re.escape(root.rstrip("/")) + r"(?![\w\-]|\.\w)")
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            text = pattern.sub(ROOT_LABEL, value)
+            return Block(text) if isinstance(value, Block) else text
+        if isinstance(value, Mapping):
+            return {scrub(k): (v if k == ROOT_FIELD else scrub(v)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(scrub(item) for item in value)
+        return value
+
+    return scrub(data)
+
+
+def _render(name: str, template: str, view: dict[str, Any], root: str | None = None) -> str:
     """One deliverable: its view data escaped as a whole (the policy: every string the record
     holds may be the target's, so none reaches a template unescaped — `printable.py`; Markdown
-    files also escape `|`, so no value can split a table row), then laid out by the template."""
+    files also escape `|`, so no value can split a table row), the absolute root said only in
+    the header (`without_root`), then laid out by the template."""
     escape = table_safe if name.endswith(".md") else printable
-    return environment().get_template(template).render(**escape_tree(view, escape))
+    env = environment()
+    text = env.get_template(template).render(**escape_tree(without_root(view, root), escape))
+    return with_index(text, env) if name in INDEXED else text
 
 
 def _guarded(name: str, build) -> str:
@@ -261,7 +302,10 @@ def render_markdown(report: Path, record: Mapping[str, Any]) -> None:
     """The files that `callchain render` can rebuild from trace/run.json."""
     full = complete(record)
     for name, (template, build) in OUTPUTS.items():
-        write_atomic(report / name, _guarded(name, lambda n=name, t=template, b=build: _render(n, t, b(full))))
+        write_atomic(
+            report / name,
+            _guarded(name, lambda n=name, t=template, b=build: _render(n, t, b(full), full["target"]["root"])),
+        )
 
 
 def rerender(report_dir: str) -> Path:

@@ -97,6 +97,7 @@ def record_info(described: dict[str, Any], name: str, variant: str, ran: list[st
         "processes": described["processes"],
         "source": described["load"] if is_shipped(name) else name,
         "contract": described["contract"],
+        "allows_torch": bool(described.get("allows_torch")),
     }
 
 

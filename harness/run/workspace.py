@@ -141,8 +141,9 @@ def _shown(path: str, root: Path) -> str:
     return "<root>" + ("/" + resolved.relative_to(root).as_posix() if resolved != root else "")
 
 
-def child_env(run: Run) -> dict[str, str]:
-    """The traced process's environment: ours, with its side effects pointed into scratch."""
+def child_env(run: Run, torch: bool = False) -> dict[str, str]:
+    """The traced process's environment: ours, with its side effects pointed into scratch. For a
+    scenario that runs torch (`ALLOWS_TORCH`), torch's and MLflow's own folders too, and no GPU."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [harness_path(run), env.get("PYTHONPATH")]))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -153,6 +154,10 @@ def child_env(run: Run) -> dict[str, str]:
     env["MPLCONFIGDIR"] = str(run.scratch / "mplconfig")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.pop("PYTHONHUNTER", None)
+    if torch:
+        env["TORCH_HOME"] = str(run.scratch / "torch_home")
+        env["MLFLOW_TRACKING_URI"] = (run.scratch / "mlruns").as_uri()  # a file store in scratch, never ./mlruns
+        env["CUDA_VISIBLE_DEVICES"] = ""
     return env
 
 

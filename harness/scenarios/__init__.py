@@ -5,7 +5,8 @@ path to a `.py` file or a `module:attribute`. The harness process never imports 
 `probe.py` checks it in a subprocess and hands back its description as JSON.
 
 Runs inside the traced process (and the probe's): standard library only. `persistence.py`
-holds the shipped tf-persistence phases, `tf_persistence*.py` name them as scenario files.
+holds the shipped tf-persistence phases, `tf_persistence*.py` name them as scenario files;
+`torch_persistence.py` is the PyTorch side (phases in `torch_cycle.py`, `torch_checks.py`).
 
 May import: the shared helpers (`contract`, `frames`, `errors`). Never `harness.trace` (the
 traced process's `child` drives a scenario, not the other way round) nor the harness side.
@@ -20,6 +21,8 @@ SHIPPED: dict[str, dict[str, str]] = {
         "trainflow": "harness.scenarios.tf_persistence",
         "train": "harness.scenarios.tf_persistence_train",
     },
+    # The PyTorch side (ALLOWS_TORCH): run it with `--python .venv-torch/bin/python` (make torch-env).
+    "torch-persistence": {"default": "harness.scenarios.torch_persistence"},
 }
 DEFAULT_SCENARIO = "tf-persistence"
 

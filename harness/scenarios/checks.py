@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -145,6 +146,7 @@ def _check_metadata(scenario: Scenario, tree: ast.Module | None, attribute: str 
         raise ScenarioFileError(
             scenario.file, _assign_line(tree, "STATE", attribute), f"STATE cannot be copied for each process: {error}"
         ) from None
+    _check_torch_fields(scenario, tree, attribute)
     chains = scenario.get("CHAINS")
     if chains is not None:
         for chain in chains:
@@ -158,6 +160,47 @@ def _check_metadata(scenario: Scenario, tree: ast.Module | None, attribute: str 
                     _assign_line(tree, "CHAINS", attribute),
                     f"CHAINS entries must be (title, [phase names of this scenario]), got {chain!r:.80}",
                 )
+
+
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_REQUIREMENT = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+
+def _check_torch_fields(scenario: Scenario, tree: ast.Module | None, attribute: str | None) -> None:
+    """`ALLOWS_TORCH` is a bool (True or False, nothing truthy by accident: it lifts the torch
+    guard); `REQUIRES` a list of `module:name`; `NAMESPACE` a module name or a list of them."""
+    allows = scenario.get("ALLOWS_TORCH")
+    if allows is not None and type(allows) is not bool:
+        raise ScenarioFileError(
+            scenario.file,
+            _assign_line(tree, "ALLOWS_TORCH", attribute),
+            f"ALLOWS_TORCH must be True or False, not {allows!r:.40}",
+        )
+    requires = scenario.get("REQUIRES")
+    if requires is not None and (
+        isinstance(requires, str)
+        or not isinstance(requires, (list, tuple))
+        or not all(isinstance(r, str) and _REQUIREMENT.match(r) for r in requires)
+    ):
+        raise ScenarioFileError(
+            scenario.file,
+            _assign_line(tree, "REQUIRES", attribute),
+            f"REQUIRES must be a list of 'module:name' entry points, got {requires!r:.80}",
+        )
+    namespace = scenario.get("NAMESPACE")
+    if namespace is None:
+        return
+    names = [namespace] if isinstance(namespace, str) else namespace
+    if (
+        not isinstance(names, (list, tuple))
+        or not names
+        or not all(isinstance(n, str) and _MODULE_NAME.match(n) for n in names)
+    ):
+        raise ScenarioFileError(
+            scenario.file,
+            _assign_line(tree, "NAMESPACE", attribute),
+            f"NAMESPACE must be a module name or a list of them (e.g. ['ptycho_torch', 'ptycho']), got {namespace!r:.80}",
+        )
 
 
 def _assign_node(tree: ast.Module | None, name: str, attribute: str | None) -> ast.AST | None:

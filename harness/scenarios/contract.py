@@ -7,7 +7,10 @@ list of `(name, function)`. Each function takes one argument, `ctx` (a `Context`
 attributes to carry state between phases.
 Optionally `FRESH_PHASES` (run in a second, fresh process), `STATE` (initial attributes of
 `ctx`) and the metadata the renderers use — `ROLES`, `CHAINS`, `PROCESS_TITLES`, `ORDER`,
-`WHY`, `TAPS`, `CONTRACT`, `CONFIG_GLOBAL`, `VARIANTS` —
+`WHY`, `TAPS`, `CONTRACT`, `CONFIG_GLOBAL`, `VARIANTS`, `NAMESPACE` (the namespaces kept, when
+`--namespace` is not given), `REQUIRES` (`module:name` entry points the target must define, checked
+statically before the run) and `ALLOWS_TORCH` (False: the torch guard refuses torch, lightning
+and mlflow; True lifts it for this scenario only, and the report says so) —
 each with a default for a file that does not declare it (`describe`).
 
 How a file is imported is loader.py's job, and what makes it well-formed checks.py's. This
@@ -72,6 +75,7 @@ class Context:
         self.set_phase = set_phase  # start a sub-phase: the calls after it are grouped under `name`
         self.phase = ""  # the phase running (set before each phase function is called)
         self.gaps: list[dict[str, str]] = []
+        self.findings: list[dict[str, Any]] = []
         for name, value in (state or {}).items():  # no call here: the recorder may be running
             setattr(self, name, value)
 
@@ -84,6 +88,11 @@ class Context:
     def gap(self, phase: str, missing: str, used: str) -> None:
         """Note that the target lacks `missing` and the scenario used `used` instead."""
         self.gaps.append({"phase": str(phase), "missing": str(missing), "used": str(used)})
+
+    def finding(self, kind: str, **facts: Any) -> None:
+        """A fact the scenario established (e.g. what a loader did with another backend's archive),
+        kept in the run record (`findings`) for the verdicts; `facts` are plain JSON values."""
+        self.findings.append(dict(facts, kind=str(kind), phase=str(self.phase)))
 
 
 class Scenario:
@@ -137,6 +146,7 @@ def describe(scenario: Scenario) -> dict[str, Any]:
     order = scenario.get("ORDER") or ", ".join(roles.get("entry") or names)
     variants = scenario.get("VARIANTS")
     config_global = scenario.get("CONFIG_GLOBAL")
+    namespace = scenario.get("NAMESPACE")
     return {
         "source": scenario.source,
         "file": scenario.file,
@@ -153,7 +163,17 @@ def describe(scenario: Scenario) -> dict[str, Any]:
         "contract": bool(scenario.get("CONTRACT", False)),
         "variants": [str(v) for v in variants] if variants is not None else None,
         "config_global": str(config_global) if config_global is not None else None,
+        "allows_torch": scenario.get("ALLOWS_TORCH", False) is True,
+        "namespace": namespaces_of(namespace) if namespace is not None else None,
+        "requires": [str(r) for r in scenario.get("REQUIRES") or ()],
     }
+
+
+def namespaces_of(value: Any) -> list[str]:
+    """`NAMESPACE` (one module name or a list) as a list; `--namespace a,b` is the same list."""
+    if isinstance(value, str):
+        return [n.strip() for n in value.split(",") if n.strip()]
+    return [str(v) for v in value]
 
 
 def _docstring(scenario: Scenario) -> str:

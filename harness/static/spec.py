@@ -40,9 +40,17 @@ SECTION_TERMS = re.compile(r"persist|archiv|wts\.h5|manifest|checkpoint|serializ
 # Elsewhere, a normative sentence counts only when it names the persistence surface itself.
 CLAUSE_TERMS = re.compile(
     r"wts\.h5|manifest\.dill|\barchives?\b|params\.dill|custom_objects|load_inference_bundle|"
-    r"ModelManager|\.ckpt\b|(?:model|inference) bundle",
+    r"ModelManager|\.ckpt\b|(?:model|inference) bundle|"
+    r"(?:requir\w*|depend\w*)\s+(?:on\s+)?mlflow|experiment tracking",
     re.I,
 )
+# A sentence of a persistence section of the spec itself (`specs/`) with no RFC keyword is still
+# part of the contract a port must meet: listed at this level when it is a sentence (it ends with a
+# full stop) or a list item, full stop or not (`- Manifest: \`manifest.dill\` at the root`); a
+# paragraph without one (a pseudo-heading, an example's lead-in) is not. docs/ explain: only
+# keywords count there.
+SPEC_FOLDER = "specs/"
+DESCRIPTIVE = "descriptive"
 # RFC 2119 keywords, upper case only (a lower-case "must" is prose); the longest forms first.
 NORMATIVE = re.compile(r"\b(MUST NOT|SHALL NOT|SHOULD NOT|MUST|SHALL|SHOULD|MAY)\b")
 STRENGTH = ("MUST NOT", "SHALL NOT", "MUST", "SHALL", "SHOULD NOT", "SHOULD", "MAY")
@@ -64,6 +72,11 @@ BUILTIN_CLAUSES: tuple[tuple[str, str, str], ...] = (
         "cross-backend",
         "MUST",
         "A loader that cannot read an archive's backend MUST raise an error naming that backend.",
+    ),
+    (
+        "tracking-optional",
+        "SHOULD NOT",
+        "Persistence SHOULD NOT depend on experiment tracking: save and load work where MLflow is not installed.",
     ),
     (
         "torch-payload",
@@ -101,6 +114,8 @@ def read_contract(root: Path | str) -> dict[str, Any]:
             {"path": "(all docs)", "reason": f"{len(clauses) - MAX_CLAUSES} clauses beyond the first {MAX_CLAUSES}"}
         )
         clauses = clauses[:MAX_CLAUSES]
+    if all(c["level"] == DESCRIPTIVE for c in clauses):  # statements alone are no contract to check
+        clauses = []
     _unique_ids(clauses)
     source = "docs" if clauses else "builtin"
     return {
@@ -213,6 +228,9 @@ def extract(text: str, rel: str) -> tuple[list[dict[str, Any]], list[dict[str, A
         in_section = any(h.contract for h in block.headings)
         for start, end, sentence in sentences(block):
             keywords = _keywords(sentence)
+            stated = sentence.rstrip().endswith(".") or block.kind == "item"  # a bullet states, full stop or not
+            if not keywords and in_section and rel.startswith(SPEC_FOLDER) and stated:
+                keywords = [DESCRIPTIVE]  # the spec's persistence section states it: listed, no RFC keyword
             if not keywords or not (in_section or CLAUSE_TERMS.search(sentence)):
                 continue
             clause = _clause(sentence, keywords, rel, start, end, block.headings, in_section)

@@ -16,6 +16,7 @@ are compared by what can be read and noted, never a crash.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import stat
@@ -84,6 +85,40 @@ def module_found(root: Path, dotted: str) -> bool:
         return False
     where = Path(root).joinpath(*parts)
     return (where.is_dir() and any(where.glob("*.py"))) or where.with_name(where.name + ".py").is_file()
+
+
+def defines(root: Path, ref: str) -> bool:
+    """Whether `module:name` is defined at the top level of that module's source under `root`
+    (a `def`, `class` or assignment), read with `ast`: never imported."""
+    module, _, name = ref.partition(":")
+    where = Path(root).joinpath(*module.split("."))
+    for source in (where.with_name(where.name + ".py"), where / "__init__.py"):
+        try:
+            tree = ast.parse(source.read_bytes(), str(source))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+                return True
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return True
+    return False
+
+
+def check_scenario_needs(root: Path, name: str, described: dict[str, Any]) -> None:
+    """A scenario that declares its namespaces (`NAMESPACE`) or entry points (`REQUIRES`) needs each
+    of them under the root: a revision without one (e.g. no `ptycho_torch.model_manager.save_torch_bundle`
+    for torch-persistence) is said in one line, exit 2, before anything runs."""
+    missing = [f"'{n}' package" for n in described.get("namespace") or [] if not module_found(root, n)]
+    if not missing:
+        missing = [f"`{r.replace(':', '.')}`" for r in described.get("requires") or [] if not defines(root, r)]
+    if missing:
+        raise HarnessError(
+            f"the target {root} has no {' and no '.join(missing)}: the scenario {name} needs it, "
+            "so this revision cannot run it",
+            "trace a revision that has it (e.g. PtychoPINN main or torchapi-devel for the PyTorch side), or another scenario",
+        )
 
 
 # What the embedded demo target imports beyond the standard library, and the distribution that

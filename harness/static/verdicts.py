@@ -19,6 +19,7 @@ from typing import Any
 
 from ..contract import ARCHIVE_NAME
 from ..scenarios.persistence import ROLES as LEGACY_ROLES
+from .runchecks import CROSS_BACKEND, TRACKING, judge_findings
 
 HOLDS = "holds"
 BROKEN = "broken"
@@ -78,11 +79,16 @@ CHECK_MEMBERS = {
     "model.h5": "model.h5",
 }
 
-# Clauses a save/load scenario cannot exercise, whatever else they mention.
+# Clauses a save/load scenario cannot exercise, whatever else they mention, unless it ran the
+# check itself (`FINDING_JUDGES`: a scenario's findings, e.g. torch-persistence's).
 OUT_OF_SCENARIO = (
     (
-        _rx(r"cross-backend|when unsupported|archived backend|another backend|loader backend"),
+        CROSS_BACKEND,
         "the scenario loads only the archive it wrote, with the same backend: no cross-backend load was attempted",
+    ),
+    (
+        TRACKING,
+        "the scenario never saved or loaded with the tracking library absent (the torch-persistence scenario does)",
     ),
 )
 
@@ -113,6 +119,9 @@ def judge_clauses(clauses: list[dict[str, Any]], record: dict[str, Any]) -> list
 
 
 def judge(text: str, record: dict[str, Any]) -> dict[str, Any]:
+    found = judge_findings(text, record)  # what the scenario itself ran for a clause comes first
+    if found is not None:
+        return found
     for pattern, why in OUT_OF_SCENARIO:
         if pattern.search(text):
             return {"verdict": NOT_EXERCISED, "evidence": [_evidence("scenario", None, "none", why, None)]}
@@ -247,8 +256,13 @@ def _errors_in(record: dict[str, Any], phases: tuple[str, ...]) -> list[dict[str
     return [e for e in record.get("errors") or [] if e.get("phase") in phases]
 
 
+# The loaders and savers a run's load and save phases may call (TensorFlow, then PyTorch's).
+LOADERS = ("load_inference_bundle", "load_multiple_models", "load_torch_bundle", "load_inference_bundle_torch")
+SAVERS = ("save_multiple_models", "save", "save_torch_bundle")
+
+
 def _judge_load(record: dict[str, Any]) -> Evidence:
-    call = _first_call(record, ("load_inference_bundle", "load_multiple_models"), _role(record, "load"))
+    call = _first_call(record, LOADERS, _role(record, "load"))
     if call is None:
         return _evidence(
             "run", None, "none", "no call of `load_inference_bundle` or `load_multiple_models` was recorded", None
@@ -293,7 +307,7 @@ def _judge_restore(record: dict[str, Any]) -> Evidence:
 
 
 def _judge_save(record: dict[str, Any]) -> Evidence:
-    call = _first_call(record, ("save_multiple_models", "save"), _role(record, "save"))
+    call = _first_call(record, SAVERS, _role(record, "save"))
     if call is None:
         return _evidence("run", None, "none", "no save call of the namespace was recorded", None)
     produced = bool(record.get("archive_description"))

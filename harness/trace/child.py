@@ -28,13 +28,21 @@ from .anchors import AnchorIndex
 from .backends import BACKENDS
 from .configflow import ConfigWatch
 from .eventstream import EventStream, mark_done, read_key, spawn_key
-from .guard import TorchBlocker
+from .guard import BLOCKED, TorchBlocker
 from .recorder import Recorder
 from .sinks import SinkWatch
 from .taps import TapSet
 
 EXIT_SCENARIO_FAILED = 3
-PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "h5py", "numpy", "dill", "hunter", "jinja2")
+# The versions env/trace_env.json records (torch and its stack when the scenario runs them).
+PACKAGES: tuple[str, ...] = ("tensorflow", "tensorflow-cpu", "keras", "h5py", "numpy", "dill", "hunter", "jinja2")
+PACKAGES += ("torch", "lightning", "mlflow-skinny", "mlflow")
+
+
+def guarded(config: dict[str, Any]) -> tuple[str, ...]:
+    """The modules the torch guard refuses: all of BLOCKED, or none for a scenario that declares
+    `ALLOWS_TORCH = True` (the harness passes `allows_torch`; the report says so)."""
+    return () if config.get("allows_torch") is True else BLOCKED
 
 
 def _versions() -> dict[str, str | None]:
@@ -169,8 +177,9 @@ def _start_spawned(config_path: str) -> tuple[Recorder, EventStream, Any, TorchB
     anchors = AnchorIndex(root)
     set_scrubber(PathScrubber(config["scratch"], root))
     describe = lambda filename, line: f"{anchors.relpath(filename) or filename}:{line}"  # noqa: E731
-    guard = TorchBlocker(describe).install()
+    guard = TorchBlocker(describe, blocked=guarded(config)).install()
     recorder = Recorder(config["namespace"], anchors, stream, describe=describe)
+    recorder.guarded = guarded(config)
     recorder.phase = "spawned"
     recorder.sinks = SinkWatch(stream, recorder.in_namespace, describe).install()
     backend = BACKENDS[config["backend"]](recorder)
@@ -239,7 +248,7 @@ def main(config_path: str) -> int:
     anchors = AnchorIndex(root)
     set_scrubber(PathScrubber(config["scratch"], root))
     describe = lambda filename, line: f"{anchors.relpath(filename) or filename}:{line}"  # noqa: E731
-    guard = TorchBlocker(describe).install()
+    guard = TorchBlocker(describe, blocked=guarded(config)).install()
     try:  # checked by the probe already; loaded (and its STATE copied) before anything is recorded
         loaded: Scenario | ScenarioFileError = load_scenario(config["scenario"])
         state = initial_state(loaded)  # type: ignore[arg-type]  # load() returns a Scenario or raises
@@ -266,6 +275,7 @@ def main(config_path: str) -> int:
 def _recorder(config: dict[str, Any], stream: EventStream, anchors: AnchorIndex, describe) -> Recorder:
     """The recorder with its watchers (taps, the config global, file operations) when traced."""
     recorder = Recorder(config["namespace"], anchors, stream, describe=describe)
+    recorder.guarded = guarded(config)
     if not config.get("untraced"):
         recorder.taps = TapSet(config.get("taps", []), stream)
         recorder.config = ConfigWatch(config["config_global"], stream) if config["config_global"] else None
@@ -370,6 +380,7 @@ def _end(
         peak_rss_kb=_peak_rss_kb(),
         cpu_seconds=round(sum(os.times()[:2]), 3),
         gaps=ctx.gaps,
+        findings=ctx.findings,
         blocked_imports=guard.attempts,
         torch_imported=guard.imported(),
         packages=_versions(),

@@ -111,7 +111,7 @@ class EventStream:
       statement that made it: the previous line of that frame when found at a line event,
       else the frame's current line), fn (qualname of the function of `at`), ph (configflow.py)
     - `cfgsnap`: at (phase name or `end`), present, values (configflow.py)
-    - `sink`: op, path, dest, by (anchor credited), mod, ph, native (sinks.py)
+    - `sink`: op (`read` only for files the run wrote), path, dest, by (anchor credited), mod, ph, native (sinks.py)
     - `lib`: callee (`module:qualname` of the foreign Python code started), at (`path:line`
       of the kept line that called it), fn (qualname of that line's function), ph, th,
       n (how many more times; the folded rows are the sum of n per key) (libcalls.py)

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from ..summarize import scrub
 from .anchors import Anchor, AnchorIndex
 from .eventstream import EventStream
-from .guard import BLOCKED
 
 _identity = object.__hash__  # unique per live object, like id(), but raises no audit event
 _IMPORT_MACHINERY = ("<frozen importlib", "importlib/", "importlib\\")
@@ -46,7 +45,8 @@ class KeptCode:
     """The Recorder's namespace decisions (its attributes are declared here for mypy)."""
 
     namespace: str
-    _prefix: str
+    _names: tuple[str, ...]
+    _prefix: tuple[str, ...]
     anchors: AnchorIndex
     stream: EventStream
     describe: Callable[[str, int], str]
@@ -56,13 +56,14 @@ class KeptCode:
     by_name: dict[Any, Any]
     _root_prefix: str
     torch_executed: dict[str, str]
+    guarded: tuple[str, ...]
 
     if TYPE_CHECKING:  # defined by the Recorder
 
         def _internal(self, error: BaseException) -> None: ...
 
     def in_namespace(self, module: str | None) -> bool:
-        return bool(module) and type(module) is str and (module == self.namespace or module.startswith(self._prefix))
+        return bool(module) and type(module) is str and (module in self._names or module.startswith(self._prefix))
 
     def globals_entry(self, namespace: dict, frame=None) -> tuple[dict, str | None]:
         """(globals, module name | None | '?') for one globals dict, decided when first seen.
@@ -113,7 +114,7 @@ class KeptCode:
         spec = _dict_get(namespace, "__spec__")
         spec_name = spec.name if type(spec) is ModuleSpec and type(spec.name) is str else None
         for candidate in (name, spec_name):
-            if type(candidate) is str and candidate.partition(".")[0] in BLOCKED:
+            if type(candidate) is str and candidate.partition(".")[0] in self.guarded:
                 self._torch(candidate, frame)
         if self.in_namespace(name):
             return name

@@ -36,6 +36,7 @@ from typing import Any
 from ..summarize import summarize
 from .anchors import Anchor, AnchorIndex
 from .eventstream import EventStream
+from .guard import BLOCKED
 from .keptcode import KeptCode
 from .lineevents import LineEvents
 from .processes import ProcessEvents
@@ -43,7 +44,7 @@ from .threadstate import ThreadState, active_threads, static_name, thread_label
 
 
 class Recorder(KeptCode, LineEvents, ProcessEvents):
-    """Keeps the calls of one namespace, in every thread, and everything observed at them."""
+    """Keeps the calls of the namespace (one or more module names), in every thread, and everything observed at them."""
 
     def __init__(
         self,
@@ -55,8 +56,9 @@ class Recorder(KeptCode, LineEvents, ProcessEvents):
         sinks=None,
         describe: Callable[[str, int], str] | None = None,
     ) -> None:
-        self.namespace = namespace
-        self._prefix = namespace + "."
+        self.namespace = namespace  # one module name, or several joined by commas ("ptycho_torch,ptycho")
+        self._names = tuple(n for n in namespace.split(",") if n) or (namespace,)
+        self._prefix = tuple(n + "." for n in self._names)
         self.anchors = anchors
         self.stream = stream
         self.taps = taps
@@ -82,6 +84,7 @@ class Recorder(KeptCode, LineEvents, ProcessEvents):
         self.first_internal_error: str | None = None
         self.unmatched = 0
         self.torch_executed: dict[str, str] = {}
+        self.guarded: tuple[str, ...] = BLOCKED  # modules whose code must not run (none when torch is allowed)
         self.forks = 0
         self.fork_label: str | None = None
         self.library: dict[tuple[str, str | None, str | None, str, str], int] = {}  # folded key → unreported count

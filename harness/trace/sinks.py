@@ -1,5 +1,9 @@
 """Sinks: every file the run writes, creates, renames or deletes, and who did it.
 
+Reads are recorded too, but only of files the run itself wrote (an archive member extracted
+by the load, read back by `dill.load` or Keras): op `read`, once per file, line and phase,
+so the report can name the line that read each member back.
+
 An audit hook (PEP 578) sees Python-level file operations; the responsible code is the
 innermost frame of the traced namespace on the stack, at the line it is executing. Native
 libraries (HDF5 through h5py) write without an audit event, so folders created during the
@@ -179,6 +183,7 @@ class SinkWatch:
         self.phase = "start"
         self.known: set[str] = set()
         self.folders: dict[str, tuple[int, int] | None] = {}
+        self._reads: set[tuple[str, str | None, str]] = set()
 
     @property
     def _inside(self) -> bool:
@@ -215,12 +220,30 @@ class SinkWatch:
         if not self.active:
             return
         if event == "open" and not _opens_for_writing(args):
+            if args and isinstance(args[0], str) and args[0] in self.known and not self._inside:
+                self._read(args[0], sys._getframe(2))
             return
         if self._inside:
             return
         self._inside = True
         try:
             self._dispatch(event, args, sys._getframe(2))  # 0: this handler, 1: audit._hook
+        except Exception:  # noqa: BLE001 - a recorder failure must not change what the target does
+            pass
+        finally:
+            self._inside = False
+
+    def _read(self, path: str, caller) -> None:
+        """A file the run wrote, opened for reading: recorded once per (path, line, phase)."""
+        self._inside = True
+        try:
+            module, where = self._responsible(caller)
+            key = (path, where, self.phase)
+            if key not in self._reads:
+                self._reads.add(key)
+                self.stream.emit(
+                    "sink", op="read", path=shown(path), dest=None, by=where, mod=module, ph=self.phase, native=False
+                )
         except Exception:  # noqa: BLE001 - a recorder failure must not change what the target does
             pass
         finally:

@@ -177,13 +177,16 @@ def load_tap_files(paths: Iterable[str]) -> list[Tap]:
 
 
 def default_tap_files() -> list[str]:
-    """The shipped tap files (the PyTorch surface rules live beside them but are not taps)."""
+    """The shipped tap files (the PyTorch surface rules and the request's pointers live beside
+    them but are not taps)."""
     from ..resources import require_dir
 
     folder = require_dir("tap_points")
-    return sorted(
-        str(path) for path in folder.iterdir() if path.suffix == ".toml" and path.name != "torch_persistence.toml"
-    )
+    return sorted(str(path) for path in folder.iterdir() if path.suffix == ".toml" and path.name not in NOT_TAPS)
+
+
+# Data files of the tap_points folder that are not tap files.
+NOT_TAPS = ("torch_persistence.toml", "request_pointers.toml")
 
 
 def for_variant(taps: list[Tap], variant: str) -> list[Tap]:

@@ -185,3 +185,36 @@ def test_a_relative_python_path_is_taken_from_the_users_folder(tmp_path):
     assert trace(root, tmp_path / "out", "--python", relative).ok().record["status"] == "ok"
     missing = trace(root, tmp_path / "out", "--python", "no/such/python")
     assert missing.code == 2 and "Traceback" not in missing.stderr and "no/such/python" in missing.stderr
+
+
+ALLOWING = '''
+"""Import the target's torch stand-in."""
+
+def use(ctx):
+    import torch
+    import ptycho.model
+    ctx.value = torch.VALUE
+
+PHASES = [("use", use)]
+{allows}
+'''
+
+
+@pytest.mark.parametrize("allows", ["", "ALLOWS_TORCH = True"])
+def test_only_a_scenario_that_declares_it_runs_with_torch_allowed(tmp_path, allows):
+    """A stand-in `torch` package in the target: refused for a scenario that does not declare
+    `ALLOWS_TORCH = True` (exit 3, as for every TensorFlow scenario), run when it does, and the
+    report says so in summary.md's header and env/trace_env.json."""
+    root = tiny_target(tmp_path / "target", {"torch/__init__.py": "VALUE = 1\n"})
+    scenario = tmp_path / "scenario.py"
+    scenario.write_text(ALLOWING.format(allows=allows))
+    run = trace(root, tmp_path / "out", "--scenario", str(scenario))
+    if not allows:
+        run.fails(3, "blocked 'import torch'")
+        assert run.env["torch"]["allowed"] is False
+        assert "Torch allowed" not in run.text("summary.md")
+        return
+    run.ok()
+    assert run.env["torch"]["allowed"] is True and run.env["torch"]["blocked_imports"] == []
+    assert "**Torch allowed.**" in run.text("summary.md")
+    assert "torch allowed" in run.text("callchain/static.md")

@@ -14,6 +14,16 @@ from pathlib import Path
 
 import pytest
 from conftest import callchain, load_run, report_of
+from firstscreen_checks import (
+    FIRST_SCREEN_LINES,
+    check_anchor_kinds,
+    check_recipe_anchors,
+    facts_from_record,
+    facts_from_summary,
+    first_screen,
+    recipe_table,
+    shim_rows,
+)
 from helpers import call_lines
 
 from harness.static.target import fingerprint
@@ -196,6 +206,35 @@ def test_train_variant_runs_the_path_at_def_lines(real_train):
 def test_train_variant_says_which_scale_the_archive_carries(real_train):
     _, done, _, _ = real_train
     summary = (report_of(done) / "summary.md").read_text()
-    assert "**Which intensity_scale the archive carries:**" in summary and "**Train:**" in summary
+    screen = first_screen(summary)
+    assert "**Train:**" in summary
+    assert "float32 log→exp round trip" in screen or "**Which `intensity_scale` the archive carries:**" in screen
     record = load_run(report_of(done))
     assert any(h["key"] == "train.log_scale" and h["status"] == "hit" for h in record["tap_hits"])
+
+
+@pytest.mark.parametrize("variant", ["real", "real_train"])
+def test_the_first_screen_answers_from_the_record_with_anchors_that_resolve(variant, request):
+    """The recipe: one row per member, its facts equal to run.json's, every anchor at the line
+    that did it (or the clause's text); the shim table without a memberless row; anchor words."""
+    root, done, _, _ = request.getfixturevalue(variant)
+    report = report_of(done)
+    record = load_run(report)
+    summary = (report / "summary.md").read_text()
+    assert len(first_screen(summary).splitlines()) <= FIRST_SCREEN_LINES
+    members = [m["name"] for m in record["archive_description"]["members"]]
+    assert [r["Member"].split("`")[1] for r in recipe_table(summary)][1:] == members
+    mine, theirs = facts_from_summary(summary), facts_from_record(record)
+    assert set(mine) == set(theirs)
+    for member, fact in mine.items():
+        assert (fact["writer"], fact["readers"], fact["clauses"]) == (
+            theirs[member]["writer"],
+            theirs[member]["readers"],
+            theirs[member]["clauses"],
+        ), member
+        assert set(fact["restores"]) <= set(theirs[member]["restores"]), member
+    assert check_recipe_anchors(summary, record, root) > 20
+    texts = {name: (report / name).read_text() for name in ("summary.md", "callchain/static.md")}
+    assert check_anchor_kinds(texts, root) > 0
+    rows = shim_rows(summary)
+    assert rows and all(r["Archive member"] not in ("", "—") for r in rows)

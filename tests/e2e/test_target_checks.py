@@ -18,9 +18,12 @@ def git_target(tmp_path):
 
 
 def test_git_commit_and_clean_state_recorded(git_target, tmp_path):
-    env = trace(git_target, tmp_path / "out").ok().env
-    assert env["target"]["commit"] == git(git_target, "rev-parse", "HEAD").strip()
+    run = trace(git_target, tmp_path / "out").ok()
+    env, commit = run.env, git(git_target, "rev-parse", "HEAD").strip()
+    assert env["target"]["commit"] == commit
     assert env["target"]["dirty"] is False
+    assert env["target"]["revision"] == f"git commit {commit}, clean"
+    assert f"— git commit {commit}, clean." in run.text("summary.md")
     assert env["evidence_only"]["before"] == env["evidence_only"]["after"]
     assert env["evidence_only"]["changes"] == []
     assert git(git_target, "status", "--porcelain") == ""

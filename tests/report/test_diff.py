@@ -202,3 +202,23 @@ def test_library_calls_added_and_removed_by_function_and_callee(pair):
     text = render_text(result)
     assert f"{dropped['function']} → shutil:rmtree" in text and "library call" in text
     assert len(diff_records(a, b, lines=True)["library"]["added"]) >= 2  # the moved line counts with --lines
+
+
+def test_a_recipe_fact_that_moved_is_reported(demo_runs):
+    """The first screen's facts: a member read back at another line shows with --lines, and a
+    member whose contents changed shows always."""
+    moved = copy.deepcopy(demo_runs.first.record)
+    read = next(
+        s
+        for s in moved["sinks"]
+        if s["op"] == "read" and s["phase"] == "load" and s["path"].endswith("/autoencoder/params.dill")
+    )
+    read["by"] = "ptycho/model_manager.py:999"
+    assert diff_records(demo_runs.first.record, moved)["same"]  # line numbers are not compared by default
+    result = diff_records(demo_runs.first.record, moved, lines=True)
+    assert [(r["member"], r["fact"]) for r in result["recipe"]] == [("autoencoder/params.dill", "readers")]
+    assert "archive recipe facts that differ (1):" in render_text(result)
+    changed = copy.deepcopy(demo_runs.first.record)
+    changed["archive_description"]["models"]["autoencoder"]["params_keys"].append("extra")
+    facts = {(r["member"], r["fact"]) for r in diff_records(demo_runs.first.record, changed)["recipe"]}
+    assert ("autoencoder/params.dill", "holds") in facts

@@ -182,5 +182,43 @@ def test_library_calls_and_config_lines_are_rendered_at_their_lines(run, tmp_pat
     assert "`foreignlib:apply`" in library and "`return foreignlib.apply(callback, [1, 2])`" in library
     config = static[static.index("## 4. Config Flow") : static.index("## 5.")]
     assert "`minipkg/params.py:" in config  # the write inside params.set, not a def line only
-    assert "## What a PyTorch shim must replace" in files["summary.md"]
-    assert "`foreignlib:apply`" in files["summary.md"]  # the run's only phase has the save role
+    summary = files["summary.md"]
+    assert "## What a PyTorch shim must replace" in summary
+    # the run's only phase has the save role, but its library call writes no archive member:
+    # it is counted as left out of the shim table, and listed in static.md
+    shim = summary[summary.index("## What a PyTorch shim must replace") :]
+    assert "`foreignlib:apply`" not in shim and "Left out: " in shim and "static.md" in shim
+
+
+def test_the_requests_pointers_are_a_table_of_summary_md_after_the_first_screen(run, tmp_path):
+    from conftest import DEMO
+    from helpers import markdown_tables
+
+    from harness.static.bounded import Budget
+    from harness.static.pointers import reconcile
+
+    summary = _render(dict(run, request_pointers=reconcile(DEMO, Budget())), tmp_path)["summary.md"]
+    section = summary[summary.index("## The request's pointers on this revision") :]
+    assert summary.index("\n---\n") < summary.index("## The request's pointers")
+    cells = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in markdown_tables(section)[0][2:]]
+    rows = {r[0]: r for r in cells}
+    spec = rows["`specs/ptychodus_api_spec.md` lines 192–202"]
+    manager = rows["`ptycho/model_manager.py` lines 346–420"]
+    assert spec[2] == "file missing" and "§ `2. Model Persistence Contract` `specs/api_spec.md:14`" in spec[3]
+    assert manager[2] == "past the end of the file (128 lines)"
+    assert "`ModelManager.save_multiple_models` `ptycho/model_manager.py:71`" in manager[3]
+    assert all(r[4] == "stale" for r in rows.values())
+    static = _render(dict(run, request_pointers=reconcile(DEMO, Budget())), tmp_path)["callchain/static.md"]
+    assert "- Stale anchors of the request: 4 of 4 of its `path:start-end` pointers" in static
+    assert "## The request's pointers" not in _render(run, tmp_path / "none")["summary.md"]
+
+
+def test_taps_to_collect_next_follow_what_the_run_missed_and_vanish_when_nothing_is_missing(run, tmp_path):
+    from harness.report.views.summary import collect_next
+
+    plain = dict(run, scenario=dict(run["scenario"], contract=False))
+    assert [i["kind"] for i in collect_next(plain, [])] == ["no_taps"]
+    hit = [{"key": "k", "function": "f", "status": "hit"}]
+    assert collect_next(plain, hit) == []
+    missed = [{"key": "k", "function": "f", "status": "not hit"}]
+    assert [i["key"] for i in collect_next(plain, missed)] == ["k"]

@@ -194,7 +194,26 @@ def test_huge_docs_are_bounded_and_what_was_skipped_is_listed(tmp_path, monkeypa
 def test_a_single_huge_line_is_split_into_its_sentences():
     text = "## Persistence\n\n" + "Some words here. " * 50_000 + "Archives MUST be zips. More words."
     clauses, _ = extract(text, "specs/a.md")
+    normative = [(c["text"], c["line"]) for c in clauses if c["level"] != spec.DESCRIPTIVE]
+    assert normative == [("Archives MUST be zips.", 3)]
+    assert len(clauses) == 50_002 and clauses[0]["level"] == spec.DESCRIPTIVE  # the section's statements too
+    clauses, _ = extract(text, "docs/a.md")  # docs explain: only keyword sentences count there
     assert [(c["text"], c["line"]) for c in clauses] == [("Archives MUST be zips.", 3)]
+
+
+def test_every_sentence_of_a_spec_persistence_section_is_listed():
+    """A port must meet what the spec's persistence section states, keyword or not; a
+    pseudo-heading is no sentence; elsewhere, a demand that persistence not need tracking counts."""
+    text = (
+        "## Persistence\n\nArchive identification\n\n- Contents: archives hold payloads and hyperparameters.\n"
+        "- Archives SHALL be zips.\n\n## Runtime\n\n- Logging is optional. Implementations MUST NOT require MLflow.\n"
+    )
+    clauses, _ = extract(text, "specs/a.md")
+    assert [(c["level"], c["text"]) for c in clauses] == [
+        (spec.DESCRIPTIVE, "Contents: archives hold payloads and hyperparameters."),
+        ("SHALL", "Archives SHALL be zips."),
+        ("MUST NOT", "Implementations MUST NOT require MLflow."),
+    ]
 
 
 def test_long_clauses_are_cut_for_the_report_yet_still_resolve(tmp_path):
@@ -465,3 +484,20 @@ def test_static_md_opens_with_the_judged_clauses_and_summary_has_the_table(tmp_p
     del record["spec"]
     render.render_markdown(tmp_path / "old", record)
     assert "This run record holds no spec clauses" in (tmp_path / "old/callchain/static.md").read_text()
+
+
+def test_a_bullet_of_a_spec_persistence_section_is_listed_without_a_full_stop():
+    """The demo spec with two bullets that end without a full stop: both are listed (statements
+    of the contract); the section's lead-in paragraph ending with ':' still is not."""
+    text = (DEMO / "specs/api_spec.md").read_text()
+    before, _ = extract(text, "specs/api_spec.md")
+    extra = "- Members: one folder per model, each with `model.keras` and `params.dill`\n- No other files at the root\n"
+    marker = "### 2.2 Loading"
+    grown, _ = extract(text.replace(marker, extra + "\n" + marker), "specs/api_spec.md")
+    added = [c for c in grown if c["text"] not in {b["text"] for b in before}]
+    assert [(c["level"], c["text"]) for c in added] == [
+        (spec.DESCRIPTIVE, "Members: one folder per model, each with `model.keras` and `params.dill`"),
+        (spec.DESCRIPTIVE, "No other files at the root"),
+    ]
+    assert not any(c["text"].startswith("Example of a call") for c in grown)
+    assert len(grown) == len(before) + 2

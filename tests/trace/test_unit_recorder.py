@@ -155,6 +155,18 @@ def test_a_native_write_is_credited_to_the_line_of_the_library_call(tmp_path, ba
     assert written[0]["by"].startswith(f"minipkg/store.py:{h5_line} ")  # not the def line of save
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_file_the_run_wrote_is_recorded_when_read_back_at_the_opening_line(tmp_path, backend):
+    """Reads are recorded only for files the run itself wrote (an archive member read back
+    by the load), once per line: the recipe's "read back at" column comes from them."""
+    pytest.importorskip("h5py")
+    run = _run(tmp_path, backend, lambda imp: imp("minipkg.store").roundtrip(str(tmp_path / "out")), sinks=True)
+    lines = textwrap.dedent(MINIPKG["minipkg/store.py"]).splitlines()
+    read_line = next(n for n, line in enumerate(lines, 1) if line.strip() == "with open(path) as handle:")
+    reads = [s for s in run["sinks"] if s["op"] == "read"]
+    assert [(s["path"].rpartition("/")[2], s["by"]) for s in reads] == [("params.txt", f"minipkg/store.py:{read_line}")]
+
+
 def _uses_at(snippet: str) -> str:
     lines = textwrap.dedent(MINIPKG["minipkg/uses.py"]).splitlines()
     return f"minipkg/uses.py:{next(n for n, line in enumerate(lines, 1) if snippet in line)}"

@@ -15,6 +15,8 @@ from .calls import role
 def sinks(record: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for sink in record["sinks"]:
+        if sink["op"] == "read":
+            continue
         outside = any(path and not path.startswith("<scratch>") for path in (sink["path"], sink.get("dest")))
         rows.append(dict(sink, outside=outside, by=sink["by"] or "scenario / framework (no namespace frame)"))
     return rows

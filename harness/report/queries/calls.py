@@ -56,9 +56,14 @@ def stages(record: dict[str, Any], phases: tuple[str, ...], max_depth: int = 2) 
                 "phase": call["phase"],
                 "returned": call["returned"],
                 "direct": call["direct"] or call["depth"] == 0,
+                "per_phase": {call["phase"]: 1},
             }
         else:
             entry["count"] += 1
+            entry["per_phase"][call["phase"]] = entry["per_phase"].get(call["phase"], 0) + 1
+    for entry in seen.values():  # counts of several phases are shown per phase, never summed under one
+        per = entry["per_phase"]
+        entry["phases_text"] = ", ".join(f"{p} ×{n}" for p, n in per.items()) if len(per) > 1 else entry["phase"]
     return list(seen.values())
 
 
@@ -110,6 +115,10 @@ def edges(record: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for edge in record["edges"]:
         how = "direct call" if edge["direct"] else "called back by framework code (e.g. Keras)"
+        if short_name(edge["callee"]) == "<module>":
+            how = "import (the module body, run by the import system)"
+        elif not edge.get("callee_anchor"):
+            how = "generated code (no source file, e.g. dataclass methods)"
         phases = ", ".join(edge["phases"])
         rows.append(dict(edge, why=f"{how}; {phases}" + (f"; ×{edge['count']}" if edge["count"] > 1 else "")))
     return rows

@@ -49,7 +49,9 @@ def net_changes(record: dict[str, Any], process: str, phase: str) -> list[dict[s
 
 def load_side_effects(record: dict[str, Any]) -> list[dict[str, Any]]:
     """What loading leaves in the global config, per process that loads: the net change per
-    key, plus keys changed and changed back on the way (transient)."""
+    key, plus keys changed and changed back on the way (transient), and the setup phases that
+    ran in that process before the load (`setup_first`: a "fresh" process that ran setup
+    first is not a fresh process, and its load may change nothing because setup did)."""
     loads = role(record, "load")
     result = []
     for process in (record.get("scenario") or {}).get("processes", []):
@@ -71,6 +73,8 @@ def load_side_effects(record: dict[str, Any]) -> list[dict[str, Any]]:
             for row in net or []
         ]
         net_keys = {row["key"] for row in rows}
+        ran = [span["name"] for span in record["phases"] if span["process"] == process["label"]]
+        before = ran[: ran.index(phase)] if phase in ran else []
         result.append(
             {
                 "process": process["label"],
@@ -82,6 +86,7 @@ def load_side_effects(record: dict[str, Any]) -> list[dict[str, Any]]:
                 "transient": sorted({c["key"] for c in changes} - net_keys),
                 "added": sum(r["op"] == "added" for r in rows),
                 "changed": sum(r["op"] == "changed" for r in rows),
+                "setup_first": [name for name in before if "setup" in name],
             }
         )
     return result

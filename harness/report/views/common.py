@@ -18,6 +18,19 @@ from ...printable import Block
 from ..queries.taps import tap_rows
 
 
+def revision_text(target: dict[str, Any]) -> str:
+    """The traced revision in words (one home: summary.md, static.md, dynamic.txt and
+    env/trace_env.json say it alike): the commit and whether tracked files differed from it,
+    or plainly that the root is not a git checkout. The same commit gives the same text."""
+    if not target.get("git"):
+        return "the embedded demo target, not a git checkout" if target.get("demo") else "not a git checkout"
+    if not target.get("commit"):
+        return "a git work tree without a commit"
+    dirty = target.get("dirty")
+    state = "clean" if dirty is False else "dirty: tracked files differ from it" if dirty else "dirty state unknown"
+    return f"git commit {target['commit']}, {state}"
+
+
 def common(record: dict[str, Any]) -> dict[str, Any]:
     """The header static.md and summary.md open with: the question, the target, how the run went."""
     failure = record.get("failure")
@@ -25,25 +38,39 @@ def common(record: dict[str, Any]) -> dict[str, Any]:
     last = calls[-1] if calls else None
     target = record.get("target") or {}
     scenario = record.get("scenario") or {}
-    where = str(target.get("root")) + (f" @ {target['commit'][:12]}" if target.get("commit") else "")
     return {
         "title": f"{record.get('initiative')} · {record.get('plan_phase')}",
         "question": record.get("question"),
         "failure": failure,
         "status": record.get("status"),
         "last_frame": f"{last['function']} ({last['anchor']})" if last and failure else None,
-        "target": where,
+        "target_root": str(target.get("root")),
+        "revision": revision_text(target),
         "namespace": record.get("namespace"),
         "command": record.get("command"),
         "scenario": f"{scenario.get('name')} ({scenario.get('variant')})",
         "recorder": (record.get("recorder") or {}).get("backend") or "none",
         "kept": (record.get("events") or {}).get("kept", len(calls)),
+        "torch_allowed": bool(scenario.get("allows_torch")),
+        "by_namespace": by_namespace(str(record.get("namespace") or ""), calls),
         "stacks": [
             {"label": p["label"], "text": Block(p["stacks"]), "fence": Block(p["stacks"]).fence()}
             for p in record.get("processes") or []
             if p.get("stacks")
         ],
     }
+
+
+def by_namespace(namespace: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Kept calls and distinct functions per namespace, when the run kept several (`ptycho_torch,ptycho`)."""
+    names = [n for n in namespace.split(",") if n]
+    if len(names) < 2:
+        return []
+    rows = []
+    for name in names:
+        mine = [c for c in calls if (c.get("module") or "") == name or (c.get("module") or "").startswith(name + ".")]
+        rows.append({"name": name, "calls": len(mine), "functions": len({c["function"] for c in mine})})
+    return rows
 
 
 _EVIDENCE_LABELS = {"archive": "archive check", "run": "run", "delta": "PyTorch delta", "scenario": "scenario"}

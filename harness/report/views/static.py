@@ -15,7 +15,7 @@ from ...privacy import report_environment
 from ..queries.archive import archive_rows, sinks
 from ..queries.calls import edges, entry_calls, hooks, role, stages
 from ..queries.config import config_changes
-from ..queries.library import library_calls
+from ..queries.library import families, library_calls
 from ..queries.scale import trained_scale
 from ..queries.taps import tap_rows
 from .common import common, config_state, spec_view
@@ -52,6 +52,7 @@ def static_view(record: dict[str, Any]) -> dict[str, Any]:
         hooks=hooks(record),
         trained_scale=trained_scale(record),
         library=library_calls(record),
+        library_families=families(library_calls(record), [span["name"] for span in record.get("phases", [])]),
         library_recorded="library_calls" in record,
         scale_taps=[
             t for t in taps if any(w in t["key"] or w in t["capture"] for w in ("intensity_scale", "log_scale"))
@@ -62,11 +63,14 @@ def static_view(record: dict[str, Any]) -> dict[str, Any]:
         archive_path=description.get("display_path", "not produced"),
         archive_members=archive_rows(record),
         sinks=sinks(record),
+        reads=[s for s in record["sinks"] if s["op"] == "read"],
         edges=edges(record),
         taps=taps,
         constants=_constants(record),
         **_machine(record),
         unknowns=unknowns(record, taps),
+        stale_pointers=[p for p in record.get("request_pointers") or [] if p["verdict"] != "current"],
+        pointer_count=len(record.get("request_pointers") or []),
     )
 
 
