@@ -16,7 +16,7 @@ PY          := $(VENV)/bin/python
 BOOT_PYTHON ?= $(shell for c in python3.12 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3 2>/dev/null | sort -V | tail -1) python3.13 python3; do \
                  $$c -c 'import sys; assert sys.version_info >= (3, 10)' >/dev/null 2>&1 && { echo $$c; break; }; done)
 
-.PHONY: install trace test lint matrix bench clean-venv torch-env
+.PHONY: install trace test lint matrix bench soak clean-venv torch-env
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(BOOT_PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ matrix: $(VENV)/.installed-matrix
 
 bench: install
 	@$(PY) benchmarks/bench.py --out "$(OUT)/bench" $(if $(PTYCHO_ROOT),--root "$(PTYCHO_ROOT)") $(foreach p,$(BENCH_PYTHONS),--python "$(p)") $(if $(wildcard $(TORCH_VENV)/bin/python),--torch-python $(TORCH_VENV)/bin/python) $(ARGS)
+
+# ≥ 40 demo runs, two at a time, 0 failures (CALLCHAIN_SOAK_RUNS, CALLCHAIN_SOAK_PARALLEL change it).
+soak: install
+	@$(PY) -m pytest tests/e2e/test_soak.py -m soak -s $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

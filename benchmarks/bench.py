@@ -11,6 +11,10 @@ the ratio reported is the median of traced ÷ untraced over the pairs, with its 
 beside it: on a busy machine it moves much less than wall time. Peak RSS is the largest
 `ru_maxrss` of a run's traced processes.
 
+`--scale N` (default 1,000,000; 0 skips it) adds one run of a generated TensorFlow-free
+target making N tiny calls (benchmarks/scale.py): calls kept, report size, the harness's
+peak RSS; `--scale-only` runs only that.
+
 Interpreters: every `--python` given; else each of Python 3.10–3.13 found (this one, the
 `python3.X` on PATH, pyenv's versions) that can import what the scenario needs
 (TensorFlow, h5py, dill). `default` is the backend a user gets with no `--backend` (the
@@ -199,6 +203,8 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated scenario variants (default: default,train; train runs the training path: one epoch)",
     )
     parser.add_argument("--no-demo", action="store_true", help="skip the embedded demo target")
+    parser.add_argument("--scale", type=int, default=1_000_000, help="calls of the scale row (0: no scale row)")
+    parser.add_argument("--scale-only", action="store_true", help="only the scale row (no TensorFlow needed)")
     default_torch = REPO / ".venv-torch" / "bin" / "python"
     parser.add_argument(
         "--torch-python",
@@ -212,6 +218,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main() -> int:
     args = _parser().parse_args()
+    if args.scale_only:
+        return scale_row(args.scale or 1_000_000, Path(args.out))
     found = [] if args.torch_only else interpreters(args.python)
     if not found and not args.torch_only:
         raise SystemExit(
@@ -251,6 +259,19 @@ def main() -> int:
     path.write_text(json.dumps(document, indent=2, sort_keys=True))
     print(f"{args.pairs} alternating pairs per row; reproduce with: {command}")
     print(table(results, args.pairs))
+    print(path)
+    return scale_row(args.scale, out) if args.scale else 0
+
+
+def scale_row(calls: int, out: Path) -> int:
+    """The scale row (benchmarks/scale.py): printed as a table, saved as JSON under `out`."""
+    from scale import bench_scale, scale_table
+
+    out.mkdir(parents=True, exist_ok=True)
+    row = bench_scale(calls, out)
+    path = out / f"scale-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_text(json.dumps(row, indent=2, sort_keys=True))
+    print(scale_table([row]))
     print(path)
     return 0
 

@@ -21,6 +21,7 @@ from . import __version__, contract
 from .errors import HarnessError
 from .record import build as record
 from .record import outcome
+from .record.streams import ship_streams
 from .record.types import Call, Failure, RunRecord
 from .run import publish, spawn
 from .run import resolve as scenarios
@@ -243,6 +244,8 @@ def _traced(
         "notes": sorted(set(before["notes"]) | set(after["notes"]) | set(chosen.notes)),
     }
     run_record = record.build(meta, outcomes, lambda calls: static_evidence(target, options, calls, run, described))
+    keys = {os.path.basename(o["events"]): bytes.fromhex(o["key"]) for o in outcomes if o.get("key")}
+    run_record["events_files"] = ship_streams(str(run.trace_dir), keys)  # after the record is built from them
     judge_spec(run_record)
     run_record["status"], run_record["failure"] = outcome.judge(
         run_record, options.timeout, options.untraced, stop.received

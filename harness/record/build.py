@@ -11,21 +11,26 @@ harness knew and the static evidence; `runjson` writes the result and reads it b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, cast
 
 from ..summarize import PathScrubber
+from .foldcalls import CALL_CAP, count_calls
 from .process import FoldedProcess
-from .streams import streams_of
+from .streams import key_of, read_events, read_lines, streams_of
 from .types import SCHEMA_VERSION, Call, RunRecord
 
 
 def _edges(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Distinct caller → callee edges with the call site, in a stable order."""
+    """Distinct caller → callee edges with the call site, in a stable order; a folded call
+    (`repeat`) counts as many times as it stands for, and so does its subtree."""
     by_index = {call["i"]: call for call in calls}
     merged: dict[tuple, dict[str, Any]] = {}
-    for call in calls:
+    weight: dict[int, int] = {}
+    for call in calls:  # a parent comes before its children
         parent = by_index.get(call["parent"]) if call["parent"] is not None else None
+        weight[call["i"]] = call.get("repeat", 1) * (weight.get(parent["i"], 1) if parent else 1)
         thread = call.get("thread", "main")
         caller = parent["function"] if parent else ("<scenario>" if thread == "main" else f"<thread {thread}>")
         site = call["call_site"]
@@ -42,7 +47,7 @@ def _edges(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "direct": call["direct"] or parent is None,
             },
         )
-        edge["count"] += 1
+        edge["count"] += weight[call["i"]]
         if call["phase"] not in edge["phases"]:
             edge["phases"].append(call["phase"])
     return sorted(
@@ -69,9 +74,11 @@ def build(
     processes: list[FoldedProcess] = []
     expanded: list[dict[str, Any]] = []
     offset = 0
+    keys = {os.path.basename(o["events"]): bytes.fromhex(o["key"]) for o in outcomes if o.get("key")}
     for outcome in outcomes:
-        for label, events in streams_of(outcome["label"], outcome["events"]):
-            process = FoldedProcess(label, events, offset, scrub)
+        for label, path in streams_of(outcome["label"], outcome["events"], keys):
+            cap = CALL_CAP if count_calls(read_lines(path)) > CALL_CAP else None  # else every call is stored
+            process = FoldedProcess(label, read_events(path, key_of(path, keys)), offset, scrub, cap)
             processes.append(process)
             expanded.append(outcome if label == outcome["label"] else _subprocess_outcome(label, process))
             offset += len(process.calls)
@@ -90,7 +97,10 @@ def build(
             "sinks": [s for p in processes for s in p.sinks],
             "library_calls": [row for p in processes for row in p.library.values()],
             "errors": [p.error for p in processes if p.error and not p.start.get("fork") and not p.start.get("spawn")],
-            "events": {"seen": sum((p.end or {}).get("seen") or 0 for p in processes), "kept": len(calls)},
+            "events": {
+                "seen": sum((p.end or {}).get("seen") or 0 for p in processes),
+                "kept": sum(p.kept for p in processes),
+            },
         }
     )
     record["environment"] = {key: scrub(value) for key, value in sorted(record.get("environment", {}).items())}
@@ -124,6 +134,7 @@ def _process_info(process: FoldedProcess, outcome: dict[str, Any], scrub: PathSc
         "phases": outcome["phases"],
         "start": process.start,
         "completed": process.end is not None,
+        "reached_end": bool(outcome.get("reached_end")),
         "exit": outcome["exit"],
         "timed_out": outcome["timed_out"],
         "interrupted": outcome["interrupted"],
@@ -133,7 +144,8 @@ def _process_info(process: FoldedProcess, outcome: dict[str, Any], scrub: PathSc
         "stderr": scrub(outcome["stderr"]),
         "stacks": _stacks(outcome, scrub),
         "seen": end.get("seen"),
-        "kept": len(process.calls),
+        "kept": process.kept,
+        "dropped": dict(sorted(process.folder.dropped.items())) if process.folder else {},
         "gaps": end.get("gaps", []),
         "findings": end.get("findings", []),
         "blocked_imports": end.get("blocked_imports", []),

@@ -48,6 +48,14 @@ TEXT = {
 # Fields of the parts `runrecord` types loosely (`Dict[str, Any]`), by path in the record.
 LOOSE: dict[str, dict[str, Any]] = {
     "static_skipped[]": {"pass": "?", "path": "?", "reason": ""},
+    "events_files[]": {
+        "name": "?",
+        "bytes": 0,
+        "shipped_as": "?",
+        "shipped_bytes": 0,
+        "omitted_lines": 0,
+        "foreign_lines": 0,
+    },
     "spec": {"source": "builtin", "clauses": [], "sections": [], "skipped": [], "missing": None},
     "spec.clauses[]": {
         "id": "?",

@@ -160,6 +160,15 @@ def _unfinished(record: RunRecord, process: Any) -> Failure:
     if not process["completed"]:
         phases = [span["name"] for span in record["phases"] if span["process"] == process["label"]]
         last = phases[-1] if phases else "start"
+        if process.get("reached_end"):  # it ran to its end, yet the end marker never reached the stream
+            return {
+                "problem": f"the event stream of the traced process '{process['label']}' was interfered with: the "
+                f"process reached its end (exit {process.get('exit')}) but its stream ends in phase '{last}' without the end marker "
+                "(the target replaced or disturbed what the recorder writes with); events after that are lost",
+                "fix": "the target must leave the recorder's stream and the modules it writes with alone; "
+                "what was recorded is kept",
+                "exit_code": 3,
+            }
         return {
             "problem": f"the traced process '{process['label']}' ended in phase '{last}' without reaching its end "
             "marker (it called os._exit or was killed): later phases never ran",

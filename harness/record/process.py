@@ -7,9 +7,11 @@ it is kept apart from joining the processes into a run record (`build`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from ..summarize import PathScrubber
+from .foldcalls import CallFolder
 
 
 def anchor(path: str | None, line: int | None) -> str | None:
@@ -27,7 +29,10 @@ class FoldedProcess:
     the order they started. Indices are renumbered in that order, so everything downstream
     (dynamic.txt, edges, diagrams) is identical between runs of deterministic code."""
 
-    def __init__(self, label: str, events: list[dict[str, Any]], offset: int, scrub: PathScrubber) -> None:
+    def __init__(
+        self, label: str, events: Iterable[dict[str, Any]], offset: int, scrub: PathScrubber, cap: int | None = None
+    ) -> None:
+        """`cap`: fold (and past it, drop) calls while reading, for a stream of more calls (`foldcalls`)."""
         self.label = label
         self.offset = offset
         self.scrub = scrub
@@ -48,6 +53,7 @@ class FoldedProcess:
         self.end: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.last_t = 0.0
+        self.folder = CallFolder(self._raw, cap) if cap is not None else None
         for event in events:
             self.last_t = max(self.last_t, event.get("t") or 0.0)
             getattr(self, "_on_" + str(event.get("e")), self._ignore)(event)
@@ -100,6 +106,8 @@ class FoldedProcess:
         )
 
     def _on_call(self, event):
+        if self.folder is not None and self.folder.drops(event):
+            return
         parent = self._raw.get(event["p"]) if event["p"] is not None else None
         self._raw[event["i"]] = {
             "i": event["i"],
@@ -122,17 +130,28 @@ class FoldedProcess:
             "t0": event["t"],
             "t1": None,
         }
+        if self.folder is not None:
+            self.folder.opened(self._raw[event["i"]])
 
     def _on_ret(self, event):
+        if self.folder is not None and self.folder.returned(event["i"]):
+            return
         call = self._raw.get(event["i"])
         if call is not None:
+            first = call["t1"] is None
             call["returned"] = event["v"]
             call["t1"] = event["t"]
+            if self.folder is not None and first:
+                self.folder.closed(call)
 
     def _on_tap(self, event):
         self.taps.append(dict(event, process=self.label))
+        if self.folder is not None:
+            self.folder.referenced.add(event.get("call"))
 
     def _on_cfg(self, event):
+        if self.folder is not None:
+            self.folder.referenced.add(event["by"])
         self.config_changes.append(
             {
                 "key": event["key"],
@@ -204,16 +223,22 @@ class FoldedProcess:
 
         order = sorted(raw, key=key)
         final = {old: self.offset + position for position, old in enumerate(order)}
-        for old in order:
+        weight: dict[int, int] = {}
+        for old in order:  # a parent comes before its children
             call = raw[old]
             call["i"] = final[old]
             call["parent"] = final.get(call["parent"]) if call["parent"] is not None else None
+            weight[call["i"]] = call.get("repeat", 1) * weight.get(call["parent"], 1)
             self.calls.append(call)
+        dropped = self.folder.dropped if self.folder is not None else {}
         for phase in self.phases:
-            phase["calls"] = sum(1 for call in self.calls if call["phase"] == phase["name"])
+            phase["calls"] = sum(weight[c["i"]] for c in self.calls if c["phase"] == phase["name"])
+            phase["calls"] += dropped.get(phase["name"], 0)
+        self.kept = sum(weight.values()) + sum(dropped.values())
+        resolve = self.folder.resolve if self.folder is not None else (lambda index: index)
         for tap in self.taps:
-            tap["call"] = final.get(tap["call"], tap["call"])
+            tap["call"] = final.get(resolve(tap["call"]), None if self.folder else tap["call"])  # type: ignore[arg-type]
         for change in self.config_changes:
-            change["by"] = final.get(change["by"]) if change["by"] is not None else None
+            change["by"] = final.get(resolve(change["by"])) if change["by"] is not None else None  # type: ignore[arg-type]
         if self.error and self.error.get("last_call") is not None:
-            self.error["last_call"] = final.get(self.error["last_call"])
+            self.error["last_call"] = final.get(resolve(self.error["last_call"]))  # type: ignore[arg-type]

@@ -1,34 +1,36 @@
 """The run record's types: every fact a trace run records, with what it means.
 
-This module is the one home of the record's shape. `record.build` assembles a `RunRecord`
-from the event streams and what the harness knew about the run; `render`, `views`,
-`diff`, `perfetto` and the pytest plugin only read it. The record is plain JSON-able data
-(TypedDicts over dicts and lists), written to `trace/run.json` with `schema_version` at the
-top, so a report folder can be re-rendered, diffed or loaded by a test without the harness
-that wrote it knowing about the reader.
+This module is the one home of the record's shape. `record.build` assembles a `RunRecord` from the event
+streams and what the harness knew about the run; `render`, `views`, `diff`, `perfetto` and the pytest plugin
+only read it. The record is plain JSON-able data (TypedDicts over dicts and lists), written to
+`trace/run.json` with `schema_version` at the top, so a report folder can be re-rendered, diffed or loaded
+by a test without the harness that wrote it knowing about the reader.
 
 Conventions that hold for every field:
-- Paths inside the target are relative to its root; the run's scratch folder is written
-  `<scratch>`, the target root `<root>` where a path must stay absolute-looking, and random
-  temp names `<tmp>` (`record.scrub_paths` decides this, once).
-- `path:line` strings are "anchors": a function's anchor is its `def` line, a call site is
-  the line of the call in the caller.
-- Times (`t`, `t0`, `t1`, `seconds`, `started_at`, `durations`) are the only fields that
-  differ between two runs of the same code.
+- Paths inside the target are relative to its root; the run's scratch folder is written `<scratch>`, the
+  target root `<root>` where a path must stay absolute-looking, and random temp names `<tmp>`
+  (`record.scrub_paths` decides this, once).
+- `path:line` strings are "anchors": a function's anchor is its `def` line, a call site the line of the call.
+- Times (`t`, `t0`, `t1`, `seconds`, `started_at`, `durations`) are the only fields that differ between
+  two runs of the same code.
 
-Bump `SCHEMA_VERSION` when a field changes meaning or is removed; `runjson.load` refuses
-other versions with a message instead of failing somewhere in a renderer.
+Bump `SCHEMA_VERSION` when a field changes meaning or is removed; `runjson.load` refuses other versions
+with a message instead of failing somewhere in a renderer.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from .outcometypes import EventCounts, EvidenceOnly, Failure
+
 SCHEMA_VERSION = 2
 
 
 class Call(TypedDict):
-    """One kept call of the namespace, in the order calls started across all processes."""
+    """One kept call of the namespace, in the order calls started across all processes. Past
+    `record.foldcalls.CALL_CAP` calls in a process, a call may hold `repeat` (int > 1): it stands
+    for that many identical consecutive siblings, subtrees included; times are the first's."""
 
     i: int
     """Index of this call in `RunRecord.calls` (unique across processes)."""
@@ -116,7 +118,8 @@ class ProcessInfo(TypedDict, total=False):
     start: dict[str, Any]
     """Its `start` event: interpreter, platform, executable."""
     completed: bool
-    """True when it reached its end marker (an `end` event)."""
+    """True when it reached its end marker (an `end` event); `reached_end`: it got there (said outside the stream)."""
+    reached_end: bool
     exit: int | None
     """Exit code of the process as the harness saw it."""
     timed_out: bool
@@ -133,6 +136,9 @@ class ProcessInfo(TypedDict, total=False):
     seen: int | None
     """Events the recorder saw (what counts depends on the backend: `Recorder.seen_means`)."""
     kept: int
+    """Calls it kept (a folded call counts as many as its `repeat`; calls not stored count too)."""
+    dropped: dict[str, int]
+    """Phase → calls kept but not stored: past `record.foldcalls.CALL_CAP` stored calls."""
     gaps: list[Gap]
     findings: list[dict[str, Any]]
     """Facts the scenario established (`ctx.finding`): `kind`, `phase` and plain values, e.g. what a
@@ -301,40 +307,6 @@ class TargetInfo(TypedDict, total=False):
     dirty: bool | None
 
 
-class EvidenceOnly(TypedDict):
-    """The target tree before and after the run; any change fails the run."""
-
-    before: dict[str, Any]
-    """Counts (`files`, `entries`) and one digest over every entry's metadata (`target.fingerprint`)."""
-    after: dict[str, Any]
-    changes: list[str]
-    """One line per entry added, removed, replaced, changed, re-moded or touched (`target.compare`)."""
-    notes: list[str]
-    """What could not be compared fully: unreadable entries, names that are not UTF-8, digest budget."""
-
-
-class Problem(TypedDict):
-    """One problem of a run, and what to do about it (printable: `harness/printable.py`)."""
-
-    problem: str
-    fix: str
-
-
-class Failure(TypedDict, total=False):
-    """Every problem the run found (`record.outcome`), most useful first: the first one here,
-    with the exit code it gives, the others in `also` (absent in records made before)."""
-
-    problem: str
-    fix: str
-    exit_code: int
-    also: list[Problem]
-
-
-class EventCounts(TypedDict):
-    seen: int
-    kept: int
-
-
 class RunRecord(TypedDict, total=False):
     """Everything one trace run knows. Built by `record.build`, read by every renderer."""
 
@@ -373,6 +345,8 @@ class RunRecord(TypedDict, total=False):
     errors: list[dict[str, Any]]
     """Exceptions that ended a process: type, message, phase, traceback, frames."""
     events: EventCounts
+    events_files: list[dict[str, Any]]
+    """Event streams not shipped as written (`record.streams.ship_streams` says how)."""
     evidence_only: EvidenceOnly
     entry_points: list[dict[str, Any]]
     """Candidate entry points ranked against the question (`analysis.rank_entry_points`)."""

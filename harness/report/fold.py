@@ -4,8 +4,10 @@ Training repeats calls (a callback per batch, a layer's `call` per trace): the t
 readable at that scale only if N identical repeats are shown once with their count. Two
 siblings are identical when every field their line shows is the same (function, anchor,
 call site, return summary, thread) and their subtrees are identical, recursively; anything
-that differs keeps them apart, so folding never hides a difference. Only the rendering
-folds: the run record keeps every call.
+that differs keeps them apart, so folding never hides a difference. The run record keeps
+every call, unless a process made more than `record.foldcalls.CALL_CAP`: then it was folded
+by the same rule while read, and a stored call's `repeat` says how many siblings it stands
+for; those counts add up here, so both records give the same lines.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def build_forest(calls: Sequence[dict[str, Any]]) -> list[Node]:
 
 
 def _sign(nodes: list[Node], key: Key) -> None:
-    """Give every node an int that is equal exactly when two subtrees are identical."""
+    """Give every node an int that is equal exactly when two subtrees are identical (children
+    compared as runs of identical siblings, so a folded and an unfolded record sign alike)."""
     table: dict[tuple, int] = {}
     stack = [(node, False) for node in reversed(nodes)]
     while stack:  # iterative post-order: deep trees must not hit the recursion limit
@@ -57,19 +60,30 @@ def _sign(nodes: list[Node], key: Key) -> None:
             stack.append((node, True))
             stack.extend((child, False) for child in reversed(node.children))
             continue
-        shape = (key(node.call), tuple(child.signature for child in node.children))
+        shape = (key(node.call), tuple((first.signature, count) for first, count in _runs(node.children)))
         node.signature = table.setdefault(shape, len(table))
 
 
 def _runs(nodes: list[Node]) -> list[tuple]:
-    """Consecutive nodes with the same signature, as (first node, count)."""
+    """Consecutive nodes with the same signature, as (first node, count); a stored call that
+    stands for `repeat` identical siblings counts as many."""
     runs: list[tuple] = []
     for node in nodes:
+        repeat = node.call.get("repeat", 1)
         if runs and runs[-1][0].signature == node.signature:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+            runs[-1] = (runs[-1][0], runs[-1][1] + repeat)
         else:
-            runs.append((node, 1))
+            runs.append((node, repeat))
     return runs
+
+
+def weights(calls: Sequence[dict[str, Any]]) -> dict[int, int]:
+    """How many calls each stored call stands for: its `repeat` times its parent's (1 unfolded)."""
+    found: dict[int, int] = {}
+    for call in calls:  # a parent comes before its children
+        parent = call.get("parent")
+        found[call["i"]] = call.get("repeat", 1) * (found.get(parent, 1) if parent is not None else 1)
+    return found
 
 
 def fold(calls: Sequence[dict[str, Any]], key: Key) -> list[Folded]:

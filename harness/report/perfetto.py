@@ -15,6 +15,11 @@ Trace Event format that Perfetto and chrome://tracing both read:
   `calls · <thread label>` (`#2`, `#3` when several threads share a label).
 
 Events are sorted per track (by start, longer first on ties) because viewers expect it.
+
+The trace is bounded: at most `MAX_CALL_SLICES` call slices (the first in record order),
+and a record that folded a process's calls (past `record.foldcalls.CALL_CAP`) gives one
+slice per stored call, its `repeat` in the args (the times are the first repeat's). What
+the trace does not show is said in `otherData.calls` (stored, folded, not stored, not shown).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ CALLS_TID = 1
 PHASES_TID = 2
 TRACK_NAMES = {CALLS_TID: "calls", PHASES_TID: "phases"}
 _KIND_ORDER = {"X": 0, "i": 1}
+MAX_CALL_SLICES = 50_000
 
 
 def _us(seconds: float) -> int:
@@ -92,7 +98,7 @@ def _call_events(
     record: dict[str, Any], pids: dict[str, int], ends: dict[str, float], offsets: dict[str, int], tracks
 ) -> list[dict[str, Any]]:
     events = []
-    for call in record.get("calls", []):
+    for call in record.get("calls", [])[:MAX_CALL_SLICES]:
         label = call["process"]
         # A call that never returned (crash, kill) lasts until its process's last event.
         stop = call["t1"] if call["t1"] is not None else ends[label]
@@ -113,10 +119,28 @@ def _call_events(
                     "depth": call["depth"],
                     "completed": call["t1"] is not None,
                     "thread": call.get("thread", "main"),
+                    **({"repeat": call["repeat"]} if call.get("repeat") else {}),
                 },
             }
         )
     return events
+
+
+def _not_shown(record: dict[str, Any]) -> dict[str, int] | None:
+    """What of the calls the trace does not show one by one (None: it shows every call)."""
+    calls = record.get("calls", [])
+    kept = (record.get("events") or {}).get("kept", len(calls))
+    not_stored = sum(sum((p.get("dropped") or {}).values()) for p in record.get("processes", []))
+    not_shown = max(0, len(calls) - MAX_CALL_SLICES)
+    if kept == len(calls) and not not_shown:
+        return None
+    return {
+        "kept": kept,
+        "stored": len(calls),
+        "folded": kept - len(calls) - not_stored,
+        "not_stored": not_stored,
+        "not_shown": not_shown,
+    }
 
 
 def _phase_events(record: dict[str, Any], pids: dict[str, int], offsets: dict[str, int]) -> list[dict[str, Any]]:
@@ -198,14 +222,14 @@ def trace_events(record: dict[str, Any]) -> dict[str, Any]:
         + _tap_events(record, pids, offsets, tracks)
     )
     timed.sort(key=_track_order)  # stable: calls keep their record order on full ties
-    return {
-        "traceEvents": _metadata(labels, pids, tracks) + timed,
-        "displayTimeUnit": "ms",
-        "otherData": {
-            "callchain_version": record.get("callchain_version"),
-            "status": record.get("status"),
-            "target": (record.get("target") or {}).get("root"),
-            "command": record.get("command"),
-            "process_offsets_us": offsets,
-        },
+    other = {
+        "callchain_version": record.get("callchain_version"),
+        "status": record.get("status"),
+        "target": (record.get("target") or {}).get("root"),
+        "command": record.get("command"),
+        "process_offsets_us": offsets,
     }
+    missing = _not_shown(record)
+    if missing:
+        other["calls"] = missing
+    return {"traceEvents": _metadata(labels, pids, tracks) + timed, "displayTimeUnit": "ms", "otherData": other}

@@ -24,7 +24,7 @@ from ..privacy import report_environment
 from ..record.complete import complete
 from ..record.runjson import dumps
 from ..resources import require_dir
-from .fold import fold
+from .fold import fold, weights
 from .index import with_index
 from .perfetto import trace_events
 from .views.common import revision_text, taps_view
@@ -125,9 +125,21 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
     """Lines of dynamic.txt: a `[phase …]` header per phase, then the main thread's calls, then
     a `[thread <label>]` block for each other thread that ran namespace code in that phase."""
     lines: list[dict[str, Any]] = []
+    weight = weights(record["calls"])
+    dropped = {p["label"]: p.get("dropped") or {} for p in record["processes"]}
     for process, phase, calls in _blocks(record):
         folded = fold(calls, _line_key)
-        lines.append({"phase": phase or "(unnamed)", "process": process, "kept": len(calls), "shown": len(folded)})
+        not_stored = dropped.get(process, {}).get(phase, 0)
+        kept = sum(weight[call["i"]] for call in calls) + not_stored
+        lines.append(
+            {
+                "phase": phase or "(unnamed)",
+                "process": process,
+                "kept": kept,
+                "shown": len(folded),
+                "dropped": not_stored,
+            }
+        )
         thread = "main"
         for item in folded:  # roots in order, each followed by its subtree: threads change at roots only
             label = item.call.get("thread") or "main"
@@ -154,6 +166,7 @@ def dynamic_view(record: dict[str, Any]) -> dict[str, Any]:
         "also": [problem["problem"] for problem in (failure or {}).get("also") or []],
         "stopped_early": _stopped_early(record),
         "first_process": record["processes"][0]["label"] if record["processes"] else None,
+        "stored_all": not any(call.get("repeat") for call in record["calls"]) and not any(dropped.values()),
     }
 
 

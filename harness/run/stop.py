@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -70,19 +72,57 @@ class StopSignals:
             self._raising = False
 
 
+def wait_unreaped(process: subprocess.Popen, timeout: float | None = None) -> bool:
+    """Wait until child `process` has ended, without reaping it (True), or `timeout` passed (False).
+
+    While the ended leader is not reaped its number stays taken, so its process group id
+    cannot be given to another process: `end_group` must run before the leader is reaped.
+    Signalling a group after its leader was reaped can kill a stranger: with a small
+    `pid_max` and many threads (TensorFlow) a busy machine reuses numbers within seconds, and
+    another run's traced process (a session leader: pgid == pid) may get that number.
+    Polls like `Popen.wait(timeout)`, so a stop signal's handler can interrupt it. Without
+    `os.waitid` (macOS before Python 3.13) it reaps, as `Popen.wait` does."""
+    if not hasattr(os, "waitid"):
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        try:
+            if os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+                return True
+        except ChildProcessError:
+            return True  # already reaped (by someone else): nothing of ours to protect
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        remaining = 0.05 if deadline is None else max(0.0, deadline - time.monotonic())
+        delay = min(delay * 2, remaining, 0.05)
+        time.sleep(delay)
+
+
 def end_group(pgid: int) -> int:
-    """Kill every process still in the process group `pgid`; return how many there were.
+    """Kill every process still in the process group `pgid`; return how many there were
+    besides the leader.
 
     The traced process runs in a session (and group) of its own, so anything it started and
-    did not wait for is in the group, still able to write into the target after it ended."""
+    did not wait for is in the group, still able to write into the target after it ended.
+    Call it while the leader `pgid` is alive or an unreaped zombie (`wait_unreaped`), never
+    after reaping it: the number may belong to another process's group by then. Where /proc
+    shows the group empty, nothing is signalled."""
     members = group_members(pgid)
+    if not members and os.path.isdir("/proc/self"):
+        return 0
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         return 0
     except PermissionError:
-        return len(members)
-    return len(members) if os.path.isdir("/proc/self") else 1
+        return len([pid for pid in members if pid != pgid])
+    others = [pid for pid in members if pid != pgid]  # the leader itself is not left over
+    return len(others) if os.path.isdir("/proc/self") else 1
 
 
 def group_members(pgid: int) -> list[int]:

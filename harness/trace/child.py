@@ -27,7 +27,7 @@ from ..summarize import PathScrubber, set_scrubber
 from .anchors import AnchorIndex
 from .backends import BACKENDS
 from .configflow import ConfigWatch
-from .eventstream import EventStream
+from .eventstream import EventStream, mark_done, read_key, spawn_key
 from .guard import BLOCKED, TorchBlocker
 from .recorder import Recorder
 from .sinks import SinkWatch
@@ -142,9 +142,13 @@ def _finish(recorder: Recorder, stream: EventStream, backend, guard: TorchBlocke
 BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot")
 
 
-def _offer_to_spawned(config_path: str) -> None:
-    """Python processes started from here load harness/trace/boot/sitecustomize.py: guarded and traced."""
+def _offer_to_spawned(config_path: str, key: bytes | None) -> None:
+    """Python processes started from here load harness/trace/boot/sitecustomize.py: guarded and
+    traced, their streams signed with a key derived from the run's (it travels in their
+    environment, where the target can read it: their lines are less certain than ours)."""
     os.environ["CALLCHAIN_CHILD_CONFIG"] = config_path
+    if key is not None:
+        os.environ["CALLCHAIN_STREAM_KEY"] = spawn_key(key).hex()
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [BOOT, os.environ.get("PYTHONPATH")]))
 
 
@@ -168,7 +172,8 @@ def _start_spawned(config_path: str) -> tuple[Recorder, EventStream, Any, TorchB
         config = json.load(handle)
     root = config["root"]
     base = config["events"][: -len(".jsonl")] if config["events"].endswith(".jsonl") else config["events"]
-    stream = EventStream(f"{base}.spawn{os.getpid()}.jsonl")
+    key = bytes.fromhex(os.environ.get("CALLCHAIN_STREAM_KEY", "")) or None
+    stream = EventStream(f"{base}.spawn{os.getpid()}.jsonl", key)
     anchors = AnchorIndex(root)
     set_scrubber(PathScrubber(config["scratch"], root))
     describe = lambda filename, line: f"{anchors.relpath(filename) or filename}:{line}"  # noqa: E731
@@ -238,7 +243,7 @@ def main(config_path: str) -> int:
     sys.dont_write_bytecode = True
     sys.path.insert(0, root)
     _scenario_out(config["scenario_out"])
-    stream = EventStream(config["events"])
+    stream = EventStream(config["events"], read_key(config.get("key_fd")))
     _stacks_on_request(config.get("stacks"))
     anchors = AnchorIndex(root)
     set_scrubber(PathScrubber(config["scratch"], root))
@@ -263,6 +268,7 @@ def main(config_path: str) -> int:
     started = time.perf_counter()
     code = _run(loaded, ctx, config["phases"], start_error, recorder, stream, anchors)
     _end(config, recorder, stream, backend, guard, ctx, code, time.perf_counter() - started)
+    mark_done(config.get("done"))  # outside the stream: the harness knows an `end` missing from it was lost
     return code
 
 
@@ -294,7 +300,7 @@ def _start(config: dict[str, Any], config_path: str, recorder: Recorder, stream:
             start_error, backend = error, None
     if traced:
         recorder.install_fork_handlers()
-        _offer_to_spawned(config_path)
+        _offer_to_spawned(config_path, stream.key)
     stream.emit(
         "start",
         pid=os.getpid(),

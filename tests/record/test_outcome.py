@@ -142,3 +142,14 @@ def test_the_demo_missing_a_module_at_run_time_gets_the_demo_fix(base):
     assert "the embedded demo target imports" in failure["problem"] and "lacks dill" in failure["problem"]
     assert failure["problem"].endswith("(imported at ptycho/model_manager.py:16)") and failure["exit_code"] == 3
     assert "pip install dill" in failure["fix"]
+
+
+def test_a_stream_without_its_end_from_a_process_that_reached_it_was_interfered_with(base):
+    record = copy.deepcopy(base)
+    record["processes"][1].update(completed=False, exit=0, reached_end=True)
+    status, failure = outcome.judge(record, 5, False)
+    assert status == "partial"
+    assert "the event stream of the traced process 'fresh' was interfered with" in failure["problem"]
+    assert "os._exit" not in failure["problem"]
+    record["processes"][1].update(reached_end=False)  # os._exit(0): no end, and no marker beside it
+    assert "it called os._exit or was killed" in outcome.judge(record, 5, False)[1]["problem"]

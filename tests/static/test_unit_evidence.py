@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.run.stop import end_group, group_members
+from harness.run.stop import end_group, group_members, wait_unreaped
 from harness.run.workspace import harness_tempdir
 from harness.static.bounded import Budget, files_under
 from harness.static.target import _git, compare, fingerprint
@@ -247,7 +248,7 @@ def test_end_group_kills_what_the_leader_left_running():
         ],
         start_new_session=True,
     )
-    leader.wait(30)
+    assert wait_unreaped(leader, 30)  # ended, not reaped: its number (the group id) stays ours
     assert len(group_members(leader.pid)) == 1
     assert end_group(leader.pid) == 1
     for _ in range(50):
@@ -255,7 +256,35 @@ def test_end_group_kills_what_the_leader_left_running():
             break
         time.sleep(0.1)
     assert group_members(leader.pid) == []
-    assert end_group(leader.pid) == 0
+    assert end_group(leader.pid) == 0  # an empty group is not signalled
+    assert leader.wait(5) == 0
+
+
+def test_end_group_never_signals_a_group_whose_members_are_gone():
+    """The -9 of a flaky fresh process: a group id whose members are all gone is a free number,
+    maybe another run's session by now; end_group must not signal it."""
+    leader = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    assert wait_unreaped(leader, 30)
+    assert group_members(leader.pid) == []
+    killed = []
+    original = os.killpg
+    try:
+        os.killpg = lambda *args: killed.append(args)  # type: ignore[assignment]
+        assert end_group(leader.pid) == 0
+    finally:
+        os.killpg = original
+    assert killed == []
+    assert leader.wait(5) == 0
+
+
+def test_wait_unreaped_times_out_on_a_running_child():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        assert wait_unreaped(child, 0.2) is False
+        assert child.poll() is None
+    finally:
+        end_group(child.pid)
+        child.wait(5)
 
 
 def test_budget_skips_what_it_must_not_read(tmp_path):
@@ -326,3 +355,49 @@ def test_a_temporary_folder_outside_the_root_is_left_alone(tmp_path, monkeypatch
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     with harness_tempdir(_tree(tmp_path / "root").resolve(), tmp_path / "out") as notes:
         assert notes == [] and os.environ["TMPDIR"] == str(tmp_path)
+
+
+NS_LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
+
+
+def _forced_victim(pid: int) -> subprocess.Popen:
+    """A session leader (as another run's traced process is) started with `pid` if it is free."""
+    NS_LAST_PID.write_text(str(pid - 1))
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+
+
+@pytest.mark.skipif(
+    not os.access(NS_LAST_PID, os.W_OK), reason="needs a writable ns_last_pid (root) to force pid reuse"
+)
+def test_a_reaped_leaders_number_can_lead_another_group_and_an_unreaped_ones_cannot():
+    """The -9 of a fresh process under load, reproduced: once the leader is reaped its number
+    may go to another run's session leader, and ending "its" group kills that one; while it is
+    an unreaped zombie (stop.wait_unreaped) the number stays taken."""
+    leader = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    leader.wait()  # the order before the fix: reaped, then the group ended
+    for _ in range(20):  # another process may take the number first: try again
+        victim = _forced_victim(leader.pid)
+        if victim.pid == leader.pid:
+            break
+        victim.kill()
+        victim.wait(5)
+    try:
+        assert victim.pid == leader.pid
+        end_group(leader.pid)
+        assert victim.wait(5) == -signal.SIGKILL
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait(5)
+    leader = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    assert wait_unreaped(leader, 30)  # the order now: ended, not reaped
+    victim = _forced_victim(leader.pid)
+    try:
+        assert victim.pid != leader.pid
+        end_group(leader.pid)
+        assert leader.wait(5) == 0
+        time.sleep(0.2)
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait(5)

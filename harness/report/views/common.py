@@ -50,7 +50,7 @@ def common(record: dict[str, Any]) -> dict[str, Any]:
         "command": record.get("command"),
         "scenario": f"{scenario.get('name')} ({scenario.get('variant')})",
         "recorder": (record.get("recorder") or {}).get("backend") or "none",
-        "kept": len(calls),
+        "kept": (record.get("events") or {}).get("kept", len(calls)),
         "torch_allowed": bool(scenario.get("allows_torch")),
         "by_namespace": by_namespace(str(record.get("namespace") or ""), calls),
         "stacks": [

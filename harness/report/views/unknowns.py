@@ -25,6 +25,7 @@ def unknowns(record: dict[str, Any], taps: list[dict[str, Any]]) -> list[dict[st
     if no_source:
         items.append({"kind": "no_source", "count": len(no_source), "functions": no_source[:5]})
     items += _unseen(record)
+    items += _bounded(record)
     outside = [s["path"] for s in sinks(record) if s["outside"]]
     if outside:
         items.append({"kind": "outside", "count": len(outside), "paths": outside[:5]})
@@ -102,6 +103,28 @@ def _unseen(record: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
+def _bounded(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the report stores in less than full: a process's calls folded (and past the cap not
+    stored) in run.json, an event stream shipped compressed, cut, or without foreign lines."""
+    items: list[dict[str, Any]] = []
+    for process in record["processes"]:
+        stored = [call for call in record["calls"] if call["process"] == process["label"]]
+        folded = [call for call in stored if call.get("repeat")]
+        dropped = sum((process.get("dropped") or {}).values())
+        if folded or dropped:
+            items.append(
+                {
+                    "kind": "folded",
+                    "process": process["label"],
+                    "kept": process.get("kept"),
+                    "stored": len(stored),
+                    "dropped": dropped,
+                }
+            )
+    items += [dict(shipped, kind="events_file") for shipped in record.get("events_files") or []]
+    return items
+
+
 def _recorder_items(record: dict[str, Any]) -> list[dict[str, Any]]:
     """What the recorder says the evidence lacks or holds beyond the main thread: torch that
     ran, events lost, a process without its end marker, forks, spawned interpreters, notes
@@ -112,7 +135,7 @@ def _recorder_items(record: dict[str, Any]) -> list[dict[str, Any]]:
         items += [dict(found, kind="torch_executed", process=label) for found in process.get("torch_executed") or []]
         items += [dict(loss, kind="lost") for loss in process.get("losses") or []]
         if not process.get("completed", True) and not process.get("fork") and not process.get("spawn"):
-            items.append({"kind": "no_end", "process": label})
+            items.append({"kind": "no_end", "process": label, "interfered": process.get("reached_end")})
         forks = process.get("forks") or []
         if forks:
             items.append(
