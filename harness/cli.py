@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     _trace_parser(sub)
     render = sub.add_parser("render", help="rebuild the Markdown/Mermaid deliverables from trace/run.json")
     render.add_argument("report", help="a report folder (…/<plan phase>/)")
+    render.add_argument(
+        "--companion",
+        metavar="TORCH_REPORT",
+        help="a torch-persistence report of the same revision: named in REPORT's run.json, then summary.md "
+        "shows the PyTorch side as run (recipe columns, § PyTorch side, as run)",
+    )
     inspect = sub.add_parser("inspect", help="describe a wts.h5.zip safely and check it against the contract")
     inspect.add_argument("archive")
     inspect.add_argument("--json", action="store_true", help="print the description as one JSON document")
@@ -154,7 +160,7 @@ def _trace(args: argparse.Namespace, argv: list[str]) -> int:
 def _render(args: argparse.Namespace) -> int:
     from .report.render import rerender
 
-    print(rerender(args.report))
+    print(rerender(args.report, args.companion))
     return 0
 
 
