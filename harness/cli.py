@@ -22,6 +22,12 @@ def _trace_parser(sub) -> None:
     _scenario_arguments(p)
     _report_arguments(p)
     _recording_arguments(p)
+    p.add_argument(
+        "--torch-python",
+        metavar="PY",
+        help="then run the torch-persistence scenario with PY into <report>/torch/ and render summary.md with it "
+        "(the PyTorch side as run); exit: the PyTorch run's code when it fails (the TensorFlow report is complete)",
+    )
     p.add_argument(  # last: it acts after the run and its evidence check
         "--publish",
         metavar="DIR",
@@ -151,8 +157,14 @@ def _trace(args: argparse.Namespace, argv: list[str]) -> int:
         command="callchain " + " ".join(shlex.quote(a) for a in scrub_argv(argv)),
     )
     adopt_orphans()  # a process the target detaches from its group can still be ended
-    report, record = trace(options)
-    print(f"calls kept: {record['events']['kept']}, status: {record['status']}")
+    if args.torch_python:
+        from .torchrun import trace_with_torch
+
+        report, record, torch_report = trace_with_torch(options, args.torch_python)
+        print(f"calls kept: {record['events']['kept']}, status: {record['status']}; PyTorch run: {torch_report}")
+    else:
+        report, record = trace(options)
+        print(f"calls kept: {record['events']['kept']}, status: {record['status']}")
     print(report)
     return 0
 
