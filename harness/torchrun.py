@@ -8,7 +8,8 @@ phase>/`. The TensorFlow run record names it (`companion`, relative to the repor
 `report/companion.py`), so `callchain render <report>` keeps the section. Should the TensorFlow
 run fail, nothing more runs (its error as without the option). Should the PyTorch run fail or be
 refused, the TensorFlow report is still rendered, its Gaps say what happened, and the command
-exits with the PyTorch run's code (1 a failed run, 2 a refused input, 124 a timeout, …).
+exits with the PyTorch run's code (2 a refused input, 3 a failed run, 4 a changed tree, 128+N a
+stop signal: README, Options).
 """
 
 from __future__ import annotations
