@@ -59,18 +59,19 @@ def trace_with_torch(options: Options, python: str) -> tuple[Path, RunRecord, Pa
         )
     given = copy.deepcopy(options)  # trace() fills in what it resolved; the PyTorch run resolves its own
     report, record = trace(options)
-    problem, code = None, 0
+    problem, fix, code = None, "", 0
     try:
         trace(torch_options(given, python, report))
     except HarnessError as error:
-        problem, code = error.problem, error.exit_code
+        problem, fix, code = error.problem, error.fix, error.exit_code
     folder = torch_report(report, given)
     linked = attach(report, record, folder, problem)
     render_markdown(report, linked)
     if problem:
         raise HarnessError(
             f"the PyTorch run failed: {problem}",
-            f"the TensorFlow report is complete: {report}\n  its Gaps say what the PyTorch run lacked"
+            (f"{fix}\n  " if fix else "")
+            + f"the TensorFlow report is complete: {report}\n  its Gaps say what the PyTorch run lacked"
             + (f"; the PyTorch report (partial): {folder}" if folder else ""),
             exit_code=code,
         )
