@@ -22,6 +22,12 @@ def _trace_parser(sub) -> None:
     _scenario_arguments(p)
     _report_arguments(p)
     _recording_arguments(p)
+    p.add_argument(
+        "--torch-python",
+        metavar="PY",
+        help="then run the torch-persistence scenario with PY into <report>/torch/ and render summary.md with it "
+        "(the PyTorch side as run); exit: the PyTorch run's code when it fails (the TensorFlow report is complete)",
+    )
     p.add_argument(  # last: it acts after the run and its evidence check
         "--publish",
         metavar="DIR",
@@ -100,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     _trace_parser(sub)
     render = sub.add_parser("render", help="rebuild the Markdown/Mermaid deliverables from trace/run.json")
     render.add_argument("report", help="a report folder (…/<plan phase>/)")
+    render.add_argument(
+        "--companion",
+        metavar="TORCH_REPORT",
+        help="a torch-persistence report of the same revision: named in REPORT's run.json, then summary.md "
+        "shows the PyTorch side as run (recipe columns, § PyTorch side, as run)",
+    )
     inspect = sub.add_parser("inspect", help="describe a wts.h5.zip safely and check it against the contract")
     inspect.add_argument("archive")
     inspect.add_argument("--json", action="store_true", help="print the description as one JSON document")
@@ -145,8 +157,14 @@ def _trace(args: argparse.Namespace, argv: list[str]) -> int:
         command="callchain " + " ".join(shlex.quote(a) for a in scrub_argv(argv)),
     )
     adopt_orphans()  # a process the target detaches from its group can still be ended
-    report, record = trace(options)
-    print(f"calls kept: {record['events']['kept']}, status: {record['status']}")
+    if args.torch_python:
+        from .torchrun import trace_with_torch
+
+        report, record, torch_report = trace_with_torch(options, args.torch_python)
+        print(f"calls kept: {record['events']['kept']}, status: {record['status']}; PyTorch run: {torch_report}")
+    else:
+        report, record = trace(options)
+        print(f"calls kept: {record['events']['kept']}, status: {record['status']}")
     print(report)
     return 0
 
@@ -154,7 +172,7 @@ def _trace(args: argparse.Namespace, argv: list[str]) -> int:
 def _render(args: argparse.Namespace) -> int:
     from .report.render import rerender
 
-    print(rerender(args.report))
+    print(rerender(args.report, args.companion))
     return 0
 
 

@@ -372,3 +372,6 @@ class RunRecord(TypedDict, total=False):
     failure: Failure | None
     durations: dict[str, float]
     """Seconds per phase name (summed over processes) and `total` wall time."""
+    companion: dict[str, Any]
+    """A PyTorch run linked to this TensorFlow run (`report.companion`): `report`, its folder relative to
+    this report, and `problem`, what went wrong running or reading it, else None."""

@@ -24,6 +24,7 @@ from ..privacy import report_environment
 from ..record.complete import complete
 from ..record.runjson import dumps
 from ..resources import require_dir
+from .companion import LINK, check_companion, link_to, linked
 from .fold import fold, weights
 from .index import with_index
 from .perfetto import trace_events
@@ -241,12 +242,19 @@ OUTPUTS = {
 }
 
 
-def render_texts(record: dict[str, Any]) -> dict[str, str]:
-    """The text of every rendered deliverable, from any run record (completed first)."""
+def _builders(companion: dict[str, Any] | None) -> dict[str, tuple]:
+    """OUTPUTS, with summary.md's view given the companion run record (the PyTorch run) if any."""
+    return dict(OUTPUTS, **{"summary.md": ("summary.md.j2", lambda full: summary_view(full, companion))})
+
+
+def render_texts(record: dict[str, Any], companion: dict[str, Any] | None = None) -> dict[str, str]:
+    """The text of every rendered deliverable, from any run record (completed first) and, for
+    summary.md's PyTorch section, a companion run record (`report/companion.py`)."""
     full = complete(record)
+    other = complete(companion) if companion is not None else None
     return {
         name: _render(name, template, build(full), full["target"]["root"])
-        for name, (template, build) in OUTPUTS.items()
+        for name, (template, build) in _builders(other).items()
     }
 
 
@@ -299,20 +307,32 @@ def _guarded(name: str, build) -> str:
 
 
 def render_markdown(report: Path, record: Mapping[str, Any]) -> None:
-    """The files that `callchain render` can rebuild from trace/run.json."""
-    full = complete(record)
-    for name, (template, build) in OUTPUTS.items():
+    """The files that `callchain render` can rebuild from trace/run.json (and the PyTorch run
+    record it names as its companion, read as the link says: `linked`)."""
+    companion, link = linked(report, dict(record))
+    full = complete(dict(record, **{LINK: link}) if link is not None else record)
+    for name, (template, build) in _builders(companion).items():
         write_atomic(
             report / name,
             _guarded(name, lambda n=name, t=template, b=build: _render(n, t, b(full), full["target"]["root"])),
         )
 
 
-def rerender(report_dir: str) -> Path:
-    """Rebuild the rendered deliverables of a report folder from its trace/run.json alone."""
+def rerender(report_dir: str, companion: str | None = None) -> Path:
+    """Rebuild the rendered deliverables of a report folder from its trace/run.json alone; with
+    `companion` (a PyTorch run's report folder), first name it in that run.json (`companion`)."""
     from ..record.runjson import load
 
-    record = load(report_dir)
+    record: Mapping[str, Any] = load(report_dir)
     report = Path(record["report"])
+    if companion is not None:
+        record = attach(report, record, check_companion(companion))
     render_markdown(report, record)
     return report
+
+
+def attach(report: Path, record: Mapping[str, Any], companion: Path | None, problem: str | None = None) -> dict:
+    """The record with its companion link (or the problem that left it without one), stored."""
+    linked_record = dict(record, **{LINK: link_to(report, companion, problem)})
+    write_atomic(report / "trace" / "run.json", dumps(linked_record))
+    return linked_record

@@ -147,7 +147,8 @@ def test_a_companion_run_record_fills_the_pytorch_run_column(demo_run):
     assert rows and all(r["companion"] == r["writer"] for r in rows)
     assert all(r["companion"] is None for r in recipe_rows(record))
     screen = first_screen(_render("summary.md", "summary.md.j2", summary_view(record, companion=record)))
-    assert "| PyTorch run |" in screen and "a run-backed column needs" not in screen
+    assert "| PyTorch run: written at | What must change (parity) |" in screen
+    assert "a run-backed column needs" not in screen
 
 
 def test_the_taps_to_collect_next_name_what_this_run_missed(demo_run):

@@ -19,19 +19,22 @@ from ..queries.calls import hooks, role
 from ..queries.config import load_side_effects
 from ..queries.recipe import RecipeRow, recipe_rows
 from ..queries.scale import number, trained_scale
+from .companion import member_parity
 
 FIRST_QUESTIONS = 4  # open questions on the first screen; the rest follow in § Open questions
 TORCH_SHOWN = 2  # PyTorch lines per recipe cell; the rest are counted
 
 
-def _cell(row: RecipeRow) -> dict[str, Any]:
-    """One recipe row as the table's cells (plain text; the template adds the Markdown)."""
+def _cell(row: RecipeRow, parity: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One recipe row as the table's cells (plain text; the template adds the Markdown); with a
+    companion run, its parity rows give the counterpart's line and what must change."""
     torch = [f"`{w['anchor']}` ({w['kind']}, `{w['file']}`)" for w in row["torch"][:TORCH_SHOWN]]
     more = len(row["torch"]) - TORCH_SHOWN
     return dict(
         row,
         torch_text=(", ".join(torch) + (f" +{more} more" if more > 0 else "")) or "nothing writes it",
         clause_text=[f"`{c['anchor']}` {c['level']}: {c['verdict']}" for c in row["clauses"]],
+        run=member_parity(parity, row["member"], row["archive"]) if parity is not None else None,
     )
 
 
@@ -113,12 +116,16 @@ def _facts(record: dict[str, Any], rows: list[RecipeRow]) -> list[dict[str, Any]
 
 
 def first_screen(
-    record: dict[str, Any], questions: list[dict[str, Any]], companion: dict[str, Any] | None = None
+    record: dict[str, Any],
+    questions: list[dict[str, Any]],
+    companion: dict[str, Any] | None = None,
+    parity: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The recipe table, the surprising facts and the first open questions."""
+    """The recipe table, the surprising facts and the first open questions (with a companion
+    run, `parity`: its archive against this one, `views.companion.parity_rows`)."""
     rows = recipe_rows(record, companion)
     return {
-        "recipe": [_cell(r) for r in rows],
+        "recipe": [_cell(r, parity if companion is not None else None) for r in rows],
         "companion": companion is not None,
         "facts": _facts(record, rows),
         "first_questions": questions[:FIRST_QUESTIONS],

@@ -18,6 +18,7 @@ from ..queries.recipe import data_chain, recipe_rows
 from ..queries.scale import trained_scale
 from ..queries.taps import tap_rows, tap_values
 from .common import common, config_state, spec_view
+from .companion import parity_rows, torch_side
 from .firstscreen import first_screen
 from .unknowns import unknowns
 
@@ -42,9 +43,11 @@ def summary_view(record: dict[str, Any], companion: dict[str, Any] | None = None
     questions = _questions(record, taps)
     shim = shim_surface(record)
     left = [c for g in shim if not g["member"] for c in g["calls"]]
+    parity = parity_rows(record, companion)
     return dict(
         common(record),
-        **first_screen(record, questions, companion),
+        **first_screen(record, questions, companion, parity),
+        torch_run=torch_side(record, companion, parity) if companion is not None else None,
         chains=_chains(record),
         archive=archive,
         effects=load_side_effects(record),

@@ -18,6 +18,9 @@ from .common import spec_view
 def unknowns(record: dict[str, Any], taps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Gaps and unknowns as items (`kind` + data); the templates word them."""
     items: list[dict[str, Any]] = _run_gaps(record)
+    link = record.get("companion")
+    if isinstance(link, dict) and link.get("problem"):  # the PyTorch run asked for (report/companion.py)
+        items.append({"kind": "companion", "problem": link["problem"], "report": link.get("report")})
     items += [dict(t, kind="tap") for t in taps if t["status"] != "hit"]
     items += [dict(g, kind="gap") for g in gaps(record)]
     items += [dict(a, kind="blocked") for p in record["processes"] for a in p.get("blocked_imports") or []]
