@@ -149,6 +149,16 @@ def _check_demo_needs(python: str | None) -> None:
         raise demo_unrunnable(python or sys.executable, missing, own=python is None)
 
 
+def _probed(options: Options, target: Target) -> dict[str, Any]:
+    """The scenario's own problems first; a probe failing for want of a demo module is the demo's problem."""
+    try:
+        return scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)
+    except HarnessError as error:
+        if target.is_demo and any(f"'{name}'" in error.problem for name in DEMO_NEEDS):
+            _check_demo_needs(options.python)
+        raise
+
+
 def accelerate_backend(options: Options, backend: str) -> str:
     """`ctrace` (built on first use, into --out's cache) where it beats `settrace`. Called
     once every input is checked: a run refused for bad input writes nothing."""
@@ -182,10 +192,10 @@ def _checked(options: Options, target: Target, temp_notes: list[str]) -> tuple[P
     publish_to = publish.check(target.root, options.publish) if options.publish else None
     options.python = _interpreter_path(options.python)
     backend = resolve_backend(options)
+    before = fingerprint(target.root)
+    described = _probed(options, target)
     if target.is_demo:
         _check_demo_needs(options.python)
-    before = fingerprint(target.root)
-    described = scenarios.probe(options.scenario, options.variant, str(target.root), options.python or sys.executable)
     options.namespace = options.namespace or ",".join(described.get("namespace") or []) or options.package
     check_scenario_needs(target.root, options.scenario, described)
     options.config_global = options.config_global or described.get("config_global") or f"{options.package}.params:cfg"
