@@ -223,7 +223,7 @@ def write_report(report: Path, record: Mapping[str, Any]) -> None:
     write_atomic(report / "trace" / "run.json", dumps(record))
     full = complete(record)
     for name, build in (
-        ("trace/trace.json", lambda: json.dumps(trace_events(full))),
+        ("trace/trace.json", lambda: json.dumps(without_root(trace_events(full), full["target"]["root"]))),
         ("env/trace_env.json", lambda: dump_json(env_view(full))),
     ):
         write_atomic(report / name, _guarded(name, build))

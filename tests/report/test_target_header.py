@@ -92,6 +92,8 @@ def test_the_absolute_root_is_said_in_the_header_only_even_in_commands_and_messa
     for name, line in _root_lines(files, root):
         assert line.startswith(HEADER[name]), (name, line)
     assert f"`callchain trace --root <root> --out {tmp_path}/out`" in files["summary.md"]
+    timeline = (tmp_path / "report" / "trace" / "trace.json").read_text()  # the Perfetto trace is shared too
+    assert str(root) not in timeline and "--root <root>" in timeline
     assert "cannot open <root>/ptycho/x.h5." in files["callchain/static.md"]
 
 
