@@ -63,14 +63,19 @@ class Context:
 def import_module(ctx: Any, name: str, required: bool = False) -> Any | None:
     """Import `<package>.<name>`; a missing optional module is a gap, not an error."""
     full = f"{ctx.package}.{name}" if name else ctx.package
+    return import_named(ctx, full, name, required, "import")
+
+
+def import_named(ctx: Any, full: str, key: str, required: bool, phase: str) -> Any | None:
+    """Import `full` into `ctx.modules[key]`; a missing optional module (or package of it) is a gap of `phase`."""
     try:
         module = importlib.import_module(full)
     except ModuleNotFoundError as error:
         if error.name not in (full, *_parents(full)) or required:
             raise
-        ctx.gap("import", full, "skipped")
+        ctx.gap(phase, full, "skipped")
         module = None
-    ctx.modules[name] = module
+    ctx.modules[key] = module
     return module
 
 

@@ -16,7 +16,6 @@ the target imports them), Python 3.10+.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
 import random
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 
 from ..contract import ARCHIVE_BASE, REQUIRED_MODELS
 from .contract import ScenarioError
+from .persistence_api import import_named
 from .persistence_training import SEED, TRAIN_SETTINGS
 from .persistence_training import phase_data as simulate
 from .torch_observe import TrackingFinder, raised
@@ -48,20 +48,7 @@ EXECUTION = {"accelerator": "cpu", "enable_progress_bar": False, "num_workers": 
 def _import(ctx: Any, name: str, required: bool) -> Any:
     """Import a module of the target; a missing optional one is a gap, a missing required one the
     plain message that this revision lacks the PyTorch path."""
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if required or error.name not in (name, *_parents(name)):
-            raise
-        ctx.gap(ctx.phase, name, "skipped")
-        module = None
-    ctx.modules[name] = module
-    return module
-
-
-def _parents(name: str) -> list[str]:
-    parts = name.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
+    return import_named(ctx, name, name, required, ctx.phase)
 
 
 def fix_seeds() -> None:

@@ -19,6 +19,7 @@ from ..resources import data_dir, read_toml
 from ..trace.anchors import walk_defs
 from .bounded import Budget, files_under
 from .doctext import blocks
+from .torchmatch import dotted_name
 
 POINTERS = data_dir("tap_points") / "request_pointers.toml"
 WHAT = "request pointers"
@@ -128,23 +129,13 @@ def _symbols(tree: ast.AST, rel: str, symbols: list[str]) -> list[dict[str, Any]
     ]
 
 
-def _dotted(node: ast.AST) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    return ".".join([node.id, *reversed(parts)])
-
-
 def _calls(tree: ast.AST, rel: str, names: list[str]) -> list[dict[str, Any]]:
     """Every call whose callee is one of `names` (or ends in `.name`), in source order, with
     the function it is in."""
     spans = [(n.lineno, n.end_lineno or n.lineno, q) for n, q in _defs(tree)]  # type: ignore[attr-defined]
     found = []
     for node in ast.walk(tree):
-        dotted = _dotted(node.func) if isinstance(node, ast.Call) else None
+        dotted = dotted_name(node.func) if isinstance(node, ast.Call) else None
         match = next((n for n in names if dotted and (dotted == n or dotted.endswith("." + n))), None)
         if match:
             inside = [s for s in spans if s[0] <= node.lineno <= s[1]]  # type: ignore[attr-defined]
